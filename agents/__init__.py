@@ -1,0 +1,1 @@
+"""Agents, one module per role (teacher, student, evaluator, coach, planner)."""

@@ -1,0 +1,1 @@
+"""Batch evaluation: the shared runner, suites, metrics, reports and benchmarks."""

@@ -1,0 +1,1 @@
+"""LangGraph graphs, one module per capability; each exposes `build_graph(...)` and a compiled `graph`."""

@@ -1,0 +1,113 @@
+"""Usage accounting: calls, tokens in/out, retries, errors and latency per role and model."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class RoleUsage:
+    """Counters of one (role, model) pair."""
+
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    retries: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+
+    @property
+    def total_tokens(self) -> int:
+        """Input plus output tokens."""
+        return self.input_tokens + self.output_tokens
+
+
+@dataclass
+class UsageTracker:
+    """Thread-safe usage counters keyed by role and model."""
+
+    by_role_model: dict[tuple[str, str], RoleUsage] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def record(
+        self,
+        role: str,
+        model: str,
+        *,
+        input_tokens: int = 0,
+        output_tokens: int = 0,
+        seconds: float = 0.0,
+        retries: int = 0,
+        error: bool = False,
+    ) -> None:
+        """Add one finished call (or failed call) to the counters."""
+        with self._lock:
+            u = self.by_role_model.setdefault((role, model), RoleUsage())
+            u.calls += 1
+            u.input_tokens += input_tokens
+            u.output_tokens += output_tokens
+            u.seconds += seconds
+            u.retries += retries
+            u.errors += int(error)
+
+    def by_role(self) -> dict[str, RoleUsage]:
+        """Counters summed per role."""
+        out: dict[str, RoleUsage] = {}
+        with self._lock:
+            for (role, _model), u in self.by_role_model.items():
+                agg = out.setdefault(role, RoleUsage())
+                for name in ("calls", "input_tokens", "output_tokens", "retries", "errors", "seconds"):
+                    setattr(agg, name, getattr(agg, name) + getattr(u, name))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary: per role, with the model(s) used."""
+        with self._lock:
+            rows = [
+                {"role": role, "model": model, **asdict(u), "total_tokens": u.total_tokens}
+                for (role, model), u in sorted(self.by_role_model.items())
+            ]
+        return {"per_role_model": rows, "total": self.totals()}
+
+    def totals(self) -> dict[str, float]:
+        """Counters summed over everything."""
+        total = RoleUsage()
+        for u in self.by_role().values():
+            for name in ("calls", "input_tokens", "output_tokens", "retries", "errors", "seconds"):
+                setattr(total, name, getattr(total, name) + getattr(u, name))
+        return {**asdict(total), "total_tokens": total.total_tokens}
+
+    def reset(self) -> None:
+        """Zero every counter."""
+        with self._lock:
+            self.by_role_model.clear()
+
+
+_GLOBAL = UsageTracker()
+_ACTIVE: ContextVar[tuple[UsageTracker, ...]] = ContextVar("pedagraph_usage_trackers", default=())
+
+
+def global_usage() -> UsageTracker:
+    """The process-wide tracker that sees every call."""
+    return _GLOBAL
+
+
+def active_trackers() -> tuple[UsageTracker, ...]:
+    """The global tracker plus those opened with `track_usage` in the current context."""
+    return (_GLOBAL, *_ACTIVE.get())
+
+
+@contextmanager
+def track_usage(tracker: UsageTracker | None = None) -> Iterator[UsageTracker]:
+    """Count the model calls made inside this block (and tasks/threads started from it)."""
+    tracker = tracker or UsageTracker()
+    token = _ACTIVE.set((*_ACTIVE.get(), tracker))
+    try:
+        yield tracker
+    finally:
+        _ACTIVE.reset(token)

@@ -1,0 +1,253 @@
+"""Settings: `pedagraph.toml`, environment variables and defaults, resolved with one precedence rule.
+
+Precedence, for every field: explicit argument > config file > environment > default.
+Within the config file and within the environment, a role's own value beats the value for all roles.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from pedagraph.errors import ConfigError
+
+ROLES: tuple[str, ...] = ("teacher", "student", "evaluator", "coach", "planner")
+Role = Literal["teacher", "student", "evaluator", "coach", "planner"]
+
+ENV_PREFIX = "PEDAGRAPH_"
+CONFIG_ENV = "PEDAGRAPH_CONFIG"
+HOME_ENV = "PEDAGRAPH_HOME"
+CONFIG_FILENAME = "pedagraph.toml"
+
+StructuredMethod = Literal["json_schema", "function_calling", "json_mode"]
+
+
+class ModelSettings(BaseModel):
+    """One role's model and how to reach it."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    model: str = Field("scripted", description="`provider:model`, a GGUF path via `llamacpp:`, or `scripted`.")
+    base_url: str | None = Field(None, description="OpenAI-compatible server URL, e.g. http://localhost:11434/v1.")
+    api_key: SecretStr | None = Field(None, description="API key; falls back to OPENAI_API_KEY for openai.")
+    temperature: float | None = Field(None, ge=0.0, le=2.0, description="Sampling temperature.")
+    max_tokens: int | None = Field(None, gt=0, description="Maximum tokens per reply.")
+    timeout: float = Field(60.0, gt=0, description="Seconds before one request is abandoned.")
+    max_retries: int = Field(3, ge=0, le=20, description="Retries on 429/5xx/timeouts/connection errors.")
+    retry_backoff: float = Field(1.0, ge=0, description="Base seconds of the exponential backoff.")
+    concurrency: int = Field(8, ge=1, le=1024, description="Concurrent requests per backend.")
+    requests_per_minute: float | None = Field(None, gt=0, description="Optional request rate cap per backend.")
+    structured_method: StructuredMethod | None = Field(
+        None, description="How structured output is requested; default depends on the provider."
+    )
+    n_ctx: int = Field(4096, gt=0, description="Context length for in-process GGUF models.")
+
+    @field_validator("model")
+    @classmethod
+    def _model_not_blank(cls, v: str) -> str:
+        v = v.strip()
+        if not v:
+            raise ValueError("model must not be empty")
+        return v
+
+    @property
+    def provider(self) -> str:
+        """Return the provider part of `model` (`scripted` for the built-in model)."""
+        return split_model_string(self.model)[0]
+
+    @property
+    def model_name(self) -> str:
+        """Return the model part of `model` (after `provider:`)."""
+        return split_model_string(self.model)[1]
+
+
+class UISettings(BaseModel):
+    """Where the Gradio app listens."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(7860, ge=0, le=65535)
+
+
+class Settings(BaseModel):
+    """Everything pedagraph reads from config and environment, resolved."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    home: Path = Field(default_factory=lambda: Path("~/.pedagraph").expanduser())
+    config_path: Path | None = None
+    models: dict[str, ModelSettings] = Field(default_factory=dict)
+    ui: UISettings = Field(default_factory=UISettings)
+    checkpointer_url: str | None = Field(
+        None, description="sqlite path or postgres:// URL for LangGraph checkpoints; default sqlite in home."
+    )
+
+    def model_for(self, role: str) -> ModelSettings:
+        """Return the resolved model settings of one role."""
+        check_role(role)
+        return self.models[role]
+
+    @property
+    def chroma_dir(self) -> Path:
+        """Directory of the persistent Chroma store."""
+        return self.home / "chroma"
+
+    @property
+    def checkpoint_path(self) -> Path:
+        """SQLite file of LangGraph checkpoints."""
+        return self.home / "checkpoints.sqlite"
+
+
+_MODEL_FIELDS = tuple(ModelSettings.model_fields)
+_TOP_LEVEL_KEYS = {"home", "models", "ui", "checkpointer_url"}
+
+
+def check_role(role: str) -> str:
+    """Validate a role name, raising a ConfigError that lists the valid ones."""
+    if role not in ROLES:
+        raise ConfigError(f"unknown role {role!r}", hint=f"use one of: {', '.join(ROLES)}")
+    return role
+
+
+def split_model_string(spec: str) -> tuple[str, str]:
+    """Split `provider:model` into its parts; `scripted` and bare names are handled."""
+    spec = spec.strip()
+    if spec == "scripted" or spec.startswith("scripted:"):
+        return "scripted", spec.partition(":")[2] or "default"
+    if ":" not in spec:
+        # A bare model name is an OpenAI(-compatible) model, as the OpenAI SDK would take it.
+        return "openai", spec
+    provider, _, name = spec.partition(":")
+    return provider.strip().lower(), name.strip()
+
+
+def find_config_path(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    """Locate the config file: argument, then PEDAGRAPH_CONFIG, then ./pedagraph.toml, then the home one."""
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}", hint="check --config / PEDAGRAPH_CONFIG")
+        return path
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        path = Path(env).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path} (from {CONFIG_ENV})", hint=f"unset {CONFIG_ENV}")
+        return path
+    for candidate in (Path.cwd() / CONFIG_FILENAME, _env_home() / CONFIG_FILENAME):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _env_home() -> Path:
+    return Path(os.environ.get(HOME_ENV) or "~/.pedagraph").expanduser()
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Parse a TOML config file into a dict, with a clear error for syntax and unknown keys."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}", hint="fix the file or point --config elsewhere") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    unknown = set(data) - _TOP_LEVEL_KEYS
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown key(s) {', '.join(sorted(unknown))}",
+            hint=f"allowed top-level keys: {', '.join(sorted(_TOP_LEVEL_KEYS))}",
+        )
+    models = data.get("models", {})
+    if not isinstance(models, dict):
+        raise ConfigError(f"{path}: [models] must be a table")
+    for key, value in models.items():
+        if isinstance(value, dict):
+            if key not in ROLES:
+                raise ConfigError(f"{path}: [models.{key}] is not a role", hint=f"roles: {', '.join(ROLES)}")
+            bad = set(value) - set(_MODEL_FIELDS)
+            if bad:
+                raise ConfigError(f"{path}: [models.{key}] unknown key(s) {', '.join(sorted(bad))}")
+        elif key not in _MODEL_FIELDS:
+            raise ConfigError(
+                f"{path}: [models] unknown key {key!r}", hint=f"allowed: {', '.join(_MODEL_FIELDS)}"
+            )
+    return data
+
+
+def _env_model_values(role: str, environ: dict[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for field in _MODEL_FIELDS:
+        for name in (f"{ENV_PREFIX}{role.upper()}_{field.upper()}", f"{ENV_PREFIX}{field.upper()}"):
+            raw = environ.get(name)
+            if raw is not None and raw.strip() != "":
+                values[field] = raw.strip()
+                break
+    return values
+
+
+def resolve_model_settings(
+    role: str,
+    *,
+    overrides: dict[str, Any] | None = None,
+    config: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
+    source: str = "config",
+) -> ModelSettings:
+    """Resolve one role's settings: overrides > config file (role, then all) > env (role, then all) > default."""
+    check_role(role)
+    environ = dict(os.environ) if environ is None else environ
+    cfg_models = (config or {}).get("models", {}) or {}
+    cfg_all = {k: v for k, v in cfg_models.items() if not isinstance(v, dict)}
+    cfg_role = cfg_models.get(role, {}) or {}
+    merged: dict[str, Any] = {}
+    merged.update(_env_model_values(role, environ))
+    merged.update(cfg_all)
+    merged.update(cfg_role)
+    merged.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    try:
+        return ModelSettings(**merged)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        raise ConfigError(
+            f"invalid setting for role {role!r}: {loc}: {err['msg']}",
+            hint=f"check {source}, {ENV_PREFIX}{role.upper()}_{loc.upper()} or {ENV_PREFIX}{loc.upper()}",
+        ) from None
+
+
+def load_settings(config_path: str | os.PathLike[str] | None = None, **model_overrides: Any) -> Settings:
+    """Load and resolve all settings; `model_overrides` apply to every role."""
+    path = find_config_path(config_path)
+    data = read_config_file(path) if path else {}
+    source = str(path) if path else "config"
+    models = {
+        role: resolve_model_settings(role, overrides=model_overrides, config=data, source=source) for role in ROLES
+    }
+    home_raw = data.get("home") or os.environ.get(HOME_ENV) or "~/.pedagraph"
+    try:
+        return Settings(
+            home=Path(str(home_raw)).expanduser(),
+            config_path=path,
+            models=models,
+            ui=UISettings(**(data.get("ui") or {})),
+            checkpointer_url=data.get("checkpointer_url") or os.environ.get(f"{ENV_PREFIX}CHECKPOINTER_URL"),
+        )
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        raise ConfigError(f"{source}: {loc}: {err['msg']}") from None
+
+
+def ensure_home(settings: Settings) -> Path:
+    """Create the local state directory if needed and return it."""
+    try:
+        settings.home.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create PEDAGRAPH_HOME {settings.home}: {exc}", hint="set PEDAGRAPH_HOME") from None
+    return settings.home
