@@ -1,0 +1,46 @@
+"""Keep every test offline, isolated and deterministic."""
+
+from __future__ import annotations
+
+import os
+
+# Set before gradio, huggingface_hub, transformers or chromadb are imported anywhere.
+for _name, _value in {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "GRADIO_ANALYTICS_ENABLED": "False",
+    "ANONYMIZED_TELEMETRY": "False",
+    "TOKENIZERS_PARALLELISM": "false",
+    "LANGSMITH_TRACING": "false",
+    "LANGCHAIN_TRACING_V2": "false",
+}.items():
+    os.environ[_name] = _value
+
+import pytest  # noqa: E402
+
+_MODEL_ENV_PREFIXES = ("PEDAGRAPH_", "OPENAI_", "OLLAMA_")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(tmp_path, monkeypatch):
+    """Each test gets its own PEDAGRAPH_HOME, no model configuration from the outside, fresh model cache."""
+    for name in list(os.environ):
+        if name.startswith(_MODEL_ENV_PREFIXES):
+            monkeypatch.delenv(name, raising=False)
+    home = tmp_path / "pedagraph-home"
+    monkeypatch.setenv("PEDAGRAPH_HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    from pedagraph.llm import reset_models
+    from pedagraph.llm.usage import global_usage
+
+    reset_models()
+    global_usage().reset()
+    yield
+    reset_models()
+
+
+@pytest.fixture
+def home(tmp_path):
+    """The PEDAGRAPH_HOME of this test."""
+    return tmp_path / "pedagraph-home"
