@@ -1,0 +1,1 @@
+"""Retrieval memory: Chroma collections with sentence-transformers embeddings, and ingestion."""
