@@ -80,7 +80,7 @@ def models(
     table = Table(title="pedagraph models", show_lines=False)
     for col in ("role", "provider", "model", "base URL", "API key", "check"):
         table.add_column(col, overflow="fold")
-    failures = 0
+    failures: list[str] = []
     scripted = False
     for r in roles:
         info = describe_model(r)
@@ -90,16 +90,15 @@ def models(
             start = time.perf_counter()
             try:
                 model = get_model(r, cache=False, max_retries=0, timeout=timeout)
-                reply = model.invoke([HumanMessage(content=load_prompt("llm/ping"))])
+                model.invoke([HumanMessage(content=load_prompt("llm/ping"))])
                 ms = (time.perf_counter() - start) * 1000
-                text = " ".join(str(reply.content).split())[:40]
-                status = f"[green]ok[/green] {ms:.0f} ms: {escape(repr(text))}"
+                status = f"[green]ok[/green] {ms:.0f} ms"
             except PedagraphError as exc:
-                failures += 1
-                status = f"[red]failed[/red]: {escape(redact(exc.one_line()))}"
+                failures.append(f"{r}: {redact(exc.one_line())}")
+                status = "[red]failed[/red]"
             except Exception as exc:  # noqa: BLE001 - anything else is still one line
-                failures += 1
-                status = f"[red]failed[/red]: {type(exc).__name__}: {escape(redact(str(exc))[:200])}"
+                failures.append(f"{r}: {type(exc).__name__}: {redact(' '.join(str(exc).split()))[:300]}")
+                status = "[red]failed[/red]"
         table.add_row(r, info.provider, info.model_name, info.base_url or "-", info.api_key, status)
     console.print(table)
     if scripted:
@@ -107,6 +106,8 @@ def models(
             "[yellow]Roles on `scripted` get templated offline replies, not a language model.[/yellow] "
             "Set PEDAGRAPH_MODEL (e.g. openai:gpt-4o-mini, or ollama:qwen2.5:7b) to connect one."
         )
+    for line in failures:
+        console.print(f"[red]failed[/red] {escape(line)}", soft_wrap=True, highlight=False)
     if failures:
         raise typer.Exit(code=1)
 

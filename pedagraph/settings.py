@@ -180,15 +180,17 @@ def read_config_file(path: Path) -> dict[str, Any]:
     return data
 
 
-def _env_model_values(role: str, environ: dict[str, str]) -> dict[str, Any]:
+def _env_model_values(role: str, environ: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
     values: dict[str, Any] = {}
+    origin: dict[str, str] = {}
     for field in _MODEL_FIELDS:
         for name in (f"{ENV_PREFIX}{role.upper()}_{field.upper()}", f"{ENV_PREFIX}{field.upper()}"):
             raw = environ.get(name)
             if raw is not None and raw.strip() != "":
                 values[field] = raw.strip()
+                origin[field] = name
                 break
-    return values
+    return values, origin
 
 
 def resolve_model_settings(
@@ -205,19 +207,24 @@ def resolve_model_settings(
     cfg_models = (config or {}).get("models", {}) or {}
     cfg_all = {k: v for k, v in cfg_models.items() if not isinstance(v, dict)}
     cfg_role = cfg_models.get(role, {}) or {}
-    merged: dict[str, Any] = {}
-    merged.update(_env_model_values(role, environ))
-    merged.update(cfg_all)
-    merged.update(cfg_role)
-    merged.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    merged, origin = _env_model_values(role, environ)
+    for values, where in (
+        (cfg_all, f"{source} [models]"),
+        (cfg_role, f"{source} [models.{role}]"),
+        ({k: v for k, v in (overrides or {}).items() if v is not None}, "argument"),
+    ):
+        merged.update(values)
+        origin.update(dict.fromkeys(values, where))
     try:
         return ModelSettings(**merged)
     except ValidationError as exc:
         err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"])
+        field = str(err["loc"][0]) if err["loc"] else "?"
+        shown = "" if field == "api_key" else f" = {merged.get(field)!r}"
+        where = origin.get(field, "default")
         raise ConfigError(
-            f"invalid setting for role {role!r}: {loc}: {err['msg']}",
-            hint=f"check {source}, {ENV_PREFIX}{role.upper()}_{loc.upper()} or {ENV_PREFIX}{loc.upper()}",
+            f"invalid setting for role {role!r}: {field}{shown} (from {where}): {err['msg']}",
+            hint=f"fix {where}",
         ) from None
 
 

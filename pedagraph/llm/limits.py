@@ -6,8 +6,8 @@ import asyncio
 import threading
 import time
 from collections import deque
-from contextlib import asynccontextmanager, contextmanager
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 
 class BackendLimiter:

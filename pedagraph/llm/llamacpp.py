@@ -78,7 +78,9 @@ class LlamaCppChatModel(BaseChatModel):
     def _identifying_params(self) -> dict[str, Any]:
         return {"model_path": self.model_path, "n_ctx": self.n_ctx}
 
-    def bind_tools(self, tools: Any, *, tool_choice: Any = None, **kwargs: Any) -> Runnable[LanguageModelInput, AIMessage]:
+    def bind_tools(
+        self, tools: Any, *, tool_choice: Any = None, **kwargs: Any
+    ) -> Runnable[LanguageModelInput, AIMessage]:
         """Bind tools in OpenAI format; llama.cpp's chat handlers accept them."""
         formatted = [convert_to_openai_tool(t) for t in tools]
         if isinstance(tool_choice, str) and tool_choice not in ("auto", "none", "any", "required"):

@@ -205,7 +205,7 @@ class ScriptedChatModel(BaseChatModel):
         rf = call.response_format
         if rf and rf.get("type") in ("json_schema", "json_object"):
             if reply is None:
-                schema = rf.get("json_schema", {}).get("schema", {"type": "object"})
+                schema = rf.get("json_schema", {}).get("schema") or _schema_in_prompt(call.messages)
                 reply = build_instance(schema)
             return AIMessage(content=reply if isinstance(reply, str) else json.dumps(reply))
         if isinstance(reply, dict):
@@ -284,6 +284,25 @@ class ScriptedChatModel(BaseChatModel):
                     response_metadata=message.response_metadata if last else {},
                 )
             )
+
+
+def _schema_in_prompt(messages: list[BaseMessage]) -> dict[str, Any]:
+    """Find the JSON schema a JSON-mode prompt carries in its system text (or an empty object schema)."""
+    decoder = json.JSONDecoder()
+    for m in messages:
+        if m.type != "system" or not isinstance(m.content, str):
+            continue
+        text = m.content
+        for i, ch in enumerate(text):
+            if ch != "{":
+                continue
+            try:
+                obj, _ = decoder.raw_decode(text, i)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(obj, dict) and ("properties" in obj or "type" in obj):
+                return obj
+    return {"type": "object"}
 
 
 def _answered_tool(messages: list[BaseMessage]) -> bool:
