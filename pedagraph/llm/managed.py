@@ -90,6 +90,11 @@ class ManagedChatModel(BaseChatModel):
         return f"pedagraph:{getattr(self.inner, '_llm_type', 'chat')}"
 
     @property
+    def is_scripted(self) -> bool:
+        """True when this role runs on the built-in offline `scripted` model."""
+        return getattr(self.inner, "_llm_type", "") == "scripted"
+
+    @property
     def _identifying_params(self) -> dict[str, Any]:
         return {"role": self.role, "model": self.model_spec, "base_url": self.base_url}
 
