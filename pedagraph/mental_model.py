@@ -51,10 +51,8 @@ class InterventionDecision:
 
 
 def _mastery(learner: LearnerModel, skills: list[str]) -> float:
-    values = [learner.skills[s].p_mastery for s in skills if s in learner.skills]
-    if not values:
-        return DEFAULT_BKT.p_init
-    return min(values)  # a step needs every one of its skills
+    values = [learner.skills[s].p_mastery if s in learner.skills else DEFAULT_BKT.p_init for s in skills]
+    return min(values) if values else DEFAULT_BKT.p_init  # a step needs every one of its skills
 
 
 def p_correct_unaided(learner: LearnerModel, skills: list[str]) -> float:
