@@ -117,6 +117,11 @@ def _not_yet(issue: int, what: str) -> None:
     raise typer.Exit(code=2)
 
 
+from pedagraph.memory.cli import ingest as _ingest  # noqa: E402
+
+app.command(name="ingest")(_ingest)
+
+
 @app.command()
 def ui(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
