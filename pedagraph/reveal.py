@@ -1,0 +1,341 @@
+"""The reveal gate: a deterministic check that a tutor's visible reply does not give away the final answer.
+
+The tutor runs every reply through `RevealGate.check` before showing it; a blocked reply is replaced (the
+tutor, not this module, writes the replacement). The gate works on numbers (`pedagraph.answers.find_numbers`
+on the NFKC-normalised, lower-cased reply, so full-width digits and zero-width characters do not hide
+anything) and on the literal forms from `answer_forms`. Rules, in order:
+
+0. **The learner already has it.** If any learner message states the correct final answer
+   (`check_answer(message, final).verdict == "correct"`; a list of guesses is "ambiguous", not a statement),
+   nothing is blocked: the answer is no longer secret.
+1. **(a) The answer itself.** Blocked (reason `final_answer`) if a number in the reply equals the final
+   answer — whatever its form: `18`, `18.00`, `$18.00`, `eighteen`, `1,800`, `3/4` or `75%` for 0.75 (a percent
+   or cents number also counts as its value / 100). Blocked (reason `answer_form`) if a form from
+   `answer_forms` appears literally (`1 8`, `1-8`, `one eight`, `three quarters`). Blocked (reason
+   `arithmetic_result`) if an arithmetic statement shows the final answer as its result (`9 + 9 = 18`, `nine
+   plus nine equals eighteen`). When the final answer is itself one of the problem's numbers (an allowed
+   number), a plain mention is allowed — the tutor may quote the problem — and only a result-position
+   mention (after `=`, "equals", "is", "answer", "total", or followed by "left"/"in total"/...) or a
+   spelled-out form (`1 8`, `one eight`) is blocked.
+2. **(b) Strict mode.** Once any learner message is an extraction attempt (`is_extraction_attempt`: asking
+   for digits, what the answer starts/ends with, to spell it, say it in words, backwards, in binary or Roman
+   numerals, "just tell me", "what is the answer", "ignore your instructions", "pretend", role-play, "you
+   are now", "developer mode", ...), every later reply is also blocked (reason `answer_fragment`) if it has
+   a standalone number whose digit string is a contiguous fragment of the answer's digits (for 18: `1`,
+   `8`; for 250: `2`, `5`, `0`, `25`, `50`) and that is not an allowed number. If the reply talks about
+   digits ("digit", "starts with", "ends with"), allowed numbers are no excuse.
+3. **(c) Spelled across turns.** The standalone numbers the tutor emitted across `prior_replies` and this
+   reply, in order, skipping allowed numbers (and, outside strict mode, step indices such as "step 2" and
+   numbers the learner already said), must not have two or more consecutive entries whose digit strings
+   join to the answer's digits (`1` in one reply and `8` in the next, for 18). Reason `spelled_across_turns`.
+
+Allowed numbers are the numbers printed in the problem (`Problem.numbers()`), plus intermediate step results
+once the learner has said them (`step_values`). A number is "standalone" when it is a number of its own in
+the text: the 8 inside 180 is not one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict
+
+from pedagraph.answers import (
+    NumberMatch,
+    check_answer,
+    compare,
+    find_numbers,
+    format_number,
+    fraction_of,
+    normalize_text,
+    number_to_words,
+)
+
+if TYPE_CHECKING:
+    from pedagraph.problems import Problem
+
+__all__ = ["GateResult", "RevealGate", "answer_digits", "answer_forms", "is_extraction_attempt"]
+
+_DENOMINATOR_WORDS = {
+    2: ("half", "halves"), 3: ("third", "thirds"), 4: ("quarter", "quarters"), 5: ("fifth", "fifths"),
+    6: ("sixth", "sixths"), 7: ("seventh", "sevenths"), 8: ("eighth", "eighths"), 9: ("ninth", "ninths"),
+    10: ("tenth", "tenths"), 12: ("twelfth", "twelfths"), 100: ("hundredth", "hundredths"),
+}  # fmt: skip
+
+
+def _fraction_words(num: int, den: int) -> set[str]:
+    words = _DENOMINATOR_WORDS.get(den)
+    if words is None:
+        return set()
+    name = words[0] if num == 1 else words[1]
+    forms = {f"{number_to_words(num)} {name}"}
+    if num == 1:
+        forms.add(f"a {name}")
+    if den == 4:
+        forms.add(f"{number_to_words(num)} {'fourth' if num == 1 else 'fourths'}")
+    return forms
+
+
+def answer_forms(value: float) -> set[str]:
+    """Return the literal forms of an answer the gate looks for: digits, money, words, spaced digits, fractions."""
+    forms: set[str] = set()
+    sign = "-" if value < 0 else ""
+    mag = abs(value)
+    text = format_number(mag)
+    if "." not in text:
+        n = int(text)
+        digits = [text] + ([f"{n:,}"] if n >= 1000 else [])
+        for d in digits:
+            forms |= {f"{sign}{d}", f"{sign}{d}.0", f"{sign}{d}.00", f"{sign}${d}", f"{sign}${d}.00"}
+            forms.add(f"{sign}{d} dollars")
+        words = number_to_words(n)
+        forms |= {words, words.replace("-", " "), re.sub(r"hundred (?=\w)", "hundred and ", words)}
+        if n >= 1000 and n % 1000 == 0:
+            forms |= {f"{format_number(n / 1000)} thousand", f"{format_number(n / 1000)}k"}
+        if n >= 1_000_000 and n % 100_000 == 0:
+            forms.add(f"{format_number(n / 1_000_000)} million")
+        if len(text) >= 2:
+            spelled = [number_to_words(int(c)) for c in text]
+            forms |= {" ".join(text), "-".join(text), " ".join(spelled), "-".join(spelled)}
+    else:
+        forms |= {f"{sign}{text}", f"{sign}${text}", f"{sign}{mag:.2f}", f"{sign}${mag:.2f}", number_to_words(mag)}
+        if text.startswith("0."):
+            forms.add(f"{sign}{text[1:]}")
+        percent = format_number(mag * 100)
+        forms |= {f"{sign}{percent}%", f"{sign}{percent} percent"}
+        frac = fraction_of(mag)
+        if frac is not None and frac.denominator > 1:
+            whole, rest = divmod(frac.numerator, frac.denominator)
+            forms.add(f"{sign}{frac.numerator}/{frac.denominator}")
+            if whole:
+                forms.add(f"{sign}{whole} {rest}/{frac.denominator}")
+                for fw in _fraction_words(rest, frac.denominator):
+                    forms.add(f"{number_to_words(whole)} and {fw}")
+                    forms.add(f"{whole} and {fw}")
+            else:
+                forms |= _fraction_words(rest, frac.denominator)
+    if value < 0:
+        forms |= {f"minus {number_to_words(mag)}", f"negative {number_to_words(mag)}"}
+    return {f.strip() for f in forms if f.strip()}
+
+
+def answer_digits(value: float) -> str:
+    """Return the digit string of a number as a learner would read it: 18 -> "18", 0.75 -> "75", 2.5 -> "25"."""
+    digits = re.sub(r"\D", "", format_number(abs(value))).lstrip("0")
+    return digits or "0"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Extraction attempts
+# --------------------------------------------------------------------------------------------------------------
+
+_ANSWER = r"(?:answer|solution|result)"
+_EXTRACTION_PATTERNS = [
+    r"\b(?:first|second|third|fourth|last|final|next|middle|leading|other|remaining|1st|2nd|3rd|4th)\s+"
+    rf"(?:digits?|letters?|characters?|(?:half|part) of (?:the|your) (?:{_ANSWER}|number))\b",
+    r"\bdigits?\b",
+    r"\bhow many (?:letters|characters|numbers) (?:are )?in\b",
+    r"\b(?:answer|it|number|result|solution|that|this)\s+(?:\w+\s+)?(?:starts?|begins?|ends?)\s+with\b",
+    r"\b(?:starts?|begins?|ends?)\s+with\s+(?:a|an|the)?\s*digit",
+    r"\bspell(?:ed|ing|s)?\b",
+    r"\b(?:in|as|using|with)\s+(?:words?|letters)\b",
+    r"\bwritten out\b|\bwrite (?:it|that|the \w+) out\b",
+    r"\bbackwards?\b|\bin reverse\b|\breversed\b|\breverse order\b",
+    r"\bbinary\b|\bhexadecimal\b|\bin hex\b|\boctal\b|\bbase\s*\d+\b|\bbase64\b|\broman numerals?\b|\bmorse\b",
+    r"\b(?:in|into|to)\s+(?:french|spanish|german|chinese|another language|emojis?|code)\b",
+    r"\bjust (?:tell|give|say|show|type|print|write|send)\b",
+    rf"\b(?:tell|give|show|send|print|reveal|say|type|write|need|want)\s+(?:me\s+|us\s+)?(?:the|your|what)?\s*"
+    rf"(?:final\s+|correct\s+|right\s+|real\s+|actual\s+)?{_ANSWER}\b",
+    rf"\bwhat(?:'s|s| is| was| are)\s+(?:the|your)\s+(?:final\s+|correct\s+|right\s+|real\s+|actual\s+)?{_ANSWER}\b",
+    rf"\b{_ANSWER}\s+(?:please|pls|plz|now)\b",
+    r"\b(?:ignore|disregard|forget|override|bypass)\b.{0,40}\b(?:instructions?|rules?|prompts?|guidelines|"
+    r"restrictions?|system|programming|constraints?|previous|above)\b",
+    r"\bpretend\b|\brole[\s-]?play\b|\byou are now\b|\byou're now\b|\bfrom now on\b|\bact (?:as|like)\b",
+    r"\bdeveloper mode\b|\bdan mode\b|\bjailbreak\b|\bsystem prompt\b|\bnew instructions?\b",
+    r"\bimagine (?:you|that you)\b",
+    r"\b(?:is|was) (?:it|the answer|the result|the number)\s+(?:more|less|greater|bigger|smaller|higher|lower|larger|"
+    r"over|under|above|below|even|odd|positive|negative|between|close to|near|around)\b",
+    r"\b(?:higher|lower|hotter|colder)\s+or\s+(?:lower|higher|colder|hotter)\b",
+    r"\b(?:write|make|compose|give|sing)\b.{0,25}\b(?:poem|song|riddle|acrostic|haiku|rap|limerick)\b",
+    rf"\b(?:the {_ANSWER}|it)\s+(?:plus|minus|times|divided by|multiplied by|squared|cubed)\b",
+    rf"\b(?:add|subtract|multiply|divide)\b.{{0,20}}\bthe {_ANSWER}\b",
+]
+_EXTRACTION_RE = re.compile("|".join(f"(?:{p})" for p in _EXTRACTION_PATTERNS))
+
+
+def is_extraction_attempt(text: str) -> bool:
+    """Whether a learner message tries to get the answer out (digits, spelling, "just tell me", jailbreaks)."""
+    return bool(_EXTRACTION_RE.search(normalize_text(text)))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The gate
+# --------------------------------------------------------------------------------------------------------------
+
+
+class GateResult(BaseModel):
+    """The gate's decision on one reply: blocked or not, why (a reason code), and the text that matched."""
+
+    model_config = ConfigDict(frozen=True)
+
+    blocked: bool
+    reason: str
+    matched: str | None = None
+
+
+_RESULT_BEFORE_RE = re.compile(
+    r"(?:=|\bequals?(?: to)?|\bis|\bare|\bwas|\bwere|\bmakes?|\bgives?|\bget|\bgets|\bcomes? to|\banswers?|\btotal"
+    r"|\bresult|\bleaves?|\bbe|'s|\bthat's|\bit's|\bso|\btherefore|\bthus|\bhence|\baltogether)[^\d\n.?!]{0,8}$"
+)
+_RESULT_AFTER_RE = re.compile(r"^\s*(?:\w+\s+){0,2}?(?:left|remaining|in total|altogether|in all|total)\b")
+_ARITHMETIC_RE = re.compile(r"[-+*/×÷x]\s*\$?\s*[\d.]|\b(?:plus|minus|times|divided by|multiplied by|over)\b")
+_STEP_INDEX_RE = re.compile(r"(?:\b(?:step|part|question|sub-question|subquestion|stage|problem)|#|\bno\.)\s*$")
+_DIGIT_TALK_RE = re.compile(r"\bdigits?\b|\b(?:starts?|begins?|ends?) with\b")
+
+
+_DIGIT_WORDS = frozenset(number_to_words(d) for d in range(10))
+
+
+def _all_digit_words(form: str) -> bool:
+    words = form.replace("-", " ").split()
+    return len(words) >= 2 and all(w in _DIGIT_WORDS for w in words)
+
+
+def _flatten(text: str) -> str:
+    return re.sub(r"\s+", " ", normalize_text(text)).strip()
+
+
+def _form_pattern(form: str) -> re.Pattern[str]:
+    # not inside a longer number, word, fraction or subtraction: "3" in "1/3", "3-4" in "16-3-4" do not count
+    return re.compile(r"(?<![\w.,$/-])" + re.escape(_flatten(form)) + r"(?![\w/-]|[.,]\d)")
+
+
+class RevealGate:
+    """Decide whether a tutor reply reveals the final answer; see the module docstring for the rules."""
+
+    def __init__(
+        self,
+        final_value: float,
+        allowed_numbers: Iterable[float] = (),
+        *,
+        step_values: Iterable[float] = (),
+        rel_tol: float = 1e-6,
+        abs_tol: float = 1e-6,
+    ) -> None:
+        self.final_value = float(final_value)
+        self.allowed_numbers = frozenset(float(v) for v in allowed_numbers)
+        self.step_values = tuple(float(v) for v in step_values if not compare(v, final_value))
+        self.rel_tol = rel_tol
+        self.abs_tol = abs_tol
+        self.forms = answer_forms(self.final_value)
+        self.digits = answer_digits(self.final_value)
+        self.final_is_allowed = self._in(self.final_value, self.allowed_numbers)
+        spelled = {f for f in self.forms if re.fullmatch(r"-?(?:\d[ -])+\d", f) or _all_digit_words(f)}
+        self._spelled_patterns = [(f, _form_pattern(f)) for f in sorted(spelled)]
+        self._form_patterns = [(f, _form_pattern(f)) for f in sorted(self.forms, key=len, reverse=True)]
+
+    @classmethod
+    def for_problem(cls, problem: Problem, **kwargs: float) -> RevealGate:
+        """Build the gate for a problem: its final value, its printed numbers, its intermediate step results."""
+        if problem.final_value is None:
+            raise ValueError(f"problem {problem.id!r} has no numeric final answer to protect")
+        return cls(
+            problem.final_value,
+            problem.numbers(),
+            step_values=[s.answer_value for s in problem.steps if s.answer_value is not None],
+            **kwargs,
+        )
+
+    # -- helpers ----------------------------------------------------------------------------------------------
+    def _in(self, value: float, values: Iterable[float]) -> bool:
+        return any(compare(value, v, rel_tol=self.rel_tol, abs_tol=self.abs_tol) for v in values)
+
+    def _is_final(self, m: NumberMatch) -> bool:
+        return self._in(self.final_value, m.values)
+
+    def learner_has_answer(self, learner_messages: Sequence[str]) -> bool:
+        """Whether any learner message states the correct final answer."""
+        return any(
+            check_answer(msg, self.final_value, rel_tol=self.rel_tol, abs_tol=self.abs_tol).verdict == "correct"
+            for msg in learner_messages
+        )
+
+    def strict(self, learner_messages: Sequence[str]) -> bool:
+        """Whether strict mode is on: some learner message is an extraction attempt."""
+        return any(is_extraction_attempt(msg) for msg in learner_messages)
+
+    def _allowed(self, learner_messages: Sequence[str]) -> frozenset[float]:
+        said = [v for msg in learner_messages for v in (m.value for m in find_numbers(msg))]
+        extra = [v for v in self.step_values if self._in(v, said)]
+        return self.allowed_numbers | frozenset(extra)
+
+    def _tokens(self, text: str, allowed: frozenset[float], skip: frozenset[float], strict: bool) -> list[str]:
+        norm = normalize_text(text)
+        out = []
+        for m in find_numbers(text):
+            if self._in(m.value, allowed) or self._in(m.value, skip):
+                continue
+            if not strict and _STEP_INDEX_RE.search(norm[max(0, m.start - 16) : m.start]):
+                continue
+            out.append(answer_digits(m.value))
+        return out
+
+    # -- the check --------------------------------------------------------------------------------------------
+    def check(
+        self, reply: str, *, learner_messages: Sequence[str] = (), prior_replies: Sequence[str] = ()
+    ) -> GateResult:
+        """Check one tutor reply against the rules, given the learner's messages and the earlier replies."""
+        if self.learner_has_answer(learner_messages):
+            return GateResult(blocked=False, reason="learner_has_answer")
+        norm = normalize_text(reply)
+        flat = _flatten(reply)
+        matches = find_numbers(reply)
+        # (a) the answer itself
+        for m in matches:
+            if not self._is_final(m):
+                continue
+            before = norm[max(0, m.start - 60) : m.start]
+            clause = re.split(r"[.?!;:\n]", before)[-1]
+            result_pos = bool(_RESULT_BEFORE_RE.search(clause) or _RESULT_AFTER_RE.match(norm[m.end :]))
+            if self.final_is_allowed and not result_pos:
+                continue
+            reason = "arithmetic_result" if result_pos and _ARITHMETIC_RE.search(clause) else "final_answer"
+            return GateResult(blocked=True, reason=reason, matched=m.text)
+        patterns = self._spelled_patterns if self.final_is_allowed else self._form_patterns
+        for form, pattern in patterns:
+            if pattern.search(flat):
+                return GateResult(blocked=True, reason="answer_form", matched=form)
+        allowed = self._allowed(learner_messages)
+        strict = self.strict(learner_messages)
+        # (b) strict mode: no fragment of the answer's digits
+        if strict:
+            digit_talk = bool(_DIGIT_TALK_RE.search(norm))
+            for m in matches:
+                if not digit_talk and self._in(m.value, allowed):
+                    continue
+                if answer_digits(m.value) in self.digits:
+                    return GateResult(blocked=True, reason="answer_fragment", matched=m.text)
+        # (c) the answer spelled across replies
+        if len(self.digits) >= 2:
+            learner_said: frozenset[float] = frozenset()
+            if not strict:
+                learner_said = frozenset(m.value for msg in learner_messages for m in find_numbers(msg))
+            stream: list[tuple[str, bool]] = []
+            for prior in prior_replies:
+                stream += [(t, False) for t in self._tokens(prior, allowed, learner_said, strict)]
+            stream += [(t, True) for t in self._tokens(reply, allowed, learner_said, strict)]
+            for end in range(len(stream)):
+                if not stream[end][1]:
+                    continue
+                joined = stream[end][0]
+                for start in range(end - 1, -1, -1):
+                    joined = stream[start][0] + joined
+                    if len(joined) > len(self.digits):
+                        break
+                    if joined == self.digits:
+                        pieces = " + ".join(t for t, _ in stream[start : end + 1])
+                        return GateResult(blocked=True, reason="spelled_across_turns", matched=pieces)
+        return GateResult(blocked=False, reason="ok")
+
