@@ -1,0 +1,73 @@
+"""The student of the `tutor` graph: a human learner behind an interrupt, or a simulated learner (MathDial-style).
+
+Human mode pauses the graph with `interrupt({"type": "await_learner", "tutor": <last visible reply>})`; the
+caller resumes with `Command(resume=<the learner's text>)` (a string, a `{"text": ...}` dict or a message).
+Simulated mode asks the student model, prompted with `prompts/student/simulate.md`: a persona, the problem
+and the visible conversation — never the tutor's hidden decisions or the answer.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langgraph.runtime import Runtime
+from langgraph.types import interrupt
+from pedagraph.agents.teacher import INTERNAL_TAGS, context_of, problem_of, role_model
+from pedagraph.prompts import render
+
+if TYPE_CHECKING:
+    from pedagraph.graphs.tutor import Context, State
+
+
+def _content(message: BaseMessage) -> str:
+    content = message.content
+    if isinstance(content, str):
+        return content
+    return " ".join(str(part.get("text", "")) if isinstance(part, dict) else str(part) for part in content)
+
+
+def last_tutor_reply(state: State) -> str:
+    """Return the latest visible tutor reply."""
+    for message in reversed(state.get("messages", [])):
+        if isinstance(message, AIMessage):
+            return _content(message)
+    return ""
+
+
+def learner_text(value: Any) -> str:
+    """Turn a resume value (text, `{"text": ...}` / `{"content": ...}`, or a message) into the learner's text."""
+    if isinstance(value, BaseMessage):
+        return _content(value).strip()
+    if isinstance(value, dict):
+        value = value.get("text", value.get("content", ""))
+    return ("" if value is None else str(value)).strip()
+
+
+def simulate_student(state: State, ctx: Context) -> str:
+    """Ask the student model for the simulated learner's next turn."""
+    model = role_model("student", ctx.student_model)
+    start = state.get("problem_start", 0)
+    lines = []
+    for message in state.get("messages", [])[start:]:
+        if isinstance(message, AIMessage | HumanMessage):
+            who = "Tutor" if isinstance(message, AIMessage) else "Learner"
+            lines.append(f"{who}: {_content(message)}")
+    prompt = render(
+        "student/simulate",
+        persona=ctx.student_persona or render("student/default_persona").strip(),
+        problem=problem_of(state).question,
+        history="\n".join(lines) or "(nothing yet)",
+    )
+    reply = model.invoke(prompt, config={"tags": INTERNAL_TAGS})
+    return learner_text(reply)
+
+
+def student_turn(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Get the learner's next turn: wait for a human (interrupt) or ask the simulated student."""
+    ctx = context_of(runtime)
+    if ctx.student_mode == "simulated":
+        text = simulate_student(state, ctx)
+    else:
+        text = learner_text(interrupt({"type": "await_learner", "tutor": last_tutor_reply(state)}))
+    return {"messages": [HumanMessage(content=text)], "turn_count": state.get("turn_count", 0) + 1}
