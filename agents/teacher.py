@@ -597,7 +597,10 @@ def classify_turn(text: str, problem: Problem, step_index: int) -> dict[str, Any
     if check is None and find_numbers(text):
         d["value"] = find_numbers(text)[-1].value  # nothing to check it against
     inquiry = detect_inquiry(text)
-    if inquiry is not None and inquiry != "question":
+    if problem.has_steps and step.answer_value is None and text.strip() and inquiry is None:
+        # a step without a numeric result cannot be checked: take the learner's turn and move on (ungraded)
+        d.update(category=StudentResponse.CORRECT.value, verdict="ungraded")
+    elif inquiry is not None and inquiry != "question":
         d.update(category=StudentResponse.INQUIRY.value, inquiry=inquiry)
     elif is_off_topic(text, problem, step):
         d["category"] = StudentResponse.OFF_TOPIC.value

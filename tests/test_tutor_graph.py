@@ -515,3 +515,131 @@ def test_concurrent_sessions_stay_apart(tutor, problem, home):
     assert all(o.correct for s in amy.skills.values() for o in s.history)
     assert not any(o.correct for s in bob.skills.values() for o in s.history)
     assert not amy.misconceptions and not amy.demos[0].learner_answer.startswith("maybe")
+
+
+# ------------------------------------------------------------------------------------------------ real-model paths
+
+
+def test_real_evaluator_adds_error_type_but_never_overrides_correctness(tutor, problem):
+    def judge(call):
+        if call.schema_name == "Diagnosis":
+            return {"category": "a", "error_type": "misinterpret", "misconception": "adds instead of subtracting"}
+        return None
+
+    evaluator = ScriptedChatModel(reply_fn=judge)
+    context = ctx(learner_id="judge", evaluator_model=evaluator)
+    start(tutor, "j1", context)
+    out = say(tutor, "j1", context, "hmm")
+    assert out["last_diagnosis"]["category"] == "d"  # "incorrect" needs a checked number
+    out = say(tutor, "j1", context, wrong_values(problem, 1)[0])
+    d = out["last_diagnosis"]
+    assert d["category"] == "a" and d["error_type"] == "misinterpret" and d["source"] == "rules+evaluator"
+    out = say(tutor, "j1", context, problem.steps[0].answer)
+    assert out["last_diagnosis"]["category"] == "b" and out["step_index"] == 1
+    learner = get_learner_store().get("judge")
+    assert [m.description for m in learner.misconceptions][:1] == ["adds instead of subtracting"]
+    assert all(c.schema_name == "Diagnosis" for c in evaluator.calls)
+
+
+def test_real_teacher_regenerates_a_blocked_reply_once(tutor, problem):
+    final = format_number(problem.final_value)
+
+    def reply(call):
+        if call.schema_name:
+            return None
+        if call.last_user:  # the reply to the learner
+            return f"Easy: it is {final}."
+        return "Which two quantities from the problem does this step combine?"  # the regeneration
+
+    teacher = ScriptedChatModel(reply_fn=reply)
+    context = ctx(learner_id="regen", teacher_model=teacher)
+    start(tutor, "g1", context)
+    out = say(tutor, "g1", context, "can I get a hint")
+    event = out["reveal_events"][-1]
+    assert event["action"] == "regenerated" and event["reason"] == "final_answer" and event["matched"] == final
+    assert out["messages"][-1].content == "Which two quantities from the problem does this step combine?"
+    respond_call = [c for c in teacher.calls if not c.schema_name][0]
+    assert problem.steps[0].hint in respond_call.system  # the plan's content reaches the model, hidden
+    assert "Never state the final answer" in respond_call.system
+
+
+def test_real_teacher_decomposes_a_free_text_problem_once(tutor):
+    steps = [
+        {"question": "How many apples are in the bags?", "hint": "Bags times apples per bag.", "expression": "3 * 4",
+         "result": 12, "skills": ["multiplication"]},
+        {"question": "How many apples does he have now?", "hint": "Add what he had.", "expression": "5 + 12",
+         "result": 17, "skills": ["addition"]},
+    ]  # fmt: skip
+
+    def reply(call):
+        if call.schema_name == "Decomposition":
+            return {"steps": steps}
+        if call.schema_name:
+            return None
+        return "Good thinking. What comes next?"
+
+    teacher = ScriptedChatModel(reply_fn=reply)
+    context = ctx(learner_id="dec", teacher_model=teacher)
+    text = "Tom has 5 apples and buys 3 bags of 4 apples. How many apples does he have?"
+    out = start(tutor, "d1", context, {"problem_text": text, "answer": "17"})
+    assert [s["answer_value"] for s in out["problem"]["steps"]] == [12, 17]
+    assert out["problem"]["extras"]["answer_from"] == "given"
+    assert "How many apples are in the bags?" in out["__interrupt__"][0].value["tutor"]
+    out = say(tutor, "d1", context, "12")
+    assert out["step_index"] == 1 and out["last_diagnosis"]["category"] == "b"
+    assert sum(c.schema_name == "Decomposition" for c in teacher.calls) == 1
+    bad = ScriptedChatModel(reply_fn=lambda c: {"steps": steps[:1]} if c.schema_name == "Decomposition" else None)
+    out = start(tutor, "d2", ctx(learner_id="dec2", teacher_model=bad), {"problem_text": text, "answer": 17})
+    assert out["problem"]["steps"] == []  # steps that do not reach the given answer are not used for grading
+
+
+def test_course_material_is_searched_only_when_ingested(tutor, problem, monkeypatch):
+    import pedagraph.memory as memory
+
+    calls: list[str] = []
+
+    class Hit:
+        citation = "notes.md § Eggs, chunk 1"
+        text = "Subtract what is used from what is laid."
+
+    class FakeMemory:
+        def __init__(self, n):
+            self.n = n
+
+        def count(self, collection, **kw):
+            calls.append(f"count:{collection}:{kw.get('course')}")
+            return self.n
+
+        def search(self, collection, query, k=5, **kw):
+            calls.append(f"search:{collection}")
+            return [Hit()]
+
+    monkeypatch.setattr(memory, "get_memory", lambda: FakeMemory(1))
+    start(tutor, "m0", ctx(learner_id="mat0"))
+    say(tutor, "m0", ctx(learner_id="mat0"), "hint please")
+    assert calls == []  # the scripted tutor never touches memory (no embedding model for a newcomer)
+    teacher = ScriptedChatModel(reply_fn=lambda c: None if c.schema_name else "Think about the eggs she uses.")
+    context = ctx(learner_id="mat", teacher_model=teacher, course="ducks")
+    start(tutor, "m1", context)
+    say(tutor, "m1", context, "hint please")
+    assert calls == ["count:materials:ducks", "search:materials"]
+    assert "notes.md § Eggs, chunk 1" in [c for c in teacher.calls if not c.schema_name][0].system
+    monkeypatch.setattr(memory, "get_memory", lambda: FakeMemory(0))
+    calls.clear()
+    say(tutor, "m1", context, "another hint please")
+    assert calls == ["count:materials:ducks"]
+
+
+def test_a_new_problem_on_the_same_thread_starts_fresh(tutor, problem):
+    context = ctx(learner_id="two")
+    start(tutor, "n1", context)
+    for step in problem.steps:
+        out = say(tutor, "n1", context, step.answer)
+    assert out["done"]
+    second = get_problem("gsm8k-sample-2")
+    out = start(tutor, "n1", context, {"problem_id": second.id})
+    assert out["problem"]["id"] == second.id and not out["done"] and out["step_index"] == 0
+    assert out["problem_start"] == len(out["messages"]) - 1
+    assert second.steps[0].question in out["messages"][-1].content
+    out = say(tutor, "n1", context, second.steps[0].answer)
+    assert out["last_diagnosis"]["category"] == "b"
