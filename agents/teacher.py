@@ -242,15 +242,32 @@ class GatedStream:
     def close(self) -> str:
         """Judge the whole reply; forward the held-back tail if it passes. Returns the whole reply."""
         if not self.tripped and len(self.text) > len(self.sent):
-            self._forward(self.text)
+            self._forward(self.text, always_check=True)
         return self.text
 
-    def _forward(self, upto: str) -> None:
-        if not self.check(upto):
+    def feed_known(self, text: str) -> str:
+        """Stream a reply known in full (a template): judged once, then sent word by word or not at all."""
+        self.text = text
+        if self.check(text):
+            for chunk in word_chunks(text):
+                self.writer({"type": "token", "text": chunk})
+            self.sent = text
+        else:
+            self.tripped = True
+        return text
+
+    def _forward(self, upto: str, *, always_check: bool = False) -> None:
+        new = upto[len(self.sent) :]
+        # every reveal rule needs a number in the text, so a segment without one cannot change the verdict
+        if (always_check or _has_number(new)) and not self.check(upto):
             self.tripped = True
             return
-        self.writer({"type": "token", "text": upto[len(self.sent) :]})
+        self.writer({"type": "token", "text": new})
         self.sent = upto
+
+
+def _has_number(text: str) -> bool:
+    return bool(re.search(r"\d", text)) or bool(find_numbers(text))
 
 
 def _writer() -> Callable[[Any], None]:
@@ -440,9 +457,7 @@ def open_session(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     }
     get_learner_store().increment_stats(ctx.learner_id, sessions=1)
     stream = GatedStream(_checker(state, make_gate(problem), False), _writer())
-    for chunk in word_chunks(text):
-        stream.feed(chunk)
-    stream.close()
+    stream.feed_known(text)
     return {
         "last_plan": plan,
         "last_diagnosis": {},
@@ -1014,8 +1029,7 @@ def respond(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     teacher = role_model("teacher", ctx.teacher_model)
     source = "template"
     if uses_templates(teacher):
-        for chunk in word_chunks(template_reply(plan)):
-            stream.feed(chunk)
+        stream.feed_known(template_reply(plan))
     else:
         source = "model"
         try:
@@ -1024,9 +1038,10 @@ def respond(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         except ModelError:
             # the model failed mid-reply: say the deterministic reply instead (sent as a replacement if needed)
             source = "template_fallback"
-            stream.text, stream.tripped = "", bool(stream.sent)
-            for chunk in word_chunks(template_reply(plan)):
-                stream.feed(chunk)
+            if stream.sent:
+                stream.text, stream.tripped = template_reply(plan), True
+            else:
+                stream.feed_known(template_reply(plan))
     text = stream.close().strip()
     if not text:
         text, source = template_reply(plan), "template_fallback"
