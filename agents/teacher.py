@@ -1091,12 +1091,9 @@ def reveal_gate(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     learner, prior = visible_history(state)
     allowed, why = reveal_permitted(state, ctx)
     result = gate_check(gate, draft, learner, prior)
-    final, events, action = draft, [], None
-    store = get_learner_store()
+    final, action = draft, None
     if result["blocked"] and allowed:
         action = "allowed"
-        events.append({"turn": turn, "reason": result["reason"], "matched": result["matched"], "action": action,
-                       "why": why})  # fmt: skip
     elif result["blocked"]:
         teacher = role_model("teacher", ctx.teacher_model)
         regenerated = None
@@ -1105,18 +1102,15 @@ def reveal_gate(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         if regenerated and not gate_check(gate, regenerated, learner, prior)["blocked"]:
             final, action = regenerated, "regenerated"
         else:
-            for candidate in _safe_replacements(state, plan):
-                if not gate_check(gate, candidate, learner, prior)["blocked"]:
-                    final = candidate
-                    break
-            action = "replaced"
-        events.append({"turn": turn, "reason": result["reason"], "matched": result["matched"], "action": action,
-                       "why": why})  # fmt: skip
-    hints = int(action in ("replaced", "regenerated") or plan.get("strategy") in (
-        Strategy.PROVIDE_HINT.value, Strategy.PROVIDE_STRATEGY.value, Strategy.EXPLAIN_CONCEPT.value))  # fmt: skip
+            safe = (c for c in _safe_replacements(state, plan) if not gate_check(gate, c, learner, prior)["blocked"])
+            final, action = next(safe, template("withheld_plain")), "replaced"
+    event = {"turn": turn, "reason": result["reason"], "matched": result["matched"], "action": action, "policy": why}
+    events = [event] if action is not None else []
+    hint_strategies = (Strategy.PROVIDE_HINT.value, Strategy.PROVIDE_STRATEGY.value, Strategy.EXPLAIN_CONCEPT.value)
+    hints = int(action in ("replaced", "regenerated") or plan.get("strategy") in hint_strategies)
     revealed = (bool(plan.get("reveal")) and action != "replaced") or action == "allowed"
     if hints or revealed:
-        store.increment_stats(ctx.learner_id, hints_received=hints, answers_revealed=int(revealed))
+        get_learner_store().increment_stats(ctx.learner_id, hints_received=hints, answers_revealed=int(revealed))
     writer = _writer()
     if final != (state.get("streamed_text") or ""):
         writer({"type": "replace", "text": final})

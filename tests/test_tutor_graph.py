@@ -643,3 +643,47 @@ def test_a_new_problem_on_the_same_thread_starts_fresh(tutor, problem):
     assert second.steps[0].question in out["messages"][-1].content
     out = say(tutor, "n1", context, second.steps[0].answer)
     assert out["last_diagnosis"]["category"] == "b"
+
+
+# ------------------------------------------------------------------------------------------------ gated streaming
+
+
+def test_safe_prefix_holds_back_partial_words_and_trailing_numbers():
+    from pedagraph.agents.teacher import safe_prefix
+
+    assert safe_prefix("The answer is 1") == "The answer is "
+    assert safe_prefix("The answer is 1 8") == "The answer is "
+    assert safe_prefix("The answer is eighteen ") == "The answer is "
+    assert safe_prefix("You sold 9 eggs, ") == "You sold 9 eggs, "
+    assert safe_prefix("two point ") == ""
+
+
+def test_gated_stream_never_forwards_a_number_split_across_chunks(problem):
+    from pedagraph.agents.teacher import GatedStream
+
+    gate = RevealGate.for_problem(problem)
+    digits = answer_digits(problem.final_value)
+    sent: list[dict] = []
+    stream = GatedStream(lambda text: not gate.check(text).blocked, sent.append)
+    for piece in ["Good ", "work. ", "The ", "total ", "is ", digits[0], digits[1:], " dollars", " in all."]:
+        stream.feed(piece)
+    assert stream.close().endswith("in all.") and stream.tripped
+    forwarded = "".join(e["text"] for e in sent)
+    assert forwarded == "Good work. The total is "
+    ok: list[dict] = []
+    fine = GatedStream(lambda text: not gate.check(text).blocked, ok.append)
+    for piece in ["Think ", "about ", "the ", "eggs", " she ", "sells."]:
+        fine.feed(piece)
+    assert fine.close() == "Think about the eggs she sells." and not fine.tripped
+    assert "".join(e["text"] for e in ok) == fine.close() and len(ok) >= 4
+
+
+def test_a_benign_real_teacher_streams_word_by_word_without_replacement(tutor, problem):
+    text = "Good try. Which quantities does this step use, and what do you do with them?"
+    teacher = ScriptedChatModel(reply_fn=lambda c: None if c.schema_name else text)
+    context = ctx(learner_id="benign", teacher_model=teacher)
+    start(tutor, "bn", context)
+    events = stream_custom(tutor, Command(resume="can I have a hint"), "bn", context)
+    assert [e["type"] for e in events].count("token") >= 10
+    assert not any(e["type"] == "replace" for e in events)
+    assert reassemble(events) == [text]
