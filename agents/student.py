@@ -16,6 +16,8 @@ from langgraph.types import interrupt
 from pedagraph.agents.teacher import INTERNAL_TAGS, context_of, problem_of, role_model
 from pedagraph.prompts import render
 
+from pedagraph.errors import DataError
+
 if TYPE_CHECKING:
     from pedagraph.graphs.tutor import Context, State
 
@@ -66,6 +68,12 @@ def simulate_student(state: State, ctx: Context) -> str:
 def student_turn(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Get the learner's next turn: wait for a human (interrupt) or ask the simulated student."""
     ctx = context_of(runtime)
+    owner = state.get("learner_id")
+    if owner is not None and owner != ctx.learner_id:
+        raise DataError(
+            f"this session belongs to learner {owner!r}, but the call's context names {ctx.learner_id!r}",
+            hint="pass the same Context(learner_id=...) on every call of a thread, resumes included",
+        )
     if ctx.student_mode == "simulated":
         text = simulate_student(state, ctx)
     else:

@@ -403,6 +403,7 @@ def setup_problem(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         )
     n = len(steps_of(problem))
     return {
+        "learner_id": ctx.learner_id,
         "problem_id": None,
         "problem_text": None,
         "answer": None,

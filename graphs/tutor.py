@@ -84,6 +84,8 @@ class State(TypedDict, total=False):
     """The free-form problem's final answer, if known (input; cleared once loaded)."""
 
     # -- conversation --------------------------------------------------------------------------------------
+    learner_id: str
+    """The learner this session belongs to (the context's learner id when the problem was loaded)."""
     messages: Annotated[list[AnyMessage], add_messages]
     """Visible conversation only: tutor replies (AIMessage) and learner turns (HumanMessage)."""
     problem_start: int

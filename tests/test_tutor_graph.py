@@ -687,3 +687,20 @@ def test_a_benign_real_teacher_streams_word_by_word_without_replacement(tutor, p
     assert [e["type"] for e in events].count("token") >= 10
     assert not any(e["type"] == "replace" for e in events)
     assert reassemble(events) == [text]
+
+
+def test_a_session_refuses_another_learner_and_continues_after_the_turn_limit(tutor, problem):
+    from pedagraph.errors import DataError
+
+    context = ctx(learner_id="owner", max_turns=1)
+    start(tutor, "own", context)
+    with pytest.raises(DataError, match="belongs to learner 'owner'"):
+        say(tutor, "own", ctx(learner_id="intruder", max_turns=1), problem.steps[0].answer)
+    assert not get_learner_store().exists("intruder") or not get_learner_store().get("intruder").skills
+    out = say(tutor, "own", context, "hmm")
+    assert out["end_reason"] == "turn_limit" and "__interrupt__" not in out
+    out = tutor.invoke({}, cfg("own"), context=context)  # no new problem: continue the unfinished one
+    assert out["__interrupt__"][0].value["type"] == "await_learner" and out["end_reason"] is None
+    out = say(tutor, "own", context, problem.steps[0].answer)
+    assert out["step_index"] == 1 and out["turn_count"] == 1
+    json.dumps({k: v for k, v in out.items() if k not in ("messages", "__interrupt__")})  # JSON-serialisable state
