@@ -704,3 +704,40 @@ def test_a_session_refuses_another_learner_and_continues_after_the_turn_limit(tu
     out = say(tutor, "own", context, problem.steps[0].answer)
     assert out["step_index"] == 1 and out["turn_count"] == 1
     json.dumps({k: v for k, v in out.items() if k not in ("messages", "__interrupt__")})  # JSON-serialisable state
+
+
+# ------------------------------------------------------------------------------------------------ over HTTP
+
+
+def test_tutor_over_a_real_openai_compatible_server_gates_a_leaky_model(tutor, problem, monkeypatch):
+    """Every role on ChatOpenAI against the local stub server: structured calls, gated streaming, regeneration."""
+    from pedagraph.testing.openai_stub import OpenAIStub
+
+    final = format_number(problem.final_value)
+
+    def reply(body):
+        if body.get("response_format") or body.get("tools"):
+            return None  # schema-valid defaults for the structured calls
+        return f"Honestly, the answer is {final}. Anything else?"
+
+    with OpenAIStub(reply_fn=reply, stream_chunk_chars=3) as stub:
+        monkeypatch.setenv("PEDAGRAPH_MODEL", "openai:stub-model")
+        monkeypatch.setenv("OPENAI_BASE_URL", stub.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+        context = ctx(learner_id="http")
+        start(tutor, "http", context)
+        events, raw = [], []
+        for mode, chunk in tutor.stream(
+            Command(resume="hmm, no idea"), cfg("http"), context=context, stream_mode=["custom", "messages"]
+        ):
+            (events if mode == "custom" else raw).append(chunk)
+        state = tutor.get_state(cfg("http")).values
+        plain = [r for r in stub.chat_requests if not r.body.get("response_format") and not r.body.get("tools")]
+        structured = [r for r in stub.chat_requests if r not in plain]
+    assert state["reveal_events"][-1]["action"] == "replaced"
+    assert len(plain) == 2 and plain[0].body.get("stream") and "Never state the final answer" in plain[0].text
+    assert {"PlanFocus", "Diagnosis"} <= {r.body["response_format"]["json_schema"]["name"] for r in structured}
+    assert reassemble(events) == replies(state)[-1:]
+    assert final not in "".join(e["text"] for e in events if e["type"] == "token")
+    assert not any(final in str(getattr(msg, "content", "")) for msg, _meta in raw)
+    assert_never_reveals(problem, state, ["hmm, no idea"])
