@@ -2,15 +2,16 @@
 
 Human mode pauses the graph with `interrupt({"type": "await_learner", "tutor": <last visible reply>})`; the
 caller resumes with `Command(resume=<the learner's text>)` (a string, a `{"text": ...}` dict or a message).
-Simulated mode asks the student model, prompted with `prompts/student/simulate.md`: a persona, the problem
-and the visible conversation — never the tutor's hidden decisions or the answer.
+Simulated mode asks the student model, prompted with `prompts/student/simulate.md` (a persona and the problem)
+and the visible conversation with the roles swapped (the tutor speaks as the user) — never the tutor's hidden
+decisions or the answer.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 from pedagraph.agents.teacher import INTERNAL_TAGS, context_of, problem_of, role_model
@@ -47,21 +48,20 @@ def learner_text(value: Any) -> str:
 
 
 def simulate_student(state: State, ctx: Context) -> str:
-    """Ask the student model for the simulated learner's next turn."""
+    """Ask the student model for the simulated learner's next turn (the tutor speaks as the user)."""
     model = role_model("student", ctx.student_model)
-    start = state.get("problem_start", 0)
-    lines = []
-    for message in state.get("messages", [])[start:]:
-        if isinstance(message, AIMessage | HumanMessage):
-            who = "Tutor" if isinstance(message, AIMessage) else "Learner"
-            lines.append(f"{who}: {_content(message)}")
-    prompt = render(
+    system = render(
         "student/simulate",
         persona=ctx.student_persona or render("student/default_persona").strip(),
         problem=problem_of(state).question,
-        history="\n".join(lines) or "(nothing yet)",
     )
-    reply = model.invoke(prompt, config={"tags": INTERNAL_TAGS})
+    turns: list[BaseMessage] = [SystemMessage(content=system)]
+    for message in state.get("messages", [])[state.get("problem_start", 0) :]:
+        if isinstance(message, AIMessage):
+            turns.append(HumanMessage(content=_content(message)))
+        elif isinstance(message, HumanMessage):
+            turns.append(AIMessage(content=_content(message)))
+    reply = model.invoke(turns, config={"tags": INTERNAL_TAGS})
     return learner_text(reply)
 
 

@@ -585,18 +585,18 @@ def classify_turn(text: str, problem: Problem, step_index: int) -> dict[str, Any
         d.update(category=StudentResponse.CORRECT.value, verdict="correct", correct=True, solved_final=True)
         d["value"] = final_value
         return d
+    check = check_answer(text, step.answer_value) if step.answer_value is not None else None
+    if check is not None and check.correct:  # a right step answer counts, whatever else the turn asks
+        d.update(category=StudentResponse.CORRECT.value, verdict="correct", value=check.value, correct=True)
+        return d
     if d["extraction"]:
         d.update(category=StudentResponse.INQUIRY.value, inquiry="solution")
         return d
     if _GO_BACK_RE.search(normalize_text(text)):
         d.update(category=StudentResponse.INQUIRY.value, inquiry="go_back")
         return d
-    check = check_answer(text, step.answer_value) if step.answer_value is not None else None
-    if check is not None and check.verdict in ("correct", "incorrect"):
-        d.update(verdict=check.verdict, value=check.value, correct=check.correct)
-        if check.correct:
-            d["category"] = StudentResponse.CORRECT.value
-            return d
+    if check is not None and check.verdict == "incorrect":
+        d.update(verdict=check.verdict, value=check.value, correct=False)
         value = float(check.value) if check.value is not None else math.nan
         others = [s.index for s in steps if s.index != step_index and compare(s.answer_value, value)]
         if others:

@@ -399,8 +399,12 @@ def test_simulated_student_runs_to_the_end(problem):
     out = build_graph().invoke({"problem_id": PID}, context=context)
     assert out["done"] and out["end_reason"] == "solved" and "__interrupt__" not in out
     assert len(student.calls) == len(problem.steps)
-    assert problem.question in student.calls[0].last_user
-    assert "subproblem" not in student.calls[-1].last_user.lower()  # the student sees only visible text
+    first, last = student.calls[0], student.calls[-1]
+    assert problem.question in first.system and problem.steps[0].question in first.last_user
+    assert [m.type for m in last.messages[1:]] == ["human", "ai"] * (len(problem.steps) - 1) + ["human"]
+    seen = "\n".join(str(m.content) for m in last.messages).lower()
+    assert "subproblem" not in seen and "strategy" not in seen  # the student sees only visible text
+    assert format_number(problem.final_value) not in seen  # nor the answer (this problem does not print it)
 
 
 def test_turn_limit_ends_the_session(tutor, problem):
