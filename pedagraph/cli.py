@@ -15,7 +15,7 @@ from rich.table import Table
 
 from pedagraph import __version__
 from pedagraph.errors import PedagraphError
-from pedagraph.redact import redact
+from pedagraph.redact import redact, register_secret
 from pedagraph.settings import CONFIG_ENV, ROLES
 
 app = typer.Typer(
@@ -122,13 +122,77 @@ from pedagraph.memory.cli import ingest as _ingest  # noqa: E402
 app.command(name="ingest")(_ingest)
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+OFFLINE_ENV = {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
+
+
+def parse_auth(value: str | None) -> tuple[str, str] | None:
+    """Parse `--auth user:password` (the password may contain colons); never echo the password in errors."""
+    if value is None:
+        return None
+    user, sep, password = value.partition(":")
+    if not sep or not user.strip() or not password:
+        raise PedagraphError("--auth must be USER:PASSWORD with both parts non-empty", hint="e.g. --auth ana:s3cret")
+    register_secret(password)
+    return user.strip(), password
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Raise a one-line error if `host:port` cannot be bound (taken, or not an address of this machine)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise PedagraphError(f"cannot use host {host!r}: {exc.strerror or exc}", hint="pass --host 127.0.0.1") from None
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            taken = exc.errno in (98, 48, 10048)  # EADDRINUSE on Linux, macOS, Windows
+            what = "is already in use" if taken else f"cannot be opened ({exc.strerror or exc})"
+            raise PedagraphError(f"port {port} on {host} {what}", hint="pass another one with --port") from None
+
+
 @app.command()
 def ui(
-    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 7860,
+    host: Annotated[str | None, typer.Option(help="Interface to bind (default: [ui] host, 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (default: [ui] port, 7860).")] = None,
+    auth: Annotated[str | None, typer.Option(help="Require a login: USER:PASSWORD.", show_default=False)] = None,
+    share: Annotated[bool, typer.Option("--share/--no-share", help="Open a public gradio.live link.")] = False,
 ) -> None:
-    """Start the Gradio tutoring app."""
-    _not_yet(4, "the Gradio app")
+    """Start the Gradio tutoring app (chat, problem picker, learner panel, course material upload)."""
+    from pedagraph.settings import load_settings
+
+    settings = load_settings()
+    host = host or settings.ui.host
+    port = settings.ui.port if port is None else port
+    if not 0 < port < 65536:
+        raise PedagraphError(f"--port must be between 1 and 65535, got {port}")
+    credentials = parse_auth(auth)
+    check_port_free(host, port)
+    for name, value in OFFLINE_ENV.items():
+        os.environ.setdefault(name, value)
+    from pedagraph.ui.app import launch
+
+    if host not in LOOPBACK_HOSTS and credentials is None:
+        err_console.print(f"[yellow]warning:[/yellow] listening on {escape(host)} without --auth: anyone who can "
+                          "reach this machine can use the app.")  # fmt: skip
+
+    def announce(local_url: str, share_url: str | None) -> None:
+        shown = (
+            local_url if host in ("0.0.0.0", "::") else f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
+        )
+        console.print(f"pedagraph tutor running at {shown}" + (" (login required)" if credentials else ""))
+        if share_url:
+            console.print(f"public link: {share_url}")
+        console.print("press Ctrl+C to stop")
+
+    try:
+        launch(host=host, port=port, auth=credentials, share=share, announce=announce)
+    except OSError as exc:
+        raise PedagraphError(f"cannot start the app on {host}:{port}: {exc}", hint="pass another --port") from None
 
 
 def main() -> None:

@@ -1,0 +1,250 @@
+"""The Gradio tutoring app: chat with the tutor graph, pick problems, watch the learner model, add course material.
+
+Import this module only after `GRADIO_ANALYTICS_ENABLED=False` and `HF_HUB_OFFLINE=1` are set (the `pedagraph ui`
+command does it) so that start-up makes no call to the internet.
+
+Every handler takes the browser session (`gr.BrowserState`: thread id, learner id, course) as its first input
+and returns it, so the same endpoints serve the page and `gradio_client`:
+
+* `/restore(session)` -> session, chat, status, panel (runs on page load);
+* `/start(session, problem_id)` and `/start_own(session, problem_text, answer)` -> a new thread, streamed opener;
+* `/send(session, message)` -> session, chat, message box, status, panel, streamed token by token;
+* `/ingest(files, course, session)` -> one-line summary, session (the course then grounds a real teacher).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+from pedagraph.prompts import load_prompt
+from pedagraph.ui.panel import learner_panel, models_header
+from pedagraph.ui.service import Reply, TutorService, checked_session, problem_label
+
+from pedagraph.learner import get_learner_store
+from pedagraph.memory.ingest import KINDS
+from pedagraph.settings import Settings
+
+STORAGE_KEY = "pedagraph-session"
+SECRET_FILE = "ui_browser_secret"
+CHAT_CONCURRENCY = 16
+"""Chat turns Gradio runs at once (different sessions run in parallel; one session's turns queue)."""
+
+Outputs = tuple[Any, ...]
+
+
+def browser_secret(home: Path) -> str:
+    """Return the key that encrypts the session in localStorage, kept in PEDAGRAPH_HOME so restarts can read it."""
+    path = home / SECRET_FILE
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+        if len(value) >= 16:
+            return value
+    except OSError:
+        pass
+    value = secrets.token_urlsafe(24)
+    home.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(value)
+    return value
+
+
+def _notice(text: str) -> dict[str, str]:
+    return {"role": "assistant", "content": f"ℹ️ {text}"}
+
+
+class Handlers:
+    """The app's event handlers over one TutorService (plain functions, easy to call from tests)."""
+
+    def __init__(self, service: TutorService) -> None:
+        self.service = service
+
+    def _panel(self, session: dict[str, str]) -> str:
+        return learner_panel(get_learner_store().get(session["learner_id"]), self.service.values(session["thread_id"]))
+
+    def restore(self, session: Any) -> Outputs:
+        """Page load: check the stored session (new ids for a new browser) and bring back its conversation."""
+        view = self.service.view(session)
+        chat = view.chat or [{"role": "assistant", "content": load_prompt("ui/welcome").strip()}]
+        return view.session, chat, view.status, view.panel
+
+    def _run(
+        self,
+        session: dict[str, str],
+        base: list[dict[str, str]],
+        replies: Iterator[Reply],
+        pending: dict[str, str] | None = None,
+    ) -> Iterator[tuple[list[dict[str, str]], Reply]]:
+        """Turn a stream of replies into chat states: the learner's message at once, then the growing reply."""
+        shown = [*base, pending] if pending else list(base)
+        if pending:
+            yield shown, Reply(consumed=True)
+        last = Reply()
+        for reply in replies:
+            last = reply
+            if reply.notice is not None:
+                chat = self.service.history(session["thread_id"]) if reply.consumed else list(base)
+                yield [*chat, _notice(reply.notice)], reply
+                continue
+            yield [*shown, {"role": "assistant", "content": reply.text}], reply
+        if last.notice is None:
+            yield self.service.history(session["thread_id"]), last
+
+    def start(
+        self, session: Any, problem_id: str | None, problem_text: str = "", answer: str = ""
+    ) -> Iterator[Outputs]:
+        """Start a problem on a new thread (same learner) and stream the tutor's opener."""
+        old, _ = checked_session(session)
+        new = {**old, "thread_id": checked_session({})[0]["thread_id"]}
+        replies = self.service.start(new, problem_id=problem_id, problem_text=problem_text, answer=answer)
+        for chat, reply in self._run(new, [], replies):
+            if reply.notice is not None and not reply.consumed:  # refused: stay on the old thread
+                yield (
+                    old,
+                    [*self.service.history(old["thread_id"]), _notice(reply.notice)],
+                    self.service.status(old["thread_id"]),
+                    self._panel(old),
+                )
+                return
+            yield new, chat, "Starting…", gr.skip()
+        yield new, self.service.history(new["thread_id"]), self.service.status(new["thread_id"]), self._panel(new)
+
+    def start_own(self, session: Any, problem_text: str, answer: str) -> Iterator[Outputs]:
+        """Start a problem typed by the learner (text and optional answer)."""
+        yield from self.start(session, None, problem_text or "", answer or "")
+
+    def send(self, session: Any, message: str) -> Iterator[Outputs]:
+        """Send the learner's message and stream the tutor's visible reply."""
+        session, _ = checked_session(session)
+        thread_id = session["thread_id"]
+        base = self.service.history(thread_id)
+        text = message if isinstance(message, str) else ""
+        pending = {"role": "user", "content": text.strip()} if text.strip() else None
+        box, shown = "", base
+        for chat, reply in self._run(session, base, self.service.send(session, text), pending):
+            box, shown = ("" if reply.consumed else text), chat
+            yield session, chat, box, gr.skip(), gr.skip()
+        yield session, shown, box, self.service.status(thread_id), self._panel(session)
+
+    def ingest(self, files: list[str] | None, course: str, session: Any) -> Iterator[Outputs]:
+        """Ingest uploaded course material into the `materials` memory (its own queue: the chat keeps going)."""
+        session, _ = checked_session(session)
+        paths = [str(f) for f in files or []]
+        if paths:
+            yield f"Ingesting {len(paths)} file(s)… (the first run loads the embedding model)", session
+        summary = self.service.ingest(paths, course)
+        if course and course.strip() and not summary.startswith(("Error", "No files")):
+            session = {**session, "course": course.strip()[:128]}
+        yield summary, session
+
+
+def build_app(service: TutorService | None = None, settings: Settings | None = None) -> gr.Blocks:
+    """Return the tutoring app (not launched); the tutor graph is compiled once, over a sqlite checkpointer."""
+    service = service or TutorService(settings)
+    handlers = Handlers(service)
+    header, _ = models_header()
+    choices = [(problem_label(p), p.id) for p in service.problems]
+    with gr.Blocks(title="pedagraph tutor", analytics_enabled=False) as demo:
+        session = gr.BrowserState({}, storage_key=STORAGE_KEY, secret=browser_secret(service.settings.home))
+        gr.Markdown(header, elem_id="models-header")
+        with gr.Tab("Tutor"):
+            with gr.Row():
+                with gr.Column(scale=3):
+                    status = gr.Markdown(elem_id="session-status")
+                    chatbot = gr.Chatbot(label="Tutor", height=520, elem_id="tutor-chat", buttons=["copy"])
+                    with gr.Row():
+                        message = gr.Textbox(
+                            placeholder="Your answer or question…",
+                            show_label=False,
+                            scale=5,
+                            lines=1,
+                            max_lines=6,
+                            elem_id="message-box",
+                        )
+                        send = gr.Button("Send", variant="primary", scale=1, elem_id="send-button")
+                with gr.Column(scale=2):
+                    with gr.Accordion("Problem", open=True):
+                        picker = gr.Dropdown(
+                            choices=choices,
+                            value=choices[0][1] if choices else None,
+                            label="Bundled problem (GSM8K sample)",
+                            elem_id="problem-picker",
+                        )
+                        start = gr.Button("Start this problem", variant="primary", elem_id="start-button")
+                        own_text = gr.Textbox(label="Or type your own problem", lines=3)
+                        own_answer = gr.Textbox(label="Its answer (optional, lets the tutor check you)")
+                        start_own = gr.Button("Start my problem")
+                    panel = gr.Markdown(elem_id="learner-panel")
+                    with gr.Accordion("Course material", open=False):
+                        files = gr.File(
+                            label="Upload notes (Markdown, text, PDF, HTML)",
+                            file_count="multiple",
+                            type="filepath",
+                            file_types=sorted(KINDS),
+                        )
+                        course = gr.Textbox(label="Course name", placeholder="e.g. math-5")
+                        ingest = gr.Button("Add to memory")
+                        ingest_out = gr.Markdown(elem_id="ingest-summary")
+
+        view = [session, chatbot, status, panel]
+        demo.load(handlers.restore, inputs=[session], outputs=view, api_name="restore")
+        start.click(handlers.start, inputs=[session, picker], outputs=view, api_name="start", concurrency_id="chat")
+        start_own.click(
+            handlers.start_own,
+            inputs=[session, own_text, own_answer],
+            outputs=view,
+            api_name="start_own",
+            concurrency_id="chat",
+        )
+        chat_out = [session, chatbot, message, status, panel]
+        for trigger, name in ((message.submit, "send"), (send.click, "send_click")):
+            trigger(
+                handlers.send,
+                inputs=[session, message],
+                outputs=chat_out,
+                api_name=name,
+                api_visibility="public" if name == "send" else "private",
+                show_progress="minimal",
+                concurrency_id="chat",
+            )
+        ingest.click(
+            handlers.ingest,
+            inputs=[files, course, session],
+            outputs=[ingest_out, session],
+            api_name="ingest",
+            concurrency_limit=1,
+            concurrency_id="ingest",
+        )
+    demo.queue(default_concurrency_limit=CHAT_CONCURRENCY)
+    return demo
+
+
+def launch(
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    auth: tuple[str, str] | None = None,
+    share: bool = False,
+    announce: Callable[[str, str | None], None] | None = None,
+) -> None:
+    """Build the app and serve it until interrupted; `announce(local_url, share_url)` is called once it listens."""
+    demo = build_app()
+    _, local_url, share_url = demo.launch(
+        server_name=host,
+        server_port=port,
+        auth=auth,
+        share=share,
+        prevent_thread_lock=True,
+        quiet=True,
+        footer_links=["api"],
+    )
+    if announce is not None:
+        announce(local_url, share_url)
+    try:
+        demo.block_thread()
+    finally:
+        demo.close()

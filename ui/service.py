@@ -1,0 +1,370 @@
+"""The tutoring app's back end, free of Gradio: sessions, streamed turns, history and the learner panel.
+
+One `TutorService` per app compiles the tutor graph once over a `SqliteSaver` on `settings.checkpoint_path`.
+A browser session is `{"thread_id": ..., "learner_id": ...}` (kept in the browser's localStorage by the app);
+the conversation lives in the checkpointer, the learner model in the learner store, so both survive a page
+reload and an app restart.
+
+Concurrency: Gradio calls handlers from worker threads. The shared sqlite connection is guarded by
+`SqliteSaver`'s own lock (every read and write runs under it), and graph runs on the same thread id are
+serialised by a per-thread lock here, so two submits of one session never resume the same interrupt twice.
+Each run happens in its own worker thread that always finishes its turn, even when the browser goes away.
+"""
+
+from __future__ import annotations
+
+import queue
+import re
+import shutil
+import sqlite3
+import threading
+import unicodedata
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.types import Command
+from pedagraph.graphs.tutor import Context, build_graph
+from pedagraph.prompts import render
+
+from pedagraph.errors import DataError, PedagraphError
+from pedagraph.learner import get_learner_store, validate_learner_id
+from pedagraph.problems import Problem, bundled_problems
+from pedagraph.redact import redact
+from pedagraph.settings import Settings, ensure_home, load_settings
+
+MAX_MESSAGE_CHARS = 4000
+"""Longest learner message accepted; longer ones are refused with a clear reply and kept in the box."""
+MAX_PROBLEM_CHARS = 4000
+"""Longest free-form problem text accepted."""
+RUN_WAIT_SECONDS = 120.0
+"""How long a submit waits for an earlier run of the same session to finish."""
+UPLOAD_DIR = "uploads"
+
+_THREAD_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+_CONTROL = frozenset({"Cc", "Cf", "Co", "Cs"})
+
+
+@dataclass
+class Reply:
+    """One step of a streamed turn: the visible text so far, and notices/errors for the learner."""
+
+    text: str = ""
+    done: bool = False
+    notice: str | None = None
+    consumed: bool = True
+    """Whether the learner's message entered the conversation (False: keep it in the message box)."""
+
+
+@dataclass
+class SessionView:
+    """What the app shows for a session: chat messages, a status line and the learner panel."""
+
+    session: dict[str, str]
+    chat: list[dict[str, str]] = field(default_factory=list)
+    status: str = ""
+    panel: str = ""
+
+
+def new_session(course: str | None = None) -> dict[str, str]:
+    """Return a fresh browser session: a new thread id and a new learner id."""
+    session = {"thread_id": f"ui-{uuid.uuid4().hex}", "learner_id": f"learner-{uuid.uuid4().hex[:16]}"}
+    if course:
+        session["course"] = course
+    return session
+
+
+def checked_session(session: Any) -> tuple[dict[str, str], bool]:
+    """Return a valid session made from a stored one (new ids for missing or invalid ones), and if it changed."""
+    data = dict(session) if isinstance(session, dict) else {}
+    fresh = new_session()
+    out: dict[str, str] = {}
+    thread = data.get("thread_id")
+    out["thread_id"] = thread if isinstance(thread, str) and _THREAD_ID.fullmatch(thread) else fresh["thread_id"]
+    learner = data.get("learner_id")
+    try:
+        out["learner_id"] = validate_learner_id(learner)
+    except DataError:
+        out["learner_id"] = fresh["learner_id"]
+    course = data.get("course")
+    if isinstance(course, str) and course.strip():
+        out["course"] = course.strip()[:128]
+    return out, out != data
+
+
+def clean_text(text: Any) -> str:
+    """Return learner text without control characters (newlines and tabs kept), stripped."""
+    raw = "" if text is None else str(text)
+    return "".join(ch for ch in raw if ch in "\n\t" or unicodedata.category(ch) not in _CONTROL).strip()
+
+
+def message_text(message: BaseMessage) -> str:
+    """Return the plain text of a message."""
+    content = message.content
+    if isinstance(content, str):
+        return content
+    return " ".join(str(p.get("text", "")) if isinstance(p, dict) else str(p) for p in content)
+
+
+def problem_label(problem: Problem, width: int = 80) -> str:
+    """Return a one-line label for the problem picker."""
+    number = problem.id.rsplit("-", 1)[-1]
+    text = " ".join(problem.question.split())
+    if len(text) > width:
+        text = text[: width - 1].rsplit(" ", 1)[0] + "…"
+    return f"{number}. {text}"
+
+
+class TutorService:
+    """Runs tutoring sessions for the app: one compiled graph, a sqlite checkpointer, per-session locks."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or load_settings()
+        ensure_home(self.settings)
+        self.conn = sqlite3.connect(self.settings.checkpoint_path, check_same_thread=False)
+        self.saver = SqliteSaver(self.conn)
+        self.graph = build_graph(checkpointer=self.saver)
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+        self.problems = bundled_problems()
+
+    def close(self) -> None:
+        """Close the checkpoint database."""
+        with self.saver.lock:
+            self.conn.close()
+
+    # -- state ---------------------------------------------------------------------------------------------
+
+    def _lock(self, thread_id: str) -> threading.Lock:
+        with self._locks_guard:
+            lock = self._locks.get(thread_id)
+            if lock is None:
+                lock = self._locks[thread_id] = threading.Lock()
+            return lock
+
+    @staticmethod
+    def config(thread_id: str) -> dict[str, Any]:
+        """Return the LangGraph config of a session."""
+        return {"configurable": {"thread_id": thread_id}}
+
+    def values(self, thread_id: str) -> dict[str, Any]:
+        """Return the checkpointed state of a session (empty if it never ran)."""
+        return dict(self.graph.get_state(self.config(thread_id)).values or {})
+
+    def phase(self, thread_id: str) -> str:
+        """Return `none` (no problem yet), `waiting` (for the learner), `done`, or `pending` (a failed run)."""
+        snap = self.graph.get_state(self.config(thread_id))
+        values = snap.values or {}
+        if not values.get("problem"):
+            return "none"
+        if snap.interrupts:
+            return "waiting"
+        if snap.next:
+            return "pending"
+        return "done"
+
+    def history(self, thread_id: str) -> list[dict[str, str]]:
+        """Return the visible conversation of a session as chat messages (role, content)."""
+        chat = []
+        for m in self.values(thread_id).get("messages", []):
+            if isinstance(m, HumanMessage):
+                chat.append({"role": "user", "content": message_text(m)})
+            elif isinstance(m, AIMessage):
+                chat.append({"role": "assistant", "content": message_text(m)})
+        return chat
+
+    def status(self, thread_id: str) -> str:
+        """Return a one-line status of the session: problem, step, phase."""
+        values = self.values(thread_id)
+        problem = values.get("problem")
+        if not problem:
+            return "No problem started yet."
+        steps = max(1, len(problem.get("steps") or []))
+        step = min(values.get("step_index", 0) + 1, steps)
+        where = f"Problem `{problem.get('id')}` · step {step} of {steps} · turn {values.get('turn_count', 0)}"
+        phase = self.phase(thread_id)
+        if phase == "done":
+            return f"{where} · finished ({values.get('end_reason') or 'done'}): pick another problem."
+        if phase == "pending":
+            return f"{where} · the last turn did not finish: send a message to retry."
+        return f"{where} · your turn."
+
+    def view(self, session: Any) -> SessionView:
+        """Return everything the app shows for a (checked) session."""
+        from pedagraph.ui.panel import learner_panel
+
+        checked, _ = checked_session(session)
+        thread_id, learner_id = checked["thread_id"], checked["learner_id"]
+        return SessionView(
+            session=checked,
+            chat=self.history(thread_id),
+            status=self.status(thread_id),
+            panel=learner_panel(get_learner_store().get(learner_id), self.values(thread_id)),
+        )
+
+    # -- runs ----------------------------------------------------------------------------------------------
+
+    def _context(self, session: dict[str, str]) -> Context:
+        return Context(learner_id=session["learner_id"], student_mode="human", course=session.get("course") or None)
+
+    def _stream(self, thread_id: str, inp: Any, ctx: Context) -> Iterator[Reply]:
+        """Run the graph in a worker thread (it always finishes the turn) and yield the visible reply as it grows."""
+        events: queue.Queue[Any] = queue.Queue()
+        done = object()
+
+        def work() -> None:
+            try:
+                for event in self.graph.stream(inp, self.config(thread_id), context=ctx, stream_mode="custom"):
+                    events.put(event)
+            except BaseException as exc:  # noqa: BLE001 - handed to the reader, who reports it
+                events.put(exc)
+            finally:
+                events.put(done)
+
+        worker = threading.Thread(target=work, name=f"tutor-{thread_id[-8:]}", daemon=True)
+        worker.start()
+        text = ""
+        while True:
+            event = events.get()
+            if event is done:
+                break
+            if isinstance(event, BaseException):
+                worker.join()
+                raise event
+            if not isinstance(event, dict):
+                continue
+            kind = event.get("type")
+            if kind == "token":
+                text += str(event.get("text", ""))
+            elif kind in ("replace", "final"):
+                text = str(event.get("text", ""))
+            else:
+                continue
+            yield Reply(text=text, done=kind == "final")
+        worker.join()
+
+    def start(
+        self,
+        session: dict[str, str],
+        problem_id: str | None = None,
+        problem_text: str | None = None,
+        answer: str | None = None,
+    ) -> Iterator[Reply]:
+        """Start a problem on the session's thread (the caller gives a new thread id) and stream the opener."""
+        text = clean_text(problem_text)
+        if text:
+            if len(text) > MAX_PROBLEM_CHARS:
+                yield Reply(
+                    notice=f"The problem text is {len(text):,} characters long; the limit is {MAX_PROBLEM_CHARS:,}.",
+                    consumed=False,
+                )
+                return
+            inp: dict[str, Any] = {"problem_text": text, "answer": clean_text(answer) or None}
+        elif problem_id:
+            inp = {"problem_id": str(problem_id)}
+        else:
+            yield Reply(notice="Pick a bundled problem or type one first.", consumed=False)
+            return
+        yield from self._guarded(session["thread_id"], inp, self._context(session))
+
+    def send(self, session: dict[str, str], message: Any) -> Iterator[Reply]:
+        """Send the learner's message to the session and stream the tutor's reply (or a clear notice)."""
+        text = clean_text(message)
+        if not text:
+            yield Reply(notice="Your message is empty: type an answer or a question first.", consumed=False)
+            return
+        if len(text) > MAX_MESSAGE_CHARS:
+            yield Reply(
+                notice=render("ui/too_long", length=f"{len(text):,}", limit=f"{MAX_MESSAGE_CHARS:,}").strip(),
+                consumed=False,
+            )
+            return
+        yield from self._guarded(session["thread_id"], None, self._context(session), sent=text)
+
+    def _turn_input(self, thread_id: str, sent: str) -> tuple[Any, Reply | None]:
+        """Decide (under the session lock) what a learner message does: resume, finish a failed run, or a notice."""
+        phase = self.phase(thread_id)
+        if phase == "waiting":
+            return Command(resume=sent), None
+        if phase == "pending":
+            return None, None
+        if phase == "none":
+            return None, Reply(notice=render("ui/no_problem").strip(), consumed=False)
+        reason = str(self.values(thread_id).get("end_reason") or "done").replace("_", " ")
+        return None, Reply(notice=render("ui/finished", reason=reason).strip(), consumed=False)
+
+    def _guarded(self, thread_id: str, inp: Any, ctx: Context, sent: str | None = None) -> Iterator[Reply]:
+        """Run under the session lock, turning errors into a one-line notice (the conversation stays intact)."""
+        lock = self._lock(thread_id)
+        if not lock.acquire(timeout=RUN_WAIT_SECONDS):
+            yield Reply(
+                notice="The tutor is still answering your previous message; try again in a moment.", consumed=False
+            )
+            return
+        try:
+            if sent is not None:
+                inp, refusal = self._turn_input(thread_id, sent)
+                if refusal is not None:
+                    yield refusal
+                    return
+            last = Reply()
+            for reply in self._stream(thread_id, inp, ctx):
+                last = reply
+                yield reply
+            if inp is None and sent is not None:
+                yield Reply(
+                    text=last.text,
+                    done=True,
+                    consumed=False,
+                    notice="Your previous turn had not finished; it has now. Send your message again.",
+                )
+        except PedagraphError as exc:
+            yield Reply(notice=f"Error: {redact(exc.one_line())}", consumed=self._consumed(thread_id, sent))
+        except Exception as exc:  # noqa: BLE001 - shown as one line, the session stays usable
+            msg = redact(" ".join(str(exc).split()))[:300]
+            yield Reply(notice=f"Error: {type(exc).__name__}: {msg}", consumed=self._consumed(thread_id, sent))
+        finally:
+            lock.release()
+
+    def _consumed(self, thread_id: str, sent: str | None) -> bool:
+        if sent is None:
+            return True
+        for m in reversed(self.values(thread_id).get("messages", [])):
+            if isinstance(m, HumanMessage):
+                return message_text(m) == sent
+        return False
+
+    # -- course material -----------------------------------------------------------------------------------
+
+    def ingest(self, paths: list[str], course: str | None) -> str:
+        """Copy uploaded files under PEDAGRAPH_HOME/uploads and ingest them into `materials`; one-line summary."""
+        from pedagraph.memory.ingest import ingest_paths
+
+        if not paths:
+            return "No files: choose Markdown, text, PDF or HTML files first."
+        course = clean_text(course) or None
+        folder = self.settings.home / UPLOAD_DIR / _safe_name(course or "general")
+        folder.mkdir(parents=True, exist_ok=True)
+        kept = []
+        for raw in paths:
+            src = Path(raw)
+            dest = folder / _safe_name(src.name)
+            if src.resolve() != dest.resolve():
+                shutil.copyfile(src, dest)
+            kept.append(dest)
+        try:
+            report = ingest_paths(kept, collection="materials", course=course)
+        except PedagraphError as exc:
+            return f"Error: {redact(exc.one_line())}"
+        lines = [report.summary() + (f" (course {course!r})" if course else "")]
+        lines += [f"- skipped {p}" for p in report.problems]
+        return "\n".join(lines)
+
+
+def _safe_name(name: str) -> str:
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "file"
+    return cleaned[:120]
