@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
-from pedagraph.agents.teacher import INTERNAL_TAGS, context_of, problem_of, role_model
+from pedagraph.agents.teacher import context_of, problem_of, role_model
 from pedagraph.prompts import render
 
 from pedagraph.errors import DataError
@@ -61,7 +61,7 @@ def simulate_student(state: State, ctx: Context) -> str:
             turns.append(HumanMessage(content=_content(message)))
         elif isinstance(message, HumanMessage):
             turns.append(AIMessage(content=_content(message)))
-    reply = model.invoke(turns, config={"tags": INTERNAL_TAGS})
+    reply = model.invoke(turns)
     return learner_text(reply)
 
 

@@ -47,7 +47,8 @@ if TYPE_CHECKING:
     from pedagraph.graphs.tutor import Context, State
 
 INTERNAL_TAGS = [TAG_NOSTREAM, "langsmith:nostream"]
-"""Tags on every model call inside the tutor: raw model tokens never reach the `messages` stream."""
+"""Tags on every model call inside the tutor (`nostream` is what this LangGraph version checks): raw model
+tokens never reach the `messages` stream mode."""
 
 Inquiry = Literal["hint", "solution", "go_back", "dont_know", "question"]
 
@@ -90,10 +91,13 @@ def context_of(runtime: Runtime[Any] | None) -> Context:
 
 
 def role_model(role: str, override: str | BaseChatModel | None) -> ManagedChatModel:
-    """Return the model of a role, honouring a per-run override (a `provider:model` string or a chat model)."""
-    if isinstance(override, ManagedChatModel):
-        return override
-    return get_model(role, model=override)
+    """Return the model of a role, honouring a per-run override (a `provider:model` string or a chat model).
+
+    The model carries the `INTERNAL_TAGS`, so none of its calls streams raw tokens to the `messages` stream mode:
+    the learner sees only gated text.
+    """
+    model = override if isinstance(override, ManagedChatModel) else get_model(role, model=override)
+    return model.model_copy(update={"tags": [*(model.tags or []), *INTERNAL_TAGS]})
 
 
 def uses_templates(model: ManagedChatModel) -> bool:
@@ -336,10 +340,8 @@ def decompose(problem: Problem, model: ManagedChatModel) -> Problem:
     """Break a stepless problem into checked steps with the teacher model (the problem unchanged if that fails)."""
     answer_line = f"Final answer: {problem.final_answer}\n" if problem.final_answer else ""
     try:
-        result = (
-            model.with_structured_output(Decomposition)
-            .with_config(tags=INTERNAL_TAGS)
-            .invoke(render("tutor/decompose", problem=problem.question, answer_line=answer_line))
+        result = model.with_structured_output(Decomposition).invoke(
+            render("tutor/decompose", problem=problem.question, answer_line=answer_line)
         )
     except PedagraphError:
         return problem
@@ -637,7 +639,7 @@ def _evaluator_diagnosis(
         learner=text,
     )
     try:
-        result = model.with_structured_output(Diagnosis).with_config(tags=INTERNAL_TAGS).invoke(prompt)
+        result = model.with_structured_output(Diagnosis).invoke(prompt)
     except PedagraphError:
         return None
     return result if isinstance(result, Diagnosis) else None
@@ -808,7 +810,26 @@ def make_plan(
     }
 
 
-def choose_move(state: State, ctx: Context, learner: LearnerModel | None = None) -> dict[str, Any]:
+def tom_decision(
+    ctx: Context, learner: LearnerModel, step: Step, budget_used: int, teacher: ManagedChatModel | None
+) -> dict[str, Any]:
+    """The Theory-of-Mind explain-or-not decision for a step (Saha et al. 2023), JSON-ready."""
+    budget_left = max(0, ctx.explanation_budget - budget_used)
+    kwargs: dict[str, Any] = {"budget_left": budget_left, "threshold": ctx.tom_threshold}
+    if ctx.tom_simulator == "llm" and teacher is not None and not uses_templates(teacher):
+        llm = {"simulator": "llm", "model": teacher, "question": step.question, "answer": step.answer}
+        try:
+            return decide_intervention(
+                learner, list(step.skills), **kwargs, **llm, explanation=_method_of(step)
+            ).to_dict()
+        except PedagraphError:
+            pass  # the simulating model failed: decide from mastery instead
+    return decide_intervention(learner, list(step.skills), **kwargs).to_dict()
+
+
+def choose_move(
+    state: State, ctx: Context, learner: LearnerModel | None = None, teacher: ManagedChatModel | None = None
+) -> dict[str, Any]:
     """The deterministic CLASS policy: from the diagnosis, attempts and hint level to a move (a plan dict)."""
     problem = problem_of(state)
     steps = steps_of(problem)
@@ -854,10 +875,7 @@ def choose_move(state: State, ctx: Context, learner: LearnerModel | None = None)
             )  # fmt: skip
         decision = None
         if learner is not None:
-            budget_left = max(0, ctx.explanation_budget - state.get("budget_used", 0))
-            decision = decide_intervention(
-                learner, list(step.skills), budget_left=budget_left, threshold=ctx.tom_threshold
-            ).to_dict()
+            decision = tom_decision(ctx, learner, step, state.get("budget_used", 0), teacher)
         number = format_number(d["value"]) if d.get("value") is not None else ""
         if partial:
             values = {"number": number, "hint": _hint_of(step), "question": q}
@@ -910,7 +928,7 @@ def _plan_focus(
         strategy=plan["strategy"],
     )
     try:
-        result = model.with_structured_output(PlanFocus).with_config(tags=INTERNAL_TAGS).invoke(prompt)
+        result = model.with_structured_output(PlanFocus).invoke(prompt)
     except PedagraphError:
         return None
     return result if isinstance(result, PlanFocus) else None
@@ -923,8 +941,8 @@ def plan_move(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     steps = steps_of(problem)
     idx = state.get("step_index", 0)
     learner = get_learner_store().get(ctx.learner_id)
-    plan = choose_move(state, ctx, learner)
     teacher = role_model("teacher", ctx.teacher_model)
+    plan = choose_move(state, ctx, learner, teacher)
     if not uses_templates(teacher) and plan["kind"] not in ("reveal", "affirm_done"):
         focus = _plan_focus(teacher, problem, steps[plan["step_index"]], last_learner_text(state), plan)
         if focus is not None:
@@ -1034,7 +1052,7 @@ def respond(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     else:
         source = "model"
         try:
-            for chunk in teacher.stream(_respond_messages(state, ctx, plan), config={"tags": INTERNAL_TAGS}):
+            for chunk in teacher.stream(_respond_messages(state, ctx, plan)):
                 stream.feed(chunk.text)
         except ModelError:
             # the model failed mid-reply: say the deterministic reply instead (sent as a replacement if needed)
@@ -1066,7 +1084,7 @@ def _regenerate(model: ManagedChatModel, state: State, plan: dict[str, Any], dra
         guidance=template_reply(plan, live=True),
     )
     try:
-        reply = model.invoke([SystemMessage(content=prompt)], config={"tags": INTERNAL_TAGS})
+        reply = model.invoke([SystemMessage(content=prompt)])
     except ModelError:
         return None
     text = _text(reply).strip()

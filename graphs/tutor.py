@@ -58,6 +58,9 @@ class Context:
     """Worked explanations the Theory-of-Mind decision may spend per problem."""
     tom_threshold: float = 0.15
     """Minimum expected utility p_post - p_pre for the tutor to explain (Saha et al. 2023)."""
+    tom_simulator: Literal["bkt", "llm"] = "bkt"
+    """How the Theory-of-Mind decision predicts the learner: from BKT mastery (offline, deterministic) or by the
+    teacher model simulating the learner from their demos (a real teacher only; falls back to BKT)."""
     max_turns: int = 12
     """Learner turns per problem before the session ends."""
     course: str | None = None

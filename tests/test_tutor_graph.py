@@ -745,3 +745,26 @@ def test_tutor_over_a_real_openai_compatible_server_gates_a_leaky_model(tutor, p
     assert final not in "".join(e["text"] for e in events if e["type"] == "token")
     assert not any(final in str(getattr(msg, "content", "")) for msg, _meta in raw)
     assert_never_reveals(problem, state, ["hmm, no idea"])
+
+
+@pytest.mark.parametrize(("p_pre", "p_post", "kind"), [(0.1, 0.9, "explain"), (0.5, 0.55, "hint")])
+def test_tom_decision_can_simulate_the_learner_with_the_teacher_model(tutor, problem, p_pre, p_post, kind):
+    def reply(call):
+        if call.schema_name == "SimulatedAnswer":
+            explained = "after reading the explanation" in call.last_user
+            return {"p_correct": p_post if explained else p_pre, "expected_answer": "?"}
+        if call.schema_name:
+            return None
+        return "Let's look at the quantities again. Which ones does this step use?"
+
+    teacher = ScriptedChatModel(reply_fn=reply)
+    context = ctx(learner_id=f"sim-{kind}", teacher_model=teacher, tom_simulator="llm")
+    start(tutor, "tl", context)
+    wrong = wrong_values(problem, 2)
+    say(tutor, "tl", context, wrong[0])
+    out = say(tutor, "tl", context, wrong[1])
+    decision = out["last_plan"]["intervention"]
+    assert decision["simulator"] == "llm" and decision["p_pre"] == p_pre and decision["p_post"] == p_post
+    assert out["last_plan"]["kind"] == kind and out["budget_used"] == int(kind == "explain")
+    asked = [c for c in teacher.calls if c.schema_name == "SimulatedAnswer"]
+    assert len(asked) == 4 and problem.steps[0].answer in asked[0].last_user  # the simulator knows the step answer
