@@ -1,5 +1,5 @@
 # Two commands do all the set-up on a fresh machine (Python >= 3.11, make, bash):
-#   make run    install what is missing, then start pedagraph on its offline default
+#   make run    install what is missing, then start the tutoring app (default http://127.0.0.1:7860, offline)
 #   make test   install what is missing, then run the linter and the whole test suite
 VENV ?= .venv
 HOST ?= 127.0.0.1
@@ -12,7 +12,7 @@ install:
 	@bash scripts/bootstrap.sh
 
 run: install
-	$(VENV)/bin/pedagraph models
+	$(VENV)/bin/pedagraph ui --host $(HOST) --port $(PORT)
 
 test: install
 	$(VENV)/bin/ruff check .
