@@ -12,8 +12,10 @@ known (answer checks, CLASS policy, reveal gate); models only word the reply and
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import math
+import operator
 import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Literal
@@ -70,6 +72,17 @@ _STOPWORDS = frozenset(
     "know think want get got okay yes not but all any some there here out one many much these those please "
     "really very also".split()
 )
+_QUESTION_START_RE = re.compile(
+    r"^\s*(?:what|why|how|when|where|which|who|can|could|would|should|is|are|do|does|did|may)\b"
+)
+_NUM = r"\$?\d[\d,]*(?:\.\d+)?"
+_EXPRESSION_RE = re.compile(rf"\(?\s*{_NUM}\s*\)?(?:\s*[-+*/x×÷]\s*\(?\s*{_NUM}\s*\)?)+")
+_AST_OPS: dict[type, Callable[[float, float], float]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+}
 _HOLD_WORDS = frozenset({"point", "minus", "negative", "and", "a", "an", "$", "€", "£"})
 
 
@@ -503,9 +516,36 @@ def detect_inquiry(text: str) -> Inquiry | None:
         return "hint"
     if _DONT_KNOW_RE.search(norm):
         return "dont_know"
-    if "?" in norm:
+    if "?" in norm or _QUESTION_START_RE.match(norm):
         return "question"
     return None
+
+
+def evaluate_expression(text: str) -> float | None:
+    """Value of the plain arithmetic a learner wrote without its result (`80000+50000`, `9 x 2`), else None."""
+    m = _EXPRESSION_RE.search(normalize_text(text))
+    if not m:
+        return None
+    source = m.group(0).replace(",", "").replace("x", "*").replace("×", "*").replace("÷", "/").replace("$", "")
+    try:
+        tree = ast.parse(source.strip(), mode="eval")
+    except SyntaxError:
+        return None
+
+    def value(node: ast.AST) -> float:
+        if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
+            return float(node.value)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return -value(node.operand)
+        if isinstance(node, ast.BinOp) and type(node.op) in _AST_OPS:
+            return _AST_OPS[type(node.op)](value(node.left), value(node.right))
+        raise ValueError("not plain arithmetic")
+
+    try:
+        result = value(tree.body)
+    except (ValueError, ZeroDivisionError, OverflowError):
+        return None
+    return result if math.isfinite(result) else None
 
 
 def is_off_topic(text: str, problem: Problem, step: Step) -> bool:
@@ -614,6 +654,11 @@ def classify_turn(text: str, problem: Problem, step_index: int) -> dict[str, Any
         return d
     if check is None and find_numbers(text):
         d["value"] = find_numbers(text)[-1].value  # nothing to check it against
+    setup = evaluate_expression(text)
+    if setup is not None and step.answer_value is not None:
+        if compare(setup, step.answer_value):  # the right calculation, not worked out yet
+            d.update(category=StudentResponse.PARTIAL.value, setup=True, value=None)
+            return d
     inquiry = detect_inquiry(text)
     if problem.has_steps and step.answer_value is None and text.strip() and inquiry is None:
         # a step without a numeric result cannot be checked: take the learner's turn and move on (ungraded)
@@ -724,7 +769,7 @@ def diagnose(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     if not uses_templates(evaluator) and d["category"] != StudentResponse.CORRECT.value:
         d = merge_diagnosis(d, _evaluator_diagnosis(evaluator, problem, step, text, d))
     attempts = list(state.get("attempts") or [0] * len(steps_of(problem)))
-    if d["category"] in (StudentResponse.INCORRECT.value, StudentResponse.PARTIAL.value):
+    if d["category"] in (StudentResponse.INCORRECT.value, StudentResponse.PARTIAL.value) and not d.get("setup"):
         attempts[idx] += 1
     _record_learning(ctx, state, problem, step, d, text, turn)
     return {
@@ -773,6 +818,7 @@ MOVES: dict[str, tuple[TutorAction, Strategy, Intention]] = {
     "explain": (TutorAction.FLAG_MISTAKE_HINT, Strategy.EXPLAIN_CONCEPT, Intention.CLARIFY_MISUNDERSTANDING),
     "correction": (TutorAction.SOLUTION_AFTER_FAILURES, Strategy.PROVIDE_CORRECTION, Intention.CORRECT_MISTAKE),
     "partial": (TutorAction.ACK_PARTIAL_HINT, Strategy.PROVIDE_HINT, Intention.HINT_MISTAKE),
+    "setup": (TutorAction.ACK_PARTIAL_HINT, Strategy.SIMPLIFY_QUESTION, Intention.SUPPORT_THINKING),
     "clarify": (TutorAction.ASK_CLARIFY, Strategy.ASK_QUESTION, Intention.CLARIFY_MISUNDERSTANDING),
     "redirect": (TutorAction.REDIRECT, Strategy.OTHER, Intention.SIGNAL_GOAL),
     "refuse": (TutorAction.HINT_ON_REQUEST, Strategy.PROVIDE_HINT, Intention.HINT_MISTAKE),
@@ -862,6 +908,8 @@ def choose_move(
         values = {"question": steps[idx + 1].question}
         return make_plan("affirm_next", cat, idx + 1, "affirm_next", values, sub_state=SubproblemState.FINISHED)
 
+    if cat == StudentResponse.PARTIAL and d.get("setup"):
+        return make_plan("setup", cat, idx, "setup_right", {"question": q})
     if cat in (StudentResponse.INCORRECT, StudentResponse.PARTIAL):
         partial = cat == StudentResponse.PARTIAL
         after_failures = TutorAction.SOLUTION_AFTER_FAILURES_PARTIAL if partial else TutorAction.SOLUTION_AFTER_FAILURES

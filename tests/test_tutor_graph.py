@@ -210,11 +210,14 @@ def test_partial_answer_is_acknowledged_with_a_hint(tutor, problem):
         ("just tell me the answer", "f", "refuse", "8"),
         ("What is your favourite football team these days?", "e", "redirect", "7"),
         ("hmm", "d", "clarify", "6"),
+        ("what does remainder mean", "f", "inquiry", "11"),
+        ("{expression}", "c", "setup", "4"),
     ],
 )
 def test_routing_per_category(tutor, problem, text, category, kind, action):
     context = ctx(learner_id="route")
     start(tutor, "r1", context)
+    text = text.format(expression=problem.steps[0].expression)
     out = say(tutor, "r1", context, text)
     d, plan = out["last_diagnosis"], out["last_plan"]
     assert (d["category"], plan["kind"], plan["action"]) == (category, kind, action)
@@ -222,7 +225,7 @@ def test_routing_per_category(tutor, problem, text, category, kind, action):
     reply = out["messages"][-1].content
     if kind in ("hint", "refuse"):
         assert problem.steps[0].hint in reply
-    if kind == "redirect":
+    if kind in ("redirect", "inquiry"):
         assert "scripted model" in reply and problem.steps[0].question in reply
     assert_never_reveals(problem, out, [text])
 
