@@ -28,7 +28,6 @@ import operator
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AnyMessage
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
@@ -37,6 +36,8 @@ from pedagraph.agents.teacher import diagnose, open_session, plan_move, respond,
 from typing_extensions import TypedDict
 
 StudentMode = Literal["human", "simulated"]
+ModelOverride = Any
+"""A `provider:model` string or a LangChain chat model (typed `Any` so the context has a JSON schema for Studio)."""
 RevealPolicy = Literal["never", "after_attempts", "on_request"]
 
 
@@ -67,11 +68,11 @@ class Context:
     """Course whose ingested material grounds a real teacher's replies (memory collection `materials`)."""
     student_persona: str = ""
     """Who the simulated student is (MathDial-style profile); simulated mode only."""
-    teacher_model: str | BaseChatModel | None = None
+    teacher_model: ModelOverride = None
     """Override of the teacher model (`provider:model` or a chat model); default: `get_model("teacher")`."""
-    evaluator_model: str | BaseChatModel | None = None
+    evaluator_model: ModelOverride = None
     """Override of the evaluator model used for the structured diagnosis."""
-    student_model: str | BaseChatModel | None = None
+    student_model: ModelOverride = None
     """Override of the simulated student's model."""
 
 

@@ -96,6 +96,10 @@ def test_module_graph_is_compiled_without_checkpointer():
     assert module.graph.checkpointer is None
     nodes = set(module.graph.get_graph().nodes)
     assert {"setup_problem", "open_session", "student_turn", "diagnose", "plan_move", "respond", "reveal_gate"} <= nodes
+    context_schema = module.graph.get_context_jsonschema()  # what LangGraph Studio / the server render
+    assert context_schema["properties"]["reveal_policy"]["enum"] == ["never", "after_attempts", "on_request"]
+    inputs = set(module.graph.get_input_jsonschema()["properties"])
+    assert {"problem_id", "problem_text", "answer", "messages"} <= inputs
 
 
 def test_full_session_reaches_z_and_raises_mastery(tutor, problem, home):
