@@ -775,3 +775,19 @@ def test_tom_decision_can_simulate_the_learner_with_the_teacher_model(tutor, pro
     assert out["last_plan"]["kind"] == kind and out["budget_used"] == int(kind == "explain")
     asked = [c for c in teacher.calls if c.schema_name == "SimulatedAnswer"]
     assert len(asked) == 4 and problem.steps[0].answer in asked[0].last_user  # the simulator knows the step answer
+
+
+def test_async_streaming_follows_the_same_protocol(tutor, problem):
+    import asyncio
+
+    context = ctx(learner_id="async")
+
+    async def session() -> list[dict]:
+        events = [e async for e in tutor.astream({"problem_id": PID}, cfg("as"), context=context, stream_mode="custom")]
+        resume = Command(resume=problem.steps[0].answer)
+        events += [e async for e in tutor.astream(resume, cfg("as"), context=context, stream_mode="custom")]
+        return events
+
+    events = asyncio.run(session())
+    state = tutor.get_state(cfg("as")).values
+    assert reassemble(events) == replies(state) and len(replies(state)) == 2
