@@ -700,7 +700,7 @@ def merge_diagnosis(rules: dict[str, Any], model: Diagnosis | None) -> dict[str,
         merged["category"] = model.category.value
         if model.category == StudentResponse.INQUIRY and not merged.get("inquiry"):
             merged["inquiry"] = "question"
-    if rules["category"] in (StudentResponse.INCORRECT.value, StudentResponse.PARTIAL.value):
+    if rules["category"] in (StudentResponse.INCORRECT.value, StudentResponse.PARTIAL.value) and not rules.get("setup"):
         if model.error_type is not None:
             merged["error_type"] = model.error_type.value
         if model.misconception.strip():
