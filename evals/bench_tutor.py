@@ -1,0 +1,226 @@
+"""Benchmark the tutoring app and the tutor graph on the offline `scripted` model.
+
+Measures, in one run:
+  1. start-up: from launching `pedagraph ui --port N` to its port accepting connections (median of --starts);
+  2. time to first token: from `gradio_client` submitting a learner message to `/send` until the first
+     streamed update that shows tutor text, and the whole turn (median of --turns, after one warm-up);
+  3. per-turn graph cost with a SqliteSaver checkpointer, an InMemorySaver, and no checkpointer, in-process.
+     Without a checkpointer the human-mode interrupt cannot resume, so this part runs the simulated-student
+     mode (a scripted student model answers, the teacher is the scripted default): one invoke runs a whole
+     session of --graph-turns learner turns, and the per-turn figure is the invoke time divided by the turns.
+     It also times human mode (interrupt + `Command(resume=...)` per turn) with both checkpointers.
+     Every variant does the same node work, learner-store writes included; the differences are the
+     checkpointer's cost.
+
+Usage: python evals/bench_tutor.py [--starts 3] [--turns 10] [--graph-turns 50] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import platform
+import shutil
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+
+os.environ["LANGSMITH_TRACING"] = "false"
+os.environ["LANGCHAIN_TRACING_V2"] = "false"
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+for _name in [n for n in os.environ if n.startswith(("PEDAGRAPH_", "OPENAI_", "OLLAMA_"))]:
+    del os.environ[_name]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+PID = "gsm8k-sample-1"
+STUDENT_LINES = ["7001", "I don't know", "9", "is it 42?"]
+
+
+def free_port() -> int:
+    """Return a free TCP port on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pedagraph_bin() -> str:
+    """Return the `pedagraph` executable next to this Python."""
+    exe = Path(sys.executable).with_name("pedagraph")
+    return str(exe) if exe.exists() else shutil.which("pedagraph") or "pedagraph"
+
+
+def start_app(home: Path, port: int) -> tuple[subprocess.Popen, float]:
+    """Start `pedagraph ui` and return the process and the seconds until its port accepted a connection."""
+    env = {**os.environ, "PEDAGRAPH_HOME": str(home)}
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [pedagraph_bin(), "ui", "--port", str(port)],
+        env=env,
+        cwd=home.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    while True:
+        if proc.poll() is not None:
+            raise SystemExit(f"pedagraph ui exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc, time.perf_counter() - started
+        except OSError:
+            time.sleep(0.02)
+
+
+def stop_app(proc: subprocess.Popen) -> None:
+    """Stop an app process."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def text_of(message: dict) -> str:
+    """Plain text of a chat message as gradio_client returns it."""
+    content = message["content"]
+    return content if isinstance(content, str) else "".join(p.get("text", "") for p in content if isinstance(p, dict))
+
+
+def bench_startup(root: Path, n: int) -> list[float]:
+    """Seconds from launching `pedagraph ui` to an open port, n times."""
+    out = []
+    for _ in range(n):
+        proc, seconds = start_app(root / "home-startup", free_port())
+        out.append(seconds)
+        stop_app(proc)
+    return out
+
+
+def bench_first_token(root: Path, n: int) -> tuple[list[float], list[float]]:
+    """Seconds from submit to the first streamed tutor text, and to the end of the turn, through gradio_client."""
+    from gradio_client import Client
+
+    port = free_port()
+    proc, _ = start_app(root / "home-stream", port)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        session = client.predict({}, api_name="/restore")[0]
+        first, whole = [], []
+        for i in range(n + 1):
+            if i % 5 == 0:  # a fresh problem every five turns keeps the session far from its turn limit
+                session = client.predict(session, PID, api_name="/start")[0]
+            text = STUDENT_LINES[i % len(STUDENT_LINES)]
+            started = time.perf_counter()
+            job = client.submit(session, text, api_name="/send")
+            t_first = None
+            for out in job:
+                chat = out[1]
+                if t_first is None and isinstance(chat, list) and len(chat) >= 2:
+                    if text_of(chat[-2]) == text and chat[-1]["role"] == "assistant" and text_of(chat[-1]):
+                        t_first = time.perf_counter() - started
+            job.result()
+            t_whole = time.perf_counter() - started
+            if i > 0:  # the first turn is a warm-up
+                first.append(t_first if t_first is not None else t_whole)
+                whole.append(t_whole)
+        return first, whole
+    finally:
+        stop_app(proc)
+
+
+def bench_graph(root: Path, turns: int, repeats: int) -> dict[str, list[float]]:
+    """Per-turn seconds of the tutor graph with each checkpointer, simulated and human mode."""
+    os.environ["PEDAGRAPH_HOME"] = str(root / "home-graph")
+    from langgraph.checkpoint.memory import InMemorySaver
+    from langgraph.checkpoint.sqlite import SqliteSaver
+    from langgraph.types import Command
+    from pedagraph.graphs.tutor import Context, build_graph
+
+    from pedagraph.llm import ScriptedChatModel
+
+    def student() -> ScriptedChatModel:
+        lines = itertools.cycle(STUDENT_LINES)
+        return ScriptedChatModel(reply_fn=lambda call: next(lines))
+
+    savers = {
+        "none": lambda: None,
+        "InMemorySaver": InMemorySaver,
+        "SqliteSaver": lambda: SqliteSaver(
+            sqlite3.connect(root / f"ck-{time.monotonic_ns()}.sqlite", check_same_thread=False)
+        ),
+    }
+    results: dict[str, list[float]] = {}
+    for name, make in savers.items():
+        graph = build_graph(checkpointer=make())
+        for rep in range(repeats + 1):
+            ctx = Context(learner_id=f"bench-{name}", student_mode="simulated", student_model=student(),
+                          max_turns=turns)  # fmt: skip
+            config = {"configurable": {"thread_id": f"sim-{name}-{rep}"}}
+            started = time.perf_counter()
+            state = graph.invoke({"problem_id": PID}, config, context=ctx)
+            seconds = time.perf_counter() - started
+            done = state.get("turn_count", 0)
+            if rep > 0 and done:  # rep 0 warms up
+                results.setdefault(f"simulated, {name}", []).append(seconds / done)
+    for name in ("InMemorySaver", "SqliteSaver"):
+        graph = build_graph(checkpointer=savers[name]())
+        for rep in range(repeats + 1):
+            ctx = Context(learner_id=f"bench-human-{name}", max_turns=turns + 1)
+            config = {"configurable": {"thread_id": f"human-{name}-{rep}"}}
+            graph.invoke({"problem_id": PID}, config, context=ctx)
+            lines = itertools.cycle(STUDENT_LINES)
+            started = time.perf_counter()
+            for _ in range(turns):
+                graph.invoke(Command(resume=next(lines)), config, context=ctx)
+            if rep > 0:
+                results.setdefault(f"human (resume per turn), {name}", []).append(
+                    (time.perf_counter() - started) / turns
+                )
+    return results
+
+
+def main() -> None:
+    """Run the benchmark and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--starts", type=int, default=3, help="app starts timed (median reported)")
+    parser.add_argument("--turns", type=int, default=10, help="chat turns timed through gradio_client")
+    parser.add_argument("--graph-turns", type=int, default=50, help="learner turns per in-process session")
+    parser.add_argument("--repeats", type=int, default=3, help="sessions per checkpointer (after a warm-up)")
+    args = parser.parse_args()
+
+    versions = ", ".join(f"{p} {metadata.version(p)}" for p in ("gradio", "gradio_client", "langgraph"))
+    print(f"pedagraph tutor benchmark · Python {platform.python_version()} · {versions} · {os.cpu_count()} CPUs")
+    with tempfile.TemporaryDirectory(prefix="pedagraph-bench-") as tmp:
+        root = Path(tmp)
+        starts = bench_startup(root, args.starts)
+        print("\n1. `pedagraph ui` launch -> port open")
+        print(f"  median {statistics.median(starts):.2f} s  (runs: {', '.join(f'{s:.2f}' for s in starts)})")
+
+        first, whole = bench_first_token(root, args.turns)
+        print(f"\n2. gradio_client submit -> first streamed tutor text (scripted model, n={len(first)})")
+        print(f"  first token  median {statistics.median(first) * 1000:7.1f} ms  max {max(first) * 1000:7.1f} ms")
+        print(f"  whole turn   median {statistics.median(whole) * 1000:7.1f} ms  max {max(whole) * 1000:7.1f} ms")
+
+        graph = bench_graph(root, args.graph_turns, args.repeats)
+        print(f"\n3. tutor graph per learner turn, in-process ({args.graph_turns} turns x {args.repeats} sessions)")
+        base = statistics.median(graph["simulated, none"])
+        for name, samples in graph.items():
+            med = statistics.median(samples)
+            extra = f"  (+{(med - base) * 1000:.2f} ms vs none)" if name.startswith("simulated") else ""
+            print(f"  {name:<40} median {med * 1000:7.2f} ms/turn{extra}")
+        print(
+            "  simulated: one invoke runs the whole session (the scripted student answers); human: one\n"
+            "  invoke + Command(resume=...) per turn. Both include the node work and learner-store writes;\n"
+            "  the checkpointer's share is the difference from `none`."
+        )
+
+
+if __name__ == "__main__":
+    main()
