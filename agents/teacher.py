@@ -1069,7 +1069,6 @@ def _respond_messages(state: State, ctx: Context, plan: dict[str, Any]) -> list[
         step_number=step.index + 1,
         step_count=len(steps),
         step_question=step.question,
-        learner=last_learner_text(state) or "(nothing yet)",
         category=StudentResponse(plan["category"]).label,
         action=plan["action"],
         strategy=plan["strategy"],
