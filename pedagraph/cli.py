@@ -147,6 +147,8 @@ def check_port_free(host: str, port: int) -> None:
         raise PedagraphError(f"cannot use host {host!r}: {exc.strerror or exc}", hint="pass --host 127.0.0.1") from None
     family, _, _, _, address = infos[0]
     with socket.socket(family, socket.SOCK_STREAM) as sock:
+        if os.name != "nt":  # as the server does: a port in TIME_WAIT after a restart is free, a listening one is not
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(address)
         except OSError as exc:

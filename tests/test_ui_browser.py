@@ -1,4 +1,4 @@
-"""The tutoring app in headless Chromium (Playwright): start a problem, watch the reply stream, reload, see history.
+"""The tutoring app in headless Chromium (Playwright): start a problem, watch the reply stream, reload, restart.
 
 Needs Debian's chromium at /usr/bin/chromium (`apt-get install chromium`; `.ci/run` installs it). Never run
 `playwright install`: it downloads a browser.
@@ -67,41 +67,65 @@ def browser():
         instance.close()
 
 
-@pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
-    root = tmp_path_factory.mktemp("ui-browser")
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PEDAGRAPH_", "OPENAI_", "OLLAMA_"))}
-    env.update(PEDAGRAPH_HOME=str(root / "home"), HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
-    exe = Path(sys.executable).with_name("pedagraph")
-    cmd = [str(exe) if exe.exists() else shutil.which("pedagraph") or "pedagraph", "ui", "--port", str(port)]
-    with (root / "ui.log").open("w") as log:
-        proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+class App:
+    """A `pedagraph ui` subprocess that restarts on the same port (localStorage is per origin)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root, self.port = root, _free_port()
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("PEDAGRAPH_", "OPENAI_", "OLLAMA_"))}
+        self.env.update(PEDAGRAPH_HOME=str(root / "home"), HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
+        exe = Path(sys.executable).with_name("pedagraph")
+        self.cmd = [
+            str(exe) if exe.exists() else shutil.which("pedagraph") or "pedagraph",
+            "ui",
+            "--port",
+            str(self.port),
+        ]
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def start(self) -> App:
+        log = (self.root / "ui.log").open("a")
+        self.proc = subprocess.Popen(self.cmd, cwd=self.root, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
         deadline = time.monotonic() + 90
         while True:
-            if proc.poll() is not None:
-                pytest.fail(f"pedagraph ui exited with {proc.returncode}: {(root / 'ui.log').read_text()}")
+            if self.proc.poll() is not None:
+                pytest.fail(f"pedagraph ui exited with {self.proc.returncode}: {(self.root / 'ui.log').read_text()}")
             try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return self
             except OSError:
                 if time.monotonic() > deadline:
-                    proc.kill()
+                    self.proc.kill()
                     pytest.fail("pedagraph ui did not open its port within 90 s")
                 time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}/"
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
 
 
-def test_browser_start_stream_reload(browser, app_url):
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    handle = App(tmp_path_factory.mktemp("ui-browser")).start()
+    yield handle
+    handle.stop()
+
+
+def test_browser_start_stream_reload_restart(browser, app):
     problem = get_problem(PID)
     context = browser.new_context()
     page = context.new_page()
-    page.goto(app_url, wait_until="load")
+    page.goto(app.url, wait_until="load")
     chat = page.locator("#tutor-chat")
     page.get_by_text("Pick a bundled problem (or type").wait_for(timeout=TIMEOUT_MS)
 
@@ -129,7 +153,14 @@ def test_browser_start_stream_reload(browser, app_url):
 
     # another browser profile (its own localStorage) starts fresh and never sees this conversation
     other = browser.new_context().new_page()
-    other.goto(app_url, wait_until="load")
+    other.goto(app.url, wait_until="load")
     other.get_by_text("Pick a bundled problem (or type").wait_for(timeout=TIMEOUT_MS)
     assert reply not in other.locator("#tutor-chat").inner_text()
+
+    # the app restarts on the same origin: the browser's stored session still opens its conversation
+    app.stop()
+    app.start()
+    page.reload(wait_until="load")
+    chat.get_by_text(reply).wait_for(timeout=TIMEOUT_MS)
+    assert "step 2 of 2" in page.locator("#session-status").inner_text()
     context.close()
