@@ -1001,8 +1001,8 @@ def plan_move(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     hint_level = list(state.get("hint_level") or [0] * len(steps))
     explained = list(state.get("explained") or [False] * len(steps))
     budget_used = state.get("budget_used", 0)
-    if "hint_level" in plan:
-        hint_level[idx] = max(hint_level[idx], plan["hint_level"])
+    hint_level[idx] = max(hint_level[idx], plan.get("hint_level", 0))
+    plan["hint_level"] = hint_level[idx]
     if plan.pop("spend_budget", False):
         explained[idx] = True
         budget_used += 1

@@ -155,6 +155,8 @@ def test_wrong_answers_escalate_probe_hint_strategy_and_never_reveal(tutor, prob
     final_turns = out["turns"][-5:]
     assert [t["plan"]["kind"] for t in final_turns] == ["probe", "hint", "strategy", "strategy", "strategy"]
     assert [t["plan"]["move"] for t in final_turns[:3]] == ["probing", "focus", "focus"]
+    assert [t["plan"]["hint_level"] for t in final_turns] == [0, 1, 2, 2, 2]
+    assert [t["diagnosis"]["correct"] for t in final_turns] == [False] * 5
     assert wrong[0] in final_turns[0]["reply"]  # probing asks about the learner's own number
     assert problem.steps[last].hint in final_turns[1]["reply"]
     assert out["attempts"][last] == 5 and out["step_index"] == last and not out["done"]
