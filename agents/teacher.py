@@ -8,6 +8,21 @@ known (answer checks, CLASS policy, reveal gate); models only word the reply and
   model (that is how tests drive the real-model path offline).
 * The learner model changes only through graded evidence from `diagnose` (`Grader.STEP_CHECK`).
 * Tutor text enters `messages` only in `reveal_gate`, after the final reveal check.
+
+The CLASS policy (`choose_move`), per learner turn on the current step:
+
+* b correct: affirm and ask the next step's question (state y), or close the problem (z);
+* a incorrect: 1st failed attempt: probe (ask how they got their number); later: hint (the step's hint), then
+  strategy (the step's expression without its result), repeated. From the 2nd failed attempt the
+  Theory-of-Mind decision may replace that move with one explanation of the step's worked method (result
+  removed) while the explanation budget lasts. After `step_tell_after` failures on a non-final step its result
+  is told and the tutor moves on (action 2); on the final step the answer is told only as the reveal policy
+  allows (`after_attempts`);
+* c partial: a number that is another step's result gets an acknowledgement and a hint; the right calculation
+  written without its result is confirmed ("what does it come to?") and is not a failed attempt;
+* d ambiguous: ask to clarify; e off-topic: redirect; f inquiry: hint request / "I don't know" -> next hint
+  level; solution request (or any extraction attempt) -> refusal with a hint unless the policy allows the
+  answer (`on_request`); go back -> previous step; another question -> answered (a real model) or noted.
 """
 
 from __future__ import annotations
