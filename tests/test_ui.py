@@ -344,3 +344,24 @@ def test_checked_session_replaces_invalid_ids():
     fixed, changed = checked_session({"thread_id": "../../etc", "learner_id": " x\x00"})
     assert changed and fixed["thread_id"].startswith("ui-") and fixed["learner_id"].startswith("learner-")
     assert checked_session("not a dict")[1]
+
+
+def test_handlers_start_own_problem_and_refusals(home):
+    from pedagraph.ui.app import Handlers
+    from pedagraph.ui.service import TutorService
+
+    handlers = Handlers(TutorService())
+    session = handlers.restore({})[0]
+    *_, (own, chat, status, panel) = handlers.start_own(
+        session, "A pen costs 3 dollars. How much do 4 pens cost?", "12"
+    )
+    assert own["learner_id"] == session["learner_id"] and own["thread_id"] != session["thread_id"]
+    assert "4 pens" in chat[-1]["content"] and "step 1 of 1" in status
+    for bad in (lambda: handlers.start(own, "no-such-problem"), lambda: handlers.start_own(own, "   ", "")):
+        *_, (kept, chat2, status2, _) = bad()
+        assert kept == own and chat2[:-1] == chat and chat2[-1]["content"].startswith("ℹ️") and status2 == status
+    *_, (_, chat3, box, _, _) = handlers.send(own, "12")
+    assert chat3[-2] == {"role": "user", "content": "12"} and "12" in chat3[-1]["content"] and box == ""
+    *_, (_, chat4, box, _, _) = handlers.send(own, "13")
+    assert "finished" in chat4[-1]["content"] and chat4[:-1] == chat3 and box == "13"
+    handlers.service.close()

@@ -103,13 +103,10 @@ class Handlers:
         new = {**old, "thread_id": checked_session({})[0]["thread_id"]}
         replies = self.service.start(new, problem_id=problem_id, problem_text=problem_text, answer=answer)
         for chat, reply in self._run(new, [], replies):
-            if reply.notice is not None and not reply.consumed:  # refused: stay on the old thread
-                yield (
-                    old,
-                    [*self.service.history(old["thread_id"]), _notice(reply.notice)],
-                    self.service.status(old["thread_id"]),
-                    self._panel(old),
-                )
+            if reply.notice is not None and self.service.phase(new["thread_id"]) == "none":
+                # refused or failed before the problem loaded: stay on the current session
+                chat = [*self.service.history(old["thread_id"]), _notice(reply.notice)]
+                yield old, chat, self.service.status(old["thread_id"]), self._panel(old)
                 return
             yield new, chat, "Starting…", gr.skip()
         yield new, self.service.history(new["thread_id"]), self.service.status(new["thread_id"]), self._panel(new)
