@@ -365,3 +365,19 @@ def test_handlers_start_own_problem_and_refusals(home):
     *_, (_, chat4, box, _, _) = handlers.send(own, "13")
     assert "finished" in chat4[-1]["content"] and chat4[:-1] == chat3 and box == "13"
     handlers.service.close()
+
+
+def test_a_turn_finishes_when_the_browser_goes_away(home):
+    from pedagraph.ui.service import TutorService, checked_session
+
+    service = TutorService()
+    problem = get_problem(PID)
+    session = checked_session({})[0]
+    list(service.start(session, problem_id=PID))
+    replies = service.send(session, problem.steps[0].answer)
+    assert next(replies).text  # the first token arrived, then the reader disconnects
+    replies.close()
+    learner = [m["content"] for m in service.history(session["thread_id"]) if m["role"] == "user"]
+    assert learner == [problem.steps[0].answer] and service.phase(session["thread_id"]) == "waiting"
+    assert list(service.send(session, problem.final_answer))[-1].done  # the lock was released
+    service.close()

@@ -31,6 +31,8 @@ from pedagraph.settings import Settings
 
 STORAGE_KEY = "pedagraph-session"
 SECRET_FILE = "ui_browser_secret"
+MAX_UPLOAD = "20mb"
+"""Largest file the upload accepts (the ingest default skips larger ones too)."""
 CHAT_CONCURRENCY = 16
 """Chat turns Gradio runs at once (different sessions run in parallel; one session's turns queue)."""
 
@@ -238,6 +240,7 @@ def launch(
         prevent_thread_lock=True,
         quiet=True,
         footer_links=["api"],
+        max_file_size=MAX_UPLOAD,
     )
     if announce is not None:
         announce(local_url, share_url)

@@ -228,24 +228,25 @@ class TutorService:
         worker = threading.Thread(target=work, name=f"tutor-{thread_id[-8:]}", daemon=True)
         worker.start()
         text = ""
-        while True:
-            event = events.get()
-            if event is done:
-                break
-            if isinstance(event, BaseException):
-                worker.join()
-                raise event
-            if not isinstance(event, dict):
-                continue
-            kind = event.get("type")
-            if kind == "token":
-                text += str(event.get("text", ""))
-            elif kind in ("replace", "final"):
-                text = str(event.get("text", ""))
-            else:
-                continue
-            yield Reply(text=text, done=kind == "final")
-        worker.join()
+        try:
+            while True:
+                event = events.get()
+                if event is done:
+                    break
+                if isinstance(event, BaseException):
+                    raise event
+                if not isinstance(event, dict):
+                    continue
+                kind = event.get("type")
+                if kind == "token":
+                    text += str(event.get("text", ""))
+                elif kind in ("replace", "final"):
+                    text = str(event.get("text", ""))
+                else:
+                    continue
+                yield Reply(text=text, done=kind == "final")
+        finally:
+            worker.join()  # also when the reader went away: the session lock is held until the turn is saved
 
     def start(
         self,
