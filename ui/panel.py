@@ -48,7 +48,7 @@ def models_header() -> tuple[str, bool]:
 
 def learner_panel(model: LearnerModel, values: dict[str, Any]) -> str:
     """Return the learner panel: mastery per skill, misconceptions, stats, and this session's moves and gate events."""
-    lines = [f"### Learner model\n`{model.learner_id}`"]
+    lines = [f"### Learner model\n`{model.learner_id}`\n"]
     stats = model.stats
     lines.append(
         f"Sessions **{stats.sessions}** · hints received **{stats.hints_received}** · "
@@ -86,10 +86,10 @@ def session_summary(values: dict[str, Any]) -> str:
         moves[f"{plan.get('move', '?')} ({plan.get('strategy', '?')})"] += 1
         action = (t.get("gate") or {}).get("action")
         hints += int(action in ("replaced", "regenerated") or plan.get("strategy") in HINT_STRATEGIES)
-    lines = ["\n### This session", f"Problem `{_cell(values['problem'].get('id'))}` · hints given **{hints}**"]
+    lines = ["\n### This session", f"Problem `{_cell(values['problem'].get('id'))}` · hints given **{hints}**\n"]
     lines.append("**Moves used**: " + (", ".join(f"{k} ×{v}" for k, v in moves.most_common()) or "none yet"))
     events = [e for e in values.get("reveal_events", []) if isinstance(e, dict)]
-    lines.append(f"**Reveal gate**: {len(events)} event(s)" + ("" if events else " — nothing blocked"))
+    lines.append(f"\n**Reveal gate**: {len(events)} event(s)" + ("" if events else " — nothing blocked"))
     for e in events[-6:]:
         lines.append(f"- turn {e.get('turn')}: {_cell(e.get('reason'))} → {_cell(e.get('action'))}")
     return "\n".join(lines)
