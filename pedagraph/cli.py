@@ -132,7 +132,7 @@ def parse_auth(value: str | None) -> tuple[str, str] | None:
         return None
     user, sep, password = value.partition(":")
     if not sep or not user.strip() or not password:
-        raise PedagraphError("--auth must be USER:PASSWORD with both parts non-empty", hint="e.g. --auth ana:s3cret")
+        raise PedagraphError("--auth must be USER:PASSWORD, both non-empty", hint="e.g. --auth ana:s3cret")
     register_secret(password)
     return user.strip(), password
 
@@ -159,8 +159,8 @@ def check_port_free(host: str, port: int) -> None:
 
 @app.command()
 def ui(
-    host: Annotated[str | None, typer.Option(help="Interface to bind (default: [ui] host, 127.0.0.1).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port to listen on (default: [ui] port, 7860).")] = None,
+    host: Annotated[str | None, typer.Option(help="Interface to bind (default: config ui.host, 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (default: config ui.port, 7860).")] = None,
     auth: Annotated[str | None, typer.Option(help="Require a login: USER:PASSWORD.", show_default=False)] = None,
     share: Annotated[bool, typer.Option("--share/--no-share", help="Open a public gradio.live link.")] = False,
 ) -> None:
