@@ -15,11 +15,12 @@ from langchain_core import exceptions as lc_exc
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, SystemMessage
-from langchain_core.outputs import ChatGenerationChunk, ChatResult
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig, RunnableLambda
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from pedagraph.errors import ModelError, StructuredOutputError
+from pedagraph.llm.cache import active_response_cache, cache_key
 from pedagraph.llm.limits import BackendLimiter
 from pedagraph.llm.schema import SchemaInfo, parse_json_text, schema_info, validation_message
 from pedagraph.llm.usage import active_trackers
@@ -166,6 +167,22 @@ class ManagedChatModel(BaseChatModel):
                 error=error,
             )
 
+    # -- cache -----------------------------------------------------------------------------------------------
+    def _cache_lookup(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> Any:
+        cache = active_response_cache()
+        if cache is None:
+            return None, None, None
+        try:
+            params = dict(self.inner._identifying_params)
+        except Exception:  # noqa: BLE001 - a backend without identifying params still caches by model name
+            params = {}
+        key = cache_key(self.model_spec, self.base_url, params, messages, {**kwargs, "stop": stop})
+        hit = cache.get(key)
+        if hit is not None:
+            for tracker in active_trackers():
+                tracker.record_cache_hit(self.role, self.model_spec)
+        return cache, key, hit
+
     # -- generation ----------------------------------------------------------------------------------------
     def _generate(
         self,
@@ -174,6 +191,9 @@ class ManagedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        cache, key, hit = self._cache_lookup(messages, stop, kwargs)
+        if hit is not None:
+            return ChatResult(generations=[ChatGeneration(message=hit)])
         start = time.perf_counter()
         attempt = 0
         while True:
@@ -182,6 +202,8 @@ class ManagedChatModel(BaseChatModel):
                 with self.limiter.slot():
                     result = self.inner._generate(messages, stop=stop, **kwargs)
                 self._record(result.generations[0].message, time.perf_counter() - start, attempt - 1, False)
+                if cache is not None:
+                    cache.put(key, self.model_spec, result.generations[0].message)
                 return result
             except ModelError:
                 raise
@@ -199,6 +221,9 @@ class ManagedChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        cache, key, hit = self._cache_lookup(messages, stop, kwargs)
+        if hit is not None:
+            return ChatResult(generations=[ChatGeneration(message=hit)])
         start = time.perf_counter()
         attempt = 0
         while True:
@@ -207,6 +232,8 @@ class ManagedChatModel(BaseChatModel):
                 async with self.limiter.aslot():
                     result = await self.inner._agenerate(messages, stop=stop, **kwargs)
                 self._record(result.generations[0].message, time.perf_counter() - start, attempt - 1, False)
+                if cache is not None:
+                    cache.put(key, self.model_spec, result.generations[0].message)
                 return result
             except ModelError:
                 raise
@@ -230,6 +257,13 @@ class ManagedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
+        cache, key, hit = self._cache_lookup(messages, stop, kwargs)
+        if hit is not None:
+            chunk = as_chunk(ChatResult(generations=[ChatGeneration(message=hit)]))
+            if run_manager:
+                run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+            yield chunk
+            return
         start = time.perf_counter()
         attempt = 0
         while True:
@@ -245,12 +279,14 @@ class ManagedChatModel(BaseChatModel):
                         source = iter([as_chunk(self.inner._generate(messages, stop=stop, **kwargs))])
                     for chunk in source:
                         started = True
-                        last = chunk
+                        last = chunk if last is None else last + chunk
                         _add_usage(usage, chunk)
                         if run_manager:
                             run_manager.on_llm_new_token(chunk.text, chunk=chunk)
                         yield chunk
                 self._record(_usage_holder(usage, last), time.perf_counter() - start, attempt - 1, False)
+                if cache is not None and last is not None:
+                    cache.put(key, self.model_spec, _chunk_message(last))
                 return
             except ModelError:
                 raise
@@ -268,6 +304,13 @@ class ManagedChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
+        cache, key, hit = self._cache_lookup(messages, stop, kwargs)
+        if hit is not None:
+            chunk = as_chunk(ChatResult(generations=[ChatGeneration(message=hit)]))
+            if run_manager:
+                await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+            yield chunk
+            return
         start = time.perf_counter()
         attempt = 0
         while True:
@@ -283,12 +326,14 @@ class ManagedChatModel(BaseChatModel):
                         source = _aiter_one(as_chunk(await self.inner._agenerate(messages, stop=stop, **kwargs)))
                     async for chunk in source:
                         started = True
-                        last = chunk
+                        last = chunk if last is None else last + chunk
                         _add_usage(usage, chunk)
                         if run_manager:
                             await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
                         yield chunk
                 self._record(_usage_holder(usage, last), time.perf_counter() - start, attempt - 1, False)
+                if cache is not None and last is not None:
+                    cache.put(key, self.model_spec, _chunk_message(last))
                 return
             except ModelError:
                 raise
@@ -445,6 +490,16 @@ def _add_usage(acc: dict[str, int], chunk: ChatGenerationChunk) -> None:
     if usage:
         for key in ("input_tokens", "output_tokens"):
             acc[key] = acc.get(key, 0) + int(usage.get(key, 0) or 0)
+
+
+def _chunk_message(chunk: ChatGenerationChunk) -> AIMessage:
+    msg = chunk.message
+    return AIMessage(
+        content=msg.content,
+        tool_calls=getattr(msg, "tool_calls", []) or [],
+        usage_metadata=getattr(msg, "usage_metadata", None),
+        response_metadata=msg.response_metadata,
+    )
 
 
 class _UsageHolder:

@@ -20,11 +20,15 @@ class RoleUsage:
     retries: int = 0
     errors: int = 0
     seconds: float = 0.0
+    cache_hits: int = 0
 
     @property
     def total_tokens(self) -> int:
         """Input plus output tokens."""
         return self.input_tokens + self.output_tokens
+
+
+_FIELDS = ("calls", "input_tokens", "output_tokens", "retries", "errors", "seconds", "cache_hits")
 
 
 @dataclass
@@ -55,13 +59,18 @@ class UsageTracker:
             u.retries += retries
             u.errors += int(error)
 
+    def record_cache_hit(self, role: str, model: str) -> None:
+        """Count a reply served from the response cache (no model call was made)."""
+        with self._lock:
+            self.by_role_model.setdefault((role, model), RoleUsage()).cache_hits += 1
+
     def by_role(self) -> dict[str, RoleUsage]:
         """Counters summed per role."""
         out: dict[str, RoleUsage] = {}
         with self._lock:
             for (role, _model), u in self.by_role_model.items():
                 agg = out.setdefault(role, RoleUsage())
-                for name in ("calls", "input_tokens", "output_tokens", "retries", "errors", "seconds"):
+                for name in _FIELDS:
                     setattr(agg, name, getattr(agg, name) + getattr(u, name))
         return out
 
@@ -78,7 +87,7 @@ class UsageTracker:
         """Counters summed over everything."""
         total = RoleUsage()
         for u in self.by_role().values():
-            for name in ("calls", "input_tokens", "output_tokens", "retries", "errors", "seconds"):
+            for name in _FIELDS:
                 setattr(total, name, getattr(total, name) + getattr(u, name))
         return {**asdict(total), "total_tokens": total.total_tokens}
 
