@@ -1,0 +1,1 @@
+"""Evaluation suites, one module per suite, registered with the shared runner."""
