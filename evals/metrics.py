@@ -28,11 +28,12 @@ class Metric:
         if self.value is None:
             return f"n/a (n={self.n})"
         scale, unit = (100.0, "%") if percent else (1.0, "")
-        text = f"{self.value * scale:.{1 if percent else digits}f}{unit}"
+        places = 1 if percent else digits
+        text = f"{self.value * scale:.{places}f}{unit}"
         if self.se is not None:
-            text += f" ± {self.se * scale:.{1 if percent else digits}f}"
+            text += f" ± {self.se * scale:.{places}f}"
         elif self.ci_low is not None and self.ci_high is not None:
-            text += f" [{self.ci_low * scale:.{1 if percent else digits}f}, {self.ci_high * scale:.{1 if percent else digits}f}]"
+            text += f" [{self.ci_low * scale:.{places}f}, {self.ci_high * scale:.{places}f}]"
         return f"{text} (n={self.n})"
 
 

@@ -1,7 +1,6 @@
 import math
 
 import pytest
-
 from pedagraph.evals.metrics import accuracy, bootstrap, macro_f1, macro_f1_value, mean, proportion
 
 
