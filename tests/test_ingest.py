@@ -307,6 +307,14 @@ def test_reingesting_the_same_files_adds_nothing(mem, course):
     assert {h.id for h in mem.get("materials")} == ids
 
 
+def test_chunks_missing_from_the_store_are_restored(mem, course):
+    first = ingest_paths([course], memory=mem)
+    assert mem.delete("materials", where={"filename": "notes.md"}) > 0
+    report = ingest_paths([course], memory=mem)
+    assert report.files_unchanged == 3 and report.files_ingested == 1
+    assert mem.count("materials") == first.chunks_added
+
+
 def test_an_edited_file_replaces_its_old_chunks(mem, course):
     ingest_paths([course], memory=mem)
     notes = course / "notes.md"

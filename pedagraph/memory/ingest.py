@@ -744,8 +744,10 @@ def _ingest_one(
     content_hash = hashlib.sha256(data).hexdigest()
     row = manifest.get(collection, key)
     if row and row.state == "complete" and row.content_hash == content_hash and row.config == config:
-        report.files_unchanged += 1
-        return
+        # Trust the manifest only as far as the store agrees (the store may have been wiped or edited).
+        if len(memory.existing_ids(collection, row.chunk_ids)) == len(row.chunk_ids):
+            report.files_unchanged += 1
+            return
     doc = PARSERS[kind](data)
     chunks = chunk_document(doc, chunk_size, overlap)
     if not chunks:
