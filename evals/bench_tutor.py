@@ -9,8 +9,9 @@ Measures, in one run:
      mode (a scripted student model answers, the teacher is the scripted default): one invoke runs a whole
      session of --graph-turns learner turns, and the per-turn figure is the invoke time divided by the turns.
      It also times human mode (interrupt + `Command(resume=...)` per turn) with both checkpointers.
-     Every variant does the same node work, learner-store writes included; the differences are the
-     checkpointer's cost.
+     Every variant does the same node work (a fresh learner per session, learner-store writes included);
+     the differences are the checkpointer's cost. Per-turn cost grows with session length (the reveal gate
+     checks every earlier reply, the learner record grows), so compare variants at the same --graph-turns.
 
 Usage: python evals/bench_tutor.py [--starts 3] [--turns 10] [--graph-turns 50] [--repeats 3]
 """
@@ -103,8 +104,8 @@ def bench_startup(root: Path, n: int) -> list[float]:
     return out
 
 
-def bench_first_token(root: Path, n: int) -> tuple[list[float], list[float]]:
-    """Seconds from submit to the first streamed tutor text, and to the end of the turn, through gradio_client."""
+def bench_first_token(root: Path, n: int) -> tuple[list[float], list[float], list[float]]:
+    """Seconds to the first streamed tutor text, to the end of the turn, and of a bare `/restore` round trip."""
     from gradio_client import Client
 
     port = free_port()
@@ -130,7 +131,12 @@ def bench_first_token(root: Path, n: int) -> tuple[list[float], list[float]]:
             if i > 0:  # the first turn is a warm-up
                 first.append(t_first if t_first is not None else t_whole)
                 whole.append(t_whole)
-        return first, whole
+        bare = []
+        for _ in range(n):
+            started = time.perf_counter()
+            client.predict(session, api_name="/restore")
+            bare.append(time.perf_counter() - started)
+        return first, whole, bare
     finally:
         stop_app(proc)
 
@@ -160,7 +166,7 @@ def bench_graph(root: Path, turns: int, repeats: int) -> dict[str, list[float]]:
     for name, make in savers.items():
         graph = build_graph(checkpointer=make())
         for rep in range(repeats + 1):
-            ctx = Context(learner_id=f"bench-{name}", student_mode="simulated", student_model=student(),
+            ctx = Context(learner_id=f"bench-{name}-{rep}", student_mode="simulated", student_model=student(),
                           max_turns=turns)  # fmt: skip
             config = {"configurable": {"thread_id": f"sim-{name}-{rep}"}}
             started = time.perf_counter()
@@ -172,7 +178,7 @@ def bench_graph(root: Path, turns: int, repeats: int) -> dict[str, list[float]]:
     for name in ("InMemorySaver", "SqliteSaver"):
         graph = build_graph(checkpointer=savers[name]())
         for rep in range(repeats + 1):
-            ctx = Context(learner_id=f"bench-human-{name}", max_turns=turns + 1)
+            ctx = Context(learner_id=f"bench-human-{name}-{rep}", max_turns=turns + 1)
             config = {"configurable": {"thread_id": f"human-{name}-{rep}"}}
             graph.invoke({"problem_id": PID}, config, context=ctx)
             lines = itertools.cycle(STUDENT_LINES)
@@ -203,10 +209,11 @@ def main() -> None:
         print("\n1. `pedagraph ui` launch -> port open")
         print(f"  median {statistics.median(starts):.2f} s  (runs: {', '.join(f'{s:.2f}' for s in starts)})")
 
-        first, whole = bench_first_token(root, args.turns)
+        first, whole, bare = bench_first_token(root, args.turns)
         print(f"\n2. gradio_client submit -> first streamed tutor text (scripted model, n={len(first)})")
         print(f"  first token  median {statistics.median(first) * 1000:7.1f} ms  max {max(first) * 1000:7.1f} ms")
         print(f"  whole turn   median {statistics.median(whole) * 1000:7.1f} ms  max {max(whole) * 1000:7.1f} ms")
+        print(f"  for scale, a /restore round trip (no graph run): median {statistics.median(bare) * 1000:.1f} ms")
 
         graph = bench_graph(root, args.graph_turns, args.repeats)
         print(f"\n3. tutor graph per learner turn, in-process ({args.graph_turns} turns x {args.repeats} sessions)")
@@ -217,8 +224,8 @@ def main() -> None:
             print(f"  {name:<40} median {med * 1000:7.2f} ms/turn{extra}")
         print(
             "  simulated: one invoke runs the whole session (the scripted student answers); human: one\n"
-            "  invoke + Command(resume=...) per turn. Both include the node work and learner-store writes;\n"
-            "  the checkpointer's share is the difference from `none`."
+            "  invoke + Command(resume=...) per turn. Both include the node work and learner-store writes\n"
+            "  (a fresh learner per session); the checkpointer's share is the difference from `none`."
         )
 
 
