@@ -197,12 +197,156 @@ def ui(
         raise PedagraphError(f"cannot start the app on {host}:{port}: {exc}", hint="pass another --port") from None
 
 
+def _json_or_text(value: str) -> object:
+    import json
+
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def parse_options(values: list[str] | None) -> dict[str, object]:
+    """Parse repeated `--option key=value` (values read as JSON when they parse, else as text)."""
+    out: dict[str, object] = {}
+    for raw in values or []:
+        key, sep, value = raw.partition("=")
+        if not sep or not key.strip():
+            raise PedagraphError(f"--option {raw!r} is not KEY=VALUE", hint="e.g. --option turns=4")
+        out[key.strip()] = _json_or_text(value.strip())
+    return out
+
+
+def parse_model_overrides(values: list[str] | None) -> dict[str, dict[str, object]]:
+    """Parse repeated `--model ROLE=provider:model` and `--model ROLE.setting=value` into per-role overrides."""
+    from pedagraph.settings import ModelSettings
+
+    fields = set(ModelSettings.model_fields) - {"api_key"}
+    out: dict[str, dict[str, object]] = {}
+    for raw in values or []:
+        key, sep, value = raw.partition("=")
+        role, _, setting = key.strip().partition(".")
+        setting = setting or "model"
+        if not sep or not value.strip():
+            raise PedagraphError(f"--model {raw!r} is not ROLE=provider:model", hint="e.g. --model student=scripted")
+        if role not in ROLES:
+            raise PedagraphError(f"--model {raw!r}: unknown role {role!r}", hint=f"roles: {', '.join(ROLES)}")
+        if setting not in fields:
+            raise PedagraphError(
+                f"--model {raw!r}: unknown setting {setting!r}", hint=f"one of: {', '.join(sorted(fields))}"
+            )
+        out.setdefault(role, {})[setting] = value.strip() if setting == "model" else _json_or_text(value.strip())
+    return out
+
+
+@app.command(name="eval")
+def eval_(
+    suite: Annotated[str, typer.Argument(help="Suite to run, or `list`, or `compare DIR DIR...`.")],
+    dirs: Annotated[list[Path] | None, typer.Argument(help="Run directories (only for `compare`).")] = None,
+    data: Annotated[
+        str | None, typer.Option(help="Data file (default: the suite's, under PEDAGRAPH_DATA_DIR).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Output directory; rerunning with it resumes.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N items of the data file.")] = None,
+    concurrency: Annotated[int, typer.Option(help="Items run at once (model backend limits still apply).")] = 8,
+    seed: Annotated[int, typer.Option(help="Run seed (per-item seeds derive from it).")] = 0,
+    cache: Annotated[bool, typer.Option("--cache/--no-cache", help="Serve repeated model calls from a cache.")] = True,
+    cache_file: Annotated[
+        Path | None, typer.Option(help="Response cache file (default OUT/cache.sqlite); share it across runs.")
+    ] = None,
+    model: Annotated[
+        list[str] | None, typer.Option("--model", help="ROLE=provider:model or ROLE.setting=value (repeatable).")
+    ] = None,
+    option: Annotated[list[str] | None, typer.Option("--option", help="Suite option KEY=VALUE (repeatable).")] = None,
+    retry_errors: Annotated[
+        bool, typer.Option("--retry-errors", help="Run the items that ended in error again.")
+    ] = False,
+    force_new: Annotated[
+        bool, typer.Option("--force-new", help="Start over in OUT (old results kept as .bak files).")
+    ] = False,
+    no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
+) -> None:
+    """Run an evaluation suite into OUT (results.jsonl, summary.json, report.md, plots); `list`; `compare`."""
+    import asyncio
+
+    from pedagraph.evals.runner import RunConfig, compare_runs, get_suite, load_suites, resolve_data_path, run_suite
+
+    if suite == "list":
+        table = Table(title="pedagraph eval suites")
+        for col in ("suite", "roles", "default data", "description"):
+            table.add_column(col, overflow="fold")
+        for name, cls in sorted(load_suites().items()):
+            table.add_row(name, ", ".join(cls.roles), cls.default_data, cls.description)
+        console.print(table)
+        return
+    if suite == "compare":
+        if not dirs or len(dirs) < 2:
+            raise PedagraphError("compare needs two or more run directories", hint="pedagraph eval compare DIR DIR")
+        text = compare_runs(list(dirs))
+        if out is not None:
+            if out.is_dir():
+                raise PedagraphError(f"--out {out} is a directory", hint="give a file name, e.g. compare.md")
+            out.write_text(text, encoding="utf-8")
+        console.print(text, markup=False, highlight=False, soft_wrap=True)
+        return
+    if dirs:
+        raise PedagraphError(f"unexpected arguments after the suite name: {' '.join(map(str, dirs))}")
+    cls = get_suite(suite)
+    if out is None:
+        raise PedagraphError("--out DIR is required", hint=f"e.g. --out runs/{suite}")
+    if out.exists() and not out.is_dir():
+        raise PedagraphError(f"--out {out} is a file, not a directory", hint="pass a directory path")
+    if retry_errors and force_new:
+        raise PedagraphError("--retry-errors and --force-new cannot be combined")
+    models = parse_model_overrides(model)
+    options = parse_options(option)
+    data_path = resolve_data_path(cls, data)
+    instance = cls(options)
+    config = RunConfig(
+        out_dir=out,
+        data_path=data_path,
+        limit=limit,
+        seed=seed,
+        concurrency=concurrency,
+        options=options,
+        models=models,
+        cache=cache,
+        cache_path=cache_file,
+        retry_errors=retry_errors,
+        force_new=force_new,
+        config_path=os.environ.get(CONFIG_ENV),
+    )
+    result = asyncio.run(run_suite(instance, config, progress=not no_progress))
+    counts = result.summary["counts"]
+    metrics = result.summary["metrics"]
+    head = ", ".join(
+        f"{name} {m['value']:.3f}" + (f" ± {m['se']:.3f}" if m.get("se") is not None else "")
+        for name, m in list(metrics.items())[:3]
+        if isinstance(m, dict) and m.get("value") is not None
+    )
+    console.print(
+        f"{suite}: {counts['ok']} scored, {counts['errors']} errors of {counts['items']} items "
+        f"({result.ran} run now, {result.skipped} already done) in {result.wall_time_s:.1f} s"
+        + (f"; {head}" if head else ""),
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print(f"wrote {escape(str(result.report_path))}", highlight=False, soft_wrap=True)
+    if result.interrupted:
+        err_console.print(
+            f"interrupted: {result.missing} items left; run the same command again to finish them",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(code=130)
+
+
 def main() -> None:
     """Entry point: run the CLI, turning known errors into one line and a non-zero exit code."""
     try:
         app()
     except PedagraphError as exc:
-        err_console.print(f"[red]error:[/red] {escape(redact(exc.one_line()))}", highlight=False)
+        err_console.print(f"[red]error:[/red] {escape(redact(exc.one_line()))}", highlight=False, soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:
         err_console.print("interrupted")
