@@ -604,7 +604,7 @@ def migrate(data: Mapping[str, Any]) -> dict[str, Any]:
     """
     if not isinstance(data, Mapping):
         raise DataError(f"learner record must be a JSON object, got {type(data).__name__}")
-    out = copy.deepcopy(dict(data))
+    out = dict(data)  # current-version records are only read (validated), so a shallow copy suffices
     version = out.get("schema_version")
     if isinstance(version, bool) or not isinstance(version, int):
         raise DataError(f"learner record {out.get('learner_id')!r} has no integer schema_version")
@@ -614,6 +614,8 @@ def migrate(data: Mapping[str, Any]) -> dict[str, Any]:
             f"{CURRENT_SCHEMA_VERSION} this pedagraph knows",
             hint="upgrade pedagraph; the record was left untouched",
         )
+    if version < CURRENT_SCHEMA_VERSION:
+        out = copy.deepcopy(out)  # migrations build new records; never alias the caller's nested data
     while version < CURRENT_SCHEMA_VERSION:
         step = MIGRATIONS.get(version)
         if step is None:
