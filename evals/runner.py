@@ -840,9 +840,10 @@ def render_report(
         rows.append(("git", f"`{cfg['git_sha'][:12]}`"))
     rows.append(("started", cfg.get("started_at")))
     lines += [f"| {k} | {_md_escape(v)} |" for k, v in rows]
-    if any(m.get("scripted") for m in (cfg.get("models") or {}).values()):
-        lines += ["", "> Replies came from the built-in **scripted** model (no language model was configured): the "
-                  "scores below do not measure any model."]  # fmt: skip
+    scripted = [role for role, m in (cfg.get("models") or {}).items() if m.get("scripted")]
+    if scripted:
+        lines += ["", f"> Role(s) {', '.join(scripted)} ran on the built-in **scripted** model: their replies are "
+                  "scripted, not written by a language model, so the scores below do not measure one."]  # fmt: skip
     lines += [
         "",
         "## Results",

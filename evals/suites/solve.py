@@ -20,6 +20,7 @@ from pedagraph.evals.runner import Item, ItemContext, Suite, register_suite
 
 from pedagraph.answers import check_answer, compare, find_numbers
 from pedagraph.errors import DataError, PedagraphError
+from pedagraph.llm.scripted import SCRIPTED_NOTICE
 
 __all__ = ["SolveSuite", "extract_choice", "extract_number", "extract_yes_no", "load_solve_items"]
 
@@ -37,7 +38,8 @@ def _answer_fragments(text: str) -> list[str]:
     """Texts after answer cues ("Answer:", "the answer is", "####"), in order of appearance."""
     found = [(m.start(), m.group(1)) for m in _ANSWER_CUE.finditer(text)]
     found += [(m.start(), m.group(1)) for m in _HASHES.finditer(text)]
-    return [frag.strip(" *_`") for _, frag in sorted(found)]
+    # the answer ends with its sentence: "the answer is 7 apples. Check: 7 - 4 = 3." states 7
+    return [re.split(r"(?<=[.!?;])\s", frag, maxsplit=1)[0].strip(" *_`") for _, frag in sorted(found)]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -396,7 +398,7 @@ class SolveSuite(Suite):
             "gold": data["gold"],
             **scored,
             "model": model.model_spec,
-            "scripted": model.is_scripted,
+            "scripted": model.is_scripted and SCRIPTED_NOTICE in text,
             "transcript": [{"role": "user", "content": prompt}, {"role": "assistant", "content": text}],
         }
 
@@ -431,7 +433,7 @@ class SolveSuite(Suite):
             methods[key] = methods.get(key, 0) + 1
         lines += ["", "Where the answer was found: " + ", ".join(f"{k} {v}" for k, v in sorted(methods.items())) + "."]
         if any(r.get("scripted") for r in results):
-            lines += ["", "The replies were **scripted** (the built-in offline model echoes the question), so "
+            lines += ["", "The replies were the **scripted** model's templates (it echoes the question), so "
                       "these scores are near zero by construction; configure one with `--model student=...`."]
         return "\n".join(lines)
 
