@@ -74,6 +74,9 @@ class Context:
     """Override of the evaluator model used for the structured diagnosis."""
     student_model: ModelOverride = None
     """Override of the simulated student's model."""
+    student_simulator: Any = None
+    """Who answers in simulated mode: None (the student model with `student_persona`), a name (`persona`,
+    `mathdial`, `probabilistic`) or a callable `(state, context) -> text` (see `agents/student.py`)."""
 
 
 class State(TypedDict, total=False):
