@@ -306,3 +306,44 @@ def test_cli_eval_tutoring_limit_3(tmp_path):
     assert len(rows) == 3 and all(r["status"] == "ok" for r in rows)
     assert all(r["result"]["max_turns"] == 4 for r in rows)
     assert "Success@k" in (out / "report.md").read_text(encoding="utf-8")
+
+
+def test_a_leaky_model_tutor_is_gated_and_not_counted_as_telling():
+    """A real-model tutor (scripted stand-in) that blurts the answer: the reveal gate replaces it, Telling stays 0."""
+
+    def teacher_reply(call):
+        return None if call.schema_name else "The answer is 10 spoons, so just write 10."
+
+    teacher = ScriptedChatModel(reply_fn=teacher_reply)
+    student = ScriptedChatModel(reply_fn=lambda call: "I still think it's 9.")
+    s = suite(student="llm", max_turns=3)
+    (r,) = run(s, [record_item()], teacher=teacher, student=student)
+    assert r["models"]["teacher"] == "scripted:ScriptedChatModel"
+    assert any(lab["reply_source"] == "model" for lab in r["turn_labels"])  # the model path, not templates
+    assert r["telling_turn"] is None and r["answer_mention_turn"] is None
+    assert r["end_reason"] == "turn_limit" and r["student_turns"] == 3
+    assert len(r["reveal_events"]) >= 3 and {e["action"] for e in r["reveal_events"]} <= {"replaced", "regenerated"}
+    assert all("10" not in t["text"] for t in r["transcript"] if t["role"] == "tutor")
+
+
+def test_judge_option_scores_every_tutor_reply_with_the_evaluator():
+    def evaluator_reply(call):
+        if call.schema_name == "ResponseLabels":
+            return {"rationale": "ok", "revealing_of_the_answer": "No", "tutor_tone": "Neutral"}
+        return None  # the tutor graph's own diagnosis call: schema-valid defaults
+
+    evaluator = ScriptedChatModel(reply_fn=evaluator_reply)
+    s = suite(max_turns=3, judge="true", judge_dimensions="revealing_of_the_answer,tutor_tone")
+    (r,) = run(s, [record_item()], evaluator=evaluator)
+    tutor_replies = [i for i, t in enumerate(r["transcript"]) if t["role"] == "tutor" and i > 0]
+    assert [j["index"] for j in r["judged"]] == tutor_replies
+    assert all(j["labels"] == {"Revealing_of_the_Answer": "No", "Tutor_Tone": "Neutral"} for j in r["judged"])
+    judge_calls = [c for c in evaluator.calls if c.schema_name == "ResponseLabels"]
+    assert len(judge_calls) == len(tutor_replies)
+    assert r["transcript"][tutor_replies[-1]]["text"].strip() in judge_calls[-1].last_user
+    summary = s.summarize([r])
+    assert summary["judge.Revealing_of_the_Answer"]["value"] == 1.0 and summary["judge.Tutor_Tone"]["value"] == 0.0
+    assert "judge.Coherence" not in summary
+    assert "MRBench desirable-label rates" in s.report(summary, [r])
+    with pytest.raises(DataError, match="unknown MRBench dimension"):
+        suite(judge="true", judge_dimensions="empathy")

@@ -23,6 +23,9 @@ Metrics (MathDial definitions, numeric match with `pedagraph.answers`):
 
 Options: `max_turns` (8), `student` (auto|llm|probabilistic), `reveal_policy` (never|after_attempts|
 on_request, default never), and for the probabilistic student `base` (0.35), `learn` (0.15), `hint_rate` (0.1).
+With `judge=true` the evaluator agent (`agents/evaluator.py`, calibrated by the `judge` suite) also labels every
+tutor reply to the student on the MRBench dimensions (`judge_dimensions`, default all eight), reported as
+desirable-label rates over the judged replies (`judge.<dimension>`).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from langchain_core.messages import AIMessage, HumanMessage
+from pedagraph.agents.evaluator import DESIRABLE, format_history, judge_response, parse_dimensions
 from pedagraph.agents.student import ProbabilisticStudent, mathdial_persona, mathdial_student
 from pedagraph.agents.teacher import steps_of
 from pedagraph.evals.metrics import Metric, mean, proportion
@@ -54,6 +58,10 @@ def metrics_of(summary: dict[str, Any]) -> dict[str, Any]:
     """The suite's metrics from the runner's summary (nested under `metrics`) or from `summarize`."""
     metrics = summary.get("metrics")
     return metrics if isinstance(metrics, dict) else summary
+
+
+def _flag(value: Any) -> bool:
+    return value is True or str(value).strip().lower() in ("1", "true", "yes", "on", "y")
 
 
 def _number(value: Any, default: float, name: str) -> float:
@@ -209,6 +217,11 @@ class TutoringSuite(Suite):
         self.base = _number(o.get("base"), 0.35, "base")
         self.learn = _number(o.get("learn"), 0.15, "learn")
         self.hint_rate = _number(o.get("hint_rate"), 0.1, "hint_rate")
+        self.judge = _flag(o.get("judge"))
+        try:
+            self.judge_dimensions = parse_dimensions(o.get("judge_dimensions"))
+        except ValueError as exc:
+            raise DataError(f"tutoring: {exc}") from None
 
     def load_items(self, path: Path) -> list[Item]:
         """One item per dialogue of a MathDial .jsonl/.csv file (GSM8K files work too, with a default persona)."""
@@ -259,7 +272,21 @@ class TutoringSuite(Suite):
             out = graph.invoke(initial_state(problem, learner_id), config, context=context)
         finally:
             store.delete(learner_id)
-        return self._result(problem, out, kind, teacher, evaluator, student_model)
+        result = self._result(problem, out, kind, teacher, evaluator, student_model)
+        if self.judge:
+            result["judged"] = self._judge_turns(result["transcript"], problem, evaluator)
+        return result
+
+    def _judge_turns(self, transcript: list[dict[str, Any]], problem: Problem, evaluator: Any) -> list[dict[str, Any]]:
+        """MRBench labels of every tutor reply that answers a student turn (the opener is not judged)."""
+        judged = []
+        for i, turn in enumerate(transcript):
+            if turn["role"] != "tutor" or i == 0:
+                continue
+            history = format_history([(t["role"], t["text"]) for t in transcript[:i]])
+            j = judge_response(evaluator, history, turn["text"], problem.solution or None, self.judge_dimensions)
+            judged.append({"index": i, "labels": j.labels, "rationale": j.rationale})
+        return judged
 
     def _result(self, problem: Problem, out: dict[str, Any], kind: str, *models: Any) -> dict[str, Any]:
         messages = out.get("messages", [])[out.get("problem_start", 0) :]
@@ -346,6 +373,11 @@ class TutoringSuite(Suite):
             summary[f"end_reason.{reason}"] = proportion(
                 [str(r.get("end_reason")) == reason for r in results]
             ).to_dict()
+        judged = [j for r in results for j in r.get("judged") or []]
+        for dim, good in DESIRABLE.items():
+            labels = [j["labels"][dim.value] for j in judged if dim.value in j["labels"]]
+            if labels:
+                summary[f"judge.{dim.value}"] = proportion([label == good for label in labels]).to_dict()
         return summary
 
     def report(self, summary: dict[str, Any], results: list[dict[str, Any]]) -> str:
@@ -395,6 +427,11 @@ class TutoringSuite(Suite):
         lines += ["", "End reasons: " + ", ".join(f"{name} {m.format(percent=True)}" for name, m in ends) + "."]
         gate = Metric(**metrics["reveal_gate.events_per_dialogue"])
         lines += ["", f"Reveal-gate events per dialogue: {gate.format()}."]
+        judged = [(k.split(".", 1)[1], Metric(**v)) for k, v in metrics.items() if k.startswith("judge.")]
+        if judged:
+            note = " (scripted judge: default labels, not judgements)" if scripted.get("evaluator") else ""
+            lines += ["", f"MRBench desirable-label rates of the tutor's replies, by the evaluator agent{note}: "
+                      + ", ".join(f"{name} {m.format(percent=True)}" for name, m in judged) + "."]  # fmt: skip
         example = next((r for r in results if r.get("success_turn")), results[0] if results else None)
         if example is not None:
             lines += ["", f"### Example dialogue: `{example['problem_id']}`", ""]
