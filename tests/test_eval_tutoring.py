@@ -114,6 +114,8 @@ def test_success_and_telling_by_hand():
     assert tutor_states_answer("It comes to $10.", 10, q)
     assert not tutor_states_answer("Tom has 12 spoons. How many? Try again.", 12, q)  # the quoted problem
     assert not tutor_states_answer("Think about 15 - 5.", 10, q)
+    assert not tutor_states_answer("Well done! Step 2 of 3: how many spoons?", 2, q)  # a step label
+    assert tutor_states_answer("Step 1: it is 2.", 2, q)
     student = ["4", "I think 15", "so 10 spoons"]
     tutor = ["Hi! What is 12+3?", "How did you get 4?", "Right, next: 15-5?", "Yes, 10!"]
     assert first_success(student, 10) == 3

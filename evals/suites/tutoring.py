@@ -16,8 +16,9 @@ Metrics (MathDial definitions, numeric match with `pedagraph.answers`):
   before the student's first correct turn (so an affirmation after the student said it is not telling).
   A tutor reply counts as stating the number when a number in it (digits, words, money, fractions) equals
   the final answer, or it contains a spelled-out form from `pedagraph.reveal.answer_forms`; the problem
-  statement quoted in a reply is ignored, and when the problem itself prints its answer numeric telling is
-  not detected (`final_in_question`; the graph's own reveal record is still reported);
+  statement quoted in a reply and step labels ("Step 2: ...") are ignored, and when the problem itself
+  prints its answer, numeric telling is not detected (`final_in_question`; the graph's own reveal record is
+  still reported);
 * turns to success (over successes), the tutor's move mix (focus / probing / telling / generic, over the
   replies to the student, pooled across dialogues), reveal-gate events per dialogue, end reasons.
 
@@ -52,6 +53,7 @@ from pedagraph.taxonomy import Move, SubproblemState
 STUDENTS = ("auto", "llm", "probabilistic")
 REVEAL_POLICIES = ("never", "after_attempts", "on_request")
 END_REASONS = ("solved", "revealed", "turn_limit")
+_STEP_LABEL = re.compile(r"\b(?:step|part|question)\s+\d+(?:\s+of\s+\d+)?\b", re.IGNORECASE)
 
 
 def metrics_of(summary: dict[str, Any]) -> dict[str, Any]:
@@ -83,12 +85,13 @@ def states_number(text: str, value: float | None) -> bool:
 def tutor_states_answer(text: str, value: float | None, question: str = "") -> bool:
     """Whether a tutor reply states the final answer: a number equal to it, or a spelled-out answer form.
 
-    The problem statement, when the reply quotes it, is removed first.
+    The problem statement, when the reply quotes it, and step labels ("Step 2", "step 2 of 3") are removed first.
     """
     if value is None:
         return False
     if question.strip():
         text = text.replace(question.strip(), " ")
+    text = _STEP_LABEL.sub(" ", text)
     if states_number(text, value):
         return True
     low = normalize_text(text).lower()
