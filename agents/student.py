@@ -103,7 +103,7 @@ def simulate_student(state: State, ctx: Context) -> str:
 def mathdial_persona(record: Mapping[str, Any]) -> str:
     """The persona of a MathDial record (its `student_profile`, `teacher_described_confusion`, incorrect solution).
 
-    `record` is the MathDial row or a `Problem.extras` parsed from it; missing fields are left out.
+    `record` is the MathDial row or a `Problem.extras` parsed from it; a missing field reads as not given.
     """
     profile = str(record.get("student_profile") or "").strip() or render("student/default_persona").strip()
     return render(
