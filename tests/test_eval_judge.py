@@ -143,6 +143,9 @@ def test_mini_file_items_ids_and_gold(tmp_path):
     assert items[1].data["gold"] == {"Mistake_Identification": "Yes", "Revealing_of_the_Answer": "Yes (incorrect)"}
     assert items[0].data["ground_truth"].startswith("2+3=5") and items[2].data["ground_truth"] is None
     assert [i.id for i in suite(tutors="B").load_items(write_json(tmp_path, MINI))] == ["c1/B"]
+    shuffled = [i.id for i in suite(shuffle="1").load_items(write_json(tmp_path, MINI))]
+    assert sorted(shuffled) == sorted(i.id for i in items)
+    assert shuffled == [i.id for i in suite(shuffle=1).load_items(write_json(tmp_path, MINI))]  # a seed, stable
 
 
 def test_bad_files_are_data_errors(tmp_path):

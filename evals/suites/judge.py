@@ -8,12 +8,14 @@ the humans and as the judge see it (methods.md §7.5).
 
 Options: `dimensions` (comma-separated or a list; default: every dimension the item is annotated on),
 `reference` (give the judge the reference solution when the file has one; default true), `tutors` (keep
-only these tutors, comma-separated).
+only these tutors, comma-separated), `shuffle` (a seed: order the items by a hash of seed and id, so that
+`--limit N` takes a random sample of responses instead of the first N/8 conversations).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections import Counter
 from pathlib import Path
@@ -196,6 +198,8 @@ class JudgeSuite(Suite):
             raise DataError(f"judge: {exc}") from None
         self.reference = option_bool(self.options.get("reference"), True)
         self.tutors = set(option_list(self.options.get("tutors")))
+        shuffle = self.options.get("shuffle")
+        self.shuffle: str | None = None if shuffle in (None, "", False, "false", "no") else str(shuffle)
 
     def load_items(self, path: Path) -> list[Item]:
         """One item per annotated tutor response (optionally only some tutors)."""
@@ -204,6 +208,8 @@ class JudgeSuite(Suite):
             items = [i for i in items if i.data["tutor"] in self.tutors]
             if not items:
                 raise DataError(f"{path}: no responses of tutors {', '.join(sorted(self.tutors))}")
+        if self.shuffle is not None:
+            items.sort(key=lambda i: hashlib.sha256(f"{self.shuffle}:{i.id}".encode()).hexdigest())
         return items
 
     def item_dimensions(self, item: Item) -> tuple[MRBenchDimension, ...]:
