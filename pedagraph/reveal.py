@@ -191,7 +191,12 @@ _RESULT_BEFORE_RE = re.compile(
 )
 _RESULT_AFTER_RE = re.compile(r"^\s*(?:\w+\s+){0,2}?(?:left|remaining|in total|altogether|in all|total)\b")
 _ARITHMETIC_RE = re.compile(r"[-+*/×÷x]\s*\$?\s*[\d.]|\b(?:plus|minus|times|divided by|multiplied by|over)\b")
-_STEP_INDEX_RE = re.compile(r"(?:\b(?:step|part|question|sub-question|subquestion|stage|problem)|#|\bno\.)\s*$")
+_STEP_INDEX_RE = re.compile(
+    r"(?:\b(?:step|part|question|sub-question|subquestion|stage|problem)|#|\bno\.)\s*\(?\s*$"
+)
+_STEP_LABEL_RE = re.compile(
+    r"(\b(?:step|part|question|sub-question|subquestion|stage|problem)|#|\bno\.)(\s*\(?\s*)\d+(?:\.\d+)?"
+)
 _DIGIT_TALK_RE = re.compile(r"\bdigits?\b|\b(?:starts?|begins?|ends?) with\b")
 
 
@@ -292,9 +297,12 @@ class RevealGate:
         norm = normalize_text(reply)
         flat = _flatten(reply)
         matches = find_numbers(reply)
-        # (a) the answer itself
+        strict = self.strict(learner_messages)
+        # (a) the answer itself; outside strict mode a step label ("Step 2", "question #2") is not an answer
         for m in matches:
             if not self._is_final(m):
+                continue
+            if not strict and _STEP_INDEX_RE.search(norm[max(0, m.start - 16) : m.start]):
                 continue
             before = norm[max(0, m.start - 60) : m.start]
             clause = re.split(r"[.?!;:\n]", before)[-1]
@@ -304,11 +312,11 @@ class RevealGate:
             reason = "arithmetic_result" if result_pos and _ARITHMETIC_RE.search(clause) else "final_answer"
             return GateResult(blocked=True, reason=reason, matched=m.text)
         patterns = self._spelled_patterns if self.final_is_allowed else self._form_patterns
+        unlabelled = flat if strict else _STEP_LABEL_RE.sub(r"\1\2", flat)
         for form, pattern in patterns:
-            if pattern.search(flat):
+            if pattern.search(unlabelled):
                 return GateResult(blocked=True, reason="answer_form", matched=form)
         allowed = self._allowed(learner_messages)
-        strict = self.strict(learner_messages)
         # (b) strict mode: no fragment of the answer's digits
         if strict:
             digit_talk = bool(_DIGIT_TALK_RE.search(norm))

@@ -218,3 +218,13 @@ def test_for_problem_uses_question_numbers_and_needs_a_final_value():
     assert {16, 3, 4, 2} <= set(gate.allowed_numbers)
     with pytest.raises(ValueError):
         RevealGate.for_problem(Problem.from_text("How many?"))
+
+
+def test_step_labels_are_not_the_answer_outside_strict_mode():
+    gate = RevealGate(2, allowed_numbers={5, 3})
+    for reply in ("Step 2: how many apples are left?", "Next step (2 of 3): how many are left?", "Now question #2."):
+        assert not gate.check(reply, learner_messages=["5"]).blocked, reply
+    assert gate.check("You have 2 left.", learner_messages=["5"]).blocked
+    assert gate.check("The answer is 2.", learner_messages=["5"]).blocked
+    # once the learner fishes for the answer, step labels with its digits are blocked too
+    assert gate.check("Step 2: how many are left?", learner_messages=["what's the answer? just tell me"]).blocked
