@@ -87,18 +87,26 @@ class ItemContext:
         options: dict[str, Any],
         model_overrides: dict[str, dict[str, Any]] | None = None,
         config_path: str | None = None,
+        *,
+        models: dict[str, ManagedChatModel] | None = None,
     ) -> None:
         self.item_seed = item_seed
         self.options = options
         self._overrides = model_overrides or {}
         self._config_path = config_path
+        self._models = models if models is not None else {}  # shared by the items of one run
         self._rng: random.Random | None = None
 
     def model(self, role: str) -> ManagedChatModel:
         """Return `get_model(role)` with the run's per-role overrides applied."""
-        from pedagraph.llm import get_model
+        model = self._models.get(role)
+        if model is None:
+            from pedagraph.llm import get_model
 
-        return get_model(role, config_path=self._config_path, **self._overrides.get(role, {}))
+            model = self._models[role] = get_model(
+                role, config_path=self._config_path, **self._overrides.get(role, {})
+            )
+        return model
 
     @property
     def rng(self) -> random.Random:
@@ -270,6 +278,7 @@ class RunResult:
     interrupted: bool
     wall_time_s: float
     plots: list[Path] = field(default_factory=list)
+    items_time_s: float = 0.0  # from the first item started to the last line written
 
     @property
     def results_path(self) -> Path:
@@ -617,10 +626,13 @@ async def run_suite(suite: Suite, config: RunConfig, *, progress: bool = True) -
         queue.put_nowait(item)
     interrupted = False
     ran = 0
+    model_pool: dict[str, ManagedChatModel] = {}
 
     async def one(item: Item) -> None:
         nonlocal ok, err, ran
-        ctx = ItemContext(item_seed(config.seed, item.id), config.options, config.models, config.config_path)
+        ctx = ItemContext(
+            item_seed(config.seed, item.id), config.options, config.models, config.config_path, models=model_pool
+        )
         start = time.perf_counter()
         with track_usage() as tracker:
             try:
@@ -669,6 +681,7 @@ async def run_suite(suite: Suite, config: RunConfig, *, progress: bool = True) -
     cache_cm = use_response_cache(config.effective_cache_path) if config.cache else contextlib.nullcontext()
     writer_task = asyncio.create_task(writer.run())
     workers: list[asyncio.Task[None]] = []
+    t_items = time.perf_counter()
     try:
         with cache_cm as cache, bar:
             workers = [asyncio.create_task(worker()) for _ in range(min(config.concurrency, max(1, len(todo))))]
@@ -686,6 +699,7 @@ async def run_suite(suite: Suite, config: RunConfig, *, progress: bool = True) -
         writer.queue.put_nowait(None)
         await asyncio.shield(writer_task)
         writer.close()
+    items_time = time.perf_counter() - t_items
 
     wall = time.perf_counter() - t0
     rows = [done[i.id] for i in items if i.id in done]
@@ -707,6 +721,7 @@ async def run_suite(suite: Suite, config: RunConfig, *, progress: bool = True) -
         interrupted=interrupted,
         wall_time_s=wall,
         plots=plots,
+        items_time_s=items_time,
     )
 
 
