@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pedagraph.evals.runner import RunConfig, RunResult, data_root, get_suite, run_suite  # noqa: E402
 from pedagraph.evals.suites.solve import _render_prompt, score  # noqa: E402
 
+from pedagraph.answers import format_number  # noqa: E402
 from pedagraph.testing.openai_stub import OpenAIStub  # noqa: E402
 
 FAULTS = ("429", "500", "hang", "malformed", "bad_json_content")
@@ -70,7 +71,7 @@ def answering(items: list[Any]) -> Any:
         data = by_prompt.get(prompt)
         if data is None:
             return "I am not sure."
-        return f"Working through the problem step by step.\nAnswer: {data['gold']:g}"
+        return f"Working through the problem step by step.\nAnswer: {format_number(data['gold'])}"
 
     return reply
 
@@ -103,6 +104,8 @@ def _serve(conn: Any, data: str, n: int, stub_kwargs: dict[str, Any]) -> None:
 
     # socketserver's default listen backlog is 5: 64 clients connecting at once would wait for SYN retries (1 s).
     openai_stub._Server.request_queue_size = 256
+    # a client closing its keep-alive connections between runs is not worth a traceback
+    openai_stub._Server.handle_error = lambda self, request, address: None  # type: ignore[method-assign]
     items = get_suite("solve")({}).load_items(Path(data))[:n]
     with OpenAIStub(reply_fn=answering(items), **stub_kwargs) as stub:
         conn.send(stub.base_url)
