@@ -611,7 +611,7 @@ async def run_suite(suite: Suite, config: RunConfig, *, progress: bool = True) -
 
     models = {role: m["model"] for role, m in record["models"].items()}
     for role, m in record["models"].items():
-        if m["backend_concurrency"] < config.concurrency and todo and progress:
+        if m["backend_concurrency"] < min(config.concurrency, len(todo)):
             sys.stderr.write(
                 f"note: the {role} backend allows {m['backend_concurrency']} concurrent requests "
                 f"(concurrency in pedagraph.toml or PEDAGRAPH_CONCURRENCY); --concurrency is {config.concurrency}\n"
