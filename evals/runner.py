@@ -704,11 +704,11 @@ async def run_suite(suite: Suite, config: RunConfig, *, progress: bool = True) -
     wall = time.perf_counter() - t0
     rows = [done[i.id] for i in items if i.id in done]
     summary = build_summary(suite, record, rows, len(items), wall, complete=not interrupted)
-    _write_atomic(out / SUMMARY_FILE, json.dumps(summary, indent=2, default=str) + "\n")
     plots: list[Path] = []
     ok_results = [r["result"] for r in rows if r.get("status") == "ok"]
     if not interrupted:
         plots = _make_plots(suite, summary, ok_results, out)
+    _write_atomic(out / SUMMARY_FILE, json.dumps(summary, indent=2, default=str) + "\n")
     _write_atomic(out / REPORT_FILE, render_report(suite, summary, ok_results, plots, out))
     return RunResult(
         out_dir=out,
@@ -776,7 +776,12 @@ def build_summary(
 
     ok_rows = [r for r in rows if r.get("status") == "ok"]
     err_rows = [r for r in rows if r.get("status") != "ok"]
-    metrics = suite.summarize([r["result"] for r in ok_rows]) if ok_rows else {}
+    warnings: list[str] = []
+    try:
+        metrics = suite.summarize([r["result"] for r in ok_rows]) if ok_rows else {}
+    except Exception as exc:  # noqa: BLE001 - the results are safe on disk; say what failed instead of crashing
+        metrics = {}
+        warnings.append(f"{suite.name}.summarize failed: {error_line(exc)}")
     reasons = Counter(error_reason(r) for r in err_rows)
     usage: dict[str, dict[str, float]] = {}
     for r in rows:
@@ -800,6 +805,7 @@ def build_summary(
         "latency_s": latency,
         "wall_time_s": round(wall, 3),
         "config": record,
+        **({"warnings": warnings} if warnings else {}),
     }
 
 
@@ -895,7 +901,10 @@ def render_report(
         lines.append("None.")
     for warning in summary.get("warnings", []):
         lines += ["", f"> warning: {warning}"]
-    body = suite.report(summary, results).strip() if results else ""
+    try:
+        body = suite.report(summary, results).strip() if results else ""
+    except Exception as exc:  # noqa: BLE001 - keep the rest of the report
+        body = f"> warning: {suite.name}.report failed: {error_line(exc)}"
     if body:
         lines += ["", body]
     if plots:

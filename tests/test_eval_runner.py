@@ -369,3 +369,52 @@ def test_cli_bad_data_file_is_one_line(tmp_path):
     bad.write_text('{"question": "q", "answer": 1}\n{not json\n')
     proc = _cli("eval", "solve", "--data", str(bad), "--out", str(tmp_path / "o"))
     assert proc.returncode == 1 and "line 2 is not JSON" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_sigint_to_the_cli_stops_cleanly_with_exit_130_then_resume(tmp_path):
+    n = 60
+    data = make_data(tmp_path / "d.jsonl", n)
+    out = tmp_path / "run"
+    with OpenAIStub(delay=0.05, reply_fn=lambda body: f"Answer: {gold_of(body['messages'][-1]['content'])}") as stub:
+        cmd = [
+            sys.executable, "-m", "pedagraph.cli", "eval", "solve", "--data", str(data), "--out", str(out),
+            "--concurrency", "2", "--no-progress",
+            "--model", "student=openai:stub-model", "--model", f"student.base_url={stub.base_url}",
+        ]  # fmt: skip
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        results = out / "results.jsonl"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (results.exists() and results.read_text().count("\n") >= 6):
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+        assert proc.returncode == 130, stdout + stderr
+        assert "Traceback" not in stderr and "interrupted:" in stderr and "run the same command again" in stderr
+        kept = read_results(results)
+        assert 6 <= len(kept) < n
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["complete"] is False and summary["counts"]["ok"] == len(kept)
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert f"({n - len(kept)} run now, {len(kept)} already done)" in done.stdout
+    assert_once_each(out, n)
+
+
+def test_a_failing_summarize_or_plot_keeps_results_and_reports_the_failure(tmp_path):
+    data = make_data(tmp_path / "d.jsonl", 3)
+    out = tmp_path / "run"
+
+    class Broken(type(solve())):
+        def summarize(self, results):
+            raise ValueError("bad metric")
+
+        def plots(self, summary, results, out_dir):
+            raise RuntimeError("no display")
+
+    res = run(Broken({}), config(out, data, models=scripted(CountingReplies())))
+    assert res.ok == 3 and len(lines(out)) == 3
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["metrics"] == {}
+    assert any("bad metric" in w for w in summary["warnings"]) and any("no display" in w for w in summary["warnings"])
+    assert "no display" in (out / "report.md").read_text()
