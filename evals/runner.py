@@ -560,21 +560,53 @@ def _progress(total: int, done: int, suite: str, enabled: bool) -> Any:
     return progress, task
 
 
+@contextlib.contextmanager
+def _exclusive(out: Path) -> Any:
+    """Hold an exclusive lock on OUT for the run (two runs appending to one results.jsonl would duplicate work)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    with (out / ".lock").open("a+") as fh:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise PedagraphError(
+                f"another `pedagraph eval` is writing to {out}", hint="wait for it to finish, or use another --out"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
 async def run_suite(suite: Suite, config: RunConfig, *, progress: bool = True) -> RunResult:
     """Run `suite` over the config's data into `config.out_dir`, resuming what an earlier run left."""
-    from pedagraph.llm.cache import use_response_cache
-    from pedagraph.llm.usage import track_usage
-
     t0 = time.perf_counter()
     out = config.out_dir
     if out.exists() and not out.is_dir():
         raise PedagraphError(f"--out {out} is a file, not a directory", hint="pass a directory path")
     items_all = suite.load_items(config.data_path)
     _check_ids(items_all, config.data_path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PedagraphError(f"cannot create --out {out}: {exc.strerror or exc}") from None
+    with _exclusive(out):
+        return await _run_locked(suite, config, items_all, t0, progress)
+
+
+async def _run_locked(
+    suite: Suite, config: RunConfig, items_all: list[Item], t0: float, progress: bool
+) -> RunResult:
+    from pedagraph.llm.cache import use_response_cache
+    from pedagraph.llm.usage import track_usage
+
+    out = config.out_dir
     items = items_all if config.limit is None else items_all[: config.limit]
     data_sha = file_sha256(config.data_path)
     record = build_run_record(suite, config, data_sha, len(items_all))
-    out.mkdir(parents=True, exist_ok=True)
     results_path = out / RESULTS_FILE
     run_path = out / RUN_FILE
 

@@ -418,3 +418,16 @@ def test_a_failing_summarize_or_plot_keeps_results_and_reports_the_failure(tmp_p
     assert summary["metrics"] == {}
     assert any("bad metric" in w for w in summary["warnings"]) and any("no display" in w for w in summary["warnings"])
     assert "no display" in (out / "report.md").read_text()
+
+
+def test_two_runs_cannot_write_to_one_directory(tmp_path):
+    import fcntl
+
+    data = make_data(tmp_path / "d.jsonl", 2)
+    out = tmp_path / "run"
+    out.mkdir()
+    with (out / ".lock").open("a+") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)  # what a running `pedagraph eval` holds
+        with pytest.raises(PedagraphError, match="another `pedagraph eval` is writing"):
+            run(solve(), config(out, data))
+    assert run(solve(), config(out, data)).ok == 2
