@@ -102,8 +102,6 @@ class RemoteStub:
 def _serve(conn: Any, data: str, n: int, stub_kwargs: dict[str, Any]) -> None:
     from pedagraph.testing import openai_stub
 
-    # socketserver's default listen backlog is 5: 64 clients connecting at once would wait for SYN retries (1 s).
-    openai_stub._Server.request_queue_size = 256
     # a client closing its keep-alive connections between runs is not worth a traceback
     openai_stub._Server.handle_error = lambda self, request, address: None  # type: ignore[method-assign]
     items = get_suite("solve")({}).load_items(Path(data))[:n]

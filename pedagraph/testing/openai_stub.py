@@ -101,6 +101,7 @@ def _mask_key(key: str) -> str:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 256  # listen backlog: 64+ concurrent clients must not wait on the default of 5
     stub: OpenAIStub
 
 
