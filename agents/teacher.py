@@ -416,9 +416,11 @@ def decompose(problem: Problem, model: ManagedChatModel) -> Problem:
 def setup_problem(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Load the problem (bundled id or free text, decomposed once on a real teacher) and reset the session."""
     ctx = context_of(runtime)
-    pid, text = state.get("problem_id"), state.get("problem_text")
+    pid, text, data = state.get("problem_id"), state.get("problem_text"), state.get("problem_data")
     if pid:
         problem = get_problem(str(pid))
+    elif data:
+        problem = Problem.model_validate(data)
     elif text:
         problem = Problem.from_text(str(text), state.get("answer"))
         teacher = role_model("teacher", ctx.teacher_model)
@@ -431,14 +433,20 @@ def setup_problem(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             "no problem to tutor",
             hint='start the session with {"problem_id": "gsm8k-sample-1"} or {"problem_text": "...", "answer": 18}',
         )
+    return fresh_session_state(problem, ctx.learner_id, problem_start=len(state.get("messages", [])))
+
+
+def fresh_session_state(problem: Problem, learner_id: str, *, problem_start: int = 0) -> dict[str, Any]:
+    """The session state for starting `problem` afresh (what `setup_problem` sets for a new problem)."""
     n = len(steps_of(problem))
     return {
-        "learner_id": ctx.learner_id,
+        "learner_id": learner_id,
         "problem_id": None,
         "problem_text": None,
+        "problem_data": None,
         "answer": None,
         "problem": problem.model_dump(mode="json"),
-        "problem_start": len(state.get("messages", [])),
+        "problem_start": problem_start,
         "step_index": 0,
         "attempts": [0] * n,
         "hint_level": [0] * n,

@@ -7,7 +7,8 @@ explain-or-not decision of Saha et al. 2023 over the shared learner model (metho
     START -> setup_problem -> open_session -> reveal_gate -> student_turn -> diagnose -> plan_move
           -> respond -> reveal_gate -> (done or turn limit ? END : student_turn)
 
-Input: `{"problem_id": "..."}` (a bundled problem) or `{"problem_text": "...", "answer": 18}`. In human mode
+Input: `{"problem_id": "..."}` (a bundled problem), `{"problem_text": "...", "answer": 18}`, or
+`{"problem_data": problem.model_dump(mode="json")}` (any `Problem`, e.g. from `load_problems`). In human mode
 `student_turn` pauses with `interrupt({"type": "await_learner", "tutor": <last reply>})`; resume with
 `Command(resume="the learner's text")`. Pass a `Context` (or a dict of its fields) as `context=` on every
 call, including resumes. Only visible tutor replies (AIMessage) and learner turns (HumanMessage) enter
@@ -89,6 +90,8 @@ class State(TypedDict, total=False):
     """A free-form problem to tutor (input; cleared once loaded)."""
     answer: str | float | None
     """The free-form problem's final answer, if known (input; cleared once loaded)."""
+    problem_data: dict[str, Any] | None
+    """Any `Problem` as a JSON dump, e.g. from `load_problems` (input; cleared once loaded)."""
 
     # -- conversation --------------------------------------------------------------------------------------
     learner_id: str

@@ -105,7 +105,28 @@ def test_module_graph_is_compiled_without_checkpointer():
     context_schema = module.graph.get_context_jsonschema()  # what LangGraph Studio / the server render
     assert context_schema["properties"]["reveal_policy"]["enum"] == ["never", "after_attempts", "on_request"]
     inputs = set(module.graph.get_input_jsonschema()["properties"])
-    assert {"problem_id", "problem_text", "answer", "messages"} <= inputs
+    assert {"problem_id", "problem_text", "answer", "problem_data", "messages"} <= inputs
+
+
+def test_any_problem_object_can_be_tutored_through_problem_data(tutor):
+    from pedagraph.problems import Problem, Step
+
+    steps = [
+        Step(index=0, question="How many apples are left after eating 2 of 7?", solution_text="7 - 2 = 5",
+             hint="Think about taking away.", expression="7 - 2", answer="5", answer_value=5.0, skills=["subtraction"]),
+        Step(index=1, question="How many apples are there after buying 4 more?", solution_text="5 + 4 = 9",
+             hint="Think about adding.", expression="5 + 4", answer="9", answer_value=9.0, skills=["addition"]),
+    ]
+    own = Problem(id="own-1", question="Ann has 7 apples, eats 2 and buys 4. How many now?", steps=steps,
+                  final_answer="9", final_value=9.0, solution="7 - 2 = 5\n5 + 4 = 9", source="user",
+                  skills=["subtraction", "addition"], license="test")
+    config = {"configurable": {"thread_id": "own"}}
+    out = tutor.invoke({"problem_data": own.model_dump(mode="json")}, config, context=ctx(learner_id="zoe"))
+    assert out["problem"]["id"] == "own-1" and out["problem_data"] is None
+    assert steps[0].question in out["__interrupt__"][0].value["tutor"]
+    out = say(tutor, "own", ctx(learner_id="zoe"), "5")
+    out = say(tutor, "own", ctx(learner_id="zoe"), "9")
+    assert out["done"] and out["end_reason"] == "solved"
 
 
 def test_full_session_reaches_z_and_raises_mastery(tutor, problem, home):

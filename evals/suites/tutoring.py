@@ -48,7 +48,7 @@ from pedagraph.answers import compare, extract_numbers, normalize_text
 from pedagraph.errors import DataError
 from pedagraph.problems import Problem, load_problems
 from pedagraph.reveal import answer_forms
-from pedagraph.taxonomy import Move, SubproblemState
+from pedagraph.taxonomy import Move
 
 STUDENTS = ("auto", "llm", "probabilistic")
 REVEAL_POLICIES = ("never", "after_attempts", "on_request")
@@ -139,34 +139,6 @@ def telling_at(result: dict[str, Any], k: int) -> bool:
     """Telling@k of one dialogue: told before turn t <= k, and t at or before the first correct turn."""
     t, s = result.get("telling_turn"), result.get("success_turn")
     return t is not None and t <= k and (s is None or t <= s)
-
-
-def initial_state(problem: Problem, learner_id: str) -> dict[str, Any]:
-    """The tutor graph's state for a fresh session on `problem` (what `setup_problem` sets for a new problem)."""
-    n = len(steps_of(problem))
-    return {
-        "learner_id": learner_id,
-        "problem": problem.model_dump(mode="json"),
-        "problem_start": 0,
-        "step_index": 0,
-        "attempts": [0] * n,
-        "hint_level": [0] * n,
-        "explained": [False] * n,
-        "subproblem_state": SubproblemState.IN_PROGRESS.value,
-        "learner_solved": False,
-        "revealed": False,
-        "solution_requested": False,
-        "extraction_flag": False,
-        "turn_count": 0,
-        "budget_used": 0,
-        "done": False,
-        "end_reason": None,
-        "greeted": False,
-        "last_diagnosis": {},
-        "last_plan": {},
-        "draft_reply": "",
-        "streamed_text": "",
-    }
 
 
 def _turn_label(trace: dict[str, Any]) -> dict[str, Any]:
@@ -272,7 +244,7 @@ class TutoringSuite(Suite):
         graph = build_graph(checkpointer=InMemorySaver())
         config = {"configurable": {"thread_id": f"tutoring-{item.id}"}, "recursion_limit": 30 + 8 * self.max_turns}
         try:
-            out = graph.invoke(initial_state(problem, learner_id), config, context=context)
+            out = graph.invoke({"problem_data": problem.model_dump(mode="json")}, config, context=context)
         finally:
             store.delete(learner_id)
         result = self._result(problem, out, kind, teacher, evaluator, student_model)
