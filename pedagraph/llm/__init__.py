@@ -98,7 +98,12 @@ def describe_model(role: str, *, config_path: str | None = None, **overrides: An
     provider, name = split_model_string(spec.model)
     base_url = _effective_base_url(spec) if provider != "scripted" else None
     key = _effective_api_key(spec) if provider in OPENAI_COMPATIBLE else None
-    key_text = mask_secret(key) if provider in OPENAI_COMPATIBLE else "not needed"
+    if provider not in OPENAI_COMPATIBLE:
+        key_text = "not needed"
+    elif not key and base_url and base_url.rstrip("/") != OPENAI_DEFAULT_BASE_URL:
+        key_text = "not needed (local server)"
+    else:
+        key_text = mask_secret(key)
     return ModelInfo(role, spec.model, provider, name, base_url, key_text)
 
 
