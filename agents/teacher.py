@@ -768,7 +768,8 @@ def _record_learning(
     if d.get("error_type") and d.get("misconception"):
         evidence_text = MisconceptionEvidence(session_id=session, turn=turn, text=text[:500])
         confidence = {"misinterpret": 0.6, "careless": 0.3, "guess": 0.2}.get(d["error_type"], 0.5)
-        for skill in step.skills or problem.skills:
+        skill = primary_skill(step.skills or problem.skills)
+        if skill:  # one error is one misconception, filed under the step's operation (not every tag)
             store.add_misconception(
                 ctx.learner_id,
                 skill,
@@ -777,6 +778,14 @@ def _record_learning(
                 evidence=evidence_text,
                 confidence=confidence,
             )
+
+
+_OPERATION_SKILLS = ("addition", "subtraction", "multiplication", "division")
+
+
+def primary_skill(skills: list[str]) -> str | None:
+    """The skill a step's mistake is about: its first arithmetic operation, else its first tag."""
+    return next((s for s in skills if s in _OPERATION_SKILLS), skills[0] if skills else None)
 
 
 def diagnose(state: State, runtime: Runtime[Context]) -> dict[str, Any]:

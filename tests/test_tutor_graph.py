@@ -211,6 +211,10 @@ def test_tom_decision_explains_once_and_records_the_demo(tutor, problem):
     assert len(explained) == 1 and explained[0].correct and explained[0].explanation == plan["explanation"]
     assert learner.useful_explanations()
     assert learner.active_misconceptions()  # the wrong answers were diagnosed
+    # one misconception per (skill, error type), filed under the step's operation, not under every skill tag
+    from pedagraph.agents.teacher import primary_skill
+
+    assert {m.skill for m in learner.misconceptions} <= {primary_skill(s.skills) for s in problem.steps}
 
 
 def test_non_final_step_is_told_after_repeated_failures_then_moves_on(tutor, problem):
