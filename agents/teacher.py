@@ -23,6 +23,13 @@ The CLASS policy (`choose_move`), per learner turn on the current step:
 * d ambiguous: ask to clarify; e off-topic: redirect; f inquiry: hint request / "I don't know" -> next hint
   level; solution request (or any extraction attempt) -> refusal with a hint unless the policy allows the
   answer (`on_request`); go back -> previous step; another question -> answered (a real model) or noted.
+  A question (f) or off-topic turn (e) that matches ingested course material well (`MATERIAL_MIN_SCORE`) is
+  answered from it instead: the scripted model quotes the passages with their citations, a real model puts
+  them in its own words; either way the reply passes the reveal gate and the tutor carries on with the step.
+
+Question mode (`answer_question`): with no problem active, a learner message is answered from the ingested
+course material (`materials`, filtered by `Context.course`), with citations; the embedding model is only
+loaded when some material was ingested. The session then waits for the next message.
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ import math
 import operator
 import re
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_core.language_models import BaseChatModel
@@ -99,6 +108,16 @@ _AST_OPS: dict[type, Callable[[float, float], float]] = {
     ast.Div: operator.truediv,
 }
 _HOLD_WORDS = frozenset({"point", "minus", "negative", "and", "a", "an", "$", "€", "£"})
+
+MATERIAL_K = 3
+"""Passages of course material retrieved per question."""
+MATERIAL_MIN_SCORE = 0.3
+"""Cosine similarity a passage needs to count as answering a learner's question (all-MiniLM-L6-v2 scores
+unrelated text below about 0.2 and a matching passage above about 0.5)."""
+QUOTE_CHARS = 280
+"""Longest passage the scripted model quotes (trimmed at a word boundary)."""
+PROMPT_PASSAGE_CHARS = 600
+"""Longest passage a real teacher is shown."""
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -413,10 +432,27 @@ def decompose(problem: Problem, model: ManagedChatModel) -> Problem:
     )
 
 
+def pending_learner_turn(state: State) -> bool:
+    """Whether the latest visible message is the learner's, not answered yet (a question passed as input)."""
+    messages = state.get("messages", [])
+    return bool(messages) and isinstance(messages[-1], HumanMessage)
+
+
+def problem_active(state: State) -> bool:
+    """Whether a problem is being tutored on this thread (loaded and not finished; a turn-limited one counts)."""
+    return bool(state.get("problem")) and not state.get("done")
+
+
 def setup_problem(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Load the problem (bundled id or free text, decomposed once on a real teacher) and reset the session."""
+    """Load the problem (bundled id or free text, decomposed once on a real teacher) and reset the session.
+
+    Without a new problem: continue the active one (a question given as input is the learner's next turn on
+    it), or, with no problem active, enter question mode when the input carries a learner question.
+    """
     ctx = context_of(runtime)
     pid, text, data = state.get("problem_id"), state.get("problem_text"), state.get("problem_data")
+    question = str(state.get("question") or "").strip()
+    asked = [HumanMessage(content=question)] if question else []
     if pid:
         problem = get_problem(str(pid))
     elif data:
@@ -426,14 +462,28 @@ def setup_problem(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         teacher = role_model("teacher", ctx.teacher_model)
         if not problem.has_steps and not uses_templates(teacher):
             problem = decompose(problem, teacher)
-    elif state.get("problem") and not state.get("done"):
-        return {"turn_count": 0, "end_reason": None}  # continue the unfinished problem
+    elif problem_active(state):
+        # continue the unfinished problem; a learner message given as input is its next turn (reveal gate applies)
+        pending = bool(asked) or pending_learner_turn(state)
+        return {"turn_count": int(pending), "end_reason": None, "mode": "problem", "question": None, "messages": asked}
+    elif asked or pending_learner_turn(state):
+        owner = state.get("learner_id")
+        if owner is not None and owner != ctx.learner_id:
+            raise DataError(
+                f"this session belongs to learner {owner!r}, but the call's context names {ctx.learner_id!r}",
+                hint="pass the same Context(learner_id=...) on every call of a thread, resumes included",
+            )
+        start = len(state.get("messages", [])) - (0 if asked else 1)
+        return {"mode": "question", "question": None, "question_start": start, "learner_id": ctx.learner_id,
+                "turn_count": 0, "end_reason": None, "messages": asked}  # fmt: skip
     else:
         raise DataError(
-            "no problem to tutor",
-            hint='start the session with {"problem_id": "gsm8k-sample-1"} or {"problem_text": "...", "answer": 18}',
+            "no problem to tutor and no question to answer",
+            hint='start the session with {"problem_id": "gsm8k-sample-1"}, {"problem_text": "...", "answer": 18} '
+            'or a question: {"question": "What is a common denominator?"}',
         )
-    return fresh_session_state(problem, ctx.learner_id, problem_start=len(state.get("messages", [])))
+    update = fresh_session_state(problem, ctx.learner_id, problem_start=len(state.get("messages", [])))
+    return {**update, "question": None}
 
 
 def fresh_session_state(problem: Problem, learner_id: str, *, problem_start: int = 0) -> dict[str, Any]:
@@ -461,6 +511,7 @@ def fresh_session_state(problem: Problem, learner_id: str, *, problem_start: int
         "done": False,
         "end_reason": None,
         "greeted": False,
+        "mode": "problem",
         "last_diagnosis": {},
         "last_plan": {},
         "draft_reply": "",
@@ -857,6 +908,7 @@ MOVES: dict[str, tuple[TutorAction, Strategy, Intention]] = {
     "reveal": (TutorAction.SOLUTION_ON_REQUEST, Strategy.PROVIDE_CORRECTION, Intention.CORRECT_MISTAKE),
     "go_back": (TutorAction.GO_BACK, Strategy.SIMPLIFY_QUESTION, Intention.SIGNAL_GOAL),
     "inquiry": (TutorAction.ADDRESS_INQUIRY, Strategy.OTHER, Intention.UNDERSTAND_TOPIC),
+    "question": (TutorAction.ADDRESS_INQUIRY, Strategy.OTHER, Intention.UNDERSTAND_TOPIC),
 }
 
 
@@ -1023,6 +1075,8 @@ def plan_move(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     learner = get_learner_store().get(ctx.learner_id)
     teacher = role_model("teacher", ctx.teacher_model)
     plan = choose_move(state, ctx, learner, teacher)
+    if plan["kind"] in ("inquiry", "redirect"):
+        plan = material_inquiry(state, ctx, plan)
     if not uses_templates(teacher) and plan["kind"] not in ("reveal", "affirm_done"):
         focus = _plan_focus(teacher, problem, steps[plan["step_index"]], last_learner_text(state), plan)
         if focus is not None:
@@ -1058,6 +1112,100 @@ def plan_move(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------------------------
+# Course material
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class MaterialSearch:
+    """What a search of the ingested course material found: `empty` (nothing ingested), `found`, `no_match`."""
+
+    status: Literal["empty", "found", "no_match", "error"]
+    passages: list[dict[str, Any]] = field(default_factory=list)
+    """The passages kept, best first: citation, text, score (JSON-ready)."""
+    error: str = ""
+
+
+def search_material(ctx: Context, query: str, *, min_score: float | None = None) -> MaterialSearch:
+    """Search `materials` (the context's course only, if set); the embedding model loads only if some was ingested."""
+    try:
+        from pedagraph.memory import get_memory
+
+        memory = get_memory()
+        chroma_dir = getattr(memory, "chroma_dir", None)
+        if isinstance(chroma_dir, Path) and not chroma_dir.exists():
+            return MaterialSearch("empty")  # nothing was ever stored: do not even open the store
+        if memory.count("materials", course=ctx.course) == 0:
+            return MaterialSearch("empty")
+        hits = memory.search("materials", query, k=MATERIAL_K, course=ctx.course)
+    except ImportError as exc:
+        return MaterialSearch("error", error=f"{type(exc).__name__}: {exc}")
+    except PedagraphError as exc:
+        return MaterialSearch("error", error=exc.one_line())
+    passages = []
+    for hit in hits:
+        score = getattr(hit, "score", None)
+        if min_score is not None and score is not None and score < min_score:
+            continue
+        text = trim_passage(str(hit.text), PROMPT_PASSAGE_CHARS)
+        passages.append({"citation": hit.citation, "text": text, "score": score})
+    return MaterialSearch("found" if passages else "no_match", passages)
+
+
+def trim_passage(text: str, limit: int = QUOTE_CHARS) -> str:
+    """One line of a passage for quoting: Markdown heading marks dropped, whitespace collapsed, cut at a word."""
+    flat = " ".join(re.sub(r"(?m)^\s*#{1,6}\s+", "", text).split())
+    if len(flat) <= limit:
+        return flat
+    return flat[:limit].rsplit(" ", 1)[0].rstrip(" ,;:") + " …"
+
+
+def quote_passages(passages: list[dict[str, Any]]) -> str:
+    """The passages as the scripted model quotes them: citation in brackets, then the trimmed text."""
+    return "\n\n".join(template("passage", citation=p["citation"], text=trim_passage(p["text"])) for p in passages)
+
+
+def material_lines(passages: list[dict[str, Any]]) -> str:
+    """The passages as a real teacher sees them in its prompt (`(none)` without any)."""
+    lines = [f"- [{p['citation']}] {trim_passage(p['text'], PROMPT_PASSAGE_CHARS)}" for p in passages]
+    return "\n".join(lines) or "(none)"
+
+
+def cited(passages: list[dict[str, Any]], reply: str) -> list[str]:
+    """Citations of the passages a reply cites in brackets."""
+    return [p["citation"] for p in passages if f"[{p['citation']}]" in reply]
+
+
+def course_scope(ctx: Context) -> str:
+    """` for the course "NAME"` when the context names a course, else empty."""
+    return f" {template('course_scope', course=ctx.course)}" if ctx.course else ""
+
+
+def material_inquiry(state: State, ctx: Context, plan: dict[str, Any]) -> dict[str, Any]:
+    """Answer a question or off-topic turn from the course material when a passage matches it well.
+
+    Passages that would trip the reveal gate are dropped; without a matching passage the plan is unchanged.
+    """
+    problem = problem_of(state)
+    found = search_material(ctx, last_learner_text(state), min_score=MATERIAL_MIN_SCORE)
+    gate = make_gate(problem)
+    learner, prior = visible_history(state)
+    passages = [p for p in found.passages if not gate_check(gate, trim_passage(p["text"]), learner, prior)["blocked"]]
+    if not passages:
+        return {**plan, "material_search": found.status}
+    idx = plan["step_index"]
+    values = {
+        "notice": template("scripted_material_notice"),
+        "passages": quote_passages(passages),
+        "question": steps_of(problem)[idx].question,
+    }
+    category = StudentResponse(plan["category"])
+    return make_plan(
+        "inquiry", category, idx, "material_inquiry", values, material_search=found.status, material=passages
+    )
+
+
+# --------------------------------------------------------------------------------------------------------------
 # respond
 # --------------------------------------------------------------------------------------------------------------
 
@@ -1071,20 +1219,6 @@ def template_reply(plan: dict[str, Any], *, live: bool = False) -> str:
     if plan.get("closing") and not live:
         text = f"{text}\n\n{template('turn_limit')}"
     return re.sub(r"[ \t]+\n", "\n", text).strip()
-
-
-def _material(ctx: Context, query: str) -> str:
-    """Course material for a real teacher's reply, only when some was ingested (no embedding model otherwise)."""
-    try:
-        from pedagraph.memory import get_memory
-
-        memory = get_memory()
-        if memory.count("materials", course=ctx.course) == 0:
-            return "(none)"
-        hits = memory.search("materials", query, k=3, course=ctx.course)
-    except (PedagraphError, ImportError):
-        return "(none)"
-    return "\n".join(f"- [{h.citation}] {h.text[:600]}" for h in hits) or "(none)"
 
 
 def _respond_messages(state: State, ctx: Context, plan: dict[str, Any]) -> list[BaseMessage]:
@@ -1109,7 +1243,7 @@ def _respond_messages(state: State, ctx: Context, plan: dict[str, Any]) -> list[
         guidance=template_reply(plan, live=True),
         reveal_rule=rule,
         closing=render("tutor/closing_note").strip() if plan.get("closing") else "",
-        material=_material(ctx, f"{problem.question}\n{step.question}"),
+        material=material_lines(plan.get("material") or []),
     )
     history = [
         m for m in state.get("messages", [])[state.get("problem_start", 0) :] if isinstance(m, HumanMessage | AIMessage)
@@ -1130,6 +1264,10 @@ def respond(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         stream.feed_known(template_reply(plan))
     else:
         source = "model"
+        if "material_search" not in plan:  # course material for the step (a question's was searched in plan_move)
+            step = steps_of(problem)[plan["step_index"]]
+            found = search_material(ctx, f"{problem.question}\n{step.question}")
+            plan = {**plan, "material_search": found.status, "material": found.passages}
         try:
             for chunk in teacher.stream(_respond_messages(state, ctx, plan)):
                 stream.feed(chunk.text)
@@ -1220,6 +1358,7 @@ def reveal_gate(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         "plan": plan,
         "reply": final,
         "gate": {**result, "action": action},
+        "citations": cited(plan.get("material") or [], final),
     }
     update: dict[str, Any] = {
         "messages": [AIMessage(content=final)],
@@ -1230,4 +1369,83 @@ def reveal_gate(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     }
     if revealed:
         update["revealed"] = True
+    return update
+
+
+# --------------------------------------------------------------------------------------------------------------
+# answer_question (question mode)
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _question_messages(state: State, ctx: Context, passages: list[dict[str, Any]]) -> list[BaseMessage]:
+    system = render("tutor/answer_from_material", scope=course_scope(ctx), material=material_lines(passages))
+    since = state.get("messages", [])[state.get("question_start", 0) :]
+    history = [m for m in since if isinstance(m, HumanMessage | AIMessage)]
+    return [SystemMessage(content=system), *history[-9:]]
+
+
+def answer_question(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Question mode (no problem active): answer the learner's latest message from the ingested course material.
+
+    Nothing ingested: say so and how to add material or start a problem. The scripted model quotes the best
+    passages with their citations; a real teacher answers grounded in them, citing in brackets. The reply is
+    streamed (`token`, then `final`) and added to `messages`; the passages and citations go to the turn trace.
+    """
+    ctx = context_of(runtime)
+    question = last_learner_text(state)
+    teacher = role_model("teacher", ctx.teacher_model)
+    found = search_material(ctx, question, min_score=MATERIAL_MIN_SCORE)
+    scope = course_scope(ctx)
+    writer = _writer()
+    stream = GatedStream(lambda _text: True, writer)  # no problem is active: nothing to protect
+    notice = template("scripted_material_notice")
+    source, name, values = "template", "material_none", {"scope": scope}
+    if found.status == "error":
+        name, values = "material_error", {"error": found.error}
+    elif found.status != "empty" and not uses_templates(teacher):
+        source, name = "model", "answer_from_material"
+        try:
+            for chunk in teacher.stream(_question_messages(state, ctx, found.passages)):
+                stream.feed(chunk.text)
+        except ModelError:
+            source = "template_fallback"
+        if source == "template_fallback" or not stream.close().strip():
+            source, notice = "template_fallback", template("model_failed_notice")
+    if source != "model" and found.status in ("found", "no_match"):
+        if found.passages:
+            name, values = "material_answer", {"notice": notice, "passages": quote_passages(found.passages)}
+        else:
+            name, values = "material_no_match", {"notice": notice, "scope": scope}
+    if source == "model":
+        final = stream.text.strip()
+    else:
+        final = template(name, **values)
+        if not stream.sent:
+            stream.feed_known(final)
+    if final != stream.sent:
+        writer({"type": "replace", "text": final})
+    writer({"type": "final", "text": final})
+    plan = make_plan(
+        "question", StudentResponse.INQUIRY, 0, name, {},
+        sub_state=SubproblemState.NOT_APPLICABLE, mode="question", material_search=found.status,
+        material=found.passages, reply_source=source,
+    )  # fmt: skip
+    trace = {
+        "turn": len(state.get("turns", [])),
+        "learner": question,
+        "diagnosis": None,
+        "plan": plan,
+        "reply": final,
+        "gate": {"blocked": False, "reason": "no_active_problem", "matched": None, "action": None},
+        "citations": cited(found.passages, final),
+    }
+    update: dict[str, Any] = {
+        "messages": [AIMessage(content=final)],
+        "turns": [trace],
+        "last_plan": plan,
+        "draft_reply": final,
+        "streamed_text": "",
+    }
+    if ctx.student_mode == "simulated":
+        update["end_reason"] = "answered"  # a simulated student only works on problems
     return update

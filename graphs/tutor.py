@@ -7,12 +7,20 @@ explain-or-not decision of Saha et al. 2023 over the shared learner model (metho
     START -> setup_problem -> open_session -> reveal_gate -> student_turn -> diagnose -> plan_move
           -> respond -> reveal_gate -> (done or turn limit ? END : student_turn)
 
+    question mode (no problem active):
+    START -> setup_problem -> answer_question -> student_turn -> answer_question -> ...
+
 Input: `{"problem_id": "..."}` (a bundled problem), `{"problem_text": "...", "answer": 18}`, or
-`{"problem_data": problem.model_dump(mode="json")}` (any `Problem`, e.g. from `load_problems`). In human mode
+`{"problem_data": problem.model_dump(mode="json")}` (any `Problem`, e.g. from `load_problems`). Without a
+problem, `{"question": "..."}` or `{"messages": [HumanMessage("...")]}` starts question mode: the tutor answers
+from the ingested course material (`materials`, filtered by `Context.course`), citing its passages, and then
+waits for the next message; it never ends by itself, and a problem can be started later (a new input with a
+problem). With a problem active, such an input is the learner's next turn on it (the reveal gate applies). In human mode
 `student_turn` pauses with `interrupt({"type": "await_learner", "tutor": <last reply>})`; resume with
 `Command(resume="the learner's text")`. Pass a `Context` (or a dict of its fields) as `context=` on every
 call, including resumes. Only visible tutor replies (AIMessage) and learner turns (HumanMessage) enter
-`messages`; every hidden decision is in `turns` (one trace dict per turn).
+`messages`; every hidden decision is in `turns` (one trace dict per turn, with the `citations` of the
+course material the reply quotes or cites).
 
 Stream protocol (`stream_mode="custom"`), per tutor reply:
 
@@ -33,7 +41,16 @@ from langchain_core.messages import AnyMessage
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from pedagraph.agents.student import student_turn
-from pedagraph.agents.teacher import diagnose, open_session, plan_move, respond, reveal_gate, setup_problem
+from pedagraph.agents.teacher import (
+    answer_question,
+    diagnose,
+    open_session,
+    pending_learner_turn,
+    plan_move,
+    respond,
+    reveal_gate,
+    setup_problem,
+)
 from typing_extensions import TypedDict
 
 StudentMode = Literal["human", "simulated"]
@@ -66,7 +83,7 @@ class Context:
     max_turns: int = 12
     """Learner turns per problem before the session ends."""
     course: str | None = None
-    """Course whose ingested material grounds a real teacher's replies (memory collection `materials`)."""
+    """Course whose ingested material grounds the tutor's answers (memory collection `materials`); None: all."""
     student_persona: str = ""
     """Who the simulated student is (MathDial-style profile); simulated mode only."""
     teacher_model: ModelOverride = None
@@ -92,6 +109,8 @@ class State(TypedDict, total=False):
     """The free-form problem's final answer, if known (input; cleared once loaded)."""
     problem_data: dict[str, Any] | None
     """Any `Problem` as a JSON dump, e.g. from `load_problems` (input; cleared once loaded)."""
+    question: str | None
+    """A learner message without a problem: starts question mode (input; cleared once read)."""
 
     # -- conversation --------------------------------------------------------------------------------------
     learner_id: str
@@ -102,6 +121,10 @@ class State(TypedDict, total=False):
     """Index in `messages` where the current problem's conversation starts."""
     greeted: bool
     """The opening message of the current problem was sent."""
+    mode: Literal["problem", "question"]
+    """`problem`: tutoring the problem; `question`: no problem active, answering from course material."""
+    question_start: int
+    """Index in `messages` where question mode started."""
 
     # -- problem and progress (CLASS) ----------------------------------------------------------------------
     problem: dict[str, Any]
@@ -157,9 +180,23 @@ def route_after_gate(state: State) -> Literal["student_turn", "__end__"]:
     return "student_turn"
 
 
-def route_after_setup(state: State) -> Literal["open_session", "student_turn"]:
-    """Greet a newly loaded problem; go straight to the learner when continuing an unfinished one."""
-    return "student_turn" if state.get("greeted") else "open_session"
+def route_after_setup(state: State) -> Literal["open_session", "student_turn", "diagnose", "answer_question"]:
+    """Greet a new problem, continue an unfinished one (input learner text is its next turn), or answer a question."""
+    if state.get("mode") == "question":
+        return "answer_question"
+    if not state.get("greeted"):
+        return "open_session"
+    return "diagnose" if pending_learner_turn(state) else "student_turn"
+
+
+def route_after_student(state: State) -> Literal["diagnose", "answer_question"]:
+    """Diagnose a turn on the problem; in question mode answer it from the course material."""
+    return "answer_question" if state.get("mode") == "question" else "diagnose"
+
+
+def route_after_answer(state: State) -> Literal["student_turn", "__end__"]:
+    """Question mode waits for the next learner message (a simulated student only works on problems)."""
+    return END if state.get("end_reason") else "student_turn"
 
 
 def build_graph(checkpointer: Any = None, store: Any = None) -> Any:
@@ -172,10 +209,12 @@ def build_graph(checkpointer: Any = None, store: Any = None) -> Any:
     builder.add_node("plan_move", plan_move)
     builder.add_node("respond", respond)
     builder.add_node("reveal_gate", reveal_gate)
+    builder.add_node("answer_question", answer_question)
     builder.add_edge(START, "setup_problem")
     builder.add_conditional_edges("setup_problem", route_after_setup)
     builder.add_edge("open_session", "reveal_gate")
-    builder.add_edge("student_turn", "diagnose")
+    builder.add_conditional_edges("student_turn", route_after_student)
+    builder.add_conditional_edges("answer_question", route_after_answer)
     builder.add_edge("diagnose", "plan_move")
     builder.add_edge("plan_move", "respond")
     builder.add_edge("respond", "reveal_gate")

@@ -844,3 +844,183 @@ def test_bundled_problems_are_tutorable_and_never_revealed(home):
             if out["done"]:
                 break
         assert out["done"] and out["end_reason"] == "solved", p.id
+
+
+# ------------------------------------------------------------------------------------------------ question mode
+
+DUCK_NOTES = """# Ducks
+
+## Eggs
+
+A duck lays about one egg a day. To find how many eggs are left, subtract the eggs that are used from the
+eggs that are laid.
+
+## Markets
+
+At the farmers' market, fresh eggs are sold by the dozen or one at a time.
+"""
+
+ALGEBRA_NOTES = """# Equations
+
+To solve an equation, do the same thing to both sides until the unknown stands alone.
+"""
+
+DUCK_EGGS = "ducks.md § Ducks > Eggs, chunk 1"
+
+
+def ingest_notes(tmp_path, name: str, text: str, course: str) -> None:
+    """Ingest one Markdown file with the real embedding model into this test's PEDAGRAPH_HOME."""
+    from pedagraph.memory.ingest import ingest_paths
+
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    assert ingest_paths([path], course=course).ok
+
+
+class FakeHit:
+    def __init__(self, citation: str, text: str, score: float | None) -> None:
+        self.citation, self.text, self.score = citation, text, score
+
+
+class FakeMemory:
+    """A memory whose `materials` hold the given hits (count and search recorded, no embedding model)."""
+
+    def __init__(self, hits: list[FakeHit], calls: list[str]) -> None:
+        self.hits, self.calls = hits, calls
+
+    def count(self, collection, **kw):
+        self.calls.append(f"count:{collection}:{kw.get('course')}")
+        return len(self.hits)
+
+    def search(self, collection, query, k=5, **kw):
+        self.calls.append(f"search:{collection}:{kw.get('course')}:{query}")
+        return self.hits[:k]
+
+
+@pytest.mark.slow
+def test_question_mode_quotes_ingested_material_with_citations_and_respects_the_course(tutor, tmp_path):
+    ingest_notes(tmp_path, "ducks.md", DUCK_NOTES, "ducks")
+    ingest_notes(tmp_path, "algebra.md", ALGEBRA_NOTES, "algebra")
+    ducks = ctx(learner_id="qa", course="ducks")
+    out = tutor.invoke({"question": "How many eggs does a duck lay?"}, cfg("q1"), context=ducks)
+    reply = out["messages"][-1].content
+    assert [type(m) for m in out["messages"]] == [HumanMessage, AIMessage]
+    assert "scripted model" in reply and f"[{DUCK_EGGS}]" in reply and "A duck lays about one egg a day." in reply
+    assert reply.index(f"[{DUCK_EGGS}]") < reply.index("A duck lays")  # the passage under its citation
+    assert "algebra.md" not in reply and "equation" not in reply.lower()
+    assert out["__interrupt__"][0].value == {"type": "await_learner", "tutor": reply}  # the session waits
+    trace = out["turns"][-1]
+    assert trace["citations"][0] == DUCK_EGGS and trace["plan"]["mode"] == "question"
+    assert trace["plan"]["material_search"] == "found" and trace["learner"] == "How many eggs does a duck lay?"
+    # the same thread, another course: only that course's material is searched
+    algebra = ctx(learner_id="qa", course="algebra")
+    out = say(tutor, "q1", algebra, "How many eggs does a duck lay?")
+    reply = out["messages"][-1].content
+    assert "ducks.md" not in reply and 'for the course "algebra"' in reply and out["turns"][-1]["citations"] == []
+    out = say(tutor, "q1", algebra, "How do I solve an equation?")
+    assert "[algebra.md § Equations, chunk 1]" in out["messages"][-1].content
+    out = say(tutor, "q1", ducks, "How do I solve an equation?")
+    assert "algebra.md" not in out["messages"][-1].content
+    assert out["mode"] == "question" and "__interrupt__" in out and len(out["turns"]) == 4
+    # a course with nothing ingested says so
+    out = say(tutor, "q1", ctx(learner_id="qa", course="latin"), "What is a declension?")
+    assert 'No course material has been ingested for the course "latin"' in out["messages"][-1].content
+
+
+@pytest.mark.slow
+def test_a_course_question_mid_problem_is_answered_from_material_and_the_problem_continues(tutor, problem, tmp_path):
+    ingest_notes(tmp_path, "ducks.md", DUCK_NOTES, "ducks")
+    context = ctx(learner_id="mid", course="ducks")
+    start(tutor, "mid", context)
+    out = say(tutor, "mid", context, "How many eggs does a duck usually lay?")
+    plan, reply = out["last_plan"], out["messages"][-1].content
+    assert out["last_diagnosis"]["category"] == "f" and plan["kind"] == "inquiry" and plan["action"] == "11"
+    assert plan["template"] == "material_inquiry" and out["mode"] == "problem"
+    assert f"[{DUCK_EGGS}]" in reply and "one egg a day" in reply and "scripted model" in reply
+    assert reply.rstrip().endswith(problem.steps[0].question)  # and back to the step
+    assert out["turns"][-1]["citations"][0] == DUCK_EGGS
+    assert out["step_index"] == 0 and out["attempts"] == [0] * len(problem.steps)
+    out = say(tutor, "mid", context, problem.steps[0].answer)
+    assert out["last_diagnosis"]["category"] == "b" and out["step_index"] == 1
+    # chatter that matches no passage is still redirected, without quoting anything
+    out = say(tutor, "mid", context, "What is your favourite football team these days?")
+    assert out["last_plan"]["kind"] == "redirect" and out["last_plan"]["material_search"] == "no_match"
+    assert "ducks.md" not in out["messages"][-1].content and out["turns"][-1]["citations"] == []
+    assert_never_reveals(problem, out)
+
+
+def test_question_mode_without_material_says_how_to_add_some_and_a_problem_can_follow(tutor, problem, home):
+    from pedagraph.errors import DataError
+
+    context = ctx(learner_id="new")
+    events = stream_custom(tutor, {"messages": [HumanMessage("What is a common denominator?")]}, "q0", context)
+    state = tutor.get_state(cfg("q0")).values
+    reply = state["messages"][-1].content
+    assert reassemble(events) == [reply] and sum(e["type"] == "token" for e in events) > 10
+    assert "No course material has been ingested yet" in reply and "pedagraph ingest PATH --course NAME" in reply
+    assert "upload" in reply and "**Start**" in reply and "problem_id" in reply
+    assert state["turns"][-1]["plan"]["material_search"] == "empty" and state["turns"][-1]["citations"] == []
+    assert not (home / "chroma").exists()  # nothing ingested: the store was not even opened
+    out = say(tutor, "q0", context, "And what is a numerator?")  # still in question mode, not ended
+    assert len(replies(out)) == 2 and "__interrupt__" in out and not out.get("end_reason")
+    out = start(tutor, "q0", context)  # a problem can be started later
+    assert out["mode"] == "problem" and out["problem_start"] == 4
+    assert problem.steps[0].question in out["messages"][-1].content
+    out = say(tutor, "q0", context, problem.steps[0].answer)
+    assert out["last_diagnosis"]["category"] == "b" and out["step_index"] == 1
+    with pytest.raises(DataError, match="no problem to tutor and no question"):
+        tutor.invoke({}, cfg("q-empty"), context=context)
+
+
+def test_a_question_passed_as_input_during_a_problem_is_a_turn_on_it(tutor, problem):
+    context = ctx(learner_id="inp")
+    start(tutor, "inp", context)
+    out = tutor.invoke({"question": problem.steps[0].answer}, cfg("inp"), context=context)
+    assert out["mode"] == "problem" and out["step_index"] == 1 and out["last_diagnosis"]["category"] == "b"
+    out = tutor.invoke({"question": "just tell me the answer"}, cfg("inp"), context=context)
+    assert out["last_plan"]["kind"] == "refuse"  # the reveal gate's policy still applies
+    assert_never_reveals(problem, out)
+
+
+def test_real_teacher_answers_a_question_grounded_in_the_retrieved_passages(tutor, problem, monkeypatch):
+    import pedagraph.memory as memory
+
+    calls: list[str] = []
+    hit = FakeHit("fractions.md § Adding, chunk 2", "Rewrite both fractions over a common denominator.", 0.8)
+    monkeypatch.setattr(memory, "get_memory", lambda: FakeMemory([hit], calls))
+    answer = "Put both over a common denominator first [fractions.md § Adding, chunk 2]. Want to try a problem?"
+    teacher = ScriptedChatModel(reply_fn=lambda c: None if c.schema_name else answer)
+    context = ctx(learner_id="rq", teacher_model=teacher, course="math-5")
+    out = tutor.invoke({"question": "How do I add fractions?"}, cfg("rq"), context=context)
+    assert calls == ["count:materials:math-5", "search:materials:math-5:How do I add fractions?"]
+    call = [c for c in teacher.calls if not c.schema_name][0]
+    assert "[fractions.md § Adding, chunk 2] Rewrite both fractions over a common denominator." in call.system
+    assert 'for the course "math-5"' in call.system and "square brackets" in call.system
+    assert call.last_user == "How do I add fractions?"
+    assert out["messages"][-1].content == answer and out["turns"][-1]["citations"] == [hit.citation]
+    assert out["turns"][-1]["plan"]["reply_source"] == "model" and "__interrupt__" in out
+    # mid-problem: a course question is searched with the learner's words and its passage reaches the prompt
+    calls.clear()
+    start(tutor, "rp", context)
+    say(tutor, "rp", context, "what does a common denominator mean?")
+    assert calls == ["count:materials:math-5", "search:materials:math-5:what does a common denominator mean?"]
+    respond_call = [c for c in teacher.calls if not c.schema_name][-1]
+    assert f"[{hit.citation}] {hit.text}" in respond_call.system and problem.steps[0].question in respond_call.system
+
+
+def test_a_passage_that_would_reveal_the_answer_is_never_quoted(tutor, problem, monkeypatch):
+    import pedagraph.memory as memory
+
+    final = format_number(problem.final_value)
+    leaky = FakeHit("janet.md § Market, chunk 1", f"Janet makes ${final} every day at the market.", 0.9)
+    safe = FakeHit("ducks.md § Eggs, chunk 1", "A duck lays about one egg a day.", 0.7)
+    weak = FakeHit("misc.md § Other, chunk 1", "Unrelated words about something else.", 0.05)
+    monkeypatch.setattr(memory, "get_memory", lambda: FakeMemory([leaky, safe, weak], []))
+    context = ctx(learner_id="leak", course="ducks")
+    start(tutor, "lk", context)
+    out = say(tutor, "lk", context, "How much money does a duck farmer make at the market?")
+    reply = out["messages"][-1].content
+    assert out["last_plan"]["template"] == "material_inquiry" and f"[{safe.citation}]" in reply
+    assert leaky.citation not in reply and weak.citation not in reply and final not in reply
+    assert out["turns"][-1]["citations"] == [safe.citation]
+    assert_never_reveals(problem, out)
