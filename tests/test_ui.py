@@ -206,11 +206,19 @@ def test_bad_input_gets_a_clear_reply_and_loses_nothing(app):
     assert "solved" in text_of(chat[-1]) and transcript(chat)[: len(before)] == before
 
 
-def test_message_before_any_problem_is_kept(app):
+def test_message_before_any_problem_is_answered_from_course_material(app):
     client = app.client()
     session = restore(client, {})[0]
-    (_, chat, box, *_), _ = send(client, session, "9")
-    assert "No problem is running" in text_of(chat[-1]) and box == "9"
+    question = "What is photosynthesis?"  # no ingested material matches it (this app's only notes are on fractions)
+    (_, chat, box, status, panel), _ = send(client, session, question)
+    assert box == "" and transcript(chat)[-3] == ("user", question)
+    answer, hint = text_of(chat[-2]), text_of(chat[-1])
+    assert "pedagraph ingest PATH --course NAME" in answer and "**Start**" in answer  # how to add material
+    assert "No problem is running" in hint and "on the right" in hint  # a short hint, not a refusal
+    assert "No problem started" in status and "Questions answered from the course material **1**" in panel
+    (_, chat, box, *_), _ = send(client, session, "And what is a cell?")  # question mode goes on
+    assert transcript(chat)[-2] == ("user", "And what is a cell?") and "pedagraph ingest" in text_of(chat[-1])
+    assert box == "" and len(chat) == 4  # the hint is shown once, not stored
 
 
 def test_two_browsers_never_see_each_other(app):
@@ -381,3 +389,37 @@ def test_a_turn_finishes_when_the_browser_goes_away(home):
     assert learner == [problem.steps[0].answer] and service.phase(session["thread_id"]) == "waiting"
     assert list(service.send(session, problem.final_answer))[-1].done  # the lock was released
     service.close()
+
+
+def test_handlers_answer_a_question_from_uploaded_material_without_a_problem(home, tmp_path):
+    from pedagraph.ui.app import Handlers
+    from pedagraph.ui.service import TutorService
+
+    handlers = Handlers(TutorService())
+    session = handlers.restore({})[0]
+    notes = tmp_path / "fractions.md"
+    notes.write_text(
+        "# Fractions\n\n## Adding\n\nTo add fractions, rewrite them over a common denominator, then add the "
+        "numerators.\n",
+        encoding="utf-8",
+    )
+    *_, (summary, session) = handlers.ingest([str(notes)], "math-5", session)
+    assert "ingested 1 file" in summary and session["course"] == "math-5"
+    *_, (after, chat, box, status, panel) = handlers.send(session, "How do I add fractions?")
+    assert after == session and box == "" and chat[-3] == {"role": "user", "content": "How do I add fractions?"}
+    answer = chat[-2]["content"]
+    assert "[fractions.md § Fractions > Adding, chunk 1]" in answer and "common denominator" in answer
+    assert chat[-1]["content"].startswith("ℹ️") and "on the right" in chat[-1]["content"]
+    assert "course material" in status and "fractions.md § Fractions > Adding, chunk 1 ×1" in panel
+    values = handlers.service.values(session["thread_id"])
+    assert values["turns"][-1]["citations"] == ["fractions.md § Fractions > Adding, chunk 1"]
+    # the course typed in the course box is the one searched
+    latin = handlers.set_course("latin", session)
+    assert latin["course"] == "latin" and "course" not in handlers.set_course("  ", latin)
+    *_, (_, chat, *_) = handlers.send(latin, "How do I add fractions?")
+    assert 'for the course "latin"' in chat[-1]["content"] and "fractions.md" not in chat[-1]["content"]
+    # a problem can still be started: a new thread, same learner
+    *_, (own, chat, status, _) = handlers.start(session, PID)
+    assert own["thread_id"] != session["thread_id"] and own["learner_id"] == session["learner_id"]
+    assert "step 1 of 2" in status and get_problem(PID).steps[0].question in chat[-1]["content"]
+    handlers.service.close()

@@ -8,8 +8,10 @@ and returns it, so the same endpoints serve the page and `gradio_client`:
 
 * `/restore(session)` -> session, chat, status, panel (runs on page load);
 * `/start(session, problem_id)` and `/start_own(session, problem_text, answer)` -> a new thread, streamed opener;
-* `/send(session, message)` -> session, chat, message box, status, panel, streamed token by token;
-* `/ingest(files, course, session)` -> one-line summary, session (the course then grounds a real teacher).
+* `/send(session, message)` -> session, chat, message box, status, panel, streamed token by token; before any
+  problem is started, the message is answered from the ingested course material, with citations;
+* `/ingest(files, course, session)` -> one-line summary, session (the course then filters the material the tutor
+  answers from); editing the course box alone also sets the session's course.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 import gradio as gr
 from pedagraph.prompts import load_prompt
 from pedagraph.ui.panel import learner_panel, models_header
-from pedagraph.ui.service import Reply, TutorService, checked_session, problem_label
+from pedagraph.ui.service import Reply, TutorService, checked_session, clean_text, problem_label
 
 from pedagraph.learner import get_learner_store
 from pedagraph.memory.ingest import KINDS
@@ -72,7 +74,8 @@ class Handlers:
     def restore(self, session: Any) -> Outputs:
         """Page load: check the stored session (new ids for a new browser) and bring back its conversation."""
         view = self.service.view(session)
-        chat = view.chat or [{"role": "assistant", "content": load_prompt("ui/welcome").strip()}]
+        welcome = f"{load_prompt('ui/welcome').strip()}\n\n{load_prompt('ui/welcome_questions').strip()}"
+        chat = view.chat or [{"role": "assistant", "content": welcome}]
         return view.session, chat, view.status, view.panel
 
     def _run(
@@ -129,6 +132,14 @@ class Handlers:
             box, shown = ("" if reply.consumed else text), chat
             yield session, chat, box, gr.skip(), gr.skip()
         yield session, shown, box, self.service.status(thread_id), self._panel(session)
+
+    def set_course(self, course: str | None, session: Any) -> dict[str, str]:
+        """Keep the course typed in the course material box in the session (empty: all ingested material)."""
+        session, _ = checked_session(session)
+        name = clean_text(course)[:128]
+        if name:
+            return {**session, "course": name}
+        return {k: v for k, v in session.items() if k != "course"}
 
     def ingest(self, files: list[str] | None, course: str, session: Any) -> Iterator[Outputs]:
         """Ingest uploaded course material into the `materials` memory (its own queue: the chat keeps going)."""
@@ -211,6 +222,16 @@ def build_app(service: TutorService | None = None, settings: Settings | None = N
                 show_progress="minimal",
                 concurrency_id="chat",
             )
+        course.change(
+            handlers.set_course,
+            inputs=[course, session],
+            outputs=[session],
+            api_name="set_course",
+            api_visibility="private",
+            show_progress="hidden",
+            trigger_mode="always_last",
+            concurrency_id="course",
+        )
         ingest.click(
             handlers.ingest,
             inputs=[files, course, session],

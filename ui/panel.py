@@ -76,7 +76,7 @@ def session_summary(values: dict[str, Any]) -> str:
     """Return this session's part of the panel: moves used, hints given and reveal-gate events."""
     turns = [t for t in values.get("turns", []) if isinstance(t, dict)]
     if not values.get("problem"):
-        return "\n### This session\nNo problem started yet."
+        return question_summary(turns)
     moves: Counter[str] = Counter()
     hints = 0
     for t in turns:
@@ -92,4 +92,16 @@ def session_summary(values: dict[str, Any]) -> str:
     lines.append(f"\n**Reveal gate**: {len(events)} event(s)" + ("" if events else " — nothing blocked"))
     for e in events[-6:]:
         lines.append(f"- turn {e.get('turn')}: {_cell(e.get('reason'))} → {_cell(e.get('action'))}")
+    return "\n".join(lines)
+
+
+def question_summary(turns: list[dict[str, Any]]) -> str:
+    """Return this session's part of the panel before any problem: questions answered and the sources cited."""
+    questions = [t for t in turns if (t.get("plan") or {}).get("mode") == "question"]
+    lines = ["\n### This session", "No problem started yet."]
+    if questions:
+        lines.append(f"\nQuestions answered from the course material **{len(questions)}**")
+        sources = Counter(c for t in questions for c in t.get("citations") or [])
+        cited = ", ".join(f"{_cell(c)} ×{n}" for c, n in sources.most_common(6))
+        lines.append("\n**Sources cited**: " + (cited or "none yet"))
     return "\n".join(lines)

@@ -3,7 +3,11 @@
 One `TutorService` per app compiles the tutor graph once over a `SqliteSaver` on `settings.checkpoint_path`.
 A browser session is `{"thread_id": ..., "learner_id": ...}` (kept in the browser's localStorage by the app);
 the conversation lives in the checkpointer, the learner model in the learner store, so both survive a page
-reload and an app restart.
+reload and an app restart. The session's `course` (from the course material box) is passed as `Context.course`.
+
+A message sent before any problem is started puts the session's thread in question mode: the tutor answers it
+from the ingested course material, with citations, and keeps answering follow-up messages; starting a problem
+opens a new thread.
 
 Concurrency: Gradio calls handlers from worker threads. The shared sqlite connection is guarded by
 `SqliteSaver`'s own lock (every read and write runs under it), and graph runs on the same thread id are
@@ -156,16 +160,20 @@ class TutorService:
         return dict(self.graph.get_state(self.config(thread_id)).values or {})
 
     def phase(self, thread_id: str) -> str:
-        """Return `none` (no problem yet), `waiting` (for the learner), `done`, or `pending` (a failed run)."""
+        """Return `none` (no problem yet), `waiting` (for the learner), `done`, or `pending` (a failed run).
+
+        In question mode (no problem, answering from course material) the session is `waiting` between messages.
+        """
         snap = self.graph.get_state(self.config(thread_id))
         values = snap.values or {}
-        if not values.get("problem"):
+        question_mode = values.get("mode") == "question"
+        if not values.get("problem") and not question_mode:
             return "none"
         if snap.interrupts:
             return "waiting"
         if snap.next:
             return "pending"
-        return "done"
+        return "none" if question_mode else "done"
 
     def history(self, thread_id: str) -> list[dict[str, str]]:
         """Return the visible conversation of a session as chat messages (role, content)."""
@@ -181,6 +189,8 @@ class TutorService:
         """Return a one-line status of the session: problem, step, phase."""
         values = self.values(thread_id)
         problem = values.get("problem")
+        if values.get("mode") == "question":
+            return render("ui/question_status").strip()
         if not problem:
             return "No problem started yet."
         steps = max(1, len(problem.get("steps") or []))
@@ -294,7 +304,7 @@ class TutorService:
         if phase == "pending":
             return None, None
         if phase == "none":
-            return None, Reply(notice=render("ui/no_problem").strip(), consumed=False)
+            return {"question": sent}, None  # no problem: question mode, answered from the course material
         reason = str(self.values(thread_id).get("end_reason") or "done").replace("_", " ")
         return None, Reply(notice=render("ui/finished", reason=reason).strip(), consumed=False)
 
@@ -316,6 +326,8 @@ class TutorService:
             for reply in self._stream(thread_id, inp, ctx):
                 last = reply
                 yield reply
+            if isinstance(inp, dict) and "question" in inp:
+                yield Reply(text=last.text, done=True, notice=render("ui/question_mode").strip())
             if inp is None and sent is not None:
                 yield Reply(
                     text=last.text,
