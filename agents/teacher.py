@@ -464,8 +464,10 @@ def setup_problem(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             problem = decompose(problem, teacher)
     elif problem_active(state):
         # continue the unfinished problem; a learner message given as input is its next turn (reveal gate applies)
-        pending = bool(asked) or pending_learner_turn(state)
-        return {"turn_count": int(pending), "end_reason": None, "mode": "problem", "question": None, "messages": asked}
+        turns = 0  # after the turn limit the learner gets another `max_turns`
+        if bool(asked) or pending_learner_turn(state):
+            turns = (0 if state.get("end_reason") else state.get("turn_count", 0)) + 1
+        return {"turn_count": turns, "end_reason": None, "mode": "problem", "question": None, "messages": asked}
     elif asked or pending_learner_turn(state):
         owner = state.get("learner_id")
         if owner is not None and owner != ctx.learner_id:

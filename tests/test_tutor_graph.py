@@ -975,8 +975,10 @@ def test_question_mode_without_material_says_how_to_add_some_and_a_problem_can_f
 def test_a_question_passed_as_input_during_a_problem_is_a_turn_on_it(tutor, problem):
     context = ctx(learner_id="inp")
     start(tutor, "inp", context)
+    say(tutor, "inp", context, "hmm")
     out = tutor.invoke({"question": problem.steps[0].answer}, cfg("inp"), context=context)
     assert out["mode"] == "problem" and out["step_index"] == 1 and out["last_diagnosis"]["category"] == "b"
+    assert out["turn_count"] == 2 and out["messages"][-2].content == problem.steps[0].answer
     out = tutor.invoke({"question": "just tell me the answer"}, cfg("inp"), context=context)
     assert out["last_plan"]["kind"] == "refuse"  # the reveal gate's policy still applies
     assert_never_reveals(problem, out)
