@@ -83,9 +83,6 @@ class Settings(BaseModel):
     config_path: Path | None = None
     models: dict[str, ModelSettings] = Field(default_factory=dict)
     ui: UISettings = Field(default_factory=UISettings)
-    checkpointer_url: str | None = Field(
-        None, description="sqlite path or postgres:// URL for LangGraph checkpoints; default sqlite in home."
-    )
 
     def model_for(self, role: str) -> ModelSettings:
         """Return the resolved model settings of one role."""
@@ -104,7 +101,7 @@ class Settings(BaseModel):
 
 
 _MODEL_FIELDS = tuple(ModelSettings.model_fields)
-_TOP_LEVEL_KEYS = {"home", "models", "ui", "checkpointer_url"}
+_TOP_LEVEL_KEYS = {"home", "models", "ui"}
 
 
 def check_role(role: str) -> str:
@@ -243,7 +240,6 @@ def load_settings(config_path: str | os.PathLike[str] | None = None, **model_ove
             config_path=path,
             models=models,
             ui=UISettings(**(data.get("ui") or {})),
-            checkpointer_url=data.get("checkpointer_url") or os.environ.get(f"{ENV_PREFIX}CHECKPOINTER_URL"),
         )
     except ValidationError as exc:
         err = exc.errors()[0]
