@@ -18,8 +18,9 @@ Parsing rules (one step per solution line; the GSM8K `#### 72` line gives the fi
 * **Expression**: the left side of that annotation (`16-3-4` -> "16 - 3 - 4"); without annotations, the
   numbers and operators (+ - * / x × ÷) just before the last `=`, words between them skipped, taking the
   longest tail that evaluates to the step's answer ("3 bids * $50 per bid = $150" -> "3 * 50"); else None.
-* **Hint**: "Think about what <expression> gives." — never the result. When there is no expression, or the
-  expression itself contains the result as a number (`<<18*1=18>>`), the hint names the operation(s)
+* **Hint**: the operation(s) and the numbers they combine ("Try subtraction with 16, 3 and 4."), never the
+  result and never the set-up itself (the tutor shows the expression only one level later). When there is no
+  expression, or the expression itself contains the result as a number (`<<18*1=18>>`), the hint names the operation(s)
   instead ("Which operation do you need here? Try multiplication with the quantities you have."), which has
   no numbers at all.
 * **Skills** (per step, from the step's line and sub-question; the problem's skills are the union of its
@@ -277,11 +278,14 @@ def _contains_value(text: str, value: float | None) -> bool:
 
 
 def _make_hint(expression: str | None, value: float | None, ops: list[str]) -> str:
-    if expression and not _contains_value(expression, value):
-        return f"Think about what {expression} gives."
-    names = [_OP_NAMES[o] for o in dict.fromkeys(ops)]
+    names = " and ".join(_OP_NAMES[o] for o in dict.fromkeys(ops))
+    if expression and names and not _contains_value(expression, value):
+        operands = [format_number(m.value) for m in find_numbers(expression)]
+        if operands:
+            listed = operands[0] if len(operands) == 1 else ", ".join(operands[:-1]) + " and " + operands[-1]
+            return f"Which operation do you need here? Try {names} with {listed}."
     if names:
-        return f"Which operation do you need here? Try {' and '.join(names)} with the quantities you have."
+        return f"Which operation do you need here? Try {names} with the quantities you have."
     return "Reread the question: which quantities does this step combine, and how?"
 
 

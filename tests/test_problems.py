@@ -70,7 +70,8 @@ def test_parse_socratic_record():
     assert first.solution_text == "Janet sells 16 - 3 - 4 = 9 duck eggs a day."
     assert first.expression == "16 - 3 - 4"
     assert first.answer == "9" and first.answer_value == 9
-    assert first.hint == "Think about what 16 - 3 - 4 gives."
+    assert first.hint == "Which operation do you need here? Try subtraction with 16, 3 and 4."
+    assert first.expression not in first.hint  # the set-up itself is the next scaffolding level, not the hint
     assert first.skills == ["subtraction", "rates", "time"]
     assert second.solution_text == "She makes 9 * 2 = $18 every day at the farmer\u2019s market."
     assert second.expression == "9 * 2" and second.answer_value == 18
@@ -132,7 +133,7 @@ def test_hint_that_would_show_the_final_answer_is_replaced():
     p = parse_gsm8k_socratic(record, "c")
     assert p.steps[0].expression == "3 * 7"
     assert not _standalone(p.steps[0].hint, 7)
-    assert p.steps[1].hint == "Think about what 4 * 21 gives."
+    assert p.steps[1].hint == "Which operation do you need here? Try multiplication with 4 and 21."
 
 
 def test_pretty_expression():
@@ -283,7 +284,8 @@ def test_bundled_problems():
         assert p.final_value is not None and p.final_value == int(p.final_value)
         assert compare(p.steps[-1].answer_value, p.final_value)
         for s in p.steps:
-            assert s.expression and s.hint.startswith("Think about what")
+            assert s.expression and s.hint.startswith("Which operation do you need here? Try ")
+            assert s.expression not in s.hint
             assert not _standalone(s.hint, s.answer_value)
     skills = [s for p in problems for s in p.skills]
     assert skills.count("money") >= 10
