@@ -469,6 +469,22 @@ def parse_gsm8k_socratic(record: dict[str, Any], id: str) -> Problem:
             steps.append(_build_step(i, body, sub))
         else:
             steps.append(_build_step(i, line, None))
+    return _gsm8k_problem(id, question, steps, final, value, "gsm8k-socratic")
+
+
+def parse_gsm8k(record: dict[str, Any], id: str) -> Problem:
+    """Parse a plain GSM8K record; each step's sub-question is derived from its line (see module docstring)."""
+    if " ** " in str(record.get("answer", "")):
+        return parse_gsm8k_socratic(record, id)
+    question, lines, final, value = _split_gsm8k(record, id)
+    steps = [_build_step(i, line, None) for i, line in enumerate(lines)]
+    return _gsm8k_problem(id, question, steps, final, value, "gsm8k")
+
+
+def _gsm8k_problem(
+    id: str, question: str, steps: list[Step], final: str, value: float | None, source: str
+) -> Problem:
+    """Assemble a GSM8K problem from its parsed steps (hints guarded against the final answer)."""
     steps = _guard_hints(steps, value, question)
     return Problem(
         id=id,
@@ -477,26 +493,7 @@ def parse_gsm8k_socratic(record: dict[str, Any], id: str) -> Problem:
         final_answer=final,
         final_value=value,
         solution=_solution_text(steps, final),
-        source="gsm8k-socratic",
-        skills=_union([skills_for(question), *(s.skills for s in steps)]),
-        license=GSM8K_LICENSE,
-    )
-
-
-def parse_gsm8k(record: dict[str, Any], id: str) -> Problem:
-    """Parse a plain GSM8K record; each step's sub-question is derived from its line (see module docstring)."""
-    if " ** " in str(record.get("answer", "")):
-        return parse_gsm8k_socratic(record, id)
-    question, lines, final, value = _split_gsm8k(record, id)
-    steps = _guard_hints([_build_step(i, line, None) for i, line in enumerate(lines)], value, question)
-    return Problem(
-        id=id,
-        question=question,
-        steps=steps,
-        final_answer=final,
-        final_value=value,
-        solution=_solution_text(steps, final),
-        source="gsm8k",
+        source=source,
         skills=_union([skills_for(question), *(s.skills for s in steps)]),
         license=GSM8K_LICENSE,
     )
