@@ -19,11 +19,19 @@ from functools import cache
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langgraph.runtime import Runtime
 from pedagraph.prompts import render
 from pydantic import BaseModel, Field, create_model
 
+from pedagraph.learning import graded_turn, pending
 from pedagraph.llm import ManagedChatModel
-from pedagraph.taxonomy import MRBenchDimension
+from pedagraph.messages import last_text
+from pedagraph.problems import Problem, steps_of
+from pedagraph.runtime import context_of, real_model, thread_id
+from pedagraph.state import TutoringState
+from pedagraph.taxonomy import MRBenchDimension, StudentResponse, TutorMove
+from pedagraph.tutoring.context import TutoringContext
+from pedagraph.tutoring.diagnosis import classify_turn, evaluator_diagnosis, merge_diagnosis
 
 __all__ = [
     "ALL_DIMENSIONS",
@@ -35,6 +43,7 @@ __all__ = [
     "Revealing",
     "Tone",
     "ajudge_response",
+    "diagnose",
     "field_name",
     "format_history",
     "is_desirable",
@@ -279,3 +288,42 @@ async def ajudge_response(
     messages = _messages(conversation_history, response, ground_truth, dims)
     result = await model.with_structured_output(schema).ainvoke(messages)
     return _judgement(result, dims, model)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# diagnose: the evaluator's node in the tutoring graphs
+# --------------------------------------------------------------------------------------------------------------
+
+
+def diagnose(state: TutoringState, runtime: Runtime[TutoringContext]) -> dict[str, Any]:
+    """Diagnose the learner's turn (CLASS a-g, verdict, error type) and gather the learner-model evidence it gives.
+
+    Correctness is the deterministic check of `classify_turn`; a real evaluator model may add its structured
+    diagnosis of the soft labels (never the verdict). The evidence is committed with the turn (`reveal_gate`).
+    """
+    ctx = context_of(runtime, TutoringContext)
+    problem = Problem.model_validate(state["problem"])
+    steps = steps_of(problem)
+    idx = state.get("step_index", 0)
+    text = last_text(state.get("messages", []), HumanMessage)
+    d = classify_turn(text, problem, idx)
+    evaluator = real_model(ctx, "evaluator")
+    if evaluator is not None and d.category != StudentResponse.CORRECT:
+        d = merge_diagnosis(d, evaluator_diagnosis(evaluator, problem, steps[idx], text, d))
+    attempts = list(state.get("attempts") or [0] * len(steps))
+    if d.category in (StudentResponse.INCORRECT, StudentResponse.PARTIAL) and not d.setup:
+        attempts[idx] += 1
+    previous = TutorMove.of(state.get("last_plan"))
+    explained = (previous.step_index, previous.explanation) if previous is not None else None
+    learning = pending(state.get("pending_learning")) + graded_turn(
+        problem=problem, step=steps[idx], diagnosis=d, learner_text=text, session_id=thread_id(),
+        turn=len(state.get("turns", [])), explained=explained,
+    )  # fmt: skip
+    return {
+        "last_diagnosis": d.dump(),
+        "attempts": attempts,
+        "learner_solved": bool(state.get("learner_solved") or d.solved_final),
+        "solution_requested": d.inquiry == "solution",
+        "extraction_flag": bool(state.get("extraction_flag") or d.extraction),
+        "pending_learning": learning.model_dump(mode="json"),
+    }

@@ -31,61 +31,44 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
-from pedagraph.agents.teacher import context_of, problem_of, role_model, steps_of
 from pedagraph.prompts import load_prompt, render
 
 from pedagraph.answers import compare, extract_numbers, find_numbers, format_number
 from pedagraph.errors import DataError
-from pedagraph.problems import Problem, Step
+from pedagraph.messages import last_text, learner_text, swapped_roles
+from pedagraph.problems import Problem, Step, steps_of
+from pedagraph.runtime import check_owner, context_of, role_model
+from pedagraph.state import TutoringState as State
 from pedagraph.taxonomy import Strategy
+from pedagraph.tutoring.context import TutoringContext as Context
 
-if TYPE_CHECKING:
-    from pedagraph.graphs.tutor import Context, State
+__all__ = ["SIMULATORS", "ProbabilisticStudent", "learner_text", "mathdial_persona", "mathdial_student",
+           "simulate_student", "simulator_of", "student_turn"]  # fmt: skip
 
 
-def _content(message: BaseMessage) -> str:
-    content = message.content
-    if isinstance(content, str):
-        return content
-    return " ".join(str(part.get("text", "")) if isinstance(part, dict) else str(part) for part in content)
+def problem_of(state: State) -> Problem:
+    """Return the session's problem."""
+    return Problem.model_validate(state["problem"])
 
 
 def last_tutor_reply(state: State) -> str:
     """Return the latest visible tutor reply."""
-    for message in reversed(state.get("messages", [])):
-        if isinstance(message, AIMessage):
-            return _content(message)
-    return ""
-
-
-def learner_text(value: Any) -> str:
-    """Turn a resume value (text, `{"text": ...}` / `{"content": ...}`, or a message) into the learner's text."""
-    if isinstance(value, BaseMessage):
-        return _content(value).strip()
-    if isinstance(value, dict):
-        value = value.get("text", value.get("content", ""))
-    return ("" if value is None else str(value)).strip()
+    return last_text(state.get("messages", []), AIMessage)
 
 
 def _swapped_history(state: State) -> list[BaseMessage]:
     """The current problem's visible conversation with the roles swapped: the tutor speaks as the user."""
-    turns: list[BaseMessage] = []
-    for message in state.get("messages", [])[state.get("problem_start", 0) :]:
-        if isinstance(message, AIMessage):
-            turns.append(HumanMessage(content=_content(message)))
-        elif isinstance(message, HumanMessage):
-            turns.append(AIMessage(content=_content(message)))
-    return turns
+    return swapped_roles(state.get("messages", []), state.get("problem_start", 0))
 
 
 def simulate_student(state: State, ctx: Context) -> str:
     """Ask the student model for the simulated learner's next turn (the tutor speaks as the user)."""
-    model = role_model("student", ctx.student_model)
+    model = role_model(ctx, "student")
     system = render(
         "student/simulate",
         persona=ctx.student_persona or render("student/default_persona").strip(),
@@ -116,7 +99,7 @@ def mathdial_persona(record: Mapping[str, Any]) -> str:
 
 def mathdial_student(state: State, ctx: Context) -> str:
     """The MathDial student's next turn: the student model with the MathDial rules, persona and dialogue."""
-    model = role_model("student", ctx.student_model)
+    model = role_model(ctx, "student")
     problem = problem_of(state)
     persona = ctx.student_persona or mathdial_persona(problem.extras)
     system = render("student/mathdial", persona=persona, problem=problem.question)
@@ -277,13 +260,8 @@ def simulator_of(ctx: Context) -> Callable[[State, Context], str]:
 
 def student_turn(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Get the learner's next turn: wait for a human (interrupt) or ask the simulated student."""
-    ctx = context_of(runtime)
-    owner = state.get("learner_id")
-    if owner is not None and owner != ctx.learner_id:
-        raise DataError(
-            f"this session belongs to learner {owner!r}, but the call's context names {ctx.learner_id!r}",
-            hint="pass the same Context(learner_id=...) on every call of a thread, resumes included",
-        )
+    ctx = context_of(runtime, Context)
+    check_owner(state.get("learner_id"), ctx.learner_id)
     if ctx.student_mode == "simulated":
         text = simulator_of(ctx)(state, ctx)
     else:

@@ -29,6 +29,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 from typing import Literal, cast
 
 from pydantic import BaseModel, ConfigDict
@@ -440,7 +441,13 @@ class _Scanner:
 
 def find_numbers(text: str) -> list[NumberMatch]:
     """Return every number in `text` with its position in `normalize_text(text)`, in reading order."""
-    return _Scanner(normalize_text(text)).scan()
+    return list(_scan_cached(text))
+
+
+@lru_cache(maxsize=4096)
+def _scan_cached(text: str) -> tuple[NumberMatch, ...]:
+    # the reveal gate re-reads every earlier reply on each turn: scanning a text once is enough
+    return tuple(_Scanner(normalize_text(text)).scan())
 
 
 def extract_numbers(text: str) -> list[float]:

@@ -61,6 +61,7 @@ __all__ = [
     "LearnerModel",
     "LearnerStats",
     "LearnerStore",
+    "LearnerUpdate",
     "Misconception",
     "MisconceptionEvidence",
     "MistakeType",
@@ -654,6 +655,235 @@ def _check_mastery_untouched(before: LearnerModel, after: LearnerModel) -> None:
             )
 
 
+# --------------------------------------------------------------------------- changes
+
+
+class EvidenceUpdate(BaseModel):
+    """One graded outcome of a skill, to be recorded with BKT."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    skill: SkillName
+    correct: bool
+    evidence: GradedEvidence
+    params: BKTParams | None = None
+    abilities: tuple[Ability, ...] = ()
+
+    @classmethod
+    def checked(
+        cls,
+        skill: str,
+        correct: bool,
+        evidence: GradedEvidence,
+        *,
+        params: BKTParams | None = None,
+        abilities: Iterable[Ability | str] | None = None,
+    ) -> EvidenceUpdate:
+        """Validate the parts of a graded outcome with the store's error messages."""
+        skill = _check_name("skill name", skill)
+        if not isinstance(correct, bool):
+            raise TypeError(f"correct must be a bool from a grader, got {type(correct).__name__}")
+        if not isinstance(evidence, GradedEvidence):
+            raise TypeError("evidence must be a GradedEvidence naming its grader and source turn")
+        if params is not None and not isinstance(params, BKTParams):
+            raise TypeError("params must be BKTParams")
+        return cls(skill=skill, correct=correct, evidence=evidence, params=params, abilities=_as_abilities(abilities))
+
+
+class MisconceptionUpdate(BaseModel):
+    """A diagnosed misconception to merge into the learner's record."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    skill: SkillName
+    error_type: ErrorType
+    description: str
+    evidence: MisconceptionEvidence | None = None
+    confidence: float = 0.5
+    mistake_type: MistakeType | None = None
+
+    @classmethod
+    def checked(
+        cls,
+        skill: str,
+        error_type: ErrorType | str,
+        description: str,
+        *,
+        evidence: MisconceptionEvidence | None = None,
+        confidence: float = 0.5,
+        mistake_type: MistakeType | str | None = None,
+    ) -> MisconceptionUpdate:
+        """Validate the parts of a misconception with the store's error messages."""
+        skill = _check_name("skill name", skill)
+        try:
+            etype = ErrorType(_error_type(error_type))
+            mtype = MistakeType(mistake_type) if mistake_type is not None else None
+        except ValueError as exc:
+            raise DataError(
+                f"{exc}; Bridge error types: {', '.join(e.value for e in ErrorType)}; "
+                f"mistake types: {', '.join(m.value for m in MistakeType)}"
+            ) from None
+        if not isinstance(description, str) or not description.strip():
+            raise DataError("a misconception needs a non-empty description")
+        if not 0.0 <= confidence <= 1.0:
+            raise DataError(f"confidence must be in [0, 1], got {confidence!r}")
+        if evidence is not None and not isinstance(evidence, MisconceptionEvidence):
+            raise TypeError("evidence must be a MisconceptionEvidence")
+        return cls(
+            skill=skill,
+            error_type=etype,
+            description=description.strip(),
+            evidence=evidence,
+            confidence=confidence,
+            mistake_type=mtype,
+        )
+
+
+class StatsDelta(BaseModel):
+    """Non-negative amounts to add to a learner's session counters."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sessions: int = 0
+    hints_received: int = 0
+    answers_revealed: int = 0
+
+    @classmethod
+    def checked(cls, **deltas: Any) -> StatsDelta:
+        """Validate the amounts with the store's error messages."""
+        for name, value in deltas.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise DataError(f"{name} must be a non-negative integer, got {value!r}")
+        return cls(**deltas)
+
+    def __add__(self, other: StatsDelta) -> StatsDelta:
+        return StatsDelta(**{name: getattr(self, name) + getattr(other, name) for name in StatsDelta.model_fields})
+
+
+class LearnerUpdate(BaseModel):
+    """Changes to one learner model gathered over a turn and stored in one transaction (`LearnerStore.apply`).
+
+    JSON-ready, so a graph can keep it in its checkpointed state between the node that grades a turn and the
+    node that commits it.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    evidence: tuple[EvidenceUpdate, ...] = ()
+    misconceptions: tuple[MisconceptionUpdate, ...] = ()
+    demos: tuple[TeachingDemo, ...] = ()
+    stats: StatsDelta = Field(default_factory=StatsDelta)
+
+    def __add__(self, other: LearnerUpdate) -> LearnerUpdate:
+        return LearnerUpdate(
+            evidence=self.evidence + other.evidence,
+            misconceptions=self.misconceptions + other.misconceptions,
+            demos=self.demos + other.demos,
+            stats=self.stats + other.stats,
+        )
+
+    @property
+    def is_empty(self) -> bool:
+        """True when applying it would change nothing."""
+        return not (self.evidence or self.misconceptions or self.demos or any(self.stats.model_dump().values()))
+
+
+def apply_evidence(model: LearnerModel, item: EvidenceUpdate) -> bool:
+    """Record one graded outcome on `model` in place (BKT, deduplicated per session/turn/item); True if changed."""
+    skill, correct, evidence, params = item.skill, item.correct, item.evidence, item.params
+    state = model.skills.get(skill) or SkillState.prior(params or DEFAULT_BKT)
+    if evidence.turn is not None:
+        for obs in state.history:
+            if (obs.session_id, obs.turn, obs.item_id) == (evidence.session_id, evidence.turn, evidence.item_id):
+                if obs.correct != correct:
+                    raise DataError(
+                        f"learner {model.learner_id!r}, skill {skill!r}: session {evidence.session_id!r} turn "
+                        f"{evidence.turn} was already graded correct={obs.correct}",
+                        hint="grade each turn once, or give the item an item_id",
+                    )
+                return False
+    use = params or state.params
+    p_after = bkt_update(state.p_mastery, correct, use)
+    obs = Observation(
+        correct=correct,
+        grader=evidence.grader,
+        session_id=evidence.session_id,
+        turn=evidence.turn,
+        item_id=evidence.item_id,
+        at=evidence.at,
+        p_before=state.p_mastery,
+        p_after=p_after,
+    )
+    new = SkillState(
+        p_mastery=p_after,
+        n_obs=state.n_obs + 1,
+        n_correct=state.n_correct + int(correct),
+        last_seen=max(state.last_seen, evidence.at) if state.last_seen else evidence.at,
+        params=use,
+        abilities=state.abilities + tuple(a for a in item.abilities if a not in state.abilities),
+        history=(state.history + (obs,))[-MAX_SKILL_HISTORY:],
+    )
+    model.skills = {**model.skills, skill: new}
+    return True
+
+
+def apply_misconception(model: LearnerModel, item: MisconceptionUpdate) -> tuple[bool, Misconception]:
+    """Merge a misconception into `model` in place; (changed, the entry)."""
+    evidence = item.evidence
+    for entry in model.misconceptions:
+        if entry.status == "active" and entry.skill == item.skill and entry.error_type == item.error_type:
+            if evidence is not None and any(
+                (e.session_id, e.turn, e.text) == (evidence.session_id, evidence.turn, evidence.text)
+                for e in entry.evidence
+            ):
+                return False, entry
+            if evidence is not None:
+                entry.evidence = (entry.evidence + [evidence])[-MAX_MISCONCEPTION_EVIDENCE:]
+            entry.confidence = 1.0 - (1.0 - entry.confidence) * (1.0 - item.confidence)
+            entry.last_seen = _now()
+            if entry.mistake_type is None and item.mistake_type is not None:
+                entry.mistake_type = item.mistake_type
+            return True, entry
+    entry = Misconception(
+        skill=item.skill,
+        error_type=item.error_type,
+        mistake_type=item.mistake_type,
+        description=item.description,
+        evidence=[evidence] if evidence is not None else [],
+        confidence=item.confidence,
+    )
+    model.misconceptions = model.misconceptions + [entry]
+    return True, entry
+
+
+def apply_demo(model: LearnerModel, demo: TeachingDemo) -> bool:
+    """Add a teaching demo to `model` in place (an id already there is kept once); True if changed."""
+    if any(d.id == demo.id for d in model.demos):
+        return False
+    model.demos = (model.demos + [demo.model_copy(deep=True)])[-MAX_DEMOS:]
+    return True
+
+
+def apply_stats(model: LearnerModel, delta: StatsDelta) -> bool:
+    """Add session counters to `model` in place; True if any amount was non-zero."""
+    for name in StatsDelta.model_fields:
+        setattr(model.stats, name, getattr(model.stats, name) + getattr(delta, name))
+    return any(delta.model_dump().values())
+
+
+def apply_update(model: LearnerModel, update: LearnerUpdate) -> bool:
+    """Apply every part of a `LearnerUpdate` to `model` in place, in order; True if anything changed."""
+    changed = False
+    for evidence in update.evidence:
+        changed |= apply_evidence(model, evidence)
+    for demo in update.demos:
+        changed |= apply_demo(model, demo)
+    for misconception in update.misconceptions:
+        changed |= apply_misconception(model, misconception)[0]
+    changed |= apply_stats(model, update.stats)
+    return changed
+
+
 class LearnerStore:
     """Durable learner records in one SQLite file (WAL), safe for concurrent threads and processes.
 
@@ -761,16 +991,16 @@ class LearnerStore:
 
     @staticmethod
     def _write(conn: sqlite3.Connection, model: LearnerModel) -> LearnerModel:
-        stored = model.model_copy(deep=True)
-        stored.revision = model.revision + 1
-        stored.updated_at = _now()
+        """Store `model` (owned by the caller's transaction) with its revision advanced; returns it."""
+        model.revision += 1
+        model.updated_at = _now()
         conn.execute(
             "INSERT INTO learners (learner_id, schema_version, updated_at, data) VALUES (?, ?, ?, ?) "
             "ON CONFLICT(learner_id) DO UPDATE SET schema_version = excluded.schema_version, "
             "updated_at = excluded.updated_at, data = excluded.data",
-            (stored.learner_id, stored.schema_version, stored.updated_at.isoformat(), stored.model_dump_json()),
+            (model.learner_id, model.schema_version, model.updated_at.isoformat(), model.model_dump_json()),
         )
-        return stored
+        return model
 
     def _modify(self, learner_id: str, change: Callable[[LearnerModel], bool]) -> LearnerModel:
         """Run `change` on the stored (or a fresh) model in one write transaction; write if it returns True."""
@@ -868,60 +1098,9 @@ class LearnerStore:
         skill — a retried or replayed graph node — counts once; recording it with the opposite outcome
         raises DataError. Evidence without a turn is never deduplicated.
         """
-        skill = _check_name("skill name", skill)
-        if not isinstance(correct, bool):
-            raise TypeError(f"correct must be a bool from a grader, got {type(correct).__name__}")
-        if not isinstance(evidence, GradedEvidence):
-            raise TypeError("evidence must be a GradedEvidence naming its grader and source turn")
-        if params is not None and not isinstance(params, BKTParams):
-            raise TypeError("params must be BKTParams")
-        tags = _as_abilities(abilities)
-        result: dict[str, SkillState] = {}
-
-        def change(model: LearnerModel) -> bool:
-            state = model.skills.get(skill) or SkillState.prior(params or DEFAULT_BKT)
-            if evidence.turn is not None:
-                for obs in state.history:
-                    if (obs.session_id, obs.turn, obs.item_id) == (
-                        evidence.session_id,
-                        evidence.turn,
-                        evidence.item_id,
-                    ):
-                        if obs.correct != correct:
-                            raise DataError(
-                                f"learner {learner_id!r}, skill {skill!r}: session {evidence.session_id!r} turn "
-                                f"{evidence.turn} was already graded correct={obs.correct}",
-                                hint="grade each turn once, or give the item an item_id",
-                            )
-                        result["state"] = state
-                        return False
-            use = params or state.params
-            p_after = bkt_update(state.p_mastery, correct, use)
-            obs = Observation(
-                correct=correct,
-                grader=evidence.grader,
-                session_id=evidence.session_id,
-                turn=evidence.turn,
-                item_id=evidence.item_id,
-                at=evidence.at,
-                p_before=state.p_mastery,
-                p_after=p_after,
-            )
-            new = SkillState(
-                p_mastery=p_after,
-                n_obs=state.n_obs + 1,
-                n_correct=state.n_correct + int(correct),
-                last_seen=max(state.last_seen, evidence.at) if state.last_seen else evidence.at,
-                params=use,
-                abilities=state.abilities + tuple(a for a in tags if a not in state.abilities),
-                history=(state.history + (obs,))[-MAX_SKILL_HISTORY:],
-            )
-            model.skills = {**model.skills, skill: new}
-            result["state"] = new
-            return True
-
-        self._modify(learner_id, change)
-        return result["state"]
+        item = EvidenceUpdate.checked(skill, correct, evidence, params=params, abilities=abilities)
+        model = self._modify(learner_id, lambda m: apply_evidence(m, item))
+        return model.skills[item.skill]
 
     def add_misconception(
         self,
@@ -939,51 +1118,14 @@ class LearnerStore:
         A merge appends the evidence (unless the same session/turn/text is already there) and raises the
         confidence as a noisy-OR: `c = 1 - (1 - c_old)(1 - confidence)`; the first description is kept.
         """
-        skill = _check_name("skill name", skill)
-        try:
-            etype = ErrorType(_error_type(error_type))
-            mtype = MistakeType(mistake_type) if mistake_type is not None else None
-        except ValueError as exc:
-            raise DataError(
-                f"{exc}; Bridge error types: {', '.join(e.value for e in ErrorType)}; "
-                f"mistake types: {', '.join(m.value for m in MistakeType)}"
-            ) from None
-        if not isinstance(description, str) or not description.strip():
-            raise DataError("a misconception needs a non-empty description")
-        if not 0.0 <= confidence <= 1.0:
-            raise DataError(f"confidence must be in [0, 1], got {confidence!r}")
-        if evidence is not None and not isinstance(evidence, MisconceptionEvidence):
-            raise TypeError("evidence must be a MisconceptionEvidence")
+        item = MisconceptionUpdate.checked(
+            skill, error_type, description, evidence=evidence, confidence=confidence, mistake_type=mistake_type
+        )
         result: dict[str, Misconception] = {}
 
         def change(model: LearnerModel) -> bool:
-            for entry in model.misconceptions:
-                if entry.status == "active" and entry.skill == skill and entry.error_type == etype:
-                    if evidence is not None and any(
-                        (e.session_id, e.turn, e.text) == (evidence.session_id, evidence.turn, evidence.text)
-                        for e in entry.evidence
-                    ):
-                        result["m"] = entry
-                        return False
-                    if evidence is not None:
-                        entry.evidence = (entry.evidence + [evidence])[-MAX_MISCONCEPTION_EVIDENCE:]
-                    entry.confidence = 1.0 - (1.0 - entry.confidence) * (1.0 - confidence)
-                    entry.last_seen = _now()
-                    if entry.mistake_type is None and mtype is not None:
-                        entry.mistake_type = mtype
-                    result["m"] = entry
-                    return True
-            entry = Misconception(
-                skill=skill,
-                error_type=etype,
-                mistake_type=mtype,
-                description=description.strip(),
-                evidence=[evidence] if evidence is not None else [],
-                confidence=confidence,
-            )
-            model.misconceptions = model.misconceptions + [entry]
-            result["m"] = entry
-            return True
+            changed, result["m"] = apply_misconception(model, item)
+            return changed
 
         self._modify(learner_id, change)
         return result["m"].model_copy(deep=True)
@@ -1014,31 +1156,25 @@ class LearnerStore:
         """Add a with/without-explanation demo to the learner's mental-model bank (same id: kept once)."""
         if not isinstance(demo, TeachingDemo):
             raise TypeError("demo must be a TeachingDemo")
-
-        def change(model: LearnerModel) -> bool:
-            if any(d.id == demo.id for d in model.demos):
-                return False
-            model.demos = (model.demos + [demo.model_copy(deep=True)])[-MAX_DEMOS:]
-            return True
-
-        self._modify(learner_id, change)
+        self._modify(learner_id, lambda model: apply_demo(model, demo))
         return demo
 
     def increment_stats(
         self, learner_id: str, *, sessions: int = 0, hints_received: int = 0, answers_revealed: int = 0
     ) -> LearnerStats:
         """Add non-negative amounts to the learner's session counters and return the new counters."""
-        deltas = {"sessions": sessions, "hints_received": hints_received, "answers_revealed": answers_revealed}
-        for name, value in deltas.items():
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise DataError(f"{name} must be a non-negative integer, got {value!r}")
+        delta = StatsDelta.checked(sessions=sessions, hints_received=hints_received, answers_revealed=answers_revealed)
+        return self._modify(learner_id, lambda model: apply_stats(model, delta)).stats
 
-        def change(model: LearnerModel) -> bool:
-            for name, value in deltas.items():
-                setattr(model.stats, name, getattr(model.stats, name) + value)
-            return any(deltas.values())
+    def apply(self, learner_id: str, update: LearnerUpdate) -> LearnerModel:
+        """Apply a whole `LearnerUpdate` (evidence, misconceptions, demos, stats) in one write transaction.
 
-        return self._modify(learner_id, change).stats
+        Each part follows the rules of its single-change method (deduplication included); an empty update
+        writes nothing. Returns the stored model.
+        """
+        if not isinstance(update, LearnerUpdate):
+            raise TypeError("update must be a LearnerUpdate")
+        return self._modify(learner_id, lambda model: apply_update(model, update))
 
     def list_learners(self) -> list[str]:
         """Return the ids of all stored learners, sorted (corrupt records are listed too)."""

@@ -190,6 +190,40 @@ _KEYWORD_SKILLS = {
 _FRACTION_LITERAL = re.compile(r"(?<![\d./])(\d+)/(\d+)(?![\d/])")
 
 
+def steps_of(problem: Problem) -> list[Step]:
+    """Return the problem's steps; a stepless problem is one step: the whole question and its final answer."""
+    if problem.steps:
+        return list(problem.steps)
+    return [
+        Step(
+            index=0,
+            question=problem.question,
+            solution_text=problem.solution,
+            hint="",
+            expression=None,
+            answer=problem.final_answer,
+            answer_value=problem.final_value,
+            skills=list(problem.skills),
+        )
+    ]
+
+
+def without_result(text: str, value: float | None) -> str:
+    """Return `text` with every occurrence of `value` replaced by `?` (a worked step without its result)."""
+    if not text or value is None:
+        return text
+    norm = normalize_text(text)
+    base = text if len(norm) == len(text) else norm
+    out, last = [], 0
+    for m in find_numbers(text):
+        if any(compare(v, value) for v in m.values):
+            out.append(base[last : m.start])
+            out.append("?")
+            last = m.end
+    out.append(base[last:])
+    return "".join(out)
+
+
 def _operators(expression: str) -> list[str]:
     """Binary operators in an expression, in order (a leading or bracket-opening minus is a sign)."""
     ops = []

@@ -7,6 +7,7 @@ Within the config file and within the environment, a role's own value beats the 
 from __future__ import annotations
 
 import os
+import threading
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -225,8 +226,52 @@ def resolve_model_settings(
         ) from None
 
 
+_ENV_PREFIXES = ("PEDAGRAPH_", "OPENAI_", "OLLAMA_")
+_resolved: dict[tuple[Any, ...], Settings] = {}
+_resolved_lock = threading.Lock()
+
+
+def _resolution_key(config_path: Any, overrides: dict[str, Any]) -> tuple[Any, ...] | None:
+    """What a resolution depends on: the config file (path, size, mtime), the environment and the overrides."""
+    path = find_config_path(config_path)
+    stamp = None
+    if path is not None:
+        try:
+            st = path.stat()
+            stamp = (str(path), st.st_size, st.st_mtime_ns)
+        except OSError:
+            return None
+    env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith(_ENV_PREFIXES)))
+    key = (stamp, str(Path.cwd()), env, tuple(sorted(overrides.items())))
+    try:
+        hash(key)
+    except TypeError:  # an override that is not a plain value: resolve it every time
+        return None
+    return key
+
+
 def load_settings(config_path: str | os.PathLike[str] | None = None, **model_overrides: Any) -> Settings:
-    """Load and resolve all settings; `model_overrides` apply to every role."""
+    """Load and resolve all settings; `model_overrides` apply to every role.
+
+    A resolution is reused while the config file, the environment and the overrides stay the same, so code
+    that asks for settings on every call (every graph node) does not re-read them. Treat the result as read-only.
+    """
+    key = _resolution_key(config_path, model_overrides)
+    if key is not None:
+        with _resolved_lock:
+            hit = _resolved.get(key)
+        if hit is not None:
+            return hit
+    settings = _load_settings(config_path, **model_overrides)
+    if key is not None:
+        with _resolved_lock:
+            if len(_resolved) > 256:
+                _resolved.clear()
+            _resolved[key] = settings
+    return settings
+
+
+def _load_settings(config_path: str | os.PathLike[str] | None = None, **model_overrides: Any) -> Settings:
     path = find_config_path(config_path)
     data = read_config_file(path) if path else {}
     source = str(path) if path else "config"

@@ -5,7 +5,11 @@ One module so every graph, agent and eval uses the same names (methods.md §9.4)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class StudentResponse(StrEnum):
@@ -142,3 +146,141 @@ class MRBenchDimension(StrEnum):
     COHERENCE = "Coherence"
     TUTOR_TONE = "Tutor_Tone"
     HUMANLIKENESS = "Humanlikeness"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Typed records of one tutoring turn, shared by every graph that diagnoses learners or proposes tutor moves
+# --------------------------------------------------------------------------------------------------------------
+
+Verdict = Literal["correct", "incorrect", "ambiguous", "no_answer", "ungraded"]
+"""The deterministic answer check of a turn against the step (or the final answer)."""
+Inquiry = Literal["hint", "solution", "go_back", "dont_know", "question"]
+"""What a learner's turn asks for."""
+MoveKind = Literal[
+    "open", "affirm_next", "affirm_done", "probe", "hint", "strategy", "explain", "correction", "partial", "setup",
+    "clarify", "redirect", "refuse", "reveal", "go_back", "inquiry", "question",
+]  # fmt: skip
+"""The kinds of tutor move the CLASS policy chooses from (each has a fixed CLASS action, strategy and intention)."""
+
+
+class _Record(BaseModel):
+    # state written by another pedagraph version may carry fields this one does not know: they are ignored
+    model_config = ConfigDict(extra="ignore")
+
+    @classmethod
+    def of(cls, data: Mapping[str, Any] | None) -> Self | None:
+        """Read a record back from graph state (None for a missing or empty value)."""
+        return cls.model_validate(data) if data else None
+
+    def dump(self) -> dict[str, Any]:
+        """JSON-ready form, as it is kept in graph state and turn traces."""
+        return self.model_dump(mode="json")
+
+
+class Diagnosis(_Record):
+    """The diagnosis of one learner turn: CLASS category, answer verdict, inquiry, Bridge error and misconception.
+
+    Correctness (`verdict`, `correct`, `solved_final`) is deterministic; a model may refine the soft labels only.
+    """
+
+    category: StudentResponse = StudentResponse.AMBIGUOUS
+    verdict: Verdict = "no_answer"
+    value: float | None = None
+    """The number the learner gave, when one was read."""
+    correct: bool | None = None
+    solved_final: bool = False
+    inquiry: Inquiry | None = None
+    extraction: bool = False
+    """The turn tries to extract the answer (jailbreak, digit fishing)."""
+    partial_step: int | None = None
+    """Index of another step whose result the learner gave (CLASS c)."""
+    setup: bool = False
+    """The learner wrote the step's right calculation without its result."""
+    error_type: ErrorType | None = None
+    misconception: str | None = None
+    source: Literal["rules", "rules+evaluator"] = "rules"
+
+
+class TutorMove(_Record):
+    """A tutor move: MathDial move, Bridge strategy and intention, CLASS action and subproblem state, and what to say.
+
+    `template` and `values` name the deterministic reply (the scripted tutor's words, a real model's guidance).
+    """
+
+    kind: MoveKind
+    category: StudentResponse
+    action: TutorAction
+    strategy: Strategy
+    move: Move
+    intention: Intention
+    subproblem_state: SubproblemState
+    step_index: int
+    template: str
+    values: dict[str, Any] = Field(default_factory=dict)
+    hint_level: int = 0
+    reveal: bool = False
+    """The move states the final answer (allowed by the reveal policy)."""
+    told_step: int | None = None
+    explanation: str | None = None
+    """The worked method explained (Theory-of-Mind intervention)."""
+    spends_budget: bool = False
+    intervention: dict[str, Any] | None = None
+    """The explain-or-not decision (`InterventionDecision.to_dict()`), where one was made."""
+    refused: bool = False
+    material_search: str | None = None
+    material: list[dict[str, Any]] = Field(default_factory=list)
+    focus: str | None = None
+    closing: bool = False
+    reply_source: str | None = None
+    mode: str | None = None
+
+    @classmethod
+    def make(
+        cls,
+        kind: MoveKind,
+        category: StudentResponse,
+        step_index: int,
+        template: str,
+        values: Mapping[str, Any] | None = None,
+        *,
+        sub_state: SubproblemState = SubproblemState.IN_PROGRESS,
+        action: TutorAction | None = None,
+        **extra: Any,
+    ) -> TutorMove:
+        """A move of `kind`, with its CLASS action, strategy, intention and MathDial move from `MOVE_LABELS`."""
+        default_action, strategy, intention = MOVE_LABELS[kind]
+        return cls(
+            kind=kind,
+            category=category,
+            action=action or default_action,
+            strategy=strategy,
+            move=STRATEGY_MOVE[strategy],
+            intention=intention,
+            subproblem_state=sub_state,
+            step_index=step_index,
+            template=template,
+            values=dict(values or {}),
+            **extra,
+        )
+
+
+# CLASS action, Bridge strategy and intention of each kind of move (the MathDial move follows from the strategy).
+MOVE_LABELS: dict[str, tuple[TutorAction, Strategy, Intention]] = {
+    "open": (TutorAction.NOT_APPLICABLE, Strategy.OTHER, Intention.SIGNAL_GOAL),
+    "affirm_next": (TutorAction.CONFIRM_CORRECT, Strategy.AFFIRM_CORRECT_ANSWER, Intention.SIGNAL_GOAL),
+    "affirm_done": (TutorAction.CONFIRM_CORRECT, Strategy.AFFIRM_CORRECT_ANSWER, Intention.MOTIVATE_STUDENT),
+    "probe": (TutorAction.FLAG_MISTAKE_HINT, Strategy.ASK_QUESTION, Intention.DIAGNOSE_MISTAKE),
+    "hint": (TutorAction.FLAG_MISTAKE_HINT, Strategy.PROVIDE_HINT, Intention.HINT_MISTAKE),
+    "strategy": (TutorAction.FLAG_MISTAKE_HINT, Strategy.PROVIDE_STRATEGY, Intention.SUPPORT_THINKING),
+    "explain": (TutorAction.FLAG_MISTAKE_HINT, Strategy.EXPLAIN_CONCEPT, Intention.CLARIFY_MISUNDERSTANDING),
+    "correction": (TutorAction.SOLUTION_AFTER_FAILURES, Strategy.PROVIDE_CORRECTION, Intention.CORRECT_MISTAKE),
+    "partial": (TutorAction.ACK_PARTIAL_HINT, Strategy.PROVIDE_HINT, Intention.HINT_MISTAKE),
+    "setup": (TutorAction.ACK_PARTIAL_HINT, Strategy.SIMPLIFY_QUESTION, Intention.SUPPORT_THINKING),
+    "clarify": (TutorAction.ASK_CLARIFY, Strategy.ASK_QUESTION, Intention.CLARIFY_MISUNDERSTANDING),
+    "redirect": (TutorAction.REDIRECT, Strategy.OTHER, Intention.SIGNAL_GOAL),
+    "refuse": (TutorAction.HINT_ON_REQUEST, Strategy.PROVIDE_HINT, Intention.HINT_MISTAKE),
+    "reveal": (TutorAction.SOLUTION_ON_REQUEST, Strategy.PROVIDE_CORRECTION, Intention.CORRECT_MISTAKE),
+    "go_back": (TutorAction.GO_BACK, Strategy.SIMPLIFY_QUESTION, Intention.SIGNAL_GOAL),
+    "inquiry": (TutorAction.ADDRESS_INQUIRY, Strategy.OTHER, Intention.UNDERSTAND_TOPIC),
+    "question": (TutorAction.ADDRESS_INQUIRY, Strategy.OTHER, Intention.UNDERSTAND_TOPIC),
+}

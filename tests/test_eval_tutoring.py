@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pedagraph.errors import DataError
-from pedagraph.llm import ScriptedChatModel
+from pedagraph.llm import ScriptedChatModel, StandInChatModel
 from pedagraph.problems import Problem, parse_mathdial
 
 REPO = Path(__file__).resolve().parents[1]
@@ -316,11 +316,11 @@ def test_a_leaky_model_tutor_is_gated_and_not_counted_as_telling():
     def teacher_reply(call):
         return None if call.schema_name else "The answer is 10 spoons, so just write 10."
 
-    teacher = ScriptedChatModel(reply_fn=teacher_reply)
+    teacher = StandInChatModel(reply_fn=teacher_reply)
     student = ScriptedChatModel(reply_fn=lambda call: "I still think it's 9.")
     s = suite(student="llm", max_turns=3)
     (r,) = run(s, [record_item()], teacher=teacher, student=student)
-    assert r["models"]["teacher"] == "scripted:ScriptedChatModel"
+    assert r["models"]["teacher"] == "stand-in:StandInChatModel"
     assert any(lab["reply_source"] == "model" for lab in r["turn_labels"])  # the model path, not templates
     assert r["telling_turn"] is None and r["answer_mention_turn"] is None
     assert r["end_reason"] == "turn_limit" and r["student_turns"] == 3

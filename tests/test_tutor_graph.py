@@ -18,7 +18,7 @@ from langgraph.types import Command
 
 from pedagraph.answers import find_numbers, format_number, number_to_words
 from pedagraph.learner import DEFAULT_BKT, get_learner_store
-from pedagraph.llm import SCRIPTED_NOTICE, ScriptedChatModel
+from pedagraph.llm import SCRIPTED_NOTICE, ScriptedChatModel, StandInChatModel
 from pedagraph.problems import bundled_problems, get_problem
 from pedagraph.reveal import RevealGate, answer_digits
 
@@ -212,7 +212,7 @@ def test_tom_decision_explains_once_and_records_the_demo(tutor, problem):
     assert learner.useful_explanations()
     assert learner.active_misconceptions()  # the wrong answers were diagnosed
     # one misconception per (skill, error type), filed under the step's operation, not under every skill tag
-    from pedagraph.agents.teacher import primary_skill
+    from pedagraph.learning import primary_skill
 
     assert {m.skill for m in learner.misconceptions} <= {primary_skill(s.skills) for s in problem.steps}
 
@@ -292,7 +292,7 @@ def test_solution_request_is_refused_under_never_and_go_back_returns(tutor, prob
 # ------------------------------------------------------------------------------------------------ reveal gate
 
 
-def hostile_teacher(problem) -> ScriptedChatModel:
+def hostile_teacher(problem) -> StandInChatModel:
     """A teacher that gives the answer away whenever asked, in several disguises."""
     final = format_number(problem.final_value)
     digits = answer_digits(problem.final_value)
@@ -311,7 +311,7 @@ def hostile_teacher(problem) -> ScriptedChatModel:
             return f"OK, ignoring them. The answer is {number_to_words(problem.final_value)} dollars."
         return f"The answer is {final}. Let me know if you need more."
 
-    return ScriptedChatModel(reply_fn=reply)
+    return StandInChatModel(reply_fn=reply)
 
 
 HOSTILE = [
@@ -570,7 +570,7 @@ def test_real_evaluator_adds_error_type_but_never_overrides_correctness(tutor, p
             return {"category": "a", "error_type": "misinterpret", "misconception": "adds instead of subtracting"}
         return None
 
-    evaluator = ScriptedChatModel(reply_fn=judge)
+    evaluator = StandInChatModel(reply_fn=judge)
     context = ctx(learner_id="judge", evaluator_model=evaluator)
     start(tutor, "j1", context)
     out = say(tutor, "j1", context, "hmm")
@@ -595,7 +595,7 @@ def test_real_teacher_regenerates_a_blocked_reply_once(tutor, problem):
             return f"Easy: it is {final}."
         return "Which two quantities from the problem does this step combine?"  # the regeneration
 
-    teacher = ScriptedChatModel(reply_fn=reply)
+    teacher = StandInChatModel(reply_fn=reply)
     context = ctx(learner_id="regen", teacher_model=teacher)
     start(tutor, "g1", context)
     out = say(tutor, "g1", context, "can I get a hint")
@@ -622,7 +622,7 @@ def test_real_teacher_decomposes_a_free_text_problem_once(tutor):
             return None
         return "Good thinking. What comes next?"
 
-    teacher = ScriptedChatModel(reply_fn=reply)
+    teacher = StandInChatModel(reply_fn=reply)
     context = ctx(learner_id="dec", teacher_model=teacher)
     text = "Tom has 5 apples and buys 3 bags of 4 apples. How many apples does he have?"
     out = start(tutor, "d1", context, {"problem_text": text, "answer": "17"})
@@ -632,23 +632,27 @@ def test_real_teacher_decomposes_a_free_text_problem_once(tutor):
     out = say(tutor, "d1", context, "12")
     assert out["step_index"] == 1 and out["last_diagnosis"]["category"] == "b"
     assert sum(c.schema_name == "Decomposition" for c in teacher.calls) == 1
-    bad = ScriptedChatModel(reply_fn=lambda c: {"steps": steps[:1]} if c.schema_name == "Decomposition" else None)
+    bad = StandInChatModel(reply_fn=lambda c: {"steps": steps[:1]} if c.schema_name == "Decomposition" else None)
     out = start(tutor, "d2", ctx(learner_id="dec2", teacher_model=bad), {"problem_text": text, "answer": 17})
     assert out["problem"]["steps"] == []  # steps that do not reach the given answer are not used for grading
 
 
-def test_course_material_is_searched_only_when_ingested(tutor, problem, monkeypatch):
-    import pedagraph.memory as memory
+def test_course_material_is_searched_only_when_ingested(problem):
+    """The memory passed to build_graph(memory=...) is what the tutor searches; only a real teacher searches it."""
+    from pedagraph.graphs.tutor import build_graph
 
     calls: list[str] = []
 
     class Hit:
         citation = "notes.md § Eggs, chunk 1"
         text = "Subtract what is used from what is laid."
+        score = None
+
+        def to_dict(self):
+            return {"citation": self.citation, "text": self.text, "score": self.score}
 
     class FakeMemory:
-        def __init__(self, n):
-            self.n = n
+        n = 1
 
         def count(self, collection, **kw):
             calls.append(f"count:{collection}:{kw.get('course')}")
@@ -658,17 +662,18 @@ def test_course_material_is_searched_only_when_ingested(tutor, problem, monkeypa
             calls.append(f"search:{collection}")
             return [Hit()]
 
-    monkeypatch.setattr(memory, "get_memory", lambda: FakeMemory(1))
+    fake = FakeMemory()
+    tutor = build_graph(checkpointer=InMemorySaver(), memory=fake)
     start(tutor, "m0", ctx(learner_id="mat0"))
     say(tutor, "m0", ctx(learner_id="mat0"), "hint please")
     assert calls == []  # the scripted tutor never touches memory (no embedding model for a newcomer)
-    teacher = ScriptedChatModel(reply_fn=lambda c: None if c.schema_name else "Think about the eggs she uses.")
+    teacher = StandInChatModel(reply_fn=lambda c: None if c.schema_name else "Think about the eggs she uses.")
     context = ctx(learner_id="mat", teacher_model=teacher, course="ducks")
     start(tutor, "m1", context)
     say(tutor, "m1", context, "hint please")
     assert calls == ["count:materials:ducks", "search:materials"]
     assert "notes.md § Eggs, chunk 1" in [c for c in teacher.calls if not c.schema_name][0].system
-    monkeypatch.setattr(memory, "get_memory", lambda: FakeMemory(0))
+    fake.n = 0
     calls.clear()
     say(tutor, "m1", context, "another hint please")
     assert calls == ["count:materials:ducks"]
@@ -693,7 +698,7 @@ def test_a_new_problem_on_the_same_thread_starts_fresh(tutor, problem):
 
 
 def test_safe_prefix_holds_back_partial_words_and_trailing_numbers():
-    from pedagraph.agents.teacher import safe_prefix
+    from pedagraph.streaming import safe_prefix
 
     assert safe_prefix("The answer is 1") == "The answer is "
     assert safe_prefix("The answer is 1 8") == "The answer is "
@@ -703,7 +708,7 @@ def test_safe_prefix_holds_back_partial_words_and_trailing_numbers():
 
 
 def test_gated_stream_never_forwards_a_number_split_across_chunks(problem):
-    from pedagraph.agents.teacher import GatedStream
+    from pedagraph.streaming import GatedStream
 
     gate = RevealGate.for_problem(problem)
     digits = answer_digits(problem.final_value)
@@ -724,7 +729,7 @@ def test_gated_stream_never_forwards_a_number_split_across_chunks(problem):
 
 def test_a_benign_real_teacher_streams_word_by_word_without_replacement(tutor, problem):
     text = "Good try. Which quantities does this step use, and what do you do with them?"
-    teacher = ScriptedChatModel(reply_fn=lambda c: None if c.schema_name else text)
+    teacher = StandInChatModel(reply_fn=lambda c: None if c.schema_name else text)
     context = ctx(learner_id="benign", teacher_model=teacher)
     start(tutor, "bn", context)
     events = stream_custom(tutor, Command(resume="can I have a hint"), "bn", context)
@@ -797,7 +802,7 @@ def test_tom_decision_can_simulate_the_learner_with_the_teacher_model(tutor, pro
             return None
         return "Let's look at the quantities again. Which ones does this step use?"
 
-    teacher = ScriptedChatModel(reply_fn=reply)
+    teacher = StandInChatModel(reply_fn=reply)
     context = ctx(learner_id=f"sim-{kind}", teacher_model=teacher, tom_simulator="llm")
     start(tutor, "tl", context)
     wrong = wrong_values(problem, 2)
@@ -880,6 +885,9 @@ def ingest_notes(tmp_path, name: str, text: str, course: str) -> None:
 class FakeHit:
     def __init__(self, citation: str, text: str, score: float | None) -> None:
         self.citation, self.text, self.score = citation, text, score
+
+    def to_dict(self):
+        return {"citation": self.citation, "text": self.text, "score": self.score}
 
 
 class FakeMemory:
@@ -991,7 +999,7 @@ def test_real_teacher_answers_a_question_grounded_in_the_retrieved_passages(tuto
     hit = FakeHit("fractions.md § Adding, chunk 2", "Rewrite both fractions over a common denominator.", 0.8)
     monkeypatch.setattr(memory, "get_memory", lambda: FakeMemory([hit], calls))
     answer = "Put both over a common denominator first [fractions.md § Adding, chunk 2]. Want to try a problem?"
-    teacher = ScriptedChatModel(reply_fn=lambda c: None if c.schema_name else answer)
+    teacher = StandInChatModel(reply_fn=lambda c: None if c.schema_name else answer)
     context = ctx(learner_id="rq", teacher_model=teacher, course="math-5")
     out = tutor.invoke({"question": "How do I add fractions?"}, cfg("rq"), context=context)
     assert calls == ["count:materials:math-5", "search:materials:math-5:How do I add fractions?"]

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
 from pedagraph.graphs.tutor import Context, build_graph
@@ -37,6 +37,7 @@ from pedagraph.prompts import render
 
 from pedagraph.errors import DataError, PedagraphError
 from pedagraph.learner import get_learner_store, validate_learner_id
+from pedagraph.messages import message_text
 from pedagraph.problems import Problem, bundled_problems
 from pedagraph.redact import redact
 from pedagraph.settings import Settings, ensure_home, load_settings
@@ -104,14 +105,6 @@ def clean_text(text: Any) -> str:
     """Return learner text without control characters (newlines and tabs kept), stripped."""
     raw = "" if text is None else str(text)
     return "".join(ch for ch in raw if ch in "\n\t" or unicodedata.category(ch) not in _CONTROL).strip()
-
-
-def message_text(message: BaseMessage) -> str:
-    """Return the plain text of a message."""
-    content = message.content
-    if isinstance(content, str):
-        return content
-    return " ".join(str(p.get("text", "")) if isinstance(p, dict) else str(p) for p in content)
 
 
 def problem_label(problem: Problem, width: int = 80) -> str:

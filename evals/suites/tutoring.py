@@ -40,13 +40,12 @@ from typing import Any, ClassVar
 from langchain_core.messages import AIMessage, HumanMessage
 from pedagraph.agents.evaluator import DESIRABLE, format_history, judge_response, parse_dimensions
 from pedagraph.agents.student import ProbabilisticStudent, mathdial_persona, mathdial_student
-from pedagraph.agents.teacher import steps_of
 from pedagraph.evals.metrics import Metric, mean, proportion
 from pedagraph.evals.runner import Item, ItemContext, Suite, register_suite
 
 from pedagraph.answers import compare, extract_numbers, normalize_text
 from pedagraph.errors import DataError
-from pedagraph.problems import Problem, load_problems
+from pedagraph.problems import Problem, load_problems, steps_of
 from pedagraph.reveal import answer_forms
 from pedagraph.taxonomy import Move
 

@@ -12,7 +12,7 @@ from langchain_core.language_models import BaseChatModel
 
 from pedagraph.errors import ConfigError
 from pedagraph.llm.managed import ManagedChatModel, StructuredMethod, is_retryable
-from pedagraph.llm.scripted import SCRIPTED_NOTICE, ScriptedCall, ScriptedChatModel
+from pedagraph.llm.scripted import SCRIPTED_NOTICE, ScriptedCall, ScriptedChatModel, StandInChatModel
 from pedagraph.llm.usage import UsageTracker, global_usage, track_usage
 from pedagraph.redact import mask_secret, register_secret
 from pedagraph.settings import ROLES, ModelSettings, load_settings, split_model_string
@@ -24,6 +24,7 @@ __all__ = [
     "ModelInfo",
     "ScriptedCall",
     "ScriptedChatModel",
+    "StandInChatModel",
     "UsageTracker",
     "describe_model",
     "get_model",

@@ -23,7 +23,7 @@ from pedagraph.errors import ModelError, StructuredOutputError
 from pedagraph.llm.cache import active_response_cache, cache_key
 from pedagraph.llm.limits import BackendLimiter
 from pedagraph.llm.schema import SchemaInfo, parse_json_text, schema_info, validation_message
-from pedagraph.llm.usage import active_trackers
+from pedagraph.llm.usage import StructuredOutcome, active_trackers, structured_node
 from pedagraph.prompts import render
 from pedagraph.redact import redact
 
@@ -410,33 +410,48 @@ class ManagedChatModel(BaseChatModel):
                 return {"raw": ai, "parsed": parsed, "parsing_error": err}
             return parsed
 
+        def _count(outcome: StructuredOutcome) -> None:
+            node = structured_node() or info.name
+            for tracker in active_trackers():
+                tracker.record_structured(self.role, self.model_spec, node, outcome)
+
         def invoke(value: LanguageModelInput, config: RunnableConfig | None = None) -> Any:
             msgs = _messages(value)
             ai = self.invoke(msgs, config, **request)
             try:
-                return _result(ai, _parse(ai), None)
+                parsed = _parse(ai)
             except Exception as first:  # noqa: BLE001 - any parse/validation failure gets one repair
                 ai2 = self.invoke(_repair_messages(msgs, ai, first), config, **request)
                 try:
-                    return _result(ai2, _parse(ai2), None)
+                    parsed = _parse(ai2)
                 except Exception as second:  # noqa: BLE001
+                    _count("failed")
                     if include_raw:
                         return _result(ai2, None, second)
                     return _fail(second, ai2)
+                _count("repaired")
+                return _result(ai2, parsed, None)
+            _count("ok")
+            return _result(ai, parsed, None)
 
         async def ainvoke(value: LanguageModelInput, config: RunnableConfig | None = None) -> Any:
             msgs = _messages(value)
             ai = await self.ainvoke(msgs, config, **request)
             try:
-                return _result(ai, _parse(ai), None)
+                parsed = _parse(ai)
             except Exception as first:  # noqa: BLE001
                 ai2 = await self.ainvoke(_repair_messages(msgs, ai, first), config, **request)
                 try:
-                    return _result(ai2, _parse(ai2), None)
+                    parsed = _parse(ai2)
                 except Exception as second:  # noqa: BLE001
+                    _count("failed")
                     if include_raw:
                         return _result(ai2, None, second)
                     return _fail(second, ai2)
+                _count("repaired")
+                return _result(ai2, parsed, None)
+            _count("ok")
+            return _result(ai, parsed, None)
 
         return RunnableLambda(invoke, afunc=ainvoke, name=f"structured_{info.name}")
 

@@ -42,7 +42,8 @@ def schema_info(schema: Any) -> SchemaInfo:
         return SchemaInfo(_safe_name(name), str(schema.get("description", "")), js, None)
     if isinstance(schema, type) and issubclass(schema, BaseModel):
         js = schema.model_json_schema()
-        return SchemaInfo(_safe_name(schema.__name__), (schema.__doc__ or "").strip(), js, schema)
+        name = schema.model_config.get("title") or schema.__name__  # a model's title is the name the model sees
+        return SchemaInfo(_safe_name(name), (schema.__doc__ or "").strip(), js, schema)
     adapter = TypeAdapter(schema)
     js = adapter.json_schema()
     name = getattr(schema, "__name__", None) or js.get("title") or "response"

@@ -323,3 +323,16 @@ def _split_words(text: str, per_chunk: int) -> list[str]:
         piece = " ".join(words[i : i + per_chunk])
         out.append(piece if i + per_chunk >= len(words) else piece + " ")
     return out
+
+
+class StandInChatModel(ScriptedChatModel):
+    """A scripted model that plays a real one: its provider is `stand-in`, not `scripted`.
+
+    Graphs choose their offline templates only when a role resolves to the built-in `scripted` model; give a
+    role a `StandInChatModel(replies=..., reply_fn=...)` to drive the real-model path (prompts, structured
+    output, streaming, fallbacks) offline and assert on what was sent (`calls`).
+    """
+
+    @property
+    def _llm_type(self) -> str:
+        return "stand-in"

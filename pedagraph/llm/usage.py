@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 
 @dataclass
@@ -30,12 +30,27 @@ class RoleUsage:
 
 _FIELDS = ("calls", "input_tokens", "output_tokens", "retries", "errors", "seconds", "cache_hits")
 
+StructuredOutcome = Literal["ok", "repaired", "failed", "fallback"]
+"""`ok`: valid at once; `repaired`: valid after the repair round; `failed`: invalid after it (StructuredOutputError);
+`fallback`: the caller used its deterministic fallback instead (a failure, an error or no model answer)."""
+
+
+@dataclass
+class StructuredCounts:
+    """Structured-output calls of one (role, model, node): how many, and how many needed a repair or fell back."""
+
+    calls: int = 0
+    repaired: int = 0
+    failed: int = 0
+    fallback: int = 0
+
 
 @dataclass
 class UsageTracker:
     """Thread-safe usage counters keyed by role and model."""
 
     by_role_model: dict[tuple[str, str], RoleUsage] = field(default_factory=dict)
+    structured: dict[tuple[str, str, str], StructuredCounts] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def record(
@@ -64,6 +79,27 @@ class UsageTracker:
         with self._lock:
             self.by_role_model.setdefault((role, model), RoleUsage()).cache_hits += 1
 
+    def record_structured(self, role: str, model: str, node: str, outcome: StructuredOutcome) -> None:
+        """Count one structured-output outcome of a role's model at a node (the caller that asked for it)."""
+        with self._lock:
+            counts = self.structured.setdefault((role, model, node), StructuredCounts())
+            if outcome == "fallback":
+                counts.fallback += 1
+                return
+            counts.calls += 1
+            if outcome == "repaired":
+                counts.repaired += 1
+            elif outcome == "failed":
+                counts.failed += 1
+
+    def structured_rows(self) -> list[dict[str, Any]]:
+        """Structured-output counters per role, model and node, JSON-ready."""
+        with self._lock:
+            return [
+                {"role": role, "model": model, "node": node, **asdict(c)}
+                for (role, model, node), c in sorted(self.structured.items())
+            ]
+
     def by_role(self) -> dict[str, RoleUsage]:
         """Counters summed per role."""
         out: dict[str, RoleUsage] = {}
@@ -81,7 +117,11 @@ class UsageTracker:
                 {"role": role, "model": model, **asdict(u), "total_tokens": u.total_tokens}
                 for (role, model), u in sorted(self.by_role_model.items())
             ]
-        return {"per_role_model": rows, "total": self.totals()}
+        out: dict[str, Any] = {"per_role_model": rows, "total": self.totals()}
+        structured = self.structured_rows()
+        if structured:
+            out["structured"] = structured
+        return out
 
     def totals(self) -> dict[str, float]:
         """Counters summed over everything."""
@@ -95,10 +135,27 @@ class UsageTracker:
         """Zero every counter."""
         with self._lock:
             self.by_role_model.clear()
+            self.structured.clear()
 
 
 _GLOBAL = UsageTracker()
 _ACTIVE: ContextVar[tuple[UsageTracker, ...]] = ContextVar("pedagraph_usage_trackers", default=())
+_NODE: ContextVar[str | None] = ContextVar("pedagraph_structured_node", default=None)
+
+
+def structured_node() -> str | None:
+    """The node named by the innermost `asking_from` block, if any."""
+    return _NODE.get()
+
+
+@contextmanager
+def asking_from(node: str) -> Iterator[None]:
+    """Attribute the structured-output calls made inside this block to `node` in the usage counters."""
+    token = _NODE.set(node)
+    try:
+        yield
+    finally:
+        _NODE.reset(token)
 
 
 def global_usage() -> UsageTracker:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
 
 from langchain_core.tools import tool
 
-from pedagraph.errors import DataError
+from pedagraph.errors import DataError, PedagraphError
 from pedagraph.memory.store import Hit, Memory, check_collection, get_memory
 
 
@@ -34,6 +36,62 @@ def _query_text(value: Any) -> str:
     return str(getattr(value, "content", value))
 
 
+def _default_memory() -> Memory:
+    """The configured home's Memory, looked up through the package (so `pedagraph.memory.get_memory` can be swapped)."""
+    import pedagraph.memory
+
+    return pedagraph.memory.get_memory()
+
+
+@dataclass
+class Retrieval:
+    """What a search found: `empty` (nothing stored in scope), `found`, `no_match` (all below `min_score`), `error`."""
+
+    status: Literal["empty", "found", "no_match", "error"]
+    hits: list[dict[str, Any]] = field(default_factory=list)
+    """`Hit.to_dict()` of the hits kept, best first."""
+    error: str = ""
+
+
+def retrieve(
+    collection: str,
+    query: str,
+    *,
+    k: int = 4,
+    where: Mapping[str, Any] | None = None,
+    learner_id: str | None = None,
+    course: str | None = None,
+    min_score: float | None = None,
+    memory: Memory | None = None,
+    strict: bool = False,
+) -> Retrieval:
+    """Search a collection, keeping hits scoring at least `min_score`; cheap when nothing was ever stored.
+
+    The embedding model is loaded only when the collection holds something in scope. Errors of the store
+    (an unreadable database, a missing optional package) come back as status `error` with a one-line message,
+    or are raised with `strict=True`.
+    """
+    try:
+        mem = memory if memory is not None else _default_memory()
+        chroma_dir = getattr(mem, "chroma_dir", None)
+        if isinstance(chroma_dir, Path) and not chroma_dir.exists():
+            return Retrieval("empty")  # nothing was ever stored: do not even open the store
+        scope: dict[str, Any] = {"where": dict(where) if where else None, "learner_id": learner_id, "course": course}
+        if mem.count(collection, **scope) == 0:
+            return Retrieval("empty")
+        hits = mem.search(collection, query, k=k, **scope)
+    except ImportError as exc:
+        if strict:
+            raise
+        return Retrieval("error", error=f"{type(exc).__name__}: {exc}")
+    except PedagraphError as exc:
+        if strict:
+            raise
+        return Retrieval("error", error=exc.one_line())
+    kept = [h.to_dict() for h in hits if min_score is None or h.score is None or h.score >= min_score]
+    return Retrieval("found" if kept else "no_match", kept)
+
+
 def make_retrieve_node(
     collection: str = "materials",
     *,
@@ -56,25 +114,26 @@ def make_retrieve_node(
         raise DataError(f"k must be a positive integer, got {k!r}")
     fixed_where = dict(where) if where else None
 
-    def retrieve(state: Any) -> dict[str, Any]:
+    def retrieve_node(state: Any) -> dict[str, Any]:
         query = _query_text(_state_value(state, query_key)).strip()
         if not query:
             return {output_key: []}
         learner = _state_value(state, learner_key) if collection == "episodes" else None
         course = _state_value(state, course_key) if course_key else None
-        mem = memory if memory is not None else get_memory()
-        hits = mem.search(
+        found = retrieve(
             collection,
             query,
             k=k,
             where=fixed_where,
             learner_id=str(learner) if learner else None,
             course=str(course) if course else None,
+            memory=memory,
+            strict=True,
         )
-        return {output_key: [h.to_dict() for h in hits]}
+        return {output_key: found.hits}
 
-    retrieve.__name__ = f"retrieve_{collection}"
-    return retrieve
+    retrieve_node.__name__ = f"retrieve_{collection}"
+    return retrieve_node
 
 
 def format_hits(hits: list[Hit]) -> str:

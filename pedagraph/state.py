@@ -1,0 +1,108 @@
+"""State slices that graph states extend: the visible dialogue, a problem's progress, the current turn, traces.
+
+Every value is JSON-serialisable (typed records such as `Diagnosis` and `TutorMove` are kept as their dumps and
+read back with `Diagnosis.of(...)`), so checkpoints stay readable across versions and by LangGraph's server.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any, Literal
+
+from langchain_core.messages import AnyMessage
+from langgraph.graph.message import add_messages
+from typing_extensions import TypedDict
+
+
+class ProblemInput(TypedDict, total=False):
+    """Ways to give a graph a problem (each cleared once loaded)."""
+
+    problem_id: str | None
+    """Id of a bundled problem."""
+    problem_text: str | None
+    """A free-form problem."""
+    answer: str | float | None
+    """The free-form problem's final answer, if known."""
+    problem_data: dict[str, Any] | None
+    """Any `Problem` as a JSON dump, e.g. from `load_problems`."""
+    question: str | None
+    """A learner message without a problem (cleared once read)."""
+
+
+class DialogueState(TypedDict, total=False):
+    """The visible conversation and whose it is."""
+
+    learner_id: str
+    """The learner this session belongs to (the context's learner id when it started)."""
+    messages: Annotated[list[AnyMessage], add_messages]
+    """Visible conversation only: tutor replies (AIMessage) and learner turns (HumanMessage)."""
+    turn_count: int
+    """Learner turns on the current problem."""
+    end_reason: str | None
+    """Why the session ended (None while running)."""
+
+
+class ProblemState(TypedDict, total=False):
+    """A problem being worked through step by step (CLASS subproblems) and the learner's progress on it."""
+
+    problem: dict[str, Any]
+    """The problem (a `Problem` dump, steps included)."""
+    problem_start: int
+    """Index in `messages` where the current problem's conversation starts."""
+    step_index: int
+    """Index of the current step (subproblem)."""
+    attempts: list[int]
+    """Failed attempts per step."""
+    hint_level: list[int]
+    """Scaffolding level reached per step: 0 none, 1 hint, 2 strategy (the step's expression)."""
+    explained: list[bool]
+    """Whether the worked method of a step was explained (Theory-of-Mind intervention) already."""
+    subproblem_state: str
+    """CLASS subproblem state: w n/a, x in progress, y step finished, z problem done."""
+    learner_solved: bool
+    """The learner stated the correct final answer."""
+    revealed: bool
+    """The tutor stated the final answer (allowed by the reveal policy)."""
+    solution_requested: bool
+    """The learner's latest turn asked for the solution."""
+    extraction_flag: bool
+    """The learner tried to extract the answer (jailbreak, digit fishing) during this problem."""
+    budget_used: int
+    """Explanations spent by the Theory-of-Mind decision on the current problem."""
+    done: bool
+    """The problem is finished (solved or revealed)."""
+
+
+class TurnState(TypedDict, total=False):
+    """The current turn's hidden records, passed from node to node."""
+
+    last_diagnosis: dict[str, Any]
+    """`Diagnosis` of the latest learner turn (its dump)."""
+    last_plan: dict[str, Any]
+    """The latest `TutorMove` (its dump)."""
+    draft_reply: str
+    """The reply written, before the reveal gate's final check."""
+    streamed_text: str
+    """The part of the draft already sent to the client as token events."""
+    pending_learning: dict[str, Any]
+    """The turn's `LearnerUpdate` (its dump), committed to the learner store once per turn."""
+
+
+class TraceState(TypedDict, total=False):
+    """Append-only traces of a session."""
+
+    turns: Annotated[list[dict[str, Any]], operator.add]
+    """One trace per tutor turn: learner text, diagnosis, plan, reply and gate result."""
+    reveal_events: Annotated[list[dict[str, Any]], operator.add]
+    """Every reply the reveal gate blocked or allowed to reveal: turn, reason, matched text, action."""
+
+
+class TutoringState(ProblemInput, DialogueState, ProblemState, TurnState, TraceState, total=False):
+    """A tutoring session: its inputs, dialogue, problem progress, the current turn and traces."""
+
+    greeted: bool
+    """The opening message of the current problem was sent."""
+    mode: Literal["problem", "question"]
+    """`problem`: tutoring the problem; `question`: no problem active, answering from course material."""
+    question_start: int
+    """Index in `messages` where question mode started."""

@@ -1,0 +1,31 @@
+"""One way to ask a model for structured output with a deterministic fallback, counted per node."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from pedagraph.errors import PedagraphError
+from pedagraph.llm import ManagedChatModel
+from pedagraph.llm.usage import active_trackers, asking_from
+
+T = TypeVar("T", bound=BaseModel)
+
+
+def ask(model: ManagedChatModel, schema: type[T], prompt: Any, *, node: str) -> T | None:
+    """Return the model's answer as a validated `schema` instance, or None (the caller falls back), counted.
+
+    The model layer validates and repairs once; a failure, an error of the model or an answer of another type
+    is counted as a `fallback` of `node` in the usage counters, and the caller's deterministic path is used.
+    """
+    try:
+        with asking_from(node):
+            result = model.with_structured_output(schema).invoke(prompt)
+    except PedagraphError:
+        result = None
+    if isinstance(result, schema):
+        return result
+    for tracker in active_trackers():
+        tracker.record_structured(model.role, model.model_spec, node, "fallback")
+    return None
