@@ -13,13 +13,20 @@ Measures, in one run:
      the differences are the checkpointer's cost. Per-turn cost grows with session length (the reveal gate
      checks every earlier reply, the learner record grows), so compare variants at the same --graph-turns.
 
+With `--baseline REF` (a git ref, e.g. the commit before a change), part 3 also runs on that ref's code, laid
+out from `git archive` in a temporary directory, each variant in its own subprocess, and prints the ratio
+current / baseline per variant. `--only graph` skips parts 1 and 2.
+
 Usage: python evals/bench_tutor.py [--starts 3] [--turns 10] [--graph-turns 50] [--repeats 3]
+                                   [--baseline REF] [--only graph]
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import itertools
+import json
 import os
 import platform
 import shutil
@@ -28,6 +35,7 @@ import sqlite3
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from importlib import metadata
@@ -39,7 +47,11 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 for _name in [n for n in os.environ if n.startswith(("PEDAGRAPH_", "OPENAI_", "OLLAMA_"))]:
     del os.environ[_name]
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+REPO = Path(__file__).resolve().parents[1]
+if not os.environ.get("BENCH_TUTOR_CODE"):  # a baseline subprocess imports the exported ref's code instead
+    sys.path.insert(0, str(REPO))
+# folders mapped into the pedagraph package (pyproject's package-dir)
+PACKAGE_DIRS = {"agents": "agents", "graphs": "graphs", "prompts": "prompts", "evals": "evals", "ui": "ui"}
 
 PID = "gsm8k-sample-1"
 STUDENT_LINES = ["7001", "I don't know", "9", "is it 42?"]
@@ -192,6 +204,46 @@ def bench_graph(root: Path, turns: int, repeats: int) -> dict[str, list[float]]:
     return results
 
 
+def export_ref(ref: str, dest: Path) -> Path:
+    """Lay out the pedagraph package of a git ref under `dest` as an install would; return the sys.path entry."""
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", ref], capture_output=True, check=True)
+    src = dest / "src"
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(src, filter="data")
+    package = dest / "path" / "pedagraph"
+    shutil.copytree(src / "pedagraph", package)
+    for folder, name in PACKAGE_DIRS.items():
+        shutil.copytree(src / folder, package / name)
+    return dest / "path"
+
+
+def graph_in_subprocess(code_path: Path | None, root: Path, turns: int, repeats: int) -> dict[str, list[float]]:
+    """Part 3 in a fresh Python: the installed code (`code_path=None`) or the code laid out at `code_path`."""
+    root.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PEDAGRAPH_HOME": str(root / "home-graph")}
+    if code_path is not None:
+        env["PYTHONPATH"] = str(code_path)
+        env["BENCH_TUTOR_CODE"] = str(code_path)
+    out = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--graph-json", "--graph-turns", str(turns),
+         "--repeats", str(repeats)],
+        env=env, cwd=root, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def compare_with_baseline(root: Path, ref: str, turns: int, repeats: int) -> None:
+    """Print part 3 for the current code and for `ref`, and the ratio per variant."""
+    code = export_ref(ref, root / "baseline")
+    baseline = graph_in_subprocess(code, root / "b", turns, repeats)
+    current = graph_in_subprocess(None, root / "c", turns, repeats)
+    sha = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", ref], capture_output=True, text=True).stdout
+    print(f"\n3b. per learner turn: this code vs baseline {ref} ({sha.strip()}), same run, median ms/turn")
+    for name in current:
+        now, before = statistics.median(current[name]), statistics.median(baseline.get(name) or [float("nan")])
+        print(f"  {name:<40} now {now * 1000:7.2f}  baseline {before * 1000:7.2f}  ratio {now / before:5.2f}")
+
+
 def main() -> None:
     """Run the benchmark and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -199,12 +251,22 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=10, help="chat turns timed through gradio_client")
     parser.add_argument("--graph-turns", type=int, default=50, help="learner turns per in-process session")
     parser.add_argument("--repeats", type=int, default=3, help="sessions per checkpointer (after a warm-up)")
+    parser.add_argument("--baseline", help="git ref whose code part 3 is also run on, for a ratio (e.g. HEAD~1)")
+    parser.add_argument("--only", choices=["graph"], help="run part 3 only")
+    parser.add_argument("--graph-json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.graph_json:  # a subprocess of --baseline: part 3 only, as JSON on the last line
+        print(json.dumps(bench_graph(Path.cwd(), args.graph_turns, args.repeats)))
+        return
 
     versions = ", ".join(f"{p} {metadata.version(p)}" for p in ("gradio", "gradio_client", "langgraph"))
     print(f"pedagraph tutor benchmark · Python {platform.python_version()} · {versions} · {os.cpu_count()} CPUs")
     with tempfile.TemporaryDirectory(prefix="pedagraph-bench-") as tmp:
         root = Path(tmp)
+        if args.baseline:
+            compare_with_baseline(root, args.baseline, args.graph_turns, args.repeats)
+        if args.only == "graph":
+            return
         starts = bench_startup(root, args.starts)
         print("\n1. `pedagraph ui` launch -> port open")
         print(f"  median {statistics.median(starts):.2f} s  (runs: {', '.join(f'{s:.2f}' for s in starts)})")

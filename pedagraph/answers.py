@@ -575,6 +575,17 @@ def _between(text: str, a: NumberMatch, b: NumberMatch) -> str:
 
 
 def check_answer(text: str, expected_value: float, *, rel_tol: float = 1e-6, abs_tol: float = 1e-6) -> AnswerCheck:
+    """Judge the learner's final stated number against `expected_value` (see `_check_answer` for the rules)."""
+    return _check_answer_cached(text, float(expected_value), rel_tol, abs_tol).model_copy()
+
+
+@lru_cache(maxsize=4096)
+def _check_answer_cached(text: str, expected_value: float, rel_tol: float, abs_tol: float) -> AnswerCheck:
+    # the reveal gate asks about every earlier learner message on each turn: judge a message once
+    return _check_answer(text, expected_value, rel_tol=rel_tol, abs_tol=abs_tol)
+
+
+def _check_answer(text: str, expected_value: float, *, rel_tol: float = 1e-6, abs_tol: float = 1e-6) -> AnswerCheck:
     """Judge the learner's final stated number against `expected_value`.
 
     The final number is, in order of preference: the last number right after an answer cue ("answer",

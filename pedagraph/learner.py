@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 import sqlite3
 import threading
 import unicodedata
@@ -900,6 +901,8 @@ class LearnerStore:
         self.timeout = timeout
         self._init_lock = threading.Lock()
         self._initialised = False
+        self._generation = 0
+        self._local = threading.local()
         self._init_db()
 
     def __repr__(self) -> str:
@@ -938,6 +941,7 @@ class LearnerStore:
             finally:
                 conn.close()
             self._initialised = True
+            self._generation += 1  # connections opened before (on a wiped file) are not reused
 
     def _open(self) -> sqlite3.Connection:
         try:
@@ -945,11 +949,30 @@ class LearnerStore:
         except sqlite3.Error as exc:
             raise DataError(f"cannot open learner database {self.path}: {exc}") from None
 
+    def _thread_connection(self) -> sqlite3.Connection:
+        """This thread's connection, opened once (closing the last WAL connection checkpoints: costly per call)."""
+        key = (self._generation, os.getpid())
+        cached = getattr(self._local, "conn", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        if cached is not None:
+            cached[1].close()
+        conn = self._open()
+        conn.execute("PRAGMA synchronous=NORMAL")  # WAL: durable across a killed process, no fsync per commit
+        self._local.conn = (key, conn)
+        return conn
+
+    def _drop_thread_connection(self) -> None:
+        cached = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if cached is not None:
+            cached[1].close()
+
     @contextmanager
     def _connection(self, *, write: bool) -> Iterator[sqlite3.Connection]:
         if not self.path.exists():  # home wiped while this store was cached
             self._init_db()
-        conn = self._open()
+        conn = self._thread_connection()
         try:
             if write:
                 conn.execute("BEGIN IMMEDIATE")
@@ -962,12 +985,11 @@ class LearnerStore:
             if write:
                 conn.commit()
         except sqlite3.DatabaseError as exc:
+            self._drop_thread_connection()
             raise DataError(
                 f"learner database {self.path}: {exc}",
                 hint="if it is locked, another process holds a long write; retry",
             ) from None
-        finally:
-            conn.close()
 
     @staticmethod
     def _read(conn: sqlite3.Connection, learner_id: str) -> LearnerModel | None:
