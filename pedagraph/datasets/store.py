@@ -521,7 +521,7 @@ class Fetcher:
                     received = offset
                     with part.open("ab" if offset else "wb") as fh:
                         try:
-                            for chunk in resp.iter_raw(CHUNK):
+                            for chunk in resp.iter_raw():  # as received: a chunk size would buffer bytes a drop loses
                                 fh.write(chunk)
                                 digest.update(chunk)
                                 received += len(chunk)
@@ -548,7 +548,8 @@ class Fetcher:
             return sha, received, resumed_from, moved
         kept = part.is_file() and part.stat().st_size > 0
         raise DataError(
-            f"could not download {file.key} from {url} after {self.attempts} attempts ({last_error})",
+            f"could not download {file.key} from {url} after {self.attempts} attempt"
+            f"{'s' if self.attempts > 1 else ''} ({last_error})",
             hint=f"{part.stat().st_size} bytes are kept in {part}: run the same command again to resume"
             if kept
             else f"check the network; on an offline machine use --from DIR or set {DATA_DIR_ENV}",
