@@ -71,7 +71,7 @@ def server(online):
 
 
 def fetcher(server: DataServer, **kw) -> Fetcher:
-    return Fetcher(mirror=server.url, backoff=0, **kw)
+    return Fetcher(mirror=server.url, **{"backoff": 0, **kw})
 
 
 def fetch_one(server: DataServer, key: str, **kw) -> datasets.FetchResult:
@@ -227,6 +227,23 @@ def test_a_partial_file_past_the_end_or_of_another_url_starts_over(server, home)
     assert server.requests_for(SMALL)[-1].range is None and r.checksum == "verified"
 
 
+def test_a_wrong_range_answer_starts_over(server, home):
+    server.add_faults(SMALL, "drop", "bad_range")
+    r = fetch_one(server, SMALL, backoff=0.01)
+    assert [(q.status, q.fault, bool(q.range)) for q in server.requests_for(SMALL)] == [
+        (200, "drop", False), (206, "bad_range", True), (200, None, False)]  # fmt: skip
+    assert r.resumed_from == 0 and r.checksum == "verified" and sha(r.path) == sha(SHARED / SMALL)
+
+
+def test_resume_validator_prefers_a_strong_etag():
+    from pedagraph.datasets.store import _validator
+
+    modified = "Mon, 30 Nov 2026 15:02:00 GMT"
+    assert _validator({"etag": '"abc"', "last-modified": modified}) == '"abc"'
+    assert _validator({"etag": 'W/"abc"', "last-modified": modified}) == modified  # If-Range needs a strong one
+    assert _validator({}) is None
+
+
 def test_server_errors_are_retried(server, home):
     server.add_faults(SMALL, "500", "500")
     r = fetch_one(server, SMALL)
@@ -234,6 +251,13 @@ def test_server_errors_are_retried(server, home):
     server.add_faults(EXAMPLE, "500", "500", "500")
     with raises_line(r"after 3 attempts \(HTTP 500\).*check the network"):
         fetch_one(server, EXAMPLE)
+
+
+def test_other_client_errors_are_not_retried(server, home):
+    server.add_faults(SMALL, "403")
+    with raises_line(r"cannot download strategyqa/harmful_explanations.json from http://127.0.0.1:\d+/\S+: HTTP 403"):
+        fetch_one(server, SMALL)
+    assert len(server.requests_for(SMALL)) == 1 and not (home / "data" / SMALL).exists()
 
 
 def test_404_is_one_clear_error(server, home):

@@ -306,10 +306,6 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
-class _Incomplete(Exception):
-    """A transfer that ended early; the attempt loop retries it."""
-
-
 @dataclass
 class Fetcher:
     """Fetch registry files into `home` (default `$PEDAGRAPH_HOME/data`) from a local copy, a mirror or upstream.
@@ -513,14 +509,14 @@ class Fetcher:
                     if code == 200:
                         offset = 0  # no Range support, or the file changed (If-Range): start over
                     length = _int(resp.headers.get("content-length"))
-                    total = offset + length if length is not None else None
+                    total = offset + length if length is not None else file.size
                     _write_json(meta, {"url": url, "validator": _validator(resp.headers)})
                     digest = _hash_prefix(part, offset)
                     resumed_from = offset
                     self._progress.update(task, total=total, completed=offset)
                     received = offset
                     with part.open("ab" if offset else "wb") as fh:
-                        try:
+                        try:  # a body cut short raises (httpx checks Content-Length): the bytes so far are kept
                             for chunk in resp.iter_raw():  # as received: a chunk size would buffer bytes a drop loses
                                 fh.write(chunk)
                                 digest.update(chunk)
@@ -530,9 +526,7 @@ class Fetcher:
                         finally:
                             fh.flush()
                             os.fsync(fh.fileno())
-                    if total is not None and received != total:
-                        raise _Incomplete(f"received {received} of {total} bytes")
-            except (httpx.TransportError, _Incomplete) as exc:
+            except httpx.TransportError as exc:
                 last_error = _transport_error(exc)
                 continue
             sha = digest.hexdigest()

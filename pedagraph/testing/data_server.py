@@ -7,7 +7,8 @@ requests (206, or 416 past the end) and `If-Range`, and injects faults, queued o
 * `drop` — send the headers and half of the body, then close the connection;
 * `no_range` — ignore `Range` and send the whole file (200);
 * `corrupt` — send the file with its last byte changed;
-* `404`, `500` — answer with that status.
+* `bad_range` — answer a Range request with 206 and the whole file (`Content-Range: bytes 0-...`);
+* `403`, `404`, `500` — answer with that status.
 
     with DataServer(Path("../shared/data"), faults={"gsm8k/test.jsonl": ["drop"]}) as server:
         fetch(["gsm8k"], mirror=server.url)
@@ -32,7 +33,8 @@ from urllib.parse import unquote, urlsplit
 
 __all__ = ["FAULTS", "DataServer", "ServedRequest", "main"]
 
-FAULTS: tuple[str, ...] = ("drop", "no_range", "corrupt", "404", "500")
+FAULTS: tuple[str, ...] = ("drop", "no_range", "corrupt", "bad_range", "403", "404", "500")
+_STATUS_FAULTS = ("403", "404", "500")
 
 
 @dataclass(frozen=True)
@@ -67,10 +69,10 @@ class _Handler(BaseHTTPRequestHandler):
         fault = owner._next_fault(key)
         path = (owner.root / key).resolve()
         inside = path.is_relative_to(owner.root.resolve()) and path.is_file()
-        if fault in ("404", "500") or not inside:
-            status = int(fault) if fault in ("404", "500") else 404
-            self._answer(status, f"{status}\n".encode(), {})
+        if fault in _STATUS_FAULTS or not inside:
+            status = int(fault) if fault in _STATUS_FAULTS else 404
             owner._log(ServedRequest(key, self.headers.get("Range"), self.headers.get("If-Range"), status, fault))
+            self._answer(status, f"{status}\n".encode(), {})  # logged first: a client may look as soon as it has it
             return
         data = path.read_bytes()
         if fault == "corrupt":
@@ -82,8 +84,8 @@ class _Handler(BaseHTTPRequestHandler):
         wanted = self.headers.get("Range")
         if_range = self.headers.get("If-Range")
         match = re.fullmatch(r"bytes=(\d+)-", wanted or "")
-        if match and fault != "no_range" and owner.ranges and (if_range is None or if_range == etag):
-            start = int(match.group(1))
+        if match and fault != "no_range" and owner.ranges and if_range in (None, etag, modified):
+            start = 0 if fault == "bad_range" else int(match.group(1))
             if start >= len(data):
                 status, body = 416, b""
                 headers["Content-Range"] = f"bytes */{len(data)}"
