@@ -423,7 +423,7 @@ def test_nothing_configured_names_the_fetch_command(home):
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines() == [
         "error: no data for the tutoring suite: mathdial/test.jsonl has not been fetched — run `pedagraph data "
-        "fetch mathdial` (pass --data PATH, or set PEDAGRAPH_DATA_DIR to a local copy)"
+        "fetch mathdial` (or pass --data PATH, or set PEDAGRAPH_DATA_DIR to a local copy)"
     ]
 
 

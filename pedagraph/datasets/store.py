@@ -186,7 +186,7 @@ def require(key: str, *, suite: str | None = None) -> Located:
     also = "pass --data PATH, or " if suite else ""
     raise DataError(
         f"{what} has not been fetched",
-        hint=f"run `{fetch_command(key)}` ({also}set {DATA_DIR_ENV} to a local copy)",
+        hint=f"run `{fetch_command(key)}` (or {also}set {DATA_DIR_ENV} to a local copy)",
     )
 
 
