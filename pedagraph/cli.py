@@ -277,9 +277,9 @@ def eval_(
     from pedagraph.evals.runner import RunConfig, compare_runs, get_suite, load_suites, resolve_data_path, run_suite
 
     if suite == "list":
-        table = Table(title="pedagraph eval suites")
         from pedagraph.datasets import find_file
 
+        table = Table(title="pedagraph eval suites")
         for col in ("suite", "roles", "default data", "description"):
             table.add_column(col, overflow="fold")
         for name, cls in sorted(load_suites().items()):
