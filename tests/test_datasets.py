@@ -7,6 +7,7 @@ registry's mirror layout) through the URL override; nothing reaches the network.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import io
 import json
@@ -63,11 +64,38 @@ def online(monkeypatch):
     monkeypatch.delenv("PEDAGRAPH_DATA_URL_BASE", raising=False)
 
 
+class Served:
+    """The files the test server serves: ../shared/data with the registry's entries, else synthetic stand-ins."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        keys = (SMALL, EXAMPLE, UNPINNED)
+        if all((SHARED / k).is_file() for k in keys):
+            self.root, self.files = SHARED, {k: registry_file(k) for k in keys}
+            return
+        self.root, self.files = tmp_path / "served", {}
+        for n, key in enumerate(keys, 1):  # same keys, made-up bytes; pinned like the real entries
+            path = self.root / key
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("".join(json.dumps({"row": i, "of": key}) + "\n" for i in range(200 * n)))
+            pinned = registry_file(key).sha256 is not None
+            self.files[key] = dataclasses.replace(registry_file(key), sha256=sha(path) if pinned else None,
+                                                  size=path.stat().st_size if pinned else None)  # fmt: skip
+
+    def file(self, key: str) -> datasets.DataFile:
+        return self.files[key]
+
+    def path(self, key: str) -> Path:
+        return self.root / key
+
+
 @pytest.fixture
-def server(online):
-    if not SHARED.is_dir():
-        pytest.skip(f"shared data not found at {SHARED}")
-    with DataServer(SHARED) as srv:
+def served(online, tmp_path):
+    return Served(tmp_path)
+
+
+@pytest.fixture
+def server(served):
+    with DataServer(served.root) as srv:
         yield srv
 
 
@@ -75,9 +103,9 @@ def fetcher(server: DataServer, **kw) -> Fetcher:
     return Fetcher(mirror=server.url, **{"backoff": 0, **kw})
 
 
-def fetch_one(server: DataServer, key: str, **kw) -> datasets.FetchResult:
+def fetch_one(server: DataServer, file: datasets.DataFile, **kw) -> datasets.FetchResult:
     with fetcher(server, **kw) as f:
-        return f.fetch_file(registry_file(key))
+        return f.fetch_file(file)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -137,6 +165,7 @@ def test_unknown_names_list_the_known_ones():
 # ------------------------------------------------------------------------------------------------------------
 
 
+@needs_shared
 def test_fetch_downloads_verifies_and_is_idempotent(server, home):
     results = fetch(["strategyqa"], mirror=server.url)
     assert [r.key for r in results] == [f.key for f in datasets.get_dataset("strategyqa").files]
@@ -154,6 +183,7 @@ def test_fetch_downloads_verifies_and_is_idempotent(server, home):
     assert forced[0].action == "downloaded" and len(server.requests) == served + 1
 
 
+@needs_shared
 def test_url_base_from_the_environment_and_progress_bar(server, home, monkeypatch):
     monkeypatch.setenv("PEDAGRAPH_DATA_URL_BASE", server.url + "/")
     buffer = io.StringIO()
@@ -162,81 +192,81 @@ def test_url_base_from_the_environment_and_progress_bar(server, home, monkeypatc
     assert EXAMPLE in buffer.getvalue() and "5.0" in buffer.getvalue()  # the bar drew the file and its size
 
 
-def test_checksum_mismatch_discards_the_download(server, home):
+def test_checksum_mismatch_discards_the_download(server, served, home):
     server.add_faults(SMALL, "corrupt")
     with raises_line(r"checksum mismatch for strategyqa/harmful_explanations.json .*discarded"):
-        fetch_one(server, SMALL)
+        fetch_one(server, served.file(SMALL))
     dest = home / "data" / SMALL
     assert not dest.exists() and not list(dest.parent.glob("*.part*"))
-    assert fetch_one(server, SMALL).checksum == "verified"  # the next try gets the right file
+    assert fetch_one(server, served.file(SMALL)).checksum == "verified"  # the next try gets the right file
 
 
-def test_unpinned_file_reports_its_checksum(server, home):
-    r = fetch_one(server, UNPINNED)
-    assert r.checksum == "unpinned" and r.sha256 == sha(SHARED / UNPINNED)
+def test_unpinned_file_reports_its_checksum(server, served, home):
+    r = fetch_one(server, served.file(UNPINNED))
+    assert r.checksum == "unpinned" and r.sha256 == sha(served.path(UNPINNED))
     result = cli.invoke(app, ["data", "fetch", "gsm8k-socratic", "--mirror", server.url, "--force", "-q"])
     assert result.exit_code == 0, result.output
     assert f"sha256 {r.sha256[:16]}… no pinned upstream sha256 (not verified here)" in result.output
 
 
-def test_dropped_connection_is_resumed_with_a_range_request(server, home):
+def test_dropped_connection_is_resumed_with_a_range_request(server, served, home):
     server.add_faults(SMALL, "drop")
-    r = fetch_one(server, SMALL)
-    size = (SHARED / SMALL).stat().st_size
+    r = fetch_one(server, served.file(SMALL))
+    size = (served.path(SMALL)).stat().st_size
     first, second = server.requests_for(SMALL)
     assert first.fault == "drop" and first.range is None
     assert second.status == 206 and second.range == f"bytes={size // 2}-" and second.if_range
-    assert r.resumed_from == size // 2 and r.checksum == "verified" and sha(r.path) == sha(SHARED / SMALL)
+    assert r.resumed_from == size // 2 and r.checksum == "verified" and sha(r.path) == sha(served.path(SMALL))
     assert r.transferred == size  # half, then the other half: nothing twice
 
 
-def test_a_run_that_keeps_failing_keeps_the_part_and_the_next_run_resumes(server, home):
+def test_a_run_that_keeps_failing_keeps_the_part_and_the_next_run_resumes(server, served, home):
     server.add_faults(SMALL, "drop", "drop", "drop")
     with raises_line(r"after 3 attempts \(RemoteProtocolError.*run the same command again"):
-        fetch_one(server, SMALL)
+        fetch_one(server, served.file(SMALL))
     dest = home / "data" / SMALL
     part = dest.with_name(dest.name + ".part")
-    size = (SHARED / SMALL).stat().st_size
+    size = (served.path(SMALL)).stat().st_size
     assert not dest.exists() and 0 < part.stat().st_size < size  # a partial file never looks complete
     assert datasets.locate(SMALL) is None
     held = part.stat().st_size
-    r = fetch_one(server, SMALL)
+    r = fetch_one(server, served.file(SMALL))
     assert server.requests_for(SMALL)[-1].range == f"bytes={held}-" and r.resumed_from == held
     assert r.checksum == "verified" and not part.exists()
 
 
-def test_a_server_without_range_support_replaces_the_partial_file(server, home):
+def test_a_server_without_range_support_replaces_the_partial_file(server, served, home):
     server.add_faults(SMALL, "drop")
     with pytest.raises(DataError):
-        fetch_one(server, SMALL, attempts=1)
+        fetch_one(server, served.file(SMALL), attempts=1)
     server.add_faults(SMALL, "no_range")
-    r = fetch_one(server, SMALL)
+    r = fetch_one(server, served.file(SMALL))
     last = server.requests_for(SMALL)[-1]
     assert last.range and last.status == 200  # asked to resume, got the whole file: started over
-    assert r.resumed_from == 0 and r.checksum == "verified" and r.path.stat().st_size == (SHARED / SMALL).stat().st_size
+    assert r.resumed_from == 0 and r.checksum == "verified" and sha(r.path) == sha(served.path(SMALL))
 
 
-def test_a_partial_file_past_the_end_or_of_another_url_starts_over(server, home):
+def test_a_partial_file_past_the_end_or_of_another_url_starts_over(server, served, home):
     dest = home / "data" / SMALL
     dest.parent.mkdir(parents=True)
     part = dest.with_name(dest.name + ".part")
     meta = dest.with_name(dest.name + ".part.json")
     part.write_bytes(b"x" * 20_000)  # longer than the file: 416, then a fresh download
     meta.write_text(json.dumps({"url": f"{server.url}/{SMALL}", "validator": None}))
-    r = fetch_one(server, SMALL)
+    r = fetch_one(server, served.file(SMALL))
     assert [q.status for q in server.requests_for(SMALL)] == [416, 200] and r.checksum == "verified"
     part.write_bytes(b"x" * 100)  # a partial file of another source is never continued
     meta.write_text(json.dumps({"url": "http://127.0.0.1:9/elsewhere", "validator": None}))
-    r = fetch_one(server, SMALL, force=True)
+    r = fetch_one(server, served.file(SMALL), force=True)
     assert server.requests_for(SMALL)[-1].range is None and r.checksum == "verified"
 
 
-def test_a_wrong_range_answer_starts_over(server, home):
+def test_a_wrong_range_answer_starts_over(server, served, home):
     server.add_faults(SMALL, "drop", "bad_range")
-    r = fetch_one(server, SMALL, backoff=0.01)
+    r = fetch_one(server, served.file(SMALL), backoff=0.01)
     assert [(q.status, q.fault, bool(q.range)) for q in server.requests_for(SMALL)] == [
         (200, "drop", False), (206, "bad_range", True), (200, None, False)]  # fmt: skip
-    assert r.resumed_from == 0 and r.checksum == "verified" and sha(r.path) == sha(SHARED / SMALL)
+    assert r.resumed_from == 0 and r.checksum == "verified" and sha(r.path) == sha(served.path(SMALL))
 
 
 def test_resume_validator_prefers_a_strong_etag():
@@ -248,27 +278,27 @@ def test_resume_validator_prefers_a_strong_etag():
     assert _validator({}) is None
 
 
-def test_server_errors_are_retried(server, home):
+def test_server_errors_are_retried(server, served, home):
     server.add_faults(SMALL, "500", "500")
-    r = fetch_one(server, SMALL)
+    r = fetch_one(server, served.file(SMALL))
     assert [q.status for q in server.requests_for(SMALL)] == [500, 500, 200] and r.checksum == "verified"
     server.add_faults(EXAMPLE, "500", "500", "500")
     with raises_line(r"after 3 attempts \(HTTP 500\).*check the network"):
-        fetch_one(server, EXAMPLE)
+        fetch_one(server, served.file(EXAMPLE))
 
 
-def test_other_client_errors_are_not_retried(server, home):
+def test_other_client_errors_are_not_retried(server, served, home):
     server.add_faults(SMALL, "403")
     with raises_line(r"cannot download strategyqa/harmful_explanations.json from http://127.0.0.1:\d+/\S+: HTTP 403"):
-        fetch_one(server, SMALL)
+        fetch_one(server, served.file(SMALL))
     assert len(server.requests_for(SMALL)) == 1 and not (home / "data" / SMALL).exists()
 
 
-def test_404_is_one_clear_error(server, home):
+def test_404_is_one_clear_error(server, served, home):
     server.add_faults(SMALL, "404")
     with raises_line(r"strategyqa/harmful_explanations.json not found at http://127.0.0.1:\d+/"
                                         r"strategyqa/harmful_explanations.json \(HTTP 404\)"):  # fmt: skip
-        fetch_one(server, SMALL)
+        fetch_one(server, served.file(SMALL))
     assert len(server.requests_for(SMALL)) == 1  # not retried
     assert not (home / "data" / SMALL).exists()
 
@@ -304,7 +334,8 @@ def test_bad_mirror_url(online):
 def test_fetch_from_a_local_copy_reports_a_differing_checksum(online, home, tmp_path):
     copy = tmp_path / "mirror"
     (copy / "strategyqa").mkdir(parents=True)
-    rows = json.loads((SHARED / SMALL).read_text()) if SHARED.is_dir() else [{"question": "q", "answer": True}] * 3
+    upstream = SHARED / SMALL
+    rows = json.loads(upstream.read_text()) if upstream.is_file() else [{"question": "q", "answer": True}] * 3
     (copy / SMALL).write_text(json.dumps(rows[:2]))  # a subset: differs from upstream
     [r] = fetch([SMALL], source_dir=copy)
     assert r.action == "copied" and r.checksum == "differs" and r.source == str(copy / SMALL)
@@ -347,6 +378,7 @@ def test_upstream_clone_layout(online, tmp_path, monkeypatch):
 # ------------------------------------------------------------------------------------------------------------
 
 
+@needs_shared
 def test_verify_finds_a_fetched_file_that_changed(server, home):
     fetch([SMALL, UNPINNED], mirror=server.url)
     checks = {(c.key, c.where): c for c in verify([SMALL, UNPINNED])}
@@ -378,6 +410,7 @@ def test_verify_the_shared_copy(home):
 # ------------------------------------------------------------------------------------------------------------
 
 
+@needs_shared
 def test_cli_fetch_says_each_licence_once(server, home):
     result = cli.invoke(app, ["data", "fetch", "strategyqa", "mrbench-v1", "--mirror", server.url, "-q"])
     assert result.exit_code == 0, result.output
@@ -480,6 +513,7 @@ def test_every_suite_runs_with_no_data_option(home, suite):
     assert "data source" in (out / "report.md").read_text()
 
 
+@needs_shared
 def test_a_fetched_file_is_the_default_and_run_json_says_where_it_came_from(server, home):
     from pedagraph.evals.runner import RunConfig, build_run_record, get_suite, resolve_data_path
 
