@@ -53,6 +53,14 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     owner: DataServer
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up mid-answer (it gave up on a bad range, say) is not an error of the server."""
+        import sys
+
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
