@@ -5,7 +5,8 @@ questions (then train solutions) up to `--n-chunks`. Queries: every sub-question
 (each step of `answer` starts with a sub-question followed by ` ** `). A query is a hit at k when its own
 problem is among the top k. The same embeddings go through Chroma (HNSW, cosine) and an exact numpy search.
 
-Run: .venv/bin/python evals/bench_memory.py [--data-dir ../shared/data] [--n-chunks 10000]
+Run: .venv/bin/python evals/bench_memory.py [--data-dir DIR] [--n-chunks 10000]
+(data: `--data-dir`, else PEDAGRAPH_DATA_DIR, else `pedagraph data fetch gsm8k gsm8k-socratic` into PEDAGRAPH_HOME)
 """
 
 from __future__ import annotations
@@ -32,8 +33,6 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO.parent / "shared" / "data"
 _CALC = re.compile(r"<<[^>]*>>")
 
 
@@ -103,7 +102,8 @@ def recall(ranked: list[list[int]], targets: list[int], k: int) -> float:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and print its figures."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data-dir", type=Path, default=DEFAULT_DATA, help="folder holding gsm8k/ (default %(default)s)")
+    ap.add_argument("--data-dir", type=Path, default=None,
+                    help="folder holding gsm8k/ (default: PEDAGRAPH_DATA_DIR, else PEDAGRAPH_HOME/data)")  # fmt: skip
     ap.add_argument("--n-chunks", type=int, default=10_000, help="chunks in the index (default %(default)s)")
     ap.add_argument("--k", type=int, default=5, help="results per query (default %(default)s)")
     ap.add_argument("--batch", type=int, default=64, help="embedding batch size (default %(default)s)")
@@ -113,10 +113,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     import torch
 
+    from pedagraph.datasets import data_home, local_copy
     from pedagraph.memory import Memory
     from pedagraph.memory.embeddings import get_embedder
 
-    ids, texts, metas, queries = build_corpus(args.data_dir, args.n_chunks)
+    ids, texts, metas, queries = build_corpus(args.data_dir or local_copy() or data_home(), args.n_chunks)
     n = len(ids)
     q_texts = [q for q, _ in queries]
     targets = [t for _, t in queries]

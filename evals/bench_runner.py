@@ -31,10 +31,11 @@ os.environ["LANGSMITH_TRACING"] = "false"
 os.environ["LANGCHAIN_TRACING_V2"] = "false"
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pedagraph.evals.runner import RunConfig, RunResult, data_root, get_suite, run_suite  # noqa: E402
+from pedagraph.evals.runner import RunConfig, RunResult, get_suite, run_suite  # noqa: E402
 from pedagraph.evals.suites.solve import _render_prompt, score  # noqa: E402
 
 from pedagraph.answers import format_number  # noqa: E402
+from pedagraph.datasets import locate  # noqa: E402
 from pedagraph.testing.openai_stub import OpenAIStub  # noqa: E402
 
 FAULTS = ("429", "500", "hang", "malformed", "bad_json_content")
@@ -43,11 +44,11 @@ FAULTS = ("429", "500", "hang", "malformed", "bad_json_content")
 def build_data(n: int, tmp: Path) -> tuple[Path, str]:
     """N solve items as generic JSON Lines: GSM8K test questions when available, synthetic sums otherwise."""
     rows: list[dict[str, Any]] = []
-    root = data_root()
+    located = locate("gsm8k/test.jsonl")  # the local copy (PEDAGRAPH_DATA_DIR), else `pedagraph data fetch gsm8k`
     source = "synthetic"
-    if root is not None and (root / "gsm8k" / "test.jsonl").is_file():
-        source = f"GSM8K test ({root / 'gsm8k' / 'test.jsonl'})"
-        with (root / "gsm8k" / "test.jsonl").open(encoding="utf-8") as fh:
+    if located is not None:
+        source = f"GSM8K test ({located.path})"
+        with located.path.open(encoding="utf-8") as fh:
             for i, line in enumerate(fh):
                 if len(rows) == n:
                     break

@@ -183,30 +183,34 @@ def get_suite(name: str) -> type[Suite]:
 
 
 def data_root() -> Path | None:
-    """Where bundled datasets live: $PEDAGRAPH_DATA_DIR, else `<repo>/../shared/data` when it exists."""
-    env = os.environ.get(DATA_DIR_ENV)
-    if env:
-        return Path(env).expanduser()
-    shared = _REPO.parent / "shared" / "data"
-    return shared if shared.is_dir() else None
+    """The local copy of the datasets configured with $PEDAGRAPH_DATA_DIR, or None."""
+    from pedagraph.datasets import local_copy
+
+    return local_copy()
 
 
 def resolve_data_path(suite: type[Suite] | Suite, data: str | os.PathLike[str] | None) -> Path:
-    """The data file of a run: `data` (as given, else under the data root) or the suite's default."""
-    root = data_root()
+    """The data file of a run: `data` (a path, a dataset file key or name) or the suite's default, via the registry.
+
+    A default or a key is looked up in the local copy ($PEDAGRAPH_DATA_DIR), then in $PEDAGRAPH_HOME/data; when
+    it is in neither, the error names the `pedagraph data fetch` command that gets it.
+    """
+    from pedagraph import datasets
+
     if data is None:
-        if root is None:
-            raise DataError(
-                f"no data file given and no data root for the default {suite.default_data}",
-                hint=f"pass --data PATH or set {DATA_DIR_ENV}",
-            )
-        path = root / suite.default_data
-    else:
-        path = Path(data).expanduser()
-        if not path.exists() and not path.is_absolute() and root is not None and (root / path).exists():
-            path = root / path
+        return datasets.require(suite.default_data, suite=suite.name).path.resolve()
+    path = Path(data).expanduser()
+    if not path.exists() and not path.is_absolute():
+        located = datasets.resolve_name(str(data))
+        if located is not None:
+            path = located.path
+        elif datasets.find_file(str(data)) is not None:
+            datasets.require(str(data))  # raises: names the fetch command
     if not path.exists():
-        raise DataError(f"data file not found: {path}", hint="check --data (or set PEDAGRAPH_DATA_DIR)")
+        raise DataError(
+            f"data file not found: {path}",
+            hint="pass a path, or a dataset file such as gsm8k/test.jsonl (`pedagraph data list`)",
+        )
     if not path.is_file():
         raise DataError(f"data path is not a file: {path}")
     return path.resolve()
@@ -362,7 +366,12 @@ def build_run_record(suite: Suite, config: RunConfig, data_sha: str, n_items: in
     """The run.json record: everything needed to know what produced the results."""
     return {
         "suite": suite.name,
-        "data": {"path": str(config.data_path), "sha256": data_sha, "items": n_items},
+        "data": {
+            "path": str(config.data_path),
+            "sha256": data_sha,
+            "items": n_items,
+            "source": _data_source(config, data_sha),
+        },
         "limit": config.limit,
         "seed": config.seed,
         "concurrency": config.concurrency,
@@ -380,6 +389,15 @@ def build_run_record(suite: Suite, config: RunConfig, data_sha: str, n_items: in
         "git_sha": _git_sha(),
         "started_at": _now(),
     }
+
+
+def _data_source(config: RunConfig, data_sha: str) -> dict[str, Any]:
+    from pedagraph.datasets import describe
+
+    try:
+        return describe(config.data_path, data_sha)
+    except PedagraphError as exc:  # e.g. an unreadable config file: the run still records its data hash
+        return {"origin": "unknown", "error": exc.one_line()}
 
 
 def fingerprint(record: dict[str, Any]) -> dict[str, Any]:
@@ -842,6 +860,23 @@ def build_summary(
 
 
 
+def _source_text(source: dict[str, Any]) -> str:
+    """One line saying where a run's data came from and what its checksum means."""
+    from pedagraph.datasets.store import CHECKSUM_TEXT
+
+    if not source.get("file"):
+        return f"a file outside the registry ({source.get('origin', 'path')})"
+    origin = source.get("origin")
+    if origin == "local copy":
+        where = f"in the local copy {source.get('root')}"
+    elif origin == "fetched":
+        where = f"fetched from {source.get('fetched_from')}"
+    else:
+        where = "a path given with --data"
+    checksum = CHECKSUM_TEXT.get(str(source.get("checksum")), "")
+    return f"`{source['file']}` ({source.get('dataset')}), {where}; {checksum}"
+
+
 def format_metric(m: dict[str, Any], digits: int = 3) -> tuple[str, str, str]:
     """(value, uncertainty, n) of a Metric dict as text: `± se` or `[lo, hi]` (95% CI)."""
     value = m.get("value")
@@ -878,6 +913,7 @@ def render_report(
         ("suite", suite.name),
         ("data", f"`{data.get('path')}`"),
         ("data sha256", f"`{str(data.get('sha256'))[:16]}…`"),
+        *([("data source", _source_text(data["source"]))] if data.get("source") else []),
         ("items", f"{counts['items']} (limit {cfg.get('limit')})"),
         ("seed", cfg.get("seed")),
         ("concurrency", cfg.get("concurrency")),

@@ -121,6 +121,10 @@ from pedagraph.memory.cli import ingest as _ingest  # noqa: E402
 
 app.command(name="ingest")(_ingest)
 
+from pedagraph.datasets.cli import data_app as _data_app  # noqa: E402
+
+app.add_typer(_data_app, name="data")
+
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 OFFLINE_ENV = {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
@@ -244,7 +248,8 @@ def eval_(
     suite: Annotated[str, typer.Argument(help="Suite to run, or `list`, or `compare DIR DIR...`.")],
     dirs: Annotated[list[Path] | None, typer.Argument(help="Run directories (only for `compare`).")] = None,
     data: Annotated[
-        str | None, typer.Option(help="Data file (default: the suite's, under PEDAGRAPH_DATA_DIR).")
+        str | None,
+        typer.Option(help="Data file: a path, a dataset file key or name (default: the suite's; `pedagraph data`)."),
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Output directory; rerunning with it resumes.")] = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N items of the data file.")] = None,
@@ -272,11 +277,15 @@ def eval_(
     from pedagraph.evals.runner import RunConfig, compare_runs, get_suite, load_suites, resolve_data_path, run_suite
 
     if suite == "list":
+        from pedagraph.datasets import find_file
+
         table = Table(title="pedagraph eval suites")
         for col in ("suite", "roles", "default data", "description"):
             table.add_column(col, overflow="fold")
         for name, cls in sorted(load_suites().items()):
-            table.add_row(name, ", ".join(cls.roles), cls.default_data, cls.description)
+            found = find_file(cls.default_data)
+            default = f"{cls.default_data} ({found[0].name})" if found else cls.default_data
+            table.add_row(name, ", ".join(cls.roles), default, cls.description)
         console.print(table)
         return
     if suite == "compare":

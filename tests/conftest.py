@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 # Set before gradio, huggingface_hub, transformers or chromadb are imported anywhere.
 for _name, _value in {
@@ -20,16 +21,28 @@ for _name, _value in {
 import pytest  # noqa: E402
 
 _MODEL_ENV_PREFIXES = ("PEDAGRAPH_", "OPENAI_", "OLLAMA_")
+# The datasets: the registry's local copy (`--from` / PEDAGRAPH_DATA_DIR) is ../shared/data beside the repository,
+# or the PEDAGRAPH_DATA_DIR the tests were started with. Nothing is downloaded.
+_SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED_DATA: Path | None = (
+    Path(os.environ["PEDAGRAPH_DATA_DIR"]) if os.environ.get("PEDAGRAPH_DATA_DIR")
+    else _SHARED_DATA if _SHARED_DATA.is_dir() else None
+)  # fmt: skip
 
 
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path, monkeypatch):
-    """Each test gets its own PEDAGRAPH_HOME, no model configuration from the outside, fresh model cache."""
+    """Each test gets its own PEDAGRAPH_HOME, no model configuration from the outside, fresh model cache.
+
+    PEDAGRAPH_DATA_DIR points the dataset registry at the shared data (when present), as CI does.
+    """
     for name in list(os.environ):
         if name.startswith(_MODEL_ENV_PREFIXES):
             monkeypatch.delenv(name, raising=False)
     home = tmp_path / "pedagraph-home"
     monkeypatch.setenv("PEDAGRAPH_HOME", str(home))
+    if SHARED_DATA is not None:
+        monkeypatch.setenv("PEDAGRAPH_DATA_DIR", str(SHARED_DATA))
     monkeypatch.chdir(tmp_path)
     from pedagraph.llm import reset_models
     from pedagraph.llm.usage import global_usage

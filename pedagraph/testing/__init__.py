@@ -1,1 +1,1 @@
-"""Test helpers that ship with the package: an OpenAI-compatible stub server."""
+"""Test helpers that ship with the package: an OpenAI-compatible stub server and a dataset file server."""
