@@ -101,7 +101,7 @@ class GatedStream:
         return text
 
     def discard(self, text: str) -> None:
-        """Replace the reply with `text` without sending it (what was shown is replaced by the final event)."""
+        """Swap the reply for `text` without sending it (what was shown is replaced by the final event)."""
         self.text, self.tripped = text, True
 
     def _forward(self, upto: str, *, always_check: bool = False) -> None:
