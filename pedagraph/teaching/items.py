@@ -13,6 +13,7 @@ import csv
 import json
 import re
 import string
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,6 +31,8 @@ __all__ = [
     "harmful_demos",
     "load_teach_items",
     "parse_option",
+    "registry_harmful",
+    "registry_items",
 ]
 
 Kind = Literal["yes_no", "choice", "number"]
@@ -186,7 +189,7 @@ def _strategyqa(path: Path) -> list[TeachItem]:
                 kind="yes_no",
                 question=str(row["question"]).strip(),
                 gold=bool(row["answer"]),
-                explanation=" ".join(str(f).strip() for f in facts),
+                explanation=" ".join(str(f).strip().rstrip(".") + "." for f in facts if str(f).strip()),
             )
         )
     return items
@@ -291,3 +294,27 @@ def dataset_files(name: str) -> dict[str, str | None]:
         raise DataError(f"unknown teaching dataset {name!r}", hint=f"use one of: {', '.join(DATASET_FILES)}")
     return DATASET_FILES[name]
 
+
+
+@lru_cache(maxsize=16)
+def _load_cached(path: str, mtime: float) -> tuple[TeachItem, ...]:
+    return tuple(load_teach_items(path))
+
+
+def registry_items(dataset: str, split: Literal["test", "pool"], *, limit: int | None = None) -> list[TeachItem]:
+    """A dataset's test set or training pool from the dataset registry (local copy or fetched), first `limit`."""
+    from pedagraph import datasets
+
+    key = dataset_files(dataset)[split]
+    assert key is not None
+    path = datasets.require(key, suite="tom").path
+    items = list(_load_cached(str(path), path.stat().st_mtime))
+    return items[:limit] if limit is not None else items
+
+
+def registry_harmful(dataset: str) -> list[HarmfulDemo]:
+    """The misleading demos shipped for a dataset (StrategyQA only; empty for the others)."""
+    from pedagraph import datasets
+
+    key = dataset_files(dataset)["harmful"]
+    return harmful_demos(datasets.require(key, suite="tom").path) if key else []
