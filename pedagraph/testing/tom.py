@@ -1,5 +1,7 @@
 """Test doubles for the Theory-of-Mind teacher: a student of known behaviour and a teacher that sees it.
 
+Give the two stand-ins different `model_name`s: the response cache tells models apart by name and parameters.
+
 `KnownStudent` answers each item right or wrong as its truth table says, without and with an explanation, and
 follows an explanation that states an answer ("The answer to this question is X", the scripted teacher's and the
 misleading templates). `SeeingTeacher` plays the teacher: its mental model returns the student's true behaviour as
@@ -114,5 +116,6 @@ class SeeingTeacher:
         if text.startswith("You are a teacher"):
             return f"{item.explanation}\nAnswer: {item.gold_label}"
         if "Wrong answer:" in text:
-            return f"It is the other way round. Answer: {item.wrong_label()}"
+            wrong = re.search(r"Wrong answer: (\w+)\s*\nExplanation:\s*$", text)
+            return f"The answer to this question is {wrong.group(1) if wrong else item.wrong_label()}."
         return self._probs(item, True)
