@@ -44,9 +44,10 @@ __all__ = ["Context", "ModelOverride", "State", "build_graph", "graph"]
 
 @dataclass
 class Context(TomContext):
-    """Run-time settings of a teaching episode: student and teacher models (`student_model`, `teacher_model`),
-    `dataset`, `limit`, `budget`, `function`, `explanation`, `seed`, `threshold`, `measure`, calibration sizes;
-    see `TomContext`.
+    """Run-time settings of a teaching episode (not checkpointed: pass them on every call).
+
+    Fields: the models (`student_model`, `teacher_model`), `dataset`, `limit`, `budget`, `function`,
+    `explanation`, `seed`, `threshold`, `measure`, calibration sizes; see `TomContext`.
     """
 
 

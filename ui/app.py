@@ -26,6 +26,7 @@ import gradio as gr
 from pedagraph.prompts import load_prompt
 from pedagraph.ui.panel import learner_panel, models_header
 from pedagraph.ui.service import Reply, TutorService, checked_session, clean_text, problem_label
+from pedagraph.ui.tom_tab import build_tom_tab
 
 from pedagraph.learner import get_learner_store
 from pedagraph.memory.ingest import KINDS
@@ -200,6 +201,7 @@ def build_app(service: TutorService | None = None, settings: Settings | None = N
                         course = gr.Textbox(label="Course name", placeholder="e.g. math-5")
                         ingest = gr.Button("Add to memory")
                         ingest_out = gr.Markdown(elem_id="ingest-summary")
+        build_tom_tab()  # the Theory-of-Mind teacher's sweep (ui/tom_tab.py)
 
         view = [session, chatbot, status, panel]
         demo.load(handlers.restore, inputs=[session], outputs=view, api_name="restore")

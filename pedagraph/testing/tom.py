@@ -62,8 +62,10 @@ class KnownStudent:
     @classmethod
     def random(cls, items: Sequence[TeachItem], *, p_pre: float, p_help: float, p_hurt: float = 0.0,
                seed: int = 0) -> KnownStudent:  # fmt: skip
-        """Right unaided with p_pre; a wrong item becomes right with an explanation with p_help, a right one wrong
-        with p_hurt."""
+        """A random truth table: right unaided with p_pre; with an explanation, wrong turns right with p_help.
+
+        A right item turns wrong with an explanation with p_hurt.
+        """
         rng = random.Random(seed)
         truth = {}
         for item in items:
