@@ -85,7 +85,10 @@ def score_item_node(task: dict[str, Any], runtime: Runtime[TomContext]) -> dict[
     ctx = context_of(runtime, TomContext)
     item = TeachItem.model_validate(task["item"])
     setup = SeedSetup.model_validate(task["setup"])
-    signals = set(ALL_SIGNALS) if ctx.measure else signals_needed([ctx.function])
+    if ctx.measure:
+        signals = signals_needed(ctx.measure_functions) | {"pre", "post"} if ctx.measure_functions else set(ALL_SIGNALS)
+    else:
+        signals = signals_needed([ctx.function])
     harmful = registry_harmful(item.dataset) if "harmful" in _types(ctx) and item.dataset == "strategyqa" else []
     record = score_item(
         item, setup, models_of(ctx), types=_types(ctx), signals=signals, samples=ctx.samples, harmful=harmful,

@@ -40,6 +40,7 @@ def _default_model(role: str) -> str:
 def run_sweep(
     student: str, teacher: str, dataset: str, start: int, count: int, explanation: str, seeds: list[int],
     calibration_items: int, progress: Callable[[int, int, str], None] | None = None,
+    functions: list[str] | None = None,
 ) -> list[dict[str, Any]]:  # fmt: skip
     """Measure `count` test items from `start` for each seed through the graph; the per-item records."""
     from pedagraph.graphs.tom_teacher import Context, graph
@@ -53,7 +54,8 @@ def run_sweep(
     for seed in seeds:
         context = Context(student_model=student or None, teacher_model=teacher or None, dataset=dataset,
                           measure=True, seed=seed, explanation=explanation, measure_explanations=[explanation],
-                          calibration_items=calibration_items, function="random", budget=0.0)  # fmt: skip
+                          calibration_items=calibration_items, function="random", budget=0.0,
+                          measure_functions=list(functions or []))  # fmt: skip
         state = {"items": [i.model_dump(mode="json") for i in items]}
         for update in graph.stream(state, context=context, stream_mode="updates"):
             if "calibrate" in update and progress:
@@ -110,7 +112,7 @@ def _sweep(
             progress((done, total), desc=text)
 
         records = run_sweep(student, teacher, dataset, int(start), count_i, explanation, seed_list,
-                            int(calibration_items), tick)  # fmt: skip
+                            int(calibration_items), tick, functions)  # fmt: skip
     except (PedagraphError, ValueError) as exc:
         yield None, "", f"Error: {exc}"
         return

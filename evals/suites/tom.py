@@ -165,6 +165,7 @@ class TomSuite(Suite):
             context = Context(
                 student_model=ctx.model("student"), teacher_model=ctx.model("teacher"), measure=True, seed=seed,
                 measure_explanations=list(self.kinds), explanation=self.kinds[0], multiturn=list(self.multiturn),
+                measure_functions=list(self.functions),
                 samples=self.config.samples, function="random", budget=0.0,
             )  # fmt: skip
             state = {"items": [item.data], "setup": setup.model_dump(mode="json")}

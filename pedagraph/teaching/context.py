@@ -34,6 +34,8 @@ class TomContext(BaseContext):
     """If set, an item is explained only if its expected utility also reaches it (the tutor's rule)."""
     measure: bool = False
     """Measure every signal and both answers of every item (what the `tom` suite replays every budget from)."""
+    measure_functions: list[str] = field(default_factory=list)
+    """In measure mode, the functions whose signals are measured (default: all; both answers always are)."""
     measure_explanations: list[str] = field(default_factory=list)
     """In measure mode, the explanation types to measure (default: `explanation`)."""
     multiturn: list[int] = field(default_factory=list)
