@@ -160,8 +160,8 @@ class TomSuite(Suite):
         from pedagraph.graphs.tom_teacher import Context, graph
 
         records, calibration = [], {}
-        for seed in self.seeds:
-            setup = await self._setup(seed, ctx)
+        setups = await asyncio.gather(*(self._setup(seed, ctx) for seed in self.seeds))  # calibrated side by side
+        for seed, setup in zip(self.seeds, setups, strict=True):
             context = Context(
                 student_model=ctx.model("student"), teacher_model=ctx.model("teacher"), measure=True, seed=seed,
                 measure_explanations=list(self.kinds), explanation=self.kinds[0], multiturn=list(self.multiturn),

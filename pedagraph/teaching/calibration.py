@@ -24,7 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pedagraph.learner import LearnerModel, LearnerStore, LearnerUpdate, TeachingDemo
+from pedagraph.learner import LearnerConflictError, LearnerModel, LearnerStore, LearnerUpdate, TeachingDemo
 from pedagraph.probability import Cost
 from pedagraph.teaching.calls import Demo, StudentAnswer, explain, student_answer
 from pedagraph.teaching.items import HarmfulDemo, TeachItem
@@ -150,7 +150,10 @@ def _stored(store: LearnerStore, learner_id: str, session: str) -> list[Teaching
 def _record(store: LearnerStore, learner_id: str, demos: list[TeachingDemo]) -> None:
     """One transaction: the calibration's demos into the student's learner model (created as an LLM student)."""
     if not store.exists(learner_id):
-        store.save(store.get(learner_id, kind="llm_student"))
+        try:
+            store.save(store.get(learner_id, kind="llm_student"))
+        except LearnerConflictError:
+            pass  # another seed's calibration created it meanwhile
     store.apply(learner_id, LearnerUpdate(demos=tuple(demos)))
 
 
