@@ -125,6 +125,8 @@ def answer_forms(value: float) -> set[str]:
     return {f.strip() for f in forms if f.strip()}
 
 
+_ENGLISH_LOOKALIKES = frozenset({"due", "elf"})
+"""Number words of other languages that are common English words ("due" is Italian 2): not read as numbers."""
 OTHER_LANGUAGES = ("fr", "de", "es", "it", "pt", "nl", "pl", "ru", "tr", "sv", "da", "ja")
 """Languages a model may switch to whose number words the gate reads (through num2words)."""
 
@@ -140,7 +142,7 @@ def _spoken_forms(n: int) -> frozenset[str]:
             word = num2words(n, lang=lang)
         except (NotImplementedError, ValueError, OverflowError):
             continue
-        if len(word) >= 4:  # "sei", "tre", "elf" read as words in English text
+        if len(word) >= 3 and word not in _ENGLISH_LOOKALIKES:
             forms |= {word, word.replace("-", " ")}
     return frozenset(f.lower() for f in forms)
 

@@ -144,10 +144,14 @@ def _phrases(norm: str) -> Iterator[tuple[str, float]]:
             yield text, apply(value)
 
 
+_ROMAN_SINGLE_RE = re.compile(r"\b[VXLCDM]\b")
+
+
 def _romans(visible: str) -> Iterator[tuple[str, float]]:
     import roman
 
-    for m in _ROMAN_RE.finditer(visible):
+    singles = _ROMAN_SINGLE_RE.finditer(visible) if re.search(r"(?i)\broman\b", visible) else iter(())
+    for m in [*_ROMAN_RE.finditer(visible), *singles]:
         try:
             yield m.group(0), float(roman.fromRoman(m.group(0)))
         except roman.RomanError:
@@ -194,6 +198,7 @@ def _reversed(norm: str) -> Iterator[tuple[str, float]]:
 
 def _digitized(norm: str) -> str:
     """The text with every number written in digits ("nine plus nine" -> "9 plus 9")."""
+    norm = re.sub(r"\b(thousand|million|billion),\s+(?=[a-z])", r"\1 ", norm)  # "sixty thousand, nine hundred"
     out = norm
     for m in reversed(find_numbers(norm)):
         if m.percent or m.money or (m.value < 1 and not re.search(r"\d", m.text)):  # "half of" stays a phrase
