@@ -69,6 +69,17 @@ class LoadedModel:
 
 _LOADED: dict[tuple[str, str | None, str], LoadedModel] = {}
 _LOAD_LOCK = threading.Lock()
+_THREADS: list[int] = []
+
+
+def _process_threads() -> int:
+    """The process's torch thread count before any model here changed it, restored after each pinned call."""
+    import torch
+
+    with _LOAD_LOCK:
+        if not _THREADS:
+            _THREADS.append(torch.get_num_threads())
+        return _THREADS[0]
 
 
 def resolve_ref(spec: str) -> ModelRef:
@@ -532,9 +543,9 @@ class TransformersChatModel(BaseChatModel):
         import torch
 
         with lm.lock:
-            previous = torch.get_num_threads()
             pinned = bool(self.threads) and lm.device == "cpu"
             if pinned:
+                default = _process_threads()
                 torch.set_num_threads(int(self.threads or 1))
             try:
                 if seed is not None:
@@ -544,7 +555,7 @@ class TransformersChatModel(BaseChatModel):
                     return lm.model.generate(**gen_kwargs)
             finally:
                 if pinned:
-                    torch.set_num_threads(previous)
+                    torch.set_num_threads(default)
 
     def _finish(self, lm: LoadedModel, req: _Request, control: _Control, sequences: Any) -> tuple[str, dict[str, Any]]:
         """Decode the new tokens; cut at a stop string or the JSON object's end; usage and finish reason."""
