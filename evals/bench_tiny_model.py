@@ -38,13 +38,20 @@ from langchain_core.messages import HumanMessage, SystemMessage  # noqa: E402
 from pedagraph.llm import get_model, track_usage  # noqa: E402
 from pedagraph.llm.tiny import TINY_INSTALL, find_tiny_gguf  # noqa: E402
 
-MESSAGES = [
-    SystemMessage(content="You are a 7th grade student working on a math problem with your tutor."),
-    HumanMessage(
-        content="Janet's ducks lay 16 eggs per day. She eats three for breakfast and bakes muffins with four. "
-        "How many eggs are left to sell? Explain your thinking."
-    ),
-]
+
+def student_messages() -> list[Any]:
+    """The MathDial student's prompt (its system prompt and persona) and a tutor's question about a GSM8K problem."""
+    from pedagraph.agents.student import mathdial_persona
+    from pedagraph.prompts import render
+
+    from pedagraph.problems import get_problem
+
+    problem = get_problem("gsm8k-sample-1")
+    system = render("student/mathdial", persona=mathdial_persona({}), problem=problem.question)
+    return [SystemMessage(content=system), HumanMessage(content=problem.steps[0].question)]
+
+
+MESSAGES = student_messages()
 
 
 def median(xs: list[float]) -> float:
@@ -142,7 +149,7 @@ def bench_calls(n: int, max_tokens: int, threads: int) -> None:
         print(f"  note: token counts differ (bare {bare_tokens}, provider {prov_tokens})")
 
 
-def bench_tutoring(limit: int, out: Path, max_tokens: int, max_turns: int) -> None:
+def bench_tutoring(limit: int, out: Path, max_tokens: int, max_turns: int, cache_file: Path | None) -> None:
     """The tutoring suite on MathDial with tiny students versus the probabilistic student, same items."""
     from pedagraph.evals.runner import RunConfig, get_suite, load_suites, resolve_data_path, run_suite
 
@@ -150,6 +157,8 @@ def bench_tutoring(limit: int, out: Path, max_tokens: int, max_turns: int) -> No
     cls = get_suite("tutoring")
     data = resolve_data_path(cls, None)
     print(f"\ntutoring suite, {data}, first {limit} items, scripted tutor, max_turns={max_turns}")
+    if cache_file is not None:
+        print(f"  tiny student replies served from {cache_file} where cached (an earlier run of this configuration)")
     runs = {
         "tiny student (llm)": ({"student": {"model": "tiny", "max_tokens": max_tokens}}, {"student": "llm"}),
         "probabilistic student": ({}, {"student": "probabilistic"}),
@@ -158,7 +167,7 @@ def bench_tutoring(limit: int, out: Path, max_tokens: int, max_turns: int) -> No
         options = {**options, "max_turns": max_turns}
         config = RunConfig(
             out_dir=out / name.split()[0], data_path=data, limit=limit, seed=0, concurrency=4, options=options,
-            models=models, cache=False, force_new=True,
+            models=models, cache=cache_file is not None, cache_path=cache_file, force_new=True,
         )  # fmt: skip
         start = time.perf_counter()
         with track_usage() as usage:
@@ -175,9 +184,9 @@ def bench_tutoring(limit: int, out: Path, max_tokens: int, max_turns: int) -> No
         print(f"    Telling@1..{max_turns} (%): {telling}")
         print(f"    turns to success: {tts['value'] if tts['value'] is not None else '-'} (n={tts['n']})")
         total = usage.totals()
-        if total["calls"]:
-            print(f"    student model: {int(total['calls'])} calls, {int(total['output_tokens'])} tokens out, "
-                  f"{total['output_tokens'] / max(total['seconds'], 1e-9):.1f} tok/s over the calls")  # fmt: skip
+        if total["calls"] or total["cache_hits"]:
+            print(f"    student model: {int(total['calls'])} calls made, {int(total['cache_hits'])} replies from the "
+                  f"cache, {int(total['output_tokens'])} tokens out in the calls made")  # fmt: skip
         print(f"    report: {result.report_path}")
 
 
@@ -191,6 +200,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--student-max-tokens", type=int, default=96, help="tiny student's reply limit")
     parser.add_argument("--max-turns", type=int, default=8, help="student turns per tutoring dialogue")
     parser.add_argument("--out", type=Path, default=None, help="where the tutoring runs go (default: a temp dir)")
+    parser.add_argument("--cache-file", type=Path, default=None, help="response cache of an earlier tutoring run")
     args = parser.parse_args(argv)
 
     if find_tiny_gguf() is None:
@@ -214,7 +224,7 @@ def main(argv: list[str] | None = None) -> None:
         bench_calls(args.n, args.max_tokens, threads)
     if args.tutoring > 0:
         out = args.out or Path(tempfile.mkdtemp(prefix="pedagraph-bench-tiny-"))
-        bench_tutoring(args.tutoring, out, args.student_max_tokens, args.max_turns)
+        bench_tutoring(args.tutoring, out, args.student_max_tokens, args.max_turns, args.cache_file)
     print(f"\nload average at end {os.getloadavg()[0]:.2f}")
 
 

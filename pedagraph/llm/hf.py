@@ -6,8 +6,8 @@ samples), stop strings, a wall-clock timeout (a `StoppingCriteria`: generation s
 the call fails with a timeout error, never retried), token counts from the tokenizer, streaming through
 `TextIteratorStreamer` in a thread, and async through the executor (LangChain's default). Structured output goes
 through the model layer's JSON path (validation, one repair, then `StructuredOutputError`); for `json_schema`
-requests (the default here) this backend shows the model a compact form of the schema (`json_skeleton`), starts
-the reply with `{"` and stops where the JSON object closes; there is no constrained decoding. No tool calling.
+requests (the default here) this backend shows the model a compact form of the schema (`json_skeleton`), opens
+its answer with `{"` and stops where the JSON object closes; there is no constrained decoding. No tool calling.
 CPU by default, CUDA when present.
 
 Why not `langchain-huggingface`: its `ChatHuggingFace` over `HuggingFacePipeline` (1.2.3) has no async
