@@ -25,7 +25,7 @@ from pedagraph.errors import DataError, ModelError
 from pedagraph.learning import commit, pending, preview, reply_shown, session_started
 from pedagraph.llm import ManagedChatModel
 from pedagraph.messages import dialogue, last_text, message_text, visible_history
-from pedagraph.problems import Problem, get_problem, steps_of
+from pedagraph.problems import Problem, bundled_problems, get_problem, steps_of
 from pedagraph.runtime import check_owner, context_of, real_model, services
 from pedagraph.state import TutoringState
 from pedagraph.streaming import GatedStream, finish_reply, stream_reply, stream_writer
@@ -33,7 +33,7 @@ from pedagraph.structured import ask
 from pedagraph.taxonomy import Diagnosis, Intention, Strategy, StudentResponse, SubproblemState, TutorMove
 from pedagraph.tutoring.context import TutoringContext
 from pedagraph.tutoring.decompose import decompose
-from pedagraph.tutoring.gate import gate_check, make_gate, passes
+from pedagraph.tutoring.gate import evaluator_flags_leak, gate_check, make_gate, passes, passes_all, problems_quoted_in
 from pedagraph.tutoring.material import (
     MATERIAL_MIN_SCORE,
     cited,
@@ -46,7 +46,10 @@ from pedagraph.tutoring.material import (
 from pedagraph.tutoring.policy import Progress, choose_move, reveal_permitted, tom_decision
 from pedagraph.tutoring.replies import safe_replacements, template, template_reply
 from pedagraph.tutoring.session import fresh_session_state
+from pedagraph.tutoring.verdict import misquoted_quantity, verdict_disagreement
 
+DISAGREEMENTS = frozenset({"affirms_wrong_answer", "affirms_non_answer", "denies_right_answer", "misquotes_problem"})
+"""Reasons a model's reply is replaced by the move's own deterministic words (it contradicted the verdict)."""
 HINT_STRATEGIES = frozenset({Strategy.PROVIDE_HINT, Strategy.PROVIDE_STRATEGY, Strategy.EXPLAIN_CONCEPT})
 """Strategies that count as a hint received in the learner's stats."""
 
@@ -288,23 +291,48 @@ def _regenerate(model: ManagedChatModel, problem: Problem, move: TutorMove, draf
         return None
 
 
-def _gated_reply(state: TutoringState, ctx: TutoringContext, move: TutorMove, draft: str, result: dict[str, Any]
-                 ) -> tuple[str, str | None]:  # fmt: skip
-    """The reply the learner gets and the gate's action: as drafted, allowed, regenerated once, or replaced."""
-    if not result["blocked"]:
-        return draft, None
-    if _may_reveal(state, ctx)[0]:
-        return draft, "allowed"
+def _reply_issue(state: TutoringState, ctx: TutoringContext, move: TutorMove, text: str) -> dict[str, Any] | None:
+    """What is wrong with a reply, or None when it may be shown.
+
+    It gives the answer away; or, for a model's reply, it contradicts the verdict or the problem, or a real
+    evaluator says it leaks.
+    """
     problem = problem_of(state)
-    gate, (learner, prior) = make_gate(problem), conversation(state)
-    shown = passes(gate, learner, prior)
+    result = gate_check(make_gate(problem), text, *conversation(state))
+    if result["blocked"]:
+        return result
+    if move.reply_source != "model":
+        return None  # the templates agree with the verdict by construction
+    disagreement = verdict_disagreement(text, Diagnosis.of(state.get("last_diagnosis"))) or misquoted_quantity(
+        text, problem
+    )
+    if disagreement is not None:
+        return {"blocked": True, "reason": disagreement.reason, "matched": disagreement.matched}
+    evaluator = real_model(ctx, "evaluator") if ctx.leak_check and problem.final_value is not None else None
+    if evaluator is not None and not _may_reveal(state, ctx)[0] and evaluator_flags_leak(evaluator, problem, text):
+        return {"blocked": True, "reason": "evaluator_leak_check", "matched": None}
+    return None
+
+
+def _gated_reply(state: TutoringState, ctx: TutoringContext, move: TutorMove, draft: str
+                 ) -> tuple[str, str | None, dict[str, Any]]:  # fmt: skip
+    """The reply the learner gets, the gate's action (allowed, regenerated once, replaced) and what it found."""
+    problem = problem_of(state)
+    result = gate_check(make_gate(problem), draft, *conversation(state))
+    if result["blocked"] and _may_reveal(state, ctx)[0]:
+        return draft, "allowed", result
+    issue = _reply_issue(state, ctx, move, draft)
+    if issue is None:
+        return draft, None, result
     teacher = real_model(ctx, "teacher")
     if move.reply_source == "model" and teacher is not None:
-        regenerated = _regenerate(teacher, problem, move, draft, result["reason"])
-        if regenerated and shown(regenerated):
-            return regenerated, "regenerated"
-    safe = (text for text in safe_replacements(steps_of(problem)[move.step_index]) if shown(text))
-    return next(safe, template("withheld_plain")), "replaced"
+        regenerated = _regenerate(teacher, problem, move, draft, issue["reason"])
+        if regenerated and _reply_issue(state, ctx, move, regenerated) is None:
+            return regenerated, "regenerated", issue
+    shown = passes(make_gate(problem), *conversation(state))
+    own_words = [template_reply(move, live=True)] if issue["reason"] in DISAGREEMENTS else []
+    safe = (text for text in [*own_words, *safe_replacements(steps_of(problem)[move.step_index])] if shown(text))
+    return next(safe, template("withheld_plain")), "replaced", issue
 
 
 def reveal_gate(state: TutoringState, runtime: Runtime[TutoringContext]) -> dict[str, Any]:
@@ -313,8 +341,7 @@ def reveal_gate(state: TutoringState, runtime: Runtime[TutoringContext]) -> dict
     move = TutorMove.model_validate(state["last_plan"])
     draft = (state.get("draft_reply") or "").strip()
     turn = len(state.get("turns", []))
-    result = gate_check(make_gate(problem_of(state)), draft, *conversation(state))
-    final, action = _gated_reply(state, ctx, move, draft, result)
+    final, action, result = _gated_reply(state, ctx, move, draft)
     hint = action in ("replaced", "regenerated") or move.strategy in HINT_STRATEGIES
     revealed = (move.reveal and action != "replaced") or action == "allowed"
     learning = pending(state.get("pending_learning")) + reply_shown(hint=hint, revealed=revealed)
@@ -343,6 +370,22 @@ def _question_messages(state: TutoringState, ctx: TutoringContext, passages: lis
     return [SystemMessage(content=system), *history[-9:]]
 
 
+def _question_check(state: TutoringState, ctx: TutoringContext, question: str) -> Any:
+    """The gate of question mode: no answer to any problem the learner has not solved.
+
+    Those are this thread's problem, the bundled problems they worked on in any session, and any the question
+    quotes (a problem pasted as a "course question").
+    """
+    problems = [problem_of(state)] if state.get("problem") and not state.get("learner_solved") else []
+    worked = services().learner_store().get(ctx.learner_id).problems_worked()
+    bundled = bundled_problems()
+    problems += [p for p in bundled if p.id in worked and len(steps_of(p)) - 1 not in worked[p.id]]
+    problems += problems_quoted_in(question, bundled)
+    gates = [g for g in (make_gate(p) for p in problems) if g is not None]
+    learner, prior = visible_history(state.get("messages", []), state.get("question_start", 0))
+    return passes_all(gates, learner, prior)
+
+
 def answer_question(state: TutoringState, runtime: Runtime[TutoringContext]) -> dict[str, Any]:
     """Question mode (no problem active): answer the learner's latest message from the ingested course material.
 
@@ -356,9 +399,12 @@ def answer_question(state: TutoringState, runtime: Runtime[TutoringContext]) -> 
     notice = template("model_failed_notice" if teacher is not None else "scripted_material_notice")
     name, values = question_reply(found, course_scope(ctx.course), notice)
     writer = stream_writer()
-    stream = GatedStream(lambda _text: True, writer)  # no problem is active: nothing to protect
+    shown = _question_check(state, ctx, question)
+    stream = GatedStream(shown, writer)
     final, source = stream_reply(stream, model=teacher, messages=lambda: _question_messages(state, ctx, found.hits),
                                  fallback=lambda: template(name, **values))  # fmt: skip
+    if not shown(final):  # it would answer a problem the learner is working on
+        final, source = template("question_withheld"), "withheld"
     finish_reply(writer, final, stream.sent)
     move = TutorMove.make(
         "question", StudentResponse.INQUIRY, 0, "answer_from_material" if source == "model" else name,

@@ -18,9 +18,10 @@ from pedagraph.answers import check_answer, compare, find_numbers, format_number
 from pedagraph.llm import ManagedChatModel
 from pedagraph.problems import Problem, Step, steps_of
 from pedagraph.prompts import render
-from pedagraph.reveal import is_extraction_attempt
+from pedagraph.reveal import RevealGate, is_extraction_attempt
 from pedagraph.structured import ask
 from pedagraph.taxonomy import Diagnosis, ErrorType, Inquiry, StudentResponse
+from pedagraph.visible import stated_values, visible_text
 
 _HINT_RE = re.compile(r"\b(?:hints?|clues?|help|stuck|nudge|tip)\b")
 _SOLUTION_RE = re.compile(
@@ -233,7 +234,22 @@ def evaluator_diagnosis(
         verdict=rules.verdict,
         learner=text,
     )
-    return ask(model, EvaluatorDiagnosis, prompt, node="diagnose")
+    result = ask(model, EvaluatorDiagnosis, prompt, node="diagnose")
+    if result is not None and result.misconception and not withholds_results(result.misconception, problem, step):
+        # the learner record is shown to the learner: a sentence that states the result is dropped
+        result = result.model_copy(update={"misconception": ""})
+    return result
+
+
+def withholds_results(text: str, problem: Problem, step: Step) -> bool:
+    """Whether a text learners will see states neither the step's result nor the final answer, in any form."""
+    secrets = [v for v in (step.answer_value, problem.final_value) if v is not None]
+    seen = visible_text(text)
+    values = [m.value for m in find_numbers(seen)] + [v for _text, v in stated_values(text)]
+    if any(compare(v, secret) for v in values for secret in secrets):
+        return False
+    gate = RevealGate.for_problem(problem) if problem.final_value is not None else None
+    return gate is None or not gate.check(text).blocked
 
 
 def merge_diagnosis(rules: Diagnosis, model: EvaluatorDiagnosis | None) -> Diagnosis:

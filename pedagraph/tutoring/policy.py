@@ -26,8 +26,10 @@ from pedagraph.answers import format_number
 from pedagraph.errors import PedagraphError
 from pedagraph.learner import LearnerModel
 from pedagraph.llm import ManagedChatModel
+from pedagraph.llm.usage import asking_from
 from pedagraph.mental_model import decide_intervention
 from pedagraph.problems import Problem, Step, steps_of
+from pedagraph.structured import record_fallback
 from pedagraph.taxonomy import Diagnosis, StudentResponse, SubproblemState, TutorAction, TutorMove
 from pedagraph.tutoring.replies import expression_of, hint_of, method_of, template
 
@@ -54,6 +56,9 @@ class Progress:
     budget_used: int = 0
     learner_solved: bool = False
 
+
+TOM_NODE = "plan_move.tom_decision"
+"""The name the Theory-of-Mind simulation's structured calls are counted under."""
 
 Decide = Callable[[Step], dict[str, Any] | None]
 """The Theory-of-Mind explain-or-not decision for a step (JSON-ready), asked only when the policy needs it."""
@@ -85,10 +90,11 @@ def tom_decision(
     if policy.tom_simulator == "llm" and teacher is not None:
         llm = {"simulator": "llm", "model": teacher, "question": step.question, "answer": step.answer}
         try:
-            decision = decide_intervention(learner, list(step.skills), **kwargs, **llm, explanation=method_of(step))
+            with asking_from(TOM_NODE):
+                decision = decide_intervention(learner, list(step.skills), **kwargs, **llm, explanation=method_of(step))
             return decision.to_dict()
         except PedagraphError:
-            pass  # the simulating model failed: decide from mastery instead
+            record_fallback(teacher, TOM_NODE)  # the simulating model failed: decide from mastery instead
     return decide_intervention(learner, list(step.skills), **kwargs).to_dict()
 
 
