@@ -407,3 +407,25 @@ def test_app_tab_runs_a_sweep_through_gradio_client(tmp_path):
         assert Path(plot).is_file() and "| random |" in table and "scripted model" in status
     finally:
         demo.close()
+
+
+# -- the tiny real model -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.real_model
+def test_the_tiny_model_gives_first_token_probabilities():
+    from langchain_core.messages import HumanMessage
+
+    from pedagraph.llm.tiny import TINY_INSTALL, find_tiny_gguf
+
+    if find_tiny_gguf() is None:
+        pytest.skip(f"the tiny model is not installed ({TINY_INSTALL})")
+    item = TeachItem(id="t", dataset="d", kind="yes_no", question="Is Paris the capital of France?", gold=True)
+    from pedagraph.teaching.calls import answer_prompt
+
+    model = get_model("student", model="tiny")
+    probs = option_probs(model, [HumanMessage(answer_prompt(item, [], None))], item.labels,
+                         parse=lambda text: parse_option(item, text), max_tokens=3)  # fmt: skip
+    assert probs.method == "logprobs" and probs.cost.calls == 1
+    assert sum(probs.probs.values()) == pytest.approx(1.0) and set(probs.probs) == {"yes", "no"}
+    assert parse_option(item, probs.text) == probs.top()  # greedy decoding says the most probable option
