@@ -150,6 +150,23 @@ def test_parse_option_per_kind():
     assert mc.gold_label == "C" and mc.wrong_label() != "C" and yn.wrong_label() == "no"
 
 
+def test_the_mental_model_reads_letters_for_choices_and_a_verdict_for_numbers():
+    from pedagraph.learner import TeachingDemo
+    from pedagraph.mental_model import simulate_fewshot
+
+    demo = TeachingDemo(question="2+2?", learner_answer="5", correct=False)
+    mc = TeachItem(id="b", dataset="d", kind="choice", question="Q?", options=("red", "green", "blue"), gold=1)
+    double = StandInChatModel(reply_fn=lambda call: reply_with_probs("B", {"B": 0.6, "C": 0.3, "A": 0.1}))
+    p, probs = simulate_fewshot(get_model("teacher", model=double), [demo], mc, None)
+    assert p == pytest.approx(0.6) and "The correct answer is B" in double.calls[-1].last_user
+    num = TeachItem(id="c", dataset="d", kind="number", question="3*6?", gold=18.0)
+    double = StandInChatModel(reply_fn=lambda call: reply_with_probs("yes", {"yes": 0.7, "no": 0.3}))
+    p, probs = simulate_fewshot(get_model("teacher", model=double), [demo], num, "Multiply.")
+    prompt = double.calls[-1].last_user
+    assert p == pytest.approx(0.7) and prompt.rstrip().endswith("Student answers correctly:")
+    assert "Student's answer: 5 (wrong)" in prompt and "Explanation: Multiply." in prompt
+
+
 @needs_data
 def test_dataset_loaders_keep_the_human_explanations():
     from pedagraph.teaching.items import registry_harmful, registry_items
