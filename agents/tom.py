@@ -23,7 +23,7 @@ from pedagraph.runtime import context_of, real_model, role_model, services
 from pedagraph.teaching.calibration import SeedSetup, setup_seed, student_learner_id
 from pedagraph.teaching.calls import EXPLANATION_TYPES, explain, student_answer
 from pedagraph.teaching.context import TomContext
-from pedagraph.teaching.items import TeachItem, registry_harmful, registry_items
+from pedagraph.teaching.items import DATASET_FILES, TeachItem, registry_harmful, registry_items
 from pedagraph.teaching.measure import ALL_SIGNALS, TeachingModels, item_signals, salt_of, score_item, signals_needed
 
 __all__ = ["aggregate", "answer_item", "calibrate", "choose", "models_of", "score_item_node", "scoring_tasks",
@@ -58,7 +58,8 @@ def calibrate(state: dict[str, Any], runtime: Runtime[TomContext]) -> dict[str, 
     update: dict[str, Any] = {"items": items}
     if state.get("setup"):
         return update
-    pool = [TeachItem.model_validate(p) for p in state.get("pool") or []] or registry_items(ctx.dataset, "pool")
+    dataset = items[0].get("dataset") if items[0].get("dataset") in DATASET_FILES else ctx.dataset
+    pool = [TeachItem.model_validate(p) for p in state.get("pool") or []] or registry_items(dataset, "pool")
     models = models_of(ctx)
     learner_id = ctx.learner_id if ctx.learner_id != "anonymous" else student_learner_id(models.student.model_spec)
     setup = setup_seed(

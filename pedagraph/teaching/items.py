@@ -317,4 +317,12 @@ def registry_harmful(dataset: str) -> list[HarmfulDemo]:
     from pedagraph import datasets
 
     key = dataset_files(dataset)["harmful"]
-    return harmful_demos(datasets.require(key, suite="tom").path) if key else []
+    if not key:
+        return []
+    path = datasets.require(key, suite="tom").path
+    return list(_harmful_cached(str(path), path.stat().st_mtime))
+
+
+@lru_cache(maxsize=4)
+def _harmful_cached(path: str, mtime: float) -> tuple[HarmfulDemo, ...]:
+    return tuple(harmful_demos(path))
