@@ -277,6 +277,17 @@ def test_a_misaligned_teacher_scores_below_no_intervention():
         assert episode(records, "harmful", "misaligned", budget, seed=41)[0] < no_intervention
 
 
+def test_gold_probability_shows_a_shift_that_no_answer_shows():
+    from pedagraph.teaching.curves import gold_probability
+
+    records = [{"gold": "yes", "pre": {"label": "no", "confidence": 0.9},
+                "types": {"human": {"post": {"label": "no", "confidence": 0.7}}}},
+               {"gold": "no", "pre": {"label": "no", "p_gold": 0.8, "confidence": 0.8},
+                "types": {"human": {"post": {"label": "no", "p_gold": 0.9}}}},
+               {"gold": "no", "pre": {"label": "no"}, "types": {"human": {"post": {"label": "no"}}}}]  # fmt: skip
+    assert gold_probability(records, "human") == {"n": 2, "pre": pytest.approx(0.45), "post": pytest.approx(0.6)}
+
+
 def test_function_costs_count_what_ranking_needs():
     world = World(n_test=10)
     costs = function_costs(world.records(seeds=(41,), kinds=("personalised",)), kind="personalised",
@@ -373,6 +384,7 @@ def test_tom_suite_writes_the_curves_and_a_resumed_sweep_redoes_nothing(tmp_path
     assert metrics["acc[human|random|0]"]["value"] == metrics["acc[human|expected_utility|0]"]["value"]
     assert metrics["acc[human|random|1]"]["value"] == metrics["acc[human|oracle|1]"]["value"]
     assert metrics["methods"]["mm_pre"] == {"logprobs": 32}
+    assert metrics["p_gold"]["human"]["n"] == 0  # the known student states answers without probabilities
     assert [p["explained_demos"] for p in metrics["multiturn"]] == [0, 2]
     report = result.report_path.read_text()
     assert "### Student accuracy against budget (human explanations)" in report and "expected utility (ToM)" in report

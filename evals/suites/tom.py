@@ -36,7 +36,7 @@ from pedagraph.errors import DataError, PedagraphError
 from pedagraph.mental_model import DEPLOYABLE, INTERVENTION_FUNCTIONS
 from pedagraph.teaching.calibration import SeedSetup, TeachingConfig, setup_seed, student_learner_id
 from pedagraph.teaching.calls import EXPLANATION_TYPES
-from pedagraph.teaching.curves import budget_curves, function_costs, multiturn_curve
+from pedagraph.teaching.curves import budget_curves, function_costs, gold_probability, multiturn_curve
 from pedagraph.teaching.items import DATASET_FILES, TeachItem, load_teach_items, registry_items
 
 __all__ = ["TomSuite", "parse_list"]
@@ -199,6 +199,7 @@ class TomSuite(Suite):
         metrics["multiturn"] = turns
         metrics["costs"] = {k: function_costs(records, kind=k, functions=self.functions) for k in self.kinds}
         metrics["methods"] = _methods(records)
+        metrics["p_gold"] = {k: gold_probability(records, k) for k in self.kinds}
         metrics["calibration"] = results[0].get("calibration", {}) if results else {}
         return metrics
 

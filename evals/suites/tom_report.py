@@ -38,6 +38,10 @@ def _setup_lines(suite: Any, metrics: dict[str, Any], results: list[dict[str, An
         "",
         f"How probabilities were read (simulations): {read}.",
     ]
+    for kind, g in (metrics.get("p_gold") or {}).items():
+        if g.get("n"):
+            lines += ["", f"The student's mean probability of the gold answer ({kind} explanations, {g['n']} "
+                      f"item-seeds): {g['pre']:.3f} unaided, {g['post']:.3f} with the explanation."]
     if first.get("scripted_teacher"):
         lines += ["", "> The teacher is the built-in **scripted** model: it has no mental model and no confidence, "
                   "so every function but the references ranks items by its seeded tie-break (a random order)."]

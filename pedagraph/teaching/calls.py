@@ -94,12 +94,14 @@ class StudentAnswer:
     method: str = "none"
     cost: Cost = field(default_factory=Cost)
     first_cost: Cost = field(default_factory=Cost)
+    p_gold: float | None = None
+    """The student's probability of the gold answer (when its probabilities were read)."""
     """The answer's own call (the rest of `cost` measured the confidence)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (the reply text cut to 200 characters)."""
         return {"label": self.label, "correct": self.correct, "text": self.text[:200], "confidence": self.confidence,
-                "method": self.method, "cost": self.cost.to_dict()}  # fmt: skip
+                "p_gold": self.p_gold, "method": self.method, "cost": self.cost.to_dict()}  # fmt: skip
 
 
 def _parser(item: TeachItem) -> Any:
@@ -122,8 +124,9 @@ def student_answer(
     if label is None and probs.method == "logprobs":
         label = probs.top()
     confidence = probs.p(label) if label is not None and probs.probs else None
+    p_gold = probs.p(item.gold_label) if probs.probs else None
     return StudentAnswer(label, item.is_correct(label), probs.text, confidence, probs.method, probs.cost,
-                         probs.first_cost)  # fmt: skip
+                         probs.first_cost, p_gold)  # fmt: skip
 
 
 def teacher_confidence(

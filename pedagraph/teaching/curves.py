@@ -17,7 +17,8 @@ from typing import Any
 from pedagraph.mental_model import plan_interventions
 from pedagraph.teaching.measure import SIGNALS_OF, item_signals
 
-__all__ = ["budget_curves", "by_seed", "episode", "function_costs", "multiturn_curve", "summary_stat"]
+__all__ = ["budget_curves", "by_seed", "episode", "function_costs", "gold_probability", "multiturn_curve",
+           "summary_stat"]  # fmt: skip
 
 
 def by_seed(records: Iterable[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
@@ -130,3 +131,32 @@ def function_costs(
             "base": _mean_cost(records, ["student_pre"]),
         }
     return out
+
+
+def _p_gold(answer: dict[str, Any] | None, gold: str) -> float | None:
+    """P(gold) of a measured answer: recorded, else derived from a yes/no answer's confidence in its own label."""
+    if not answer:
+        return None
+    if answer.get("p_gold") is not None:
+        return float(answer["p_gold"])
+    confidence, label = answer.get("confidence"), answer.get("label")
+    if confidence is None or label not in ("yes", "no") or gold not in ("yes", "no"):
+        return None
+    return float(confidence) if label == gold else 1.0 - float(confidence)
+
+
+def gold_probability(records: Iterable[dict[str, Any]], kind: str) -> dict[str, Any]:
+    """The student's mean probability of the gold answer unaided and with the explanation (paired items only).
+
+    It shows whether explanations move a student that never changes its answer (a too-weak student).
+    """
+    pairs = []
+    for r in records:
+        pre = _p_gold(r.get("pre"), r["gold"])
+        post = _p_gold((r.get("types", {}).get(kind) or {}).get("post"), r["gold"])
+        if pre is not None and post is not None:
+            pairs.append((pre, post))
+    if not pairs:
+        return {"n": 0, "pre": None, "post": None}
+    n = len(pairs)
+    return {"n": n, "pre": round(sum(a for a, _ in pairs) / n, 4), "post": round(sum(b for _, b in pairs) / n, 4)}
