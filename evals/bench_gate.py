@@ -140,6 +140,38 @@ def scripted_run(problems: list) -> tuple[int, int, int]:
     return replies, leaks, replaced
 
 
+def tiny_teacher_verdicts(problems: list, turns: int) -> dict[str, int]:
+    """The tiny real model as the teacher with the probabilistic student: what the verdict check caught.
+
+    Counts the replies that disagreed with the verdict (caught: replaced or regenerated) and those that reached
+    the learner anyway (must be 0), and leaks.
+    """
+    from pedagraph.graphs.tutor import Context, build_graph
+
+    from pedagraph.llm import get_model
+    from pedagraph.taxonomy import Diagnosis
+    from pedagraph.tutoring.verdict import misquoted_quantity, verdict_disagreement
+
+    teacher = get_model("teacher", model="tiny", max_tokens=48)
+    graph = build_graph()
+    out = Counter()
+    for problem in problems:
+        context = Context(learner_id=f"t-{problem.id}", student_mode="simulated", student_simulator="probabilistic",
+                          teacher_model=teacher, max_turns=turns)  # fmt: skip
+        state = graph.invoke({"problem_id": problem.id}, context=context)
+        for trace in state["turns"][1:]:
+            out["replies"] += 1
+            out[f"source {trace['plan'].get('reply_source')}"] += 1
+            reason, action = trace["gate"].get("reason"), trace["gate"].get("action")
+            if action in ("replaced", "regenerated"):
+                out[f"caught {reason} ({action})"] += 1
+            shown = trace["reply"]
+            if verdict_disagreement(shown, Diagnosis.of(trace.get("diagnosis"))) or misquoted_quantity(shown, problem):
+                out["contradictions shown to the learner"] += 1
+            out["leaks shown to the learner"] += int(readable(shown, problem.final_value))
+    return dict(out)
+
+
 def socratic_false_positives(path: Path) -> tuple[int, int, Counter]:
     """(problems flagged, problems, reasons) for the Socratic sub-questions and hints in a tutoring flow."""
     from pedagraph.problems import load_problems
@@ -170,6 +202,9 @@ def main() -> None:
     """Run the benchmark and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, help="GSM8K Socratic file (default: the registry's gsm8k/test_socratic)")
+    parser.add_argument("--tiny", type=int, default=0, metavar="N",
+                        help="also tutor N bundled problems with the tiny real model as the teacher")
+    parser.add_argument("--tiny-turns", type=int, default=3, help="learner turns per problem with the tiny teacher")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="pedagraph-gate-") as home:
         os.environ["PEDAGRAPH_HOME"] = home
@@ -191,6 +226,11 @@ def main() -> None:
             from pedagraph.datasets import require
 
             path = require("gsm8k/test_socratic.jsonl").path
+        if args.tiny:
+            started = time.perf_counter()
+            counts = tiny_teacher_verdicts(problems[: args.tiny], args.tiny_turns)
+            print(f"\n4. tiny real teacher (SmolLM2-135M), {args.tiny} problems x {args.tiny_turns} turns, "
+                  f"{time.perf_counter() - started:.0f} s: {counts}")  # fmt: skip
         flagged, total, reasons = socratic_false_positives(Path(path))
         print(f"\n3. GSM8K Socratic sub-questions and hints blocked in a tutoring flow: {flagged} of {total} problems "
               f"({flagged / max(1, total):.1%}); reasons {dict(reasons)}")  # fmt: skip

@@ -240,6 +240,11 @@ def test_tutor_graph_simulated_with_a_real_teacher_evaluator_and_student():
     assert sources <= {"model", "template_fallback"} and sources
     roles = {row["role"]: row for row in usage.to_dict()["per_role_model"]}
     assert set(roles) == {"teacher", "evaluator", "student"} and all(r["model"] == "tiny" for r in roles.values())
+    # every structured call the tiny model got was valid, repaired once, or failed and fell back — and counted
+    structured = usage.to_dict().get("structured", [])
+    assert {row["node"] for row in structured} >= {"diagnose", "plan_move"}
+    for row in structured:
+        assert row["calls"] >= row["repaired"] + row["failed"] and row["fallback"] >= row["failed"], row
     assert roles["student"]["calls"] == state["turn_count"] and roles["student"]["output_tokens"] > 0
 
 
