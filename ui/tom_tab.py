@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from pedagraph.prompts import load_prompt
 
 from pedagraph.errors import PedagraphError
 from pedagraph.mental_model import DEPLOYABLE, INTERVENTION_FUNCTIONS
@@ -134,9 +135,7 @@ def _scripted_note(student: str, teacher: str) -> str:
 def build_tom_tab() -> None:
     """Add the "ToM teacher" tab to the gr.Blocks being built (call inside `with gr.Blocks()`)."""
     with gr.Tab("ToM teacher"):
-        gr.Markdown("A teacher model explains to a student model under a budget (Saha et al. 2023). Pick the models, "
-                    "a dataset slice and a budget; the sweep measures every item once and draws accuracy against "
-                    "budget for each intervention function.")  # fmt: skip
+        gr.Markdown(load_prompt("ui/tom_intro"))
         with gr.Row():
             student = gr.Textbox(value=_default_model("student"), label="Student model (provider:model)")
             teacher = gr.Textbox(value=_default_model("teacher"), label="Teacher model (provider:model)")
