@@ -40,7 +40,6 @@ from langgraph.graph import END, START, StateGraph
 from pedagraph.agents.evaluator import diagnose
 from pedagraph.agents.student import student_turn
 from pedagraph.agents.teacher import (
-    answer_question,
     open_session,
     pending_learner_turn,
     plan_move,
@@ -48,6 +47,7 @@ from pedagraph.agents.teacher import (
     reveal_gate,
     setup_problem,
 )
+from pedagraph.agents.teacher_questions import answer_question
 
 from pedagraph.runtime import ModelOverride, bind_services
 from pedagraph.state import TutoringState
@@ -80,7 +80,7 @@ def route_after_gate(state: State) -> Literal["student_turn", "__end__"]:
 
 def route_after_setup(state: State) -> Literal["open_session", "student_turn", "diagnose", "answer_question"]:
     """Greet a new problem, continue an unfinished one (input learner text is its next turn), or answer a question."""
-    if state.get("mode") == "question":
+    if state.get("mode") in ("question", "review"):
         return "answer_question"
     if not state.get("greeted"):
         return "open_session"
@@ -89,7 +89,7 @@ def route_after_setup(state: State) -> Literal["open_session", "student_turn", "
 
 def route_after_student(state: State) -> Literal["diagnose", "answer_question"]:
     """Diagnose a turn on the problem; in question mode answer it from the course material."""
-    return "answer_question" if state.get("mode") == "question" else "diagnose"
+    return "answer_question" if state.get("mode") in ("question", "review") else "diagnose"
 
 
 def route_after_answer(state: State) -> Literal["student_turn", "__end__"]:

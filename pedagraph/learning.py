@@ -16,6 +16,7 @@ from pedagraph.learner import (
     LearnerStore,
     LearnerUpdate,
     MisconceptionEvidence,
+    MisconceptionResolution,
     MisconceptionUpdate,
     StatsDelta,
     TeachingDemo,
@@ -52,8 +53,9 @@ def graded_turn(
 
     Only a deterministic verdict is evidence: the final answer stated (graded on the last step) or a step answer
     checked right or wrong. `explained` is (step index, worked explanation) of the tutor's move before this turn:
-    the graded step's demo is a with-explanation demo when it is that step (the Theory-of-Mind bank). One error
-    is one misconception, filed under the step's operation skill.
+    the graded step's demo is a with-explanation demo when it is that step (the Theory-of-Mind bank). A graded
+    error is one misconception, filed under the step's operation skill; a graded right answer contradicts (and
+    resolves) the active misconceptions about that skill diagnosed in earlier turns.
     """
     graded: list[Step] = []
     correct = False
@@ -81,18 +83,24 @@ def graded_turn(
             )
         )
     misconceptions: list[MisconceptionUpdate] = []
+    resolved: list[MisconceptionResolution] = []
     skill = primary_skill(step.skills or problem.skills)
-    if diagnosis.error_type is not None and diagnosis.misconception and skill:
+    seen = MisconceptionEvidence(session_id=session_id, turn=turn, text=learner_text[:500])
+    if graded and not correct and diagnosis.error_type is not None and diagnosis.misconception and skill:
         misconceptions.append(
             MisconceptionUpdate.checked(
                 skill,
                 diagnosis.error_type,
                 diagnosis.misconception,
-                evidence=MisconceptionEvidence(session_id=session_id, turn=turn, text=learner_text[:500]),
+                evidence=seen,
                 confidence=MISCONCEPTION_CONFIDENCE.get(diagnosis.error_type, 0.5),
             )
         )
-    return LearnerUpdate(evidence=tuple(evidence), demos=tuple(demos), misconceptions=tuple(misconceptions))
+    if graded and correct:
+        skills = {primary_skill(g.skills) for g in graded} | {skill}
+        resolved = [MisconceptionResolution(skill=s, evidence=seen) for s in sorted(k for k in skills if k)]
+    return LearnerUpdate(evidence=tuple(evidence), demos=tuple(demos), misconceptions=tuple(misconceptions),
+                         resolved=tuple(resolved))  # fmt: skip
 
 
 def session_started() -> LearnerUpdate:

@@ -60,7 +60,8 @@ def course_scope(course: str | None) -> str:
     return f" {template('course_scope', course=course)}" if course else ""
 
 
-def material_inquiry(move: TutorMove, found: Retrieval, shown: Callable[[str], bool], question: str) -> TutorMove:
+def material_inquiry(move: TutorMove, found: Retrieval, shown: Callable[[str], bool], question: str,
+                     notice: str = "") -> TutorMove:  # fmt: skip
     """Answer a question or off-topic turn from matching course material instead of `move` (when any passes).
 
     `shown` tells whether a quoted passage may reach the learner (the reveal gate); without a passage that
@@ -69,11 +70,7 @@ def material_inquiry(move: TutorMove, found: Retrieval, shown: Callable[[str], b
     passages = [p for p in found.hits if shown(trim_passage(p["text"]))]
     if not passages:
         return move.model_copy(update={"material_search": found.status})
-    values = {
-        "notice": template("scripted_material_notice"),
-        "passages": quote_passages(passages),
-        "question": question,
-    }
+    values = {"notice": notice, "passages": quote_passages(passages), "question": question}
     return TutorMove.make(
         "inquiry", StudentResponse(move.category), move.step_index, "material_inquiry", values,
         material_search=found.status, material=passages,
