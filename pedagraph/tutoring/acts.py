@@ -193,14 +193,14 @@ def _with_numbers(text: str, problem: Problem, step: Step, context: Iterable[str
     expected = step.answer_value if step.answer_value is not None else problem.final_value
     check = check_answer(text, expected if expected is not None else float("nan"))
     working = read_working(text)
-    if check.verdict == "ambiguous":
-        return ActReading("guess", value=check.value, working=working)
     sentences = [s for s in _SENTENCE_END.split(normalize_text(text)) if s.strip()]
     known = _known_numbers(problem, step, context)
     statements = [s for s in sentences if not is_question(s) and find_numbers(s)]
     offered = statements or [s for s in sentences if find_numbers(s) and _offers_number(s, find_numbers(s), known)]
     if not offered:
         return ActReading(question_kind(text, problem, step), working=working)
+    if check.verdict == "ambiguous":
+        return ActReading("guess", value=check.value, working=working)
     if check.verdict == "no_answer" or check.value is None:
         return ActReading("setup" if working.shown else "unclear", working=working)
     act: DialogueAct = "working" if working.shown else "attempt"

@@ -168,6 +168,8 @@ def _setup_final(step: Step) -> dict[str, str] | None:
     if not ops or len(operands) < 2:
         return None
     first = format_number(operands[0])
+    if any(compare(v, operands[0]) for v in operands[1:]):  # naming it would name every amount ("4 * 4")
+        return {"verb": _VERBS[ops[0]].split()[0]}
     gaps = f" {_SYMBOLS[ops[0]]} ".join([first] + ["?"] * (len(operands) - 1))
     return {"first": first, "verb": _VERBS[ops[0]], "partial": gaps}
 
@@ -189,7 +191,9 @@ def _rung_values(problem: Problem, step: Step, rung: str) -> tuple[str, dict[str
     if rung == "setup" and step.expression:
         if final:
             values = _setup_final(step)
-            return ("setup_final", values) if values else None
+            if values is None:
+                return None
+            return ("setup_final", values) if "first" in values else ("setup_final_blind", values)
         return "setup", {"expression": without_result(step.expression, step.answer_value)}
     return None
 

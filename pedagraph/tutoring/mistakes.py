@@ -20,6 +20,8 @@ from pedagraph.prompts import render
 from pedagraph.taxonomy import ErrorType
 from pedagraph.tutoring.working import OPERATIONS, Calculation, Working, same_operands
 
+_RECORDS = {"op_number": "wrong_operation"}
+"""Kinds of mistake recorded in the learner model as another kind (the same misconception, found another way)."""
 UNIT_FACTORS = (60, 100, 1000, 12, 24, 7)
 """Factors between units a learner may mix up (minutes/hours, cents/dollars, grams/kilograms, months/years...)."""
 _ERROR_TYPES = {
@@ -76,7 +78,7 @@ def _mistake(kind: str, final: bool, **values: object) -> Mistake:
     name = kind
     if final and "needed" in values:
         name, values = f"{kind}_final", {**values, "needed": render("tutor/mistakes/needed_final").strip()}
-    record = render(f"tutor/mistakes/{kind}_record", **values).strip()
+    record = render(f"tutor/mistakes/{_RECORDS.get(kind, kind)}_record", **values).strip()
     return Mistake(kind, _ERROR_TYPES[kind], record, render(f"tutor/mistakes/{name}", **values).strip())
 
 
