@@ -53,9 +53,9 @@ def pizza() -> Problem:
     """A one-step problem whose answer is a fraction: what is left, not what was eaten."""
     step = Step(index=0, question="What fraction of the pizza is left?", solution_text="1 - 5/8 = 3/8",
                 hint="", expression="1 - 5/8", answer="0.375", answer_value=0.375, skills=["fractions", "subtraction"])
-    return Problem(id="pizza", question="A pizza is cut into 8 equal slices and Tom eats 5 of them. What fraction "
-                   "of the pizza is left?", steps=[step], final_answer="3/8", final_value=0.375, solution="1 - 5/8 = 3/8",
-                   skills=["fractions", "subtraction"], license="test")  # fmt: skip
+    question = "A pizza is cut into 8 equal slices and Tom eats 5 of them. What fraction of the pizza is left?"
+    return Problem(id="pizza", question=question, steps=[step], final_answer="3/8", final_value=0.375,
+                   solution="1 - 5/8 = 3/8", skills=["fractions", "subtraction"], license="test")  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------------ dialogue acts
@@ -230,6 +230,7 @@ def test_every_wrong_answer_does_not_get_the_same_reply(tutor):
 def test_templates_proof_read_as_a_set():
     """Every reply template renders, has no doubled words or punctuation, and no wording appears twice."""
     from pedagraph.prompts import load_prompt, placeholders
+
     from pedagraph.tutoring.replies import variants
 
     root = REPO / "prompts" / "tutor"
@@ -340,8 +341,8 @@ def test_rerank_puts_the_passage_that_defines_the_term_first():
 
     hits = [
         {"citation": "f.md § Fractions > Adding fractions, chunk 1", "score": 0.61,
-         "text": "To add two fractions, first rewrite them over a common denominator. The common denominator is a number "
-                 "both denominators divide into."},
+         "text": "To add two fractions, first rewrite them over a common denominator. The common denominator is "
+                 "a number both denominators divide into."},
         {"citation": "f.md § Fractions > Parts of a fraction, chunk 2", "score": 0.57,
          "text": "A fraction has two parts. The number on the bottom is the denominator: it tells you into how many "
                  "equal parts the whole is divided."},
