@@ -234,9 +234,10 @@ def build_app(service: TutorService | None = None, settings: Settings | None = N
                         )
                         start = gr.Button("Start this problem", variant="primary", elem_id="start-button")
                         start_next = gr.Button("Next problem for me", elem_id="next-button")
-                        own_text = gr.Textbox(label="Or type your own problem", lines=3)
-                        own_answer = gr.Textbox(label="Its answer (optional, lets the tutor check you)")
-                        start_own = gr.Button("Start my problem")
+                        own_text = gr.Textbox(label="Or type your own problem", lines=3, elem_id="own-problem")
+                        own_answer = gr.Textbox(label="Its answer (optional, lets the tutor check you)",
+                                                elem_id="own-answer")  # fmt: skip
+                        start_own = gr.Button("Start my problem", elem_id="start-own-button")
                     panel = gr.Markdown(elem_id="learner-panel")
                     plot = gr.HTML(elem_id="mastery-plot")
                     with gr.Accordion("Past problems", open=False, elem_id="past-problems"):
@@ -250,9 +251,10 @@ def build_app(service: TutorService | None = None, settings: Settings | None = N
                             file_count="multiple",
                             type="filepath",
                             file_types=sorted(KINDS),
+                            elem_id="course-files",
                         )
-                        course = gr.Textbox(label="Course name", placeholder="e.g. math-5")
-                        ingest = gr.Button("Add to memory")
+                        course = gr.Textbox(label="Course name", placeholder="e.g. math-5", elem_id="course-name")
+                        ingest = gr.Button("Add to memory", elem_id="ingest-button")
                         ingest_out = gr.Markdown(elem_id="ingest-summary")
 
         view = [session, chatbot, status, panel]
@@ -275,6 +277,7 @@ def build_app(service: TutorService | None = None, settings: Settings | None = N
         )
         past_picker.change(handlers.past, inputs=[session, past_picker], outputs=[past_chat], api_name="past",
                            show_progress="hidden")  # fmt: skip
+        past_chat.clear(lambda: None, outputs=[past_picker], api_visibility="private")  # closes the view
         chat_out = [session, chatbot, message, status, panel]
         for trigger, name in ((message.submit, "send"), (send.click, "send_click")):
             trigger(

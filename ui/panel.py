@@ -80,8 +80,9 @@ def _skills(model: LearnerModel) -> list[str]:
 
 
 def _misconceptions(model: LearnerModel) -> list[str]:
-    active = model.active_misconceptions()
-    fixed = [m for m in model.misconceptions if m.status == "remediated"]
+    # a bare guess is kept in the learner model but is not something to work on
+    active = [m for m in model.active_misconceptions() if m.error_type != "guess"]
+    fixed = [m for m in model.misconceptions if m.status == "remediated" and m.error_type != "guess"]
     lines = ["\n**Things to work on**" + ("" if active else ": nothing right now")]
     for m in active[-8:]:
         seen = len(m.evidence)
@@ -89,7 +90,10 @@ def _misconceptions(model: LearnerModel) -> list[str]:
         lines.append(f"- {_cell(m.skill.capitalize())}: {_cell(m.description)}{times}")
     if fixed:
         lines.append("\n**Fixed since**")
-        lines += [f"- ✓ {_cell(m.skill.capitalize())}: {_cell(m.description)}" for m in fixed[-5:]]
+        counts = Counter((m.skill, m.description) for m in fixed)
+        for skill, description in list(dict.fromkeys((m.skill, m.description) for m in reversed(fixed)))[:5]:
+            times = f" ({counts[skill, description]} times)" if counts[skill, description] > 1 else ""
+            lines.append(f"- ✓ {_cell(skill.capitalize())}: {_cell(description)}{times}")
     return lines
 
 
@@ -118,8 +122,9 @@ def session_summary(values: dict[str, Any]) -> str:
         moves[MOVE_WORDS.get(str(plan.get("kind")), "replied")] += 1
         action = (t.get("gate") or {}).get("action")
         hints += int(action in ("replaced", "regenerated") or plan.get("strategy") in HINT_STRATEGIES)
-    number = str(values["problem"].get("id", "")).rsplit("-", 1)[-1]
-    lines = ["\n### This problem", f"Problem {_cell(number)} · hints given **{hints}**\n"]
+    pid = str(values["problem"].get("id", ""))
+    name = f"Problem {pid.rsplit('-', 1)[-1]}" if pid.startswith("gsm8k-sample-") else "Your problem"
+    lines = ["\n### This problem", f"{_cell(name)} · hints given **{hints}**\n"]
     lines.append("**What the tutor did**: " + (", ".join(f"{k} ×{v}" for k, v in moves.most_common()) or "nothing yet"))
     events = [e for e in values.get("reveal_events", []) if isinstance(e, dict)]
     blocked = [e for e in events if e.get("action") != "allowed"]

@@ -5,26 +5,35 @@ from __future__ import annotations
 from html import escape
 
 from pedagraph.learner import LearnerModel
+from pedagraph.learning import OPERATION_SKILLS
 
+PLOTTED = (*OPERATION_SKILLS, "fractions", "percentages")
+"""Skills the plot shows when the learner has any of them (tags such as `time` or `money` are left out)."""
 WIDTH, HEIGHT, PAD = 330, 150, 26
 COLOURS = ("#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#4b5563")
 
 
 def mastery_series(model: LearnerModel) -> dict[str, list[tuple[int, float]]]:
-    """Per skill: (answer number, mastery after it), answers numbered in time order across skills."""
-    events = sorted(
-        (obs.at, name, obs.p_before, obs.p_after) for name, state in model.skills.items() for obs in state.history
-    )
+    """Per skill: (answer number, mastery after it), answers numbered in time order.
+
+    One checked answer (a session's turn) is one number for all the skills it graded.
+    """
+    observations = sorted(((obs.at, name, obs) for name, state in model.skills.items() for obs in state.history),
+                          key=lambda t: (t[0], t[1]))  # fmt: skip
+    answers: dict[tuple[str, int | None], int] = {}
     series: dict[str, list[tuple[int, float]]] = {}
-    for i, (_at, name, before, after) in enumerate(events, start=1):
-        points = series.setdefault(name, [(i - 1, before)])
-        points.append((i, after))
+    for _at, name, obs in observations:
+        x = answers.setdefault((obs.session_id, obs.turn), len(answers) + 1)
+        points = series.setdefault(name, [(x - 1, obs.p_before)])
+        points.append((x, obs.p_after))
     return series
 
 
 def mastery_svg(model: LearnerModel) -> str:
     """The plot as an HTML snippet (a note instead when nothing was graded yet)."""
     series = mastery_series(model)
+    if any(name in PLOTTED for name in series):
+        series = {name: points for name, points in series.items() if name in PLOTTED}
     if not series:
         return '<p class="mastery-empty">Your mastery over time appears here after your first checked answer.</p>'
     last = max(x for points in series.values() for x, _ in points) or 1

@@ -203,7 +203,7 @@ class TutorService:
         if phase == "done" or values.get("mode") == "review":
             solved, shown = values.get("learner_solved"), values.get("revealed")
             reason = "solved" if solved else "solution shown" if shown else "done"
-            return f"{where} · finished ({reason}): ask about it, or start the next problem."
+            return f"{self.problem_name(problem)} · finished ({reason}): ask about it, or start the next problem."
         if phase == "pending":
             return f"{where} · the last turn did not finish: send a message to retry."
         return f"{where} · your turn."

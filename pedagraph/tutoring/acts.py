@@ -44,8 +44,8 @@ _GREETING_RE = re.compile(
 )
 _META: list[tuple[MetaRequest, re.Pattern[str]]] = [
     ("next_problem", re.compile(r"\b(?:next|another|new|different|harder|easier)\s+(?:one|problem|question|exercise)"
-                                r"|\bsomething else to (?:practi[cs]e|solve)\b|\bwhat (?:should i do|now) next\b|\bwhat'?s next\b"
-                                r"|^(?:next|next one|another|another one)\W*$")),
+                                r"|\bsomething else to (?:practi[cs]e|solve)\b|\bwhat (?:should i do|now) next\b"
+                                r"|\bwhat'?s next\b|^(?:next|next one|another|another one)\W*$")),
     ("review_solution", re.compile(r"\b(?:review|go over|walk me through|show me|see)\s+(?:the\s+)?(?:whole\s+)?"
                                    r"(?:worked\s+)?(?:solution|working|steps)\b|\bhow (?:was|is) it solved\b")),
     ("about_tutor", re.compile(r"\b(?:who|what) are you\b|\bare you (?:a |an )?(?:bot|robot|ai|human|real)\b"

@@ -29,6 +29,8 @@ SEARCH_POOL = 6
 """Passages fetched per question before reranking (the best `MATERIAL_K` are kept)."""
 LEXICAL_WEIGHT = 0.15
 """How much a passage's share of the question's words (and its heading's) adds to its similarity score."""
+RELATIVE_CUTOFF = 0.8
+"""A passage scoring below this share of the best one's similarity is left out (it answers something else)."""
 DEFINITION_WEIGHT = 0.1
 """What a passage that defines the term of a "what is X?" question adds to its score."""
 
@@ -120,10 +122,12 @@ def rerank(hits: list[dict[str, Any]], query: str) -> list[dict[str, Any]]:
 def search_material(query: str, *, course: str | None, memory: Any, min_score: float | None = None) -> Retrieval:
     """Search `materials` (one course, if given), best first; each passage trimmed to the sentences about `query`."""
     found = retrieve("materials", query, k=SEARCH_POOL, course=course, min_score=min_score, memory=memory)
+    top = max((float(h["score"]) for h in found.hits if h.get("score") is not None), default=0.0)
+    close = [h for h in found.hits if h.get("score") is None or float(h["score"]) >= RELATIVE_CUTOFF * top]
     passages = [
         {"citation": h["citation"], "text": trim_passage(str(h["text"]), PROMPT_PASSAGE_CHARS, query),
-         "quote": trim_passage(str(h["text"]), QUOTE_CHARS, query), "score": h["score"]}
-        for h in rerank(found.hits, query)[:MATERIAL_K]
+         "quote": trim_passage(str(h["text"]), QUOTE_CHARS, query), "score": h["score"], "query": query}
+        for h in rerank(close, query)[:MATERIAL_K]
     ]  # fmt: skip
     return Retrieval(found.status, passages, found.error)
 
@@ -131,6 +135,17 @@ def search_material(query: str, *, course: str | None, memory: Any, min_score: f
 def quote_passages(passages: list[dict[str, Any]]) -> str:
     """The passages as the scripted model quotes them: citation in brackets, then the trimmed text."""
     return "\n\n".join(template("passage", citation=p["citation"], text=quote_of(p)) for p in passages)
+
+
+def safe_passage(passage: dict[str, Any], shown: Callable[[str], bool]) -> dict[str, Any] | None:
+    """The passage as it may be quoted: whole, else without the sentences the gate blocks, else None."""
+    if shown(quote_of(passage)):
+        return passage
+    kept = [s for s in sentences_of(str(passage["text"])) if shown(s)]
+    quote = trim_passage(" ".join(kept), QUOTE_CHARS, str(passage.get("query", ""))) if kept else ""
+    if not quote or not shown(quote):
+        return None
+    return {**passage, "text": " ".join(kept), "quote": quote}
 
 
 def quote_of(passage: dict[str, Any]) -> str:
@@ -161,7 +176,7 @@ def material_inquiry(move: TutorMove, found: Retrieval, shown: Callable[[str], b
     `shown` tells whether a quoted passage may reach the learner (the reveal gate); without a passage that
     passes, the move is kept and only records the search status.
     """
-    passages = [p for p in found.hits if shown(quote_of(p))]
+    passages = [safe for p in found.hits if (safe := safe_passage(p, shown)) is not None]
     if not passages:
         return move.model_copy(update={"material_search": found.status})
     values = {"notice": notice, "passages": quote_passages(passages), "question": question}

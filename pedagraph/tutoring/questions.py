@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from pedagraph.answers import compare, find_numbers
 from pedagraph.problems import Problem, Step
 from pedagraph.taxonomy import Diagnosis, TutorMove
 from pedagraph.tutoring.acts import content_words
@@ -17,13 +18,18 @@ _SENTENCES = re.compile(r"(?<=[.?!])\s+")
 
 
 def pointer(problem: Problem, question: str) -> str:
-    """The sentence of the problem a question is most about, quoted (its last sentence when none shares a word)."""
+    """The sentence of the problem a question is most about (its words and numbers), quoted; else its last one."""
     sentences = [s.strip() for s in _SENTENCES.split(problem.question) if s.strip()]
     if not sentences:
         return f"“{problem.question.strip()}”"
-    words = content_words(question)
-    best = max(sentences, key=lambda s: (len(words & content_words(s)), -sentences.index(s)))
-    return f"“{best if words & content_words(best) else sentences[-1]}”"
+    words, numbers = content_words(question), [m.value for m in find_numbers(question)]
+
+    def score(sentence: str) -> int:
+        quoted = sum(any(compare(v, m.value) for m in find_numbers(sentence)) for v in numbers)
+        return len(words & content_words(sentence)) + 2 * quoted
+
+    best = max(sentences, key=lambda s: (score(s), -sentences.index(s)))
+    return f"“{best if score(best) else sentences[-1]}”"
 
 
 def question_move(problem: Problem, step: Step, d: Diagnosis, text: str, notice: str,
