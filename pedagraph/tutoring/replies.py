@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
+from functools import lru_cache
 from typing import Any
 
 from pedagraph.problems import Step
@@ -21,6 +22,7 @@ def variants(name: str, **values: Any) -> list[str]:
     return [v.strip() for v in re.split(r"(?m)^---\s*$", render(name, **values)) if v.strip()]
 
 
+@lru_cache(maxsize=8192)
 def _flat(text: str) -> str:
     return " ".join(text.split()).lower()
 
