@@ -249,7 +249,8 @@ def plan_move(state: TutoringState, runtime: Runtime[TutoringContext]) -> dict[s
     move = choose_move(problem=problem, diagnosis=diagnosis, progress=progress_of(state), policy=ctx,
                        decide=decide, said=said, shown=shown, text=learner_said)  # fmt: skip
     if move.kind in ("inquiry", "redirect") and diagnosis.act != "meta":
-        found = search_material(learner_said, course=ctx.course, memory=services().memory, min_score=MATERIAL_MIN_SCORE)
+        found = search_material(learner_said, course=ctx.course, memory=services().memory, min_score=MATERIAL_MIN_SCORE,
+                                shown=shown)  # fmt: skip
         question = steps_of(problem)[move.step_index].question
         move = material_inquiry(move, found, shown, question, notice_once(said, "scripted_material_notice"))
     suggested = None

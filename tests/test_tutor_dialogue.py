@@ -354,7 +354,8 @@ def test_rerank_puts_the_passage_that_defines_the_term_first():
 # ------------------------------------------------------------------------------------------------ no developer text
 
 CODE_WORDS = re.compile(
-    r"`|\b[a-z]+_[a-z_]+\b|\bPEDAGRAPH_\w+|--[a-z]|\bpedagraph\s+\w+|\b(?:problem_id|thread_id|learner_id|json|"
+    r"`|\b[a-z]+_[a-z_]+\b|\bPEDAGRAPH_\w+|--[a-z]|\bpedagraph\s+(?:ingest|ui|eval|data|models)\b"
+    r"|\b(?:problem_id|thread_id|learner_id|json|"
     r"stdin|stdout|config|api|env|localhost|127\.0\.0\.1|traceback|exception|None|True|False)\b|\w+\.(?:py|toml)\b"
 )
 

@@ -119,17 +119,25 @@ def rerank(hits: list[dict[str, Any]], query: str) -> list[dict[str, Any]]:
     return sorted(hits, key=lambda h: -score(h))
 
 
-def search_material(query: str, *, course: str | None, memory: Any, min_score: float | None = None) -> Retrieval:
-    """Search `materials` (one course, if given), best first; each passage trimmed to the sentences about `query`."""
+def search_material(query: str, *, course: str | None, memory: Any, min_score: float | None = None,
+                    shown: Callable[[str], bool] | None = None) -> Retrieval:  # fmt: skip
+    """Search `materials` (one course, if given) for the best few passages, each cut to the sentences about `query`.
+
+    Passages are reranked (`rerank`); with `shown` (the reveal gate) a passage keeps only what may be quoted; a
+    passage scoring below `RELATIVE_CUTOFF` of the best one left is dropped (it answers something else).
+    """
     found = retrieve("materials", query, k=SEARCH_POOL, course=course, min_score=min_score, memory=memory)
-    top = max((float(h["score"]) for h in found.hits if h.get("score") is not None), default=0.0)
-    close = [h for h in found.hits if h.get("score") is None or float(h["score"]) >= RELATIVE_CUTOFF * top]
     passages = [
         {"citation": h["citation"], "text": trim_passage(str(h["text"]), PROMPT_PASSAGE_CHARS, query),
          "quote": trim_passage(str(h["text"]), QUOTE_CHARS, query), "score": h["score"], "query": query}
-        for h in rerank(close, query)[:MATERIAL_K]
+        for h in rerank(found.hits, query)
     ]  # fmt: skip
-    return Retrieval(found.status, passages, found.error)
+    if shown is not None:
+        passages = [safe for p in passages if (safe := safe_passage(p, shown)) is not None]
+    top = max((float(p["score"]) for p in passages if p.get("score") is not None), default=0.0)
+    close = [p for p in passages if p.get("score") is None or float(p["score"]) >= RELATIVE_CUTOFF * top]
+    status = found.status if passages or found.status != "found" else "no_match"
+    return Retrieval(status, close[:MATERIAL_K], found.error)
 
 
 def quote_passages(passages: list[dict[str, Any]]) -> str:
