@@ -139,8 +139,8 @@ def test_thirty_turns_over_five_problems(browser, app, tmp_path):  # noqa: F811 
     me.settle()
     reply = me.say("5/8", "5/8", "other part")
     assert "0.625" not in reply
-    reply = me.say("What is the denominator of a fraction?", "[fractions_percentages.md § Fractions > Parts of a fraction",
-                   "The number on the bottom is the denominator")
+    cited = "[fractions_percentages.md § Fractions > Parts of a fraction"
+    reply = me.say("What is the denominator of a fraction?", cited, "The number on the bottom is the denominator")
     assert "3/8" not in reply  # the passage is quoted without its sentence that would give the answer away
     me.say("3/8", "3/8 is the answer")
     me.shot("06-own-problem-fraction-and-notes")
