@@ -336,6 +336,14 @@ def test_passages_are_cut_at_sentence_ends_around_what_was_asked():
     assert not re.search(r"\w …$", quote.replace(". …", ""))  # never cut inside a sentence
 
 
+def test_a_quoted_passage_never_opens_with_the_learners_own_question():
+    from pedagraph.tutoring.material import trim_passage
+
+    faq = "## What does an increase of 150% mean?\n\n**What does an increase of 150% mean?** It adds 1.5 times the value."
+    quote = trim_passage(faq, 300, "What does an increase of 150% mean?")
+    assert quote == "It adds 1.5 times the value."
+
+
 def test_rerank_puts_the_passage_that_defines_the_term_first():
     from pedagraph.tutoring.material import rerank
 

@@ -24,7 +24,7 @@ PROMPT_PASSAGE_CHARS = 600
 
 
 _HEADING = re.compile(r"(?m)^\s*#{1,6}\s+.*$")
-_SENTENCE = re.compile(r"(?<=[.!?])[\"”')\]]*\s+(?=[A-Z0-9\"“(\[*_])")
+_SENTENCE_END = re.compile(r"[.!?]+[\"”')\]*_]*\s+(?=[A-Z0-9\"“(\[*_])")
 SEARCH_POOL = 6
 """Passages fetched per question before reranking (the best `MATERIAL_K` are kept)."""
 LEXICAL_WEIGHT = 0.15
@@ -35,10 +35,16 @@ DEFINITION_WEIGHT = 0.1
 """What a passage that defines the term of a "what is X?" question adds to its score."""
 
 
+def _bare(text: str) -> str:
+    """Words only, lower case (to tell a sentence that repeats the learner's question)."""
+    return " ".join(re.findall(r"[a-z0-9%]+", normalize_text(text)))
+
+
 def sentences_of(text: str) -> list[str]:
     """A passage's sentences, Markdown heading lines dropped (the citation names the section), whitespace collapsed."""
     flat = " ".join(_HEADING.sub(" ", text).split())
-    return [s.strip() for s in _SENTENCE.split(flat) if s.strip()]
+    cuts = [0, *(m.end() for m in _SENTENCE_END.finditer(flat)), len(flat)]
+    return [flat[a:b].strip() for a, b in zip(cuts, cuts[1:], strict=False) if flat[a:b].strip()]
 
 
 def _best_window(sentences: list[str], query: str, limit: int) -> tuple[int, int]:
@@ -61,7 +67,8 @@ def trim_passage(text: str, limit: int = QUOTE_CHARS, query: str = "") -> str:
 
     Sentences left out are marked with "…"; a single sentence longer than `limit` is cut at a word.
     """
-    sentences = sentences_of(text)
+    asked = _bare(query)
+    sentences = [s for s in sentences_of(text) if not asked or _bare(s) != asked]  # never echo the question back
     if not sentences:
         return ""
     if sum(len(s) + 1 for s in sentences) - 1 <= limit:
