@@ -33,7 +33,7 @@ from pedagraph.structured import ask
 from pedagraph.taxonomy import Diagnosis, Intention, Strategy, StudentResponse, SubproblemState, TutorMove
 from pedagraph.tutoring.context import TutoringContext
 from pedagraph.tutoring.decompose import decompose
-from pedagraph.tutoring.gate import gate_check, make_gate, passes
+from pedagraph.tutoring.gate import evaluator_flags_leak, gate_check, make_gate, passes
 from pedagraph.tutoring.ladder import ladder_hint
 from pedagraph.tutoring.material import (
     MATERIAL_MIN_SCORE,
@@ -44,9 +44,12 @@ from pedagraph.tutoring.material import (
 )
 from pedagraph.tutoring.policy import Progress, choose_move, notice_once, reveal_permitted, tom_decision
 from pedagraph.tutoring.replies import safe_replacements, template, template_reply
-from pedagraph.tutoring.session import fresh_session_state
+from pedagraph.tutoring.session import CLEARED_INPUTS, continues_active, fresh_session_state
 from pedagraph.tutoring.suggest import next_options, suggest_next
+from pedagraph.tutoring.verdict import misquoted_quantity, verdict_disagreement
 
+DISAGREEMENTS = frozenset({"affirms_wrong_answer", "affirms_non_answer", "denies_right_answer", "misquotes_problem"})
+"""Reasons a model's reply is replaced by the move's own deterministic words (it contradicted the verdict)."""
 HINT_STRATEGIES = frozenset({Strategy.PROVIDE_HINT, Strategy.PROVIDE_STRATEGY, Strategy.EXPLAIN_CONCEPT})
 """Strategies that count as a hint received in the learner's stats."""
 
@@ -97,17 +100,6 @@ def _may_reveal(state: TutoringState, ctx: TutoringContext) -> tuple[bool, str]:
 # -- setup_problem and open_session --------------------------------------------------------------------------
 
 
-def _input_id(state: TutoringState) -> str | None:
-    """The id of the problem given as input, without loading it (None when no problem is given)."""
-    if state.get("problem_id"):
-        return str(state["problem_id"])
-    if state.get("problem_data"):
-        return str((state["problem_data"] or {}).get("id") or "") or None
-    if state.get("problem_text"):
-        return Problem.from_text(str(state["problem_text"]), state.get("answer")).id
-    return None
-
-
 def _new_problem(state: TutoringState, ctx: TutoringContext) -> Problem | None:
     """The problem given as input (a bundled id, any Problem, or free text decomposed by a real teacher)."""
     if state.get("problem_id"):
@@ -121,16 +113,6 @@ def _new_problem(state: TutoringState, ctx: TutoringContext) -> Problem | None:
     return None
 
 
-def _continues(state: TutoringState) -> bool:
-    """Whether the input names the problem already active on this thread (and does not ask to restart it)."""
-    active = state.get("problem") and not state.get("done")
-    return bool(active) and not state.get("restart") and _input_id(state) == (state.get("problem") or {}).get("id")
-
-
-_CLEARED = {"problem_id": None, "problem_text": None, "problem_data": None, "answer": None, "restart": None,
-            "question": None}  # fmt: skip
-
-
 def setup_problem(state: TutoringState, runtime: Runtime[TutoringContext]) -> dict[str, Any]:
     """Load a new problem, continue the active one, or answer messages in question or review mode.
 
@@ -142,20 +124,20 @@ def setup_problem(state: TutoringState, runtime: Runtime[TutoringContext]) -> di
     ctx = context_of(runtime, TutoringContext)
     question = str(state.get("question") or "").strip()
     asked = [HumanMessage(content=question)] if question else []
-    problem = None if _continues(state) else _new_problem(state, ctx)
+    problem = None if continues_active(state) else _new_problem(state, ctx)
     if problem is not None:
         start = len(state.get("messages", []))
-        return {**fresh_session_state(problem, ctx.learner_id, problem_start=start), **_CLEARED}
+        return {**fresh_session_state(problem, ctx.learner_id, problem_start=start), **CLEARED_INPUTS}
     if state.get("problem") and not state.get("done"):
         turns = 0  # after the turn limit the learner gets another `max_turns`
         if asked or pending_learner_turn(state):
             turns = (0 if state.get("end_reason") else state.get("turn_count", 0)) + 1
-        return {**_CLEARED, "turn_count": turns, "end_reason": None, "mode": "problem", "messages": asked}
+        return {**CLEARED_INPUTS, "turn_count": turns, "end_reason": None, "mode": "problem", "messages": asked}
     if asked or pending_learner_turn(state):
         check_owner(state.get("learner_id"), ctx.learner_id)
         start = len(state.get("messages", [])) - (0 if asked else 1)
         mode = "review" if state.get("problem") else "question"
-        return {**_CLEARED, "mode": mode, "question_start": start, "learner_id": ctx.learner_id, "turn_count": 0,
+        return {**CLEARED_INPUTS, "mode": mode, "question_start": start, "learner_id": ctx.learner_id, "turn_count": 0,
                 "end_reason": None, "messages": asked}  # fmt: skip
     raise DataError(
         "no problem to tutor and no question to answer",
@@ -326,25 +308,50 @@ def _regenerate(model: ManagedChatModel, problem: Problem, move: TutorMove, draf
         return None
 
 
-def _gated_reply(state: TutoringState, ctx: TutoringContext, move: TutorMove, draft: str, result: dict[str, Any]
-                 ) -> tuple[str, str | None]:  # fmt: skip
-    """The reply the learner gets and the gate's action: as drafted, allowed, regenerated once, or replaced."""
-    if not result["blocked"]:
-        return draft, None
-    if _may_reveal(state, ctx)[0]:
-        return draft, "allowed"
+def _reply_issue(state: TutoringState, ctx: TutoringContext, move: TutorMove, text: str) -> dict[str, Any] | None:
+    """What is wrong with a reply, or None when it may be shown.
+
+    It gives the answer away; or, for a model's reply, it contradicts the verdict or the problem, or a real
+    evaluator says it leaks.
+    """
     problem = problem_of(state)
-    gate, (learner, prior) = make_gate(problem), conversation(state)
-    shown = passes(gate, learner, prior)
+    result = gate_check(make_gate(problem), text, *conversation(state))
+    if result["blocked"]:
+        return result
+    if move.reply_source != "model":
+        return None  # the templates agree with the verdict by construction
+    disagreement = verdict_disagreement(text, Diagnosis.of(state.get("last_diagnosis"))) or misquoted_quantity(
+        text, problem
+    )
+    if disagreement is not None:
+        return {"blocked": True, "reason": disagreement.reason, "matched": disagreement.matched}
+    evaluator = real_model(ctx, "evaluator") if ctx.leak_check and problem.final_value is not None else None
+    if evaluator is not None and not _may_reveal(state, ctx)[0] and evaluator_flags_leak(evaluator, problem, text):
+        return {"blocked": True, "reason": "evaluator_leak_check", "matched": None}
+    return None
+
+
+def _gated_reply(state: TutoringState, ctx: TutoringContext, move: TutorMove, draft: str
+                 ) -> tuple[str, str | None, dict[str, Any]]:  # fmt: skip
+    """The reply the learner gets, the gate's action (allowed, regenerated once, replaced) and what it found."""
+    problem = problem_of(state)
+    result = gate_check(make_gate(problem), draft, *conversation(state))
+    if result["blocked"] and _may_reveal(state, ctx)[0]:
+        return draft, "allowed", result
+    issue = _reply_issue(state, ctx, move, draft)
+    if issue is None:
+        return draft, None, result
     teacher = real_model(ctx, "teacher")
     if move.reply_source == "model" and teacher is not None:
-        regenerated = _regenerate(teacher, problem, move, draft, result["reason"])
-        if regenerated and shown(regenerated):
-            return regenerated, "regenerated"
-    step = steps_of(problem)[move.step_index]
+        regenerated = _regenerate(teacher, problem, move, draft, issue["reason"])
+        if regenerated and _reply_issue(state, ctx, move, regenerated) is None:
+            return regenerated, "regenerated", issue
+    (learner, prior), step = conversation(state), steps_of(problem)[move.step_index]
+    shown = passes(make_gate(problem), learner, prior)
+    own_words = [template_reply(move, live=True)] if issue["reason"] in DISAGREEMENTS else []
     hints = [ladder_hint(problem, step, level, prior, shown).text for level in (1, 2)]
-    safe = (text for text in safe_replacements(hints, step.question) if shown(text))
-    return next(safe, template("withheld_plain")), "replaced"
+    safe = (text for text in [*own_words, *safe_replacements(hints, step.question)] if shown(text))
+    return next(safe, template("withheld_plain")), "replaced", issue
 
 
 def reveal_gate(state: TutoringState, runtime: Runtime[TutoringContext]) -> dict[str, Any]:
@@ -353,8 +360,7 @@ def reveal_gate(state: TutoringState, runtime: Runtime[TutoringContext]) -> dict
     move = TutorMove.model_validate(state["last_plan"])
     draft = (state.get("draft_reply") or "").strip()
     turn = len(state.get("turns", []))
-    result = gate_check(make_gate(problem_of(state)), draft, *conversation(state))
-    final, action = _gated_reply(state, ctx, move, draft, result)
+    final, action, result = _gated_reply(state, ctx, move, draft)
     hint = action in ("replaced", "regenerated") or move.strategy in HINT_STRATEGIES
     revealed = (move.reveal and action != "replaced") or action == "allowed"
     learning = pending(state.get("pending_learning")) + reply_shown(hint=hint, revealed=revealed)

@@ -8,6 +8,7 @@ its worked solution, questions (course notes, glossary), and what to do next (a 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
@@ -18,13 +19,14 @@ from pedagraph.prompts import render
 from pedagraph.learning import pending, preview
 from pedagraph.memory.tools import Retrieval
 from pedagraph.messages import dialogue, last_text, visible_history
-from pedagraph.problems import bundled_problems
+from pedagraph.problems import bundled_problems, steps_of
 from pedagraph.runtime import context_of, real_model, services
 from pedagraph.state import TutoringState
 from pedagraph.streaming import GatedStream, finish_reply, stream_reply, stream_writer
 from pedagraph.taxonomy import StudentResponse, SubproblemState, TutorMove
 from pedagraph.tutoring.concepts import explain
 from pedagraph.tutoring.context import TutoringContext
+from pedagraph.tutoring.gate import make_gate, passes_all, problems_quoted_in
 from pedagraph.tutoring.material import (
     MATERIAL_MIN_SCORE,
     course_scope,
@@ -45,6 +47,24 @@ def _question_messages(state: TutoringState, ctx: TutoringContext, passages: lis
     system = render("tutor/answer_from_material", scope=course_scope(ctx.course), material=material_lines(passages))
     history = dialogue(state.get("messages", []), state.get("question_start", 0))
     return [SystemMessage(content=system), *history[-9:]]
+
+
+def _question_check(state: TutoringState, ctx: TutoringContext, question: str) -> Callable[[str], bool]:
+    """The gate outside a problem: no answer to any problem the learner has not solved.
+
+    Those are this thread's problem unless it is finished, the bundled problems they worked on in any session,
+    and any the question quotes (a problem pasted as a "course question").
+    """
+    finished = state.get("done") or state.get("learner_solved")
+    problems = [problem_of(state)] if state.get("problem") and not finished else []
+    worked = services().learner_store().get(ctx.learner_id).problems_worked()
+    bundled = bundled_problems()
+    problems += [p for p in bundled if p.id in worked and len(steps_of(p)) - 1 not in worked[p.id]]
+    problems += problems_quoted_in(question, bundled)
+    done = (state.get("problem") or {}).get("id") if finished else None
+    gates = [g for g in (make_gate(p) for p in problems if p.id != done) if g is not None]
+    learner, prior = visible_history(state.get("messages", []), state.get("question_start", 0))
+    return passes_all(gates, learner, prior)
 
 
 def _question_mode(state: TutoringState, ctx: TutoringContext, question: str, said: list[str]
@@ -99,10 +119,13 @@ def answer_question(state: TutoringState, runtime: Runtime[TutoringContext]) -> 
         move, found, worded = _question_mode(state, ctx, question, said)
     teacher = real_model(ctx, "teacher") if worded else None
     writer = stream_writer()
-    stream = GatedStream(lambda _text: True, writer)  # finished or no problem: nothing to protect
+    shown = _question_check(state, ctx, question)
+    stream = GatedStream(shown, writer)
     passages = found.hits if found is not None else []
     final, source = stream_reply(stream, model=teacher, messages=lambda: _question_messages(state, ctx, passages),
                                  fallback=lambda: template_reply(move))  # fmt: skip
+    if not shown(final):  # it would answer a problem the learner is working on
+        final, source = template("question_withheld"), "withheld"
     finish_reply(writer, final, stream.sent)
     move = move.model_copy(update={"material_search": found.status if found is not None else None,
                                    "material": passages, "reply_source": source,

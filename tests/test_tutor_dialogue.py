@@ -339,9 +339,9 @@ def test_passages_are_cut_at_sentence_ends_around_what_was_asked():
 def test_a_quoted_passage_never_opens_with_the_learners_own_question():
     from pedagraph.tutoring.material import trim_passage
 
-    faq = "## What does an increase of 150% mean?\n\n**What does an increase of 150% mean?** It adds 1.5 times the value."
+    faq = "## What does an increase of 150% mean?\n\n**What does an increase of 150% mean?** It adds 1.5 times it."
     quote = trim_passage(faq, 300, "What does an increase of 150% mean?")
-    assert quote == "It adds 1.5 times the value."
+    assert quote == "It adds 1.5 times it."
 
 
 def test_rerank_puts_the_passage_that_defines_the_term_first():

@@ -715,7 +715,9 @@ def test_safe_prefix_holds_back_partial_words_and_trailing_numbers():
     assert safe_prefix("The answer is 1") == "The answer is "
     assert safe_prefix("The answer is 1 8") == "The answer is "
     assert safe_prefix("The answer is eighteen ") == "The answer is "
-    assert safe_prefix("You sold 9 eggs, ") == "You sold 9 eggs, "
+    assert safe_prefix("You sold 9 eggs, ") == "You sold "  # what follows a number may make it a result
+    assert safe_prefix("You sold 9 eggs to the market today, ") == "You sold 9 eggs to the market today, "
+    assert safe_prefix("There are 15 things left over ") == "There are "
     assert safe_prefix("two point ") == ""
 
 

