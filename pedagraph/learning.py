@@ -82,25 +82,30 @@ def graded_turn(
                 session_id=session_id,
             )
         )
-    misconceptions: list[MisconceptionUpdate] = []
-    resolved: list[MisconceptionResolution] = []
-    skill = primary_skill(step.skills or problem.skills)
     seen = MisconceptionEvidence(session_id=session_id, turn=turn, text=learner_text[:500])
-    if graded and not correct and diagnosis.error_type is not None and diagnosis.misconception and skill:
-        misconceptions.append(
-            MisconceptionUpdate.checked(
-                skill,
-                diagnosis.error_type,
-                diagnosis.misconception,
-                evidence=seen,
-                confidence=MISCONCEPTION_CONFIDENCE.get(diagnosis.error_type, 0.5),
-            )
-        )
-    if graded and correct:
+    misconceptions, resolved = _misconception_changes(problem, step, diagnosis, graded, correct, seen)
+    return LearnerUpdate(evidence=tuple(evidence), demos=tuple(demos), misconceptions=misconceptions,
+                         resolved=resolved)  # fmt: skip
+
+
+Changes = tuple[tuple[MisconceptionUpdate, ...], tuple[MisconceptionResolution, ...]]
+
+
+def _misconception_changes(problem: Problem, step: Step, diagnosis: Diagnosis, graded: list[Step], correct: bool,
+                           seen: MisconceptionEvidence) -> Changes:  # fmt: skip
+    """A graded error's misconception (under the step's operation skill); a graded right answer's resolutions."""
+    skill = primary_skill(step.skills or problem.skills)
+    if not graded or not skill:
+        return (), ()
+    if correct:
         skills = {primary_skill(g.skills) for g in graded} | {skill}
-        resolved = [MisconceptionResolution(skill=s, evidence=seen) for s in sorted(k for k in skills if k)]
-    return LearnerUpdate(evidence=tuple(evidence), demos=tuple(demos), misconceptions=tuple(misconceptions),
-                         resolved=tuple(resolved))  # fmt: skip
+        return (), tuple(MisconceptionResolution(skill=s, evidence=seen) for s in sorted(k for k in skills if k))
+    if diagnosis.error_type is None or not diagnosis.misconception:
+        return (), ()
+    confidence = MISCONCEPTION_CONFIDENCE.get(diagnosis.error_type, 0.5)
+    update = MisconceptionUpdate.checked(skill, diagnosis.error_type, diagnosis.misconception, evidence=seen,
+                                         confidence=confidence)  # fmt: skip
+    return (update,), ()
 
 
 def session_started() -> LearnerUpdate:

@@ -27,6 +27,7 @@ import os
 import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import gradio as gr
@@ -200,6 +201,46 @@ class Handlers:
         yield summary, session
 
 
+def _side(choices: list[tuple[str, str]]) -> SimpleNamespace:
+    """The right-hand column: the problem box, the learner panel and plot, past problems, course material."""
+    c = SimpleNamespace()
+    with gr.Accordion("Problem", open=True):
+        c.picker = gr.Dropdown(choices=choices, value=choices[0][1] if choices else None,
+                               label="Pick a problem (GSM8K sample)", elem_id="problem-picker")  # fmt: skip
+        c.start = gr.Button("Start this problem", variant="primary", elem_id="start-button")
+        c.start_next = gr.Button("Next problem for me", elem_id="next-button")
+        c.own_text = gr.Textbox(label="Or type your own problem", lines=3, elem_id="own-problem")
+        c.own_answer = gr.Textbox(label="Its answer (optional, lets the tutor check you)", elem_id="own-answer")
+        c.start_own = gr.Button("Start my problem", elem_id="start-own-button")
+    c.panel = gr.Markdown(elem_id="learner-panel")
+    c.plot = gr.HTML(elem_id="mastery-plot")
+    with gr.Accordion("Past problems", open=False, elem_id="past-problems"):
+        c.past_picker = gr.Dropdown(choices=[], label="Reopen an earlier problem (read-only)", elem_id="past-picker")
+        c.past_chat = gr.Chatbot(label="Earlier problem (read-only)", height=360, elem_id="past-chat")
+    with gr.Accordion("Course material", open=False):
+        c.files = gr.File(label="Upload notes (Markdown, text, PDF, HTML)", file_count="multiple", type="filepath",
+                          file_types=sorted(KINDS), elem_id="course-files")  # fmt: skip
+        c.course = gr.Textbox(label="Course name", placeholder="e.g. math-5", elem_id="course-name")
+        c.ingest = gr.Button("Add to memory", elem_id="ingest-button")
+        c.ingest_out = gr.Markdown(elem_id="ingest-summary")
+    return c
+
+
+def _wire_problems(handlers: Handlers, c: SimpleNamespace, view: list[Any], extra: dict[str, Any]) -> None:
+    """Starting problems, the trash icon, past problems; each refreshes the picker, history, plot and suggestion."""
+    then = {**extra, "api_name": False}
+    c.start.click(handlers.start, inputs=[c.session, c.picker], outputs=view, api_name="start",
+                  concurrency_id="chat").then(**then)  # fmt: skip
+    c.start_own.click(handlers.start_own, inputs=[c.session, c.own_text, c.own_answer], outputs=view,
+                      api_name="start_own", concurrency_id="chat").then(**then)  # fmt: skip
+    c.start_next.click(handlers.start_next, inputs=[c.session], outputs=view, api_name="start_next",
+                       concurrency_id="chat").then(**then)  # fmt: skip
+    c.chatbot.clear(handlers.clear, inputs=[c.session], outputs=view, api_name="clear").then(**then)
+    c.past_picker.change(handlers.past, inputs=[c.session, c.past_picker], outputs=[c.past_chat], api_name="past",
+                         show_progress="hidden")  # fmt: skip
+    c.past_chat.clear(lambda: None, outputs=[c.past_picker], api_visibility="private")  # closes the view
+
+
 def build_app(service: TutorService | None = None, settings: Settings | None = None) -> gr.Blocks:
     """Return the tutoring app (not launched); the tutor graph is compiled once, over a sqlite checkpointer."""
     service = service or TutorService(settings)
@@ -215,98 +256,27 @@ def build_app(service: TutorService | None = None, settings: Settings | None = N
                     status = gr.Markdown(elem_id="session-status")
                     chatbot = gr.Chatbot(label="Tutor", height=520, elem_id="tutor-chat", buttons=["copy"])
                     with gr.Row():
-                        message = gr.Textbox(
-                            placeholder="Your answer or question…",
-                            show_label=False,
-                            scale=5,
-                            lines=1,
-                            max_lines=6,
-                            elem_id="message-box",
-                        )
+                        message = gr.Textbox(placeholder="Your answer or question…", show_label=False, scale=5,
+                                             lines=1, max_lines=6, elem_id="message-box")  # fmt: skip
                         send = gr.Button("Send", variant="primary", scale=1, elem_id="send-button")
                 with gr.Column(scale=2):
-                    with gr.Accordion("Problem", open=True):
-                        picker = gr.Dropdown(
-                            choices=choices,
-                            value=choices[0][1] if choices else None,
-                            label="Pick a problem (GSM8K sample)",
-                            elem_id="problem-picker",
-                        )
-                        start = gr.Button("Start this problem", variant="primary", elem_id="start-button")
-                        start_next = gr.Button("Next problem for me", elem_id="next-button")
-                        own_text = gr.Textbox(label="Or type your own problem", lines=3, elem_id="own-problem")
-                        own_answer = gr.Textbox(label="Its answer (optional, lets the tutor check you)",
-                                                elem_id="own-answer")  # fmt: skip
-                        start_own = gr.Button("Start my problem", elem_id="start-own-button")
-                    panel = gr.Markdown(elem_id="learner-panel")
-                    plot = gr.HTML(elem_id="mastery-plot")
-                    with gr.Accordion("Past problems", open=False, elem_id="past-problems"):
-                        past_picker = gr.Dropdown(
-                            choices=[], label="Reopen an earlier problem (read-only)", elem_id="past-picker"
-                        )
-                        past_chat = gr.Chatbot(label="Earlier problem (read-only)", height=360, elem_id="past-chat")
-                    with gr.Accordion("Course material", open=False):
-                        files = gr.File(
-                            label="Upload notes (Markdown, text, PDF, HTML)",
-                            file_count="multiple",
-                            type="filepath",
-                            file_types=sorted(KINDS),
-                            elem_id="course-files",
-                        )
-                        course = gr.Textbox(label="Course name", placeholder="e.g. math-5", elem_id="course-name")
-                        ingest = gr.Button("Add to memory", elem_id="ingest-button")
-                        ingest_out = gr.Markdown(elem_id="ingest-summary")
-
-        view = [session, chatbot, status, panel]
-        extra = {"fn": handlers.extras, "inputs": [session], "outputs": [picker, past_picker, plot, start_next],
-                 "api_name": "extras", "show_progress": "hidden"}  # fmt: skip
+                    c = _side(choices)
+        c.session, c.chatbot = session, chatbot
+        view = [session, chatbot, status, c.panel]
+        extra = {"fn": handlers.extras, "inputs": [session], "outputs": [c.picker, c.past_picker, c.plot,
+                 c.start_next], "api_name": "extras", "show_progress": "hidden"}  # fmt: skip
         demo.load(handlers.restore, inputs=[session], outputs=view, api_name="restore").then(**extra)
-        start.click(handlers.start, inputs=[session, picker], outputs=view, api_name="start",
-                    concurrency_id="chat").then(**{**extra, "api_name": False})  # fmt: skip
-        start_own.click(
-            handlers.start_own,
-            inputs=[session, own_text, own_answer],
-            outputs=view,
-            api_name="start_own",
-            concurrency_id="chat",
-        ).then(**{**extra, "api_name": False})
-        start_next.click(handlers.start_next, inputs=[session], outputs=view, api_name="start_next",
-                         concurrency_id="chat").then(**{**extra, "api_name": False})  # fmt: skip
-        chatbot.clear(handlers.clear, inputs=[session], outputs=view, api_name="clear").then(
-            **{**extra, "api_name": False}
-        )
-        past_picker.change(handlers.past, inputs=[session, past_picker], outputs=[past_chat], api_name="past",
-                           show_progress="hidden")  # fmt: skip
-        past_chat.clear(lambda: None, outputs=[past_picker], api_visibility="private")  # closes the view
-        chat_out = [session, chatbot, message, status, panel]
+        _wire_problems(handlers, c, view, extra)
+        chat_out = [session, chatbot, message, status, c.panel]
         for trigger, name in ((message.submit, "send"), (send.click, "send_click")):
-            trigger(
-                handlers.send,
-                inputs=[session, message],
-                outputs=chat_out,
-                api_name=name,
-                api_visibility="public" if name == "send" else "private",
-                show_progress="minimal",
-                concurrency_id="chat",
-            ).then(**{**extra, "api_name": False})
-        course.change(
-            handlers.set_course,
-            inputs=[course, session],
-            outputs=[session],
-            api_name="set_course",
-            api_visibility="private",
-            show_progress="hidden",
-            trigger_mode="always_last",
-            concurrency_id="course",
-        )
-        ingest.click(
-            handlers.ingest,
-            inputs=[files, course, session],
-            outputs=[ingest_out, session],
-            api_name="ingest",
-            concurrency_limit=1,
-            concurrency_id="ingest",
-        )
+            trigger(handlers.send, inputs=[session, message], outputs=chat_out, api_name=name,
+                    api_visibility="public" if name == "send" else "private", show_progress="minimal",
+                    concurrency_id="chat").then(**{**extra, "api_name": False})  # fmt: skip
+        c.course.change(handlers.set_course, inputs=[c.course, session], outputs=[session], api_name="set_course",
+                        api_visibility="private", show_progress="hidden", trigger_mode="always_last",
+                        concurrency_id="course")  # fmt: skip
+        c.ingest.click(handlers.ingest, inputs=[c.files, c.course, session], outputs=[c.ingest_out, session],
+                       api_name="ingest", concurrency_limit=1, concurrency_id="ingest")  # fmt: skip
     demo.queue(default_concurrency_limit=CHAT_CONCURRENCY)
     return demo
 
