@@ -159,7 +159,9 @@ def tiny_teacher_verdicts(problems: list, turns: int) -> dict[str, int]:
         context = Context(learner_id=f"t-{problem.id}", student_mode="simulated", student_simulator="probabilistic",
                           teacher_model=teacher, max_turns=turns)  # fmt: skip
         state = graph.invoke({"problem_id": problem.id}, context=context)
+        said = False  # once the learner stated the answer, the tutor may say it too
         for trace in state["turns"][1:]:
+            said = said or bool((trace.get("diagnosis") or {}).get("solved_final"))
             out["replies"] += 1
             out[f"source {trace['plan'].get('reply_source')}"] += 1
             reason, action = trace["gate"].get("reason"), trace["gate"].get("action")
@@ -168,7 +170,8 @@ def tiny_teacher_verdicts(problems: list, turns: int) -> dict[str, int]:
             shown = trace["reply"]
             if verdict_disagreement(shown, Diagnosis.of(trace.get("diagnosis"))) or misquoted_quantity(shown, problem):
                 out["contradictions shown to the learner"] += 1
-            out["leaks shown to the learner"] += int(readable(shown, problem.final_value))
+            out["leaks shown to the learner"] += int(not said and readable(shown, problem.final_value))
+            out["replies after the learner said the answer"] += int(said)
     return dict(out)
 
 
