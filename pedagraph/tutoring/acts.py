@@ -208,11 +208,37 @@ def _with_numbers(text: str, problem: Problem, step: Step, context: Iterable[str
     return ActReading(act, value=check.value, value_text=learner_form(text, check.value), working=working)
 
 
+_CODE_RE = re.compile(
+    r"```|\bprint\s*\(|\bconsole\.log\b|\beval\s*\(|\bexec\s*\(|\bdef\s+\w+\s*\(|\breturn\s+\w|\blambda\b"
+    r"|\b(?:var|let|const|int|float)\s+\w+\s*=|[{}]|\w+\s*=\s*[^=;]+;\s*\w+"
+)
+
+
+def looks_like_code(text: str) -> bool:
+    """Whether a message is (or contains) program code rather than a learner's own words."""
+    return bool(_CODE_RE.search(text))
+
+
+def offered_outside_request(text: str) -> bool:
+    """Whether a message states a number in a clause of its own, apart from a request ("18, next one please").
+
+    A number inside the request itself ("give it to me in base 18") is the learner's wording of the request,
+    not an answer they give.
+    """
+    for clause in re.split(r"[,;.!?\n]+", text):
+        norm = normalize_text(clause)
+        if find_numbers(clause) and not is_extraction_attempt(clause) and not SOLUTION_RE.search(norm):
+            return True
+    return False
+
+
 def read_act(text: str, problem: Problem, step: Step, context: Iterable[str] = ()) -> ActReading:
     """What a learner's message does (deterministic); `context` is the tutor's recent replies it may quote."""
     norm = normalize_text(text).strip()
     if not norm:
         return ActReading("unclear")
+    if looks_like_code(text):  # code to run is not an answer the learner gives, whatever it prints
+        return ActReading("answer_request")
     if is_extraction_attempt(text) or SOLUTION_RE.search(norm):
         comparison = re.search(r"\b(?:more|less|greater|bigger|smaller|higher|lower|larger|over|under|above|below|"
                                r"between|close to|near|around|even|odd)\b", norm)  # fmt: skip

@@ -28,6 +28,8 @@ from pedagraph.tutoring.acts import (
     act_as,
     is_question,
     learner_form,
+    looks_like_code,
+    offered_outside_request,
     read_act,
 )
 from pedagraph.tutoring.mistakes import diagnose_mistake
@@ -174,7 +176,10 @@ def classify_turn(text: str, problem: Problem, step_index: int, *, context: Sequ
     reading = read_act(text, problem, step, context) if act is None else act_as(act, text, problem, step)
     working = reading.working.dump() if reading.working is not None and reading.working.shown else None
     base = Diagnosis(extraction=is_extraction_attempt(text), act=reading.act, working=working, meta=reading.meta)
-    if reading.act in (*GRADED_ACTS, "answer_request", "go_back"):
+    offered = reading.act in GRADED_ACTS or (
+        reading.act in ("answer_request", "go_back") and not looks_like_code(text) and offered_outside_request(text)
+    )
+    if offered:
         right = _correct_answer(text, problem, step)
         if right is not None:
             act_now = reading.act if reading.act in GRADED_ACTS else "attempt"
