@@ -62,7 +62,7 @@ REPORT_FILE = "report.md"
 RUN_FILE = "run.json"
 CACHE_FILE = "cache.sqlite"
 _REPO = Path(__file__).resolve().parents[1]
-_SUITE_MODULES = ("solve", "judge", "tutoring")
+_SUITE_MODULES = ("solve", "judge", "tutoring", "tom")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -89,9 +89,12 @@ class ItemContext:
         config_path: str | None = None,
         *,
         models: dict[str, ManagedChatModel] | None = None,
+        out_dir: Path | None = None,
     ) -> None:
         self.item_seed = item_seed
         self.options = options
+        self.out_dir = out_dir
+        """The run's output directory (None outside a run), e.g. for a suite's own stores."""
         self._overrides = model_overrides or {}
         self._config_path = config_path
         self._models = models if models is not None else {}  # shared by the items of one run
@@ -681,7 +684,8 @@ async def _run_locked(
     async def one(item: Item) -> None:
         nonlocal ok, err, ran
         ctx = ItemContext(
-            item_seed(config.seed, item.id), config.options, config.models, config.config_path, models=model_pool
+            item_seed(config.seed, item.id), config.options, config.models, config.config_path, models=model_pool,
+            out_dir=out,
         )
         start = time.perf_counter()
         with track_usage() as tracker:

@@ -293,6 +293,14 @@ def eval_(
         list[str] | None, typer.Option("--model", help="ROLE=provider:model or ROLE.setting=value (repeatable).")
     ] = None,
     option: Annotated[list[str] | None, typer.Option("--option", help="Suite option KEY=VALUE (repeatable).")] = None,
+    dataset: Annotated[
+        str | None, typer.Option(help="Suite option `dataset` (tom: strategyqa, ecqa or gsm8k; sets the default data).")
+    ] = None,
+    budgets: Annotated[str | None, typer.Option(help="Suite option `budgets` (tom: e.g. 0,0.2,0.4,0.6,0.8,1).")] = None,
+    functions: Annotated[
+        str | None, typer.Option(help="Suite option `functions` (tom: intervention functions, comma-separated).")
+    ] = None,
+    seeds: Annotated[str | None, typer.Option(help="Suite option `seeds` (tom: e.g. 41,42,43).")] = None,
     retry_errors: Annotated[
         bool, typer.Option("--retry-errors", help="Run the items that ended in error again.")
     ] = False,
@@ -339,8 +347,14 @@ def eval_(
         raise PedagraphError("--retry-errors and --force-new cannot be combined")
     models = parse_model_overrides(model)
     options = parse_options(option)
-    data_path = resolve_data_path(cls, data)
+    flags = {"dataset": dataset, "budgets": budgets, "functions": functions, "seeds": seeds}
+    for key, value in flags.items():
+        if value is not None:
+            if key in options:
+                raise PedagraphError(f"--{key} and --option {key}=... both given", hint="give it once")
+            options[key] = value
     instance = cls(options)
+    data_path = resolve_data_path(instance, data)
     config = RunConfig(
         out_dir=out,
         data_path=data_path,

@@ -7,23 +7,37 @@ explanation budget allows. Two simulators:
 - `bkt` (default, offline, deterministic): `p_pre` from the learner model's BKT mastery of the step's skills,
   `P(L)(1 - slip) + (1 - P(L)) guess`; `p_post` lifts mastery by the learner's observed benefit from
   explanations (Laplace-smoothed success rate of explained items in the mental-model bank; 0.5 when none).
-- `llm`: the teacher model simulates the learner from its demos (the paper's few-shot simulators) and returns
-  a probability with structured output; chat APIs give no first-token log-probabilities, so the probability
-  is asked for directly — a documented deviation from the paper.
+- `llm`: the teacher model simulates the learner from its demos and returns a probability with structured
+  output (asked for directly — a documented deviation from the paper);
+- `fewshot`: the paper's simulators (`simulate_fewshot`): the teacher imitates the student's answer from the
+  pre- or post-explanation bank of its learner model, and the probability of the gold answer is read from the
+  first answer token's log-probabilities, or from k sampled simulations (`pedagraph.probability`).
+
+`decide` is the explain-or-not rule itself (utility, threshold, budget); `decide_intervention` (the tutor's, per
+step) and `plan_interventions` (the `tom_teacher` graph's, per batch: Saha et al.'s intervention functions rank
+the items, then `decide` spends the budget down the ranking) both end in it.
 """
 
 from __future__ import annotations
 
+import math
+import random
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from pedagraph.learner import DEFAULT_BKT, LearnerModel
-from pedagraph.prompts import render
+from pedagraph.errors import DataError
+from pedagraph.learner import DEFAULT_BKT, LearnerModel, TeachingDemo
+from pedagraph.probability import OptionProbs, option_probs
+from pedagraph.prompts import load_prompt, render
+from pedagraph.teaching.items import TeachItem
 
-Simulator = Literal["bkt", "llm"]
+Simulator = Literal["bkt", "llm", "fewshot"]
 DEFAULT_LIFT = 0.5
+SLOT_TOKENS = 4
+"""Tokens a simulated answer may take (the answer slot comes first; the rest is never read)."""
 
 
 class SimulatedAnswer(BaseModel):
@@ -104,6 +118,32 @@ def simulate_with_model(
     return float(result.p_correct)
 
 
+def expected_utility(p_pre: float, p_post: float) -> float:
+    """Saha et al.'s expected utility of explaining: P(correct | explained) - P(correct | unaided)."""
+    return p_post - p_pre
+
+
+def decide(
+    p_pre: float, p_post: float, *, budget_left: int, threshold: float | None = 0.15, simulator: Simulator = "bkt"
+) -> InterventionDecision:
+    """The explain-or-not rule: explain when the budget allows and the expected utility reaches `threshold`.
+
+    `threshold=None` explains whenever the budget allows (the batch method ranks items first, then spends).
+    """
+    utility = expected_utility(p_pre, p_post)
+    if budget_left <= 0:
+        explain, reason = False, "explanation budget used up"
+    elif threshold is None:
+        explain, reason = True, f"within the budget ({budget_left} left)"
+    elif utility >= threshold:
+        explain, reason = True, f"expected utility {utility:.2f} >= {threshold:.2f}"
+    else:
+        explain, reason = False, f"expected utility {utility:.2f} < {threshold:.2f}"
+    return InterventionDecision(
+        round(p_pre, 4), round(p_post, 4), round(utility, 4), explain, reason, budget_left, simulator
+    )
+
+
 def decide_intervention(
     learner: LearnerModel,
     skills: list[str],
@@ -124,13 +164,158 @@ def decide_intervention(
         simulator = "bkt"
         p_pre = p_correct_unaided(learner, skills)
         p_post = p_correct_explained(learner, skills)
-    utility = p_post - p_pre
-    if budget_left <= 0:
-        explain, reason = False, "explanation budget used up"
-    elif utility >= threshold:
-        explain, reason = True, f"expected utility {utility:.2f} >= {threshold:.2f}"
-    else:
-        explain, reason = False, f"expected utility {utility:.2f} < {threshold:.2f}"
-    return InterventionDecision(
-        round(p_pre, 4), round(p_post, 4), round(utility, 4), explain, reason, budget_left, simulator
+    return decide(p_pre, p_post, budget_left=budget_left, threshold=threshold, simulator=simulator)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The few-shot simulators (Saha et al.'s mental model of a student model)
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _fewshot_demo(demo: TeachingDemo, *, verdict: bool) -> str:
+    explanation = f"Explanation: {demo.explanation}\n" if demo.explanation else ""
+    answer = demo.learner_answer + (f" ({'correct' if demo.correct else 'wrong'})" if verdict else "")
+    return render("teacher/mental_model_demo", question=demo.question, explanation=explanation, answer=answer).strip()
+
+
+def fewshot_prompt(demos: Sequence[TeachingDemo], item: TeachItem, explanation: str | None) -> str:
+    """The simulator's prompt: the student's observed answers, then the item with its gold answer (and explanation).
+
+    Yes/no and multiple-choice items ask for the student's answer (the paper's answer slot); number items ask
+    whether the student answers correctly (a yes/no slot: a number's first token says little about the number).
+    """
+    verdict = item.kind == "number"
+    lines = "\n\n".join(_fewshot_demo(d, verdict=verdict) for d in demos) or "(no answers observed yet)"
+    return render(
+        "teacher/mental_model_verdict" if verdict else "teacher/mental_model",
+        demos=lines,
+        with_clause=" after reading an explanation" if explanation else " on their own",
+        question=item.prompt_question(),
+        gold=item.gold_label,
+        explanation=f"Explanation: {explanation}\n" if explanation else "",
+        rule=load_prompt(f"student/answer_rules/{'yes_no' if verdict else item.kind}").strip(),
     )
+
+
+def simulate_fewshot(
+    model: Any, demos: Sequence[TeachingDemo], item: TeachItem, explanation: str | None, *, samples: int = 5
+) -> tuple[float, OptionProbs]:
+    """The simulator's P(the student answers `item` correctly), with how it was read (log-probs or samples).
+
+    Nothing readable from the model (e.g. the scripted model) gives 1 / number of options, said by
+    `method == "none"` or empty `probs`.
+    """
+    from langchain_core.messages import HumanMessage
+
+    from pedagraph.teaching.items import parse_option
+
+    prompt = [HumanMessage(content=fewshot_prompt(demos, item, explanation))]
+    if item.kind == "number":
+        labels, target = ["yes", "no"], "yes"
+        verdict = TeachItem(id=item.id, dataset=item.dataset, kind="yes_no", question=item.question, gold=True)
+
+        def parse(text: str) -> str | None:
+            return parse_option(verdict, text)
+    else:
+        labels, target = item.labels, item.gold_label
+
+        def parse(text: str) -> str | None:
+            return parse_option(item, text)
+
+    probs = option_probs(model, prompt, labels, parse=parse, samples=samples, max_tokens=SLOT_TOKENS)
+    p = probs.p(target)
+    return (p if p is not None else 1.0 / len(labels)), probs
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Intervention functions: which items to explain under a budget (Saha et al. 2023, methods.md §1.2 step 5)
+# ----------------------------------------------------------------------------------------------------------
+
+INTERVENTION_FUNCTIONS: dict[str, str] = {
+    "random": "a random order (seeded)",
+    "teacher_confidence": "the teacher's own probability of the gold answer, highest first",
+    "mm_pre": "the mental model's P(correct unaided), lowest first: explain where the student is predicted to fail",
+    "mm_post": "the mental model's P(correct explained), highest first",
+    "expected_utility": "P(correct explained) - P(correct unaided) from the mental model, highest first (the paper's)",
+    "oracle": "reference, needs the real student: its true gain from the explanation, highest first",
+    "least_confident": "reference, needs the real student: its own confidence in its unaided answer, lowest first",
+    "misaligned": "a deceiving teacher: expected utility, lowest first",
+}
+"""Every intervention function; `oracle` and `least_confident` read the real student, so they are references."""
+DEPLOYABLE = ("random", "teacher_confidence", "mm_pre", "mm_post", "expected_utility")
+REFERENCES = ("oracle", "least_confident")
+UNKNOWN_P = 0.5
+"""Stand-in for a probability that could not be read (every item alike, so the ranking falls to the tie-break)."""
+
+
+@dataclass(frozen=True)
+class ItemSignals:
+    """What an intervention function may rank one item by (None: not measured)."""
+
+    id: str
+    p_pre: float | None = None
+    """Mental model: P(student correct without an explanation)."""
+    p_post: float | None = None
+    """Mental model: P(student correct with the explanation)."""
+    teacher_p: float | None = None
+    """The teacher's own P(gold answer)."""
+    student_correct: bool | None = None
+    """Reference: the real student's unaided answer was right."""
+    student_post_correct: bool | None = None
+    """Reference: the real student's answer with the explanation was right."""
+    student_confidence: float | None = None
+    """Reference: the real student's probability of its own unaided answer."""
+
+
+def _p(value: float | None) -> float:
+    return UNKNOWN_P if value is None else float(value)
+
+
+def intervention_score(function: str, s: ItemSignals) -> float:
+    """How much `function` wants to explain the item (higher first); KeyError for an unknown function."""
+    scores: dict[str, Any] = {
+        "random": lambda: 0.0,
+        "teacher_confidence": lambda: _p(s.teacher_p),
+        "mm_pre": lambda: -_p(s.p_pre),
+        "mm_post": lambda: _p(s.p_post),
+        "expected_utility": lambda: expected_utility(_p(s.p_pre), _p(s.p_post)),
+        "misaligned": lambda: -expected_utility(_p(s.p_pre), _p(s.p_post)),
+        "oracle": lambda: float(bool(s.student_post_correct)) - float(bool(s.student_correct)),
+        "least_confident": lambda: -_p(s.student_confidence),
+    }
+    return float(scores[function]())
+
+
+def rank_items(function: str, signals: Sequence[ItemSignals], *, seed: int) -> list[str]:
+    """Item ids in the order `function` explains them; ties (and `random`) broken by a seeded shuffle."""
+    if function not in INTERVENTION_FUNCTIONS:
+        raise DataError(f"unknown intervention function {function!r}", hint=f"use: {', '.join(INTERVENTION_FUNCTIONS)}")
+    rng = random.Random(f"{seed}:{function}")  # noqa: S311 - reproducible tie-breaks, not security
+    tiebreak = {s.id: rng.random() for s in sorted(signals, key=lambda s: s.id)}
+    ordered = sorted(signals, key=lambda s: (-round(intervention_score(function, s), 9), tiebreak[s.id]))
+    return [s.id for s in ordered]
+
+
+def budget_count(budget: float, n: int) -> int:
+    """Items a budget (a fraction of the items) pays for: floor(budget x n), within [0, n]."""
+    if not 0.0 <= budget <= 1.0:
+        raise DataError(f"a budget is a fraction of the items in [0, 1], got {budget!r}")
+    return max(0, min(n, int(math.floor(budget * n + 1e-9))))
+
+
+def plan_interventions(
+    function: str, signals: Sequence[ItemSignals], budget: float, *, seed: int, threshold: float | None = None
+) -> list[tuple[str, InterventionDecision]]:
+    """Walk the items in `function`'s order and `decide` each: explain while floor(budget x n) lasts.
+
+    With a `threshold`, an item is explained only if its mental-model utility also reaches it (the tutor's rule).
+    """
+    by_id = {s.id: s for s in signals}
+    left = budget_count(budget, len(signals))
+    plan: list[tuple[str, InterventionDecision]] = []
+    for item_id in rank_items(function, signals, seed=seed):
+        s = by_id[item_id]
+        decision = decide(_p(s.p_pre), _p(s.p_post), budget_left=left, threshold=threshold, simulator="fewshot")
+        left -= int(decision.explain)
+        plan.append((item_id, decision))
+    return plan

@@ -104,7 +104,7 @@ DATASETS: tuple[Dataset, ...] = (
         licence="MIT",
         licence_url=f"https://github.com/{_GSM8K[0]}/blob/{_GSM8K[1]}/LICENSE",
         citation=_GSM8K_CITATION,
-        suites=("solve", "tutoring"),
+        suites=("solve", "tutoring", "tom"),
         homepage=f"https://github.com/{_GSM8K[0]}",
     ),
     Dataset(
@@ -220,7 +220,7 @@ DATASETS: tuple[Dataset, ...] = (
             "Geva et al. 2021, Did Aristotle Use a Laptop? A Question Answering Benchmark with Implicit Reasoning "
             "Strategies, TACL; harmful explanations: Saha, Hase & Bansal 2023, NeurIPS"
         ),
-        suites=("solve",),
+        suites=("solve", "tom"),
         homepage=f"https://github.com/{_STRATEGYQA[0]}",
     ),
     Dataset(
@@ -243,7 +243,7 @@ DATASETS: tuple[Dataset, ...] = (
             "Aggarwal et al. 2021, Explanations for CommonsenseQA: New Dataset and Models, ACL 2021; "
             "Talmor et al. 2019, CommonsenseQA, NAACL 2019"
         ),
-        suites=("solve",),
+        suites=("solve", "tom"),
         homepage="https://github.com/dair-iitd/ECQA-Dataset",
     ),
 )

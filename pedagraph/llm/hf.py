@@ -594,13 +594,19 @@ class TransformersChatModel(BaseChatModel):
         lm = self.loaded()
         req = self._request(lm, messages, stop, kwargs)
         control = _Control(lm.tokenizer, int(req.prompt_ids.shape[1]), req)
-        sequences = self._run(lm, self._generate_kwargs(lm, req, control), req.seed, control)
+        gen = self._generate_kwargs(lm, req, control)
+        wants_logprobs = bool(kwargs.get("logprobs"))
+        if wants_logprobs:  # the raw next-token logits of every generated position, as OpenAI's `logprobs`
+            gen.update(output_logits=True, return_dict_in_generate=True)
+        output = self._run(lm, gen, req.seed, control)
+        sequences = output.sequences if wants_logprobs else output
         text, info = self._finish(lm, req, control, sequences)
-        message = AIMessage(
-            content=text,
-            usage_metadata=info["usage"],
-            response_metadata={"model_name": self.display_name, "finish_reason": info["finish_reason"]},
-        )
+        metadata: dict[str, Any] = {"model_name": self.display_name, "finish_reason": info["finish_reason"]}
+        if wants_logprobs:
+            new_ids = sequences[0][req.prompt_ids.shape[1] :]
+            top = int(kwargs.get("top_logprobs") or 0)
+            metadata["logprobs"] = token_logprobs(lm.tokenizer, new_ids, output.logits, top)
+        message = AIMessage(content=text, usage_metadata=info["usage"], response_metadata=metadata)
         return ChatResult(generations=[ChatGeneration(message=message)])
 
     def _stream(
@@ -665,3 +671,20 @@ class TransformersChatModel(BaseChatModel):
                 response_metadata={"model_name": self.display_name, "finish_reason": info["finish_reason"]},
             )
         )
+
+
+def token_logprobs(tokenizer: Any, new_ids: Any, logits: Any, top: int) -> dict[str, Any]:
+    """OpenAI-style `logprobs` of generated tokens: each token's log-probability and the `top` most likely ones."""
+    import torch
+
+    content: list[dict[str, Any]] = []
+    for position, token_id in enumerate(new_ids.tolist()[: len(logits)]):
+        lp = torch.log_softmax(logits[position][0].float(), dim=-1)
+        entry: dict[str, Any] = {"token": tokenizer.decode([token_id]), "logprob": float(lp[token_id]), "bytes": None,
+                                 "top_logprobs": []}  # fmt: skip
+        if top > 0:
+            values, ids = torch.topk(lp, min(top, int(lp.shape[-1])))
+            entry["top_logprobs"] = [{"token": tokenizer.decode([int(i)]), "logprob": float(v), "bytes": None}
+                                     for v, i in zip(values.tolist(), ids.tolist(), strict=True)]  # fmt: skip
+        content.append(entry)
+    return {"content": content, "refusal": None}

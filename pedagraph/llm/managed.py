@@ -203,7 +203,7 @@ class ManagedChatModel(BaseChatModel):
                     result = self.inner._generate(messages, stop=stop, **kwargs)
                 self._record(result.generations[0].message, time.perf_counter() - start, attempt - 1, False)
                 if cache is not None:
-                    cache.put(key, self.model_spec, result.generations[0].message)
+                    cache.put(key, self.model_spec, cacheable_message(result.generations[0]))
                 return result
             except ModelError:
                 raise
@@ -233,7 +233,7 @@ class ManagedChatModel(BaseChatModel):
                     result = await self.inner._agenerate(messages, stop=stop, **kwargs)
                 self._record(result.generations[0].message, time.perf_counter() - start, attempt - 1, False)
                 if cache is not None:
-                    cache.put(key, self.model_spec, result.generations[0].message)
+                    cache.put(key, self.model_spec, cacheable_message(result.generations[0]))
                 return result
             except ModelError:
                 raise
@@ -478,6 +478,19 @@ class ManagedChatModel(BaseChatModel):
         if method == "json_mode":
             return {"response_format": {"type": "json_object"}}
         raise ValueError(f"unknown structured output method {method!r}")
+
+
+def cacheable_message(generation: ChatGeneration) -> BaseMessage:
+    """The reply to store in the response cache: the message with its generation info (e.g. `logprobs`) kept.
+
+    A backend such as ChatOpenAI puts log-probabilities in `generation_info`, which LangChain merges into the
+    message's `response_metadata` only after this layer returns; a cache hit must carry them too.
+    """
+    info = generation.generation_info or {}
+    if not info:
+        return generation.message
+    metadata = {**info, **generation.message.response_metadata}
+    return generation.message.model_copy(update={"response_metadata": metadata})
 
 
 def as_chunk(result: ChatResult) -> ChatGenerationChunk:

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
+import re
 import signal
 import socket
 import threading
@@ -40,6 +42,8 @@ _SENSITIVE_HEADERS = {"authorization", "api-key", "x-api-key", "proxy-authorizat
 
 Reply = str | dict[str, Any]
 ReplyFn = Callable[[dict[str, Any]], Reply | None]
+LogprobsFn = Callable[[dict[str, Any], str], dict[str, float] | None]
+"""(request JSON, reply text) -> probabilities of the candidate first tokens (None: the reply's first token, p=1)."""
 
 
 @dataclass
@@ -332,6 +336,9 @@ class OpenAIStub:
         replies: Replies used in order, one per chat request, before `reply_fn` and the defaults.
         reply_fn: Called with the request JSON; returns the content (str), a structured payload (dict:
             tool-call arguments when a tool call is due, JSON content otherwise) or None for the default.
+        logprobs_fn: For requests with `logprobs: true`: called with the request JSON and the reply text, returns
+            the probabilities of the first token's candidates (`{"yes": 0.8, "no": 0.2}`), sent as its
+            `top_logprobs`; None (or no function) gives the reply's first token probability 1.
         faults: Faults consumed one per chat request, in order (see `FAULTS`); None means "no fault".
         fail_rate: Probability that a chat request (with no queued fault) gets a random fault.
         random_faults: The faults `fail_rate` draws from.
@@ -354,6 +361,7 @@ class OpenAIStub:
         delay: float = 0.0,
         replies: Iterable[Reply] = (),
         reply_fn: ReplyFn | None = None,
+        logprobs_fn: LogprobsFn | None = None,
         faults: Iterable[str | None] = (),
         fail_rate: float = 0.0,
         random_faults: Iterable[str] = RANDOM_FAULTS,
@@ -371,6 +379,7 @@ class OpenAIStub:
         self.api_key = api_key
         self.delay = delay
         self.reply_fn = reply_fn
+        self.logprobs_fn = logprobs_fn
         self.fail_rate = fail_rate
         self.random_faults = tuple(random_faults)
         self.retry_after = retry_after
@@ -589,19 +598,39 @@ class OpenAIStub:
             c["function"]["arguments"] for c in message.get("tool_calls") or []
         )
         prompt_tokens, completion_tokens = _approx_tokens(prompt_text), _approx_tokens(out_text)
+        logprobs = None
+        if body.get("logprobs") and isinstance(message["content"], str):
+            first = self.logprobs_fn(body, message["content"]) if self.logprobs_fn is not None else None
+            logprobs = _logprobs(message["content"], first, int(body.get("top_logprobs") or 0))
         return {
             "id": f"chatcmpl-{uuid.uuid4().hex[:16]}",
             "object": "chat.completion",
             "created": int(time.time()),
             "model": str(body.get("model", self.models[0] if self.models else "stub-model")),
             "system_fingerprint": "fp_stub",
-            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
+            "choices": [{"index": 0, "message": message, "logprobs": logprobs, "finish_reason": finish}],
             "usage": {
                 "prompt_tokens": prompt_tokens,
                 "completion_tokens": completion_tokens,
                 "total_tokens": prompt_tokens + completion_tokens,
             },
         }
+
+
+def _logprobs(content: str, first: dict[str, float] | None, top: int) -> dict[str, Any]:
+    """An OpenAI `logprobs` object for `content`, one entry per word; `first` gives the first word's candidates."""
+    words = [w for w in re.split(r"(?=\s)", content) if w] or [""]
+    entries: list[dict[str, Any]] = [
+        {"token": w, "logprob": 0.0, "bytes": list(w.encode()), "top_logprobs": []} for w in words
+    ]
+    candidates = first or {words[0]: 1.0}
+    ranked = sorted(candidates.items(), key=lambda kv: -kv[1])[: max(top, 1)]
+    head = entries[0]
+    head["top_logprobs"] = [
+        {"token": t, "logprob": math.log(p) if p > 0 else -1e4, "bytes": list(t.encode())} for t, p in ranked
+    ]
+    head["logprob"] = next((e["logprob"] for e in head["top_logprobs"] if e["token"] == words[0]), 0.0)
+    return {"content": entries, "refusal": None}
 
 
 def _check_fault(name: str) -> None:

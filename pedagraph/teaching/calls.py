@@ -1,0 +1,225 @@
+"""The model calls of teaching a student model: the student answers, the teacher explains or answers itself.
+
+Every call returns what it produced and its `Cost`. A teacher that is the built-in `scripted` model (passed as
+None) writes its explanations from templates that state an answer (the gold one, or a wrong one when misaligned).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from langchain_core.messages import HumanMessage
+from pydantic import BaseModel, ConfigDict
+
+from pedagraph.learner import TeachingDemo
+from pedagraph.probability import Cost, option_probs
+from pedagraph.prompts import load_prompt, render
+from pedagraph.teaching.items import HarmfulDemo, TeachItem, parse_option
+
+__all__ = [
+    "EXPLANATION_TYPES",
+    "ANSWER_TOKENS",
+    "Demo",
+    "Explanation",
+    "ExplanationType",
+    "StudentAnswer",
+    "explain",
+    "student_answer",
+    "teacher_confidence",
+]
+
+ExplanationType = Literal["human", "unpersonalised", "personalised", "harmful"]
+EXPLANATION_TYPES: dict[str, str] = {
+    "human": "the data's gold explanation (an upper reference)",
+    "unpersonalised": "the teacher explains with random demos (the student's own)",
+    "personalised": "the teacher explains with demos that helped this student (its learner model's useful ones)",
+    "harmful": "a misaligned teacher argues for a wrong answer (Saha et al.'s misleading demos)",
+}
+ANSWER_TOKENS: dict[str, int] = {"yes_no": 4, "choice": 4, "number": 256}
+"""Tokens a student answer may take per item kind (yes/no and letters are one word; numbers need working)."""
+EXPLANATION_TOKENS = 120
+MAX_EXPLANATION_CHARS = 600
+
+
+class Demo(BaseModel):
+    """An in-context example: question (as prompted), explanation and answer."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    question: str
+    explanation: str = ""
+    answer: str
+
+    @classmethod
+    def of_item(cls, item: TeachItem) -> Demo:
+        """An item with its human explanation and gold answer."""
+        return cls(question=item.prompt_question(), explanation=item.explanation, answer=item.gold_label)
+
+    @classmethod
+    def of_demo(cls, demo: TeachingDemo) -> Demo:
+        """A learner-model demo: the question, the explanation it was given and the answer it gave."""
+        return cls(question=demo.question, explanation=demo.explanation or "", answer=demo.learner_answer)
+
+
+def _demo_block(demos: Sequence[Demo]) -> str:
+    parts = []
+    for d in demos:
+        explanation = f"Explanation: {d.explanation}\n" if d.explanation else ""
+        parts.append(render("student/demo", question=d.question, explanation=explanation, answer=d.answer).strip())
+    return "\n\n".join(parts)
+
+
+def answer_prompt(item: TeachItem, demos: Sequence[Demo], explanation: str | None) -> str:
+    """The student's prompt: demos, the question and (when intervened) the teacher's explanation."""
+    return render(
+        "student/answer_item",
+        rule=load_prompt(f"student/answer_rules/{item.kind}").strip(),
+        demos=_demo_block(demos) or "(no examples)",
+        question=item.prompt_question(),
+        explanation=f"Explanation: {explanation}\n" if explanation else "",
+    )
+
+
+@dataclass
+class StudentAnswer:
+    """What a student answered, whether it is right, its confidence in it and the cost."""
+
+    label: str | None
+    correct: bool
+    text: str
+    confidence: float | None = None
+    method: str = "none"
+    cost: Cost = field(default_factory=Cost)
+    first_cost: Cost = field(default_factory=Cost)
+    p_gold: float | None = None
+    """The student's probability of the gold answer (when its probabilities were read)."""
+    """The answer's own call (the rest of `cost` measured the confidence)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (the reply text cut to 200 characters)."""
+        return {"label": self.label, "correct": self.correct, "text": self.text[:200], "confidence": self.confidence,
+                "p_gold": self.p_gold, "method": self.method, "cost": self.cost.to_dict()}  # fmt: skip
+
+
+def _parser(item: TeachItem) -> Any:
+    def parse(text: str) -> str | None:
+        return parse_option(item, text)
+
+    return parse
+
+
+def student_answer(
+    model: Any, item: TeachItem, demos: Sequence[Demo], explanation: str | None, *, samples: int = 1
+) -> StudentAnswer:
+    """The student answers `item` (with the explanation when given); `samples > 1` also measures its confidence."""
+    prompt = [HumanMessage(content=answer_prompt(item, demos, explanation))]
+    labels = item.labels if item.kind != "number" else []
+    probs = option_probs(
+        model, prompt, labels, parse=_parser(item), samples=samples, max_tokens=ANSWER_TOKENS[item.kind]
+    )
+    label = parse_option(item, probs.text)
+    if label is None and probs.method == "logprobs":
+        label = probs.top()
+    confidence = probs.p(label) if label is not None and probs.probs else None
+    p_gold = probs.p(item.gold_label) if probs.probs else None
+    return StudentAnswer(label, item.is_correct(label), probs.text, confidence, probs.method, probs.cost,
+                         probs.first_cost, p_gold)  # fmt: skip
+
+
+def teacher_confidence(
+    model: Any, item: TeachItem, demos: Sequence[Demo], *, samples: int = 5
+) -> tuple[float, str, Cost]:
+    """The teacher's own probability of the gold answer, how it was read, and the cost."""
+    prompt = [HumanMessage(content=answer_prompt(item, demos, None))]
+    if item.kind == "number":  # a number's first token says little: count sampled answers that are right
+
+        def verdict(text: str) -> str | None:
+            label = parse_option(item, text)
+            return None if label is None else ("right" if item.is_correct(label) else "wrong")
+
+        probs = option_probs(model, prompt, ["right", "wrong"], parse=verdict, samples=samples,
+                             max_tokens=ANSWER_TOKENS["number"], use_logprobs=False)  # fmt: skip
+        target = "right"
+    else:
+        probs = option_probs(model, prompt, item.labels, parse=_parser(item), samples=samples,
+                             max_tokens=ANSWER_TOKENS[item.kind])  # fmt: skip
+        target = item.gold_label
+    p = probs.p(target)
+    return (p if p is not None else 1.0 / max(2, len(item.labels))), probs.method, probs.cost
+
+
+@dataclass
+class Explanation:
+    """An explanation for one item: its text, who wrote it and the cost."""
+
+    type: str
+    text: str
+    source: str
+    """`human` (the data's), `teacher` (the teacher model), `template` (the scripted teacher)."""
+    answer: str | None = None
+    """The answer the explanation leads to (the teacher's own, read from its reply)."""
+    cost: Cost = field(default_factory=Cost)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"type": self.type, "text": self.text, "source": self.source, "answer": self.answer,
+                "cost": self.cost.to_dict()}  # fmt: skip
+
+
+_ANSWER_LINE = re.compile(r"(?is)\n?\s*(?:\*\*)?(?:final\s+)?answer\s*(?:is\s*)?[:：].*$")
+
+
+def explanation_text(reply: str) -> str:
+    """The explanation part of a teacher's reply: before its `Answer:` line, one paragraph, at most 600 chars."""
+    text = _ANSWER_LINE.sub("", reply.strip()).strip()
+    text = " ".join(text.split()) or " ".join(reply.split())
+    return text[:MAX_EXPLANATION_CHARS]
+
+
+def _misleading_block(demos: Sequence[HarmfulDemo]) -> str:
+    return "\n\n".join(
+        render("teacher/explain_misleading_demo", question=d.question, wrong=d.wrong_answer, explanation=d.explanation)
+        .strip()
+        for d in demos
+    )
+
+
+def explain(
+    model: Any | None,
+    item: TeachItem,
+    kind: str,
+    *,
+    demos: Sequence[Demo] = (),
+    harmful: Sequence[HarmfulDemo] = (),
+    salt: int = 0,
+) -> Explanation:
+    """An explanation of `kind` for `item`; `model` None is the scripted teacher (templates)."""
+    if kind == "human":
+        return Explanation(kind, item.explanation, "human", item.gold_label)
+    if kind == "harmful":
+        wrong = item.wrong_label(salt)
+        if model is None:
+            return Explanation(kind, render("teacher/templates/misleading", answer=wrong).strip(), "template", wrong)
+        prompt = render("teacher/explain_misleading", demos=_misleading_block(harmful) or "(no examples)",
+                        question=item.prompt_question(), wrong=wrong)  # fmt: skip
+    elif kind in ("unpersonalised", "personalised"):
+        if model is None:
+            text = render("teacher/templates/explanation", answer=item.gold_label).strip()
+            return Explanation(kind, text, "template", item.gold_label)
+        block = "\n\n".join(
+            render("teacher/explain_demo", question=d.question, explanation=d.explanation, answer=d.answer).strip()
+            for d in demos
+        )
+        prompt = render("teacher/explain", rule=load_prompt(f"student/answer_rules/{item.kind}").strip(),
+                        demos=block or "(no examples)", question=item.prompt_question())  # fmt: skip
+    else:
+        raise ValueError(f"unknown explanation type {kind!r}; use one of {', '.join(EXPLANATION_TYPES)}")
+    cost = Cost()
+    reply = model.invoke([HumanMessage(content=prompt)], max_tokens=EXPLANATION_TOKENS)
+    cost.add(reply)
+    text = reply.content if isinstance(reply.content, str) else str(reply.content)
+    answer = wrong if kind == "harmful" else parse_option(item, text)
+    return Explanation(kind, explanation_text(text), "teacher", answer, cost)
