@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pedagraph.evals.runner import RunConfig, RunResult, get_suite, run_suite  # noqa: E402
 
 from pedagraph.testing.openai_stub import OpenAIStub  # noqa: E402
+from pedagraph.testing.tom import EXPLAIN_OPENING, MENTAL_MODEL_OPENING  # noqa: E402
 
 
 def _h(text: str) -> int:
@@ -58,9 +59,9 @@ def _answer(body: dict[str, Any]) -> tuple[str, dict[str, float] | None]:
     gold = _GOLD.get(question, "yes")
     wrong = "no" if gold == "yes" else "yes"
     right = _h(question) < (80 if explained or "after reading an explanation" in text else 55)
-    if text.startswith("You are a teacher"):
+    if text.startswith(EXPLAIN_OPENING):
         return f"The facts decide it.\nAnswer: {gold}", None
-    if text.startswith("You are predicting"):  # the mental model sees the student's behaviour, with some doubt
+    if text.startswith(MENTAL_MODEL_OPENING):  # the mental model sees the student's behaviour, with some doubt
         p = 0.8 if right else 0.2
         return (gold if right else wrong), {gold: p, wrong: 1 - p}
     answer = gold if right else wrong  # the student (and the teacher answering for its confidence)
