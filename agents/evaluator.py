@@ -25,13 +25,13 @@ from pydantic import BaseModel, Field, create_model
 
 from pedagraph.learning import graded_turn, pending
 from pedagraph.llm import ManagedChatModel
-from pedagraph.messages import last_text
+from pedagraph.messages import last_text, visible_history
 from pedagraph.problems import Problem, steps_of
 from pedagraph.runtime import context_of, real_model, thread_id
 from pedagraph.state import TutoringState
 from pedagraph.taxonomy import MRBenchDimension, StudentResponse, TutorMove
 from pedagraph.tutoring.context import TutoringContext
-from pedagraph.tutoring.diagnosis import classify_turn, evaluator_diagnosis, merge_diagnosis
+from pedagraph.tutoring.diagnosis import classify_turn, evaluator_diagnosis, refine_diagnosis
 
 __all__ = [
     "ALL_DIMENSIONS",
@@ -306,10 +306,12 @@ def diagnose(state: TutoringState, runtime: Runtime[TutoringContext]) -> dict[st
     steps = steps_of(problem)
     idx = state.get("step_index", 0)
     text = last_text(state.get("messages", []), HumanMessage)
-    d = classify_turn(text, problem, idx)
+    said = visible_history(state.get("messages", []), state.get("problem_start", 0))[1][-2:]
+    d = classify_turn(text, problem, idx, context=said)
     evaluator = real_model(ctx, "evaluator")
     if evaluator is not None and d.category != StudentResponse.CORRECT:
-        d = merge_diagnosis(d, evaluator_diagnosis(evaluator, problem, steps[idx], text, d))
+        d = refine_diagnosis(d, evaluator_diagnosis(evaluator, problem, steps[idx], text, d), text, problem, idx,
+                             said)  # fmt: skip
     attempts = list(state.get("attempts") or [0] * len(steps))
     if d.category in (StudentResponse.INCORRECT, StudentResponse.PARTIAL) and not d.setup:
         attempts[idx] += 1

@@ -33,19 +33,19 @@ from pedagraph.structured import ask
 from pedagraph.taxonomy import Diagnosis, Intention, Strategy, StudentResponse, SubproblemState, TutorMove
 from pedagraph.tutoring.context import TutoringContext
 from pedagraph.tutoring.decompose import decompose
-from pedagraph.tutoring.gate import evaluator_flags_leak, gate_check, make_gate, passes, passes_all, problems_quoted_in
+from pedagraph.tutoring.gate import evaluator_flags_leak, gate_check, make_gate, passes
+from pedagraph.tutoring.ladder import ladder_hint
 from pedagraph.tutoring.material import (
     MATERIAL_MIN_SCORE,
     cited,
-    course_scope,
     material_inquiry,
     material_lines,
-    question_reply,
     search_material,
 )
-from pedagraph.tutoring.policy import Progress, choose_move, reveal_permitted, tom_decision
+from pedagraph.tutoring.policy import Progress, choose_move, notice_once, reveal_permitted, tom_decision
 from pedagraph.tutoring.replies import safe_replacements, template, template_reply
-from pedagraph.tutoring.session import fresh_session_state
+from pedagraph.tutoring.session import CLEARED_INPUTS, continues_active, fresh_session_state
+from pedagraph.tutoring.suggest import next_options, suggest_next
 from pedagraph.tutoring.verdict import misquoted_quantity, verdict_disagreement
 
 DISAGREEMENTS = frozenset({"affirms_wrong_answer", "affirms_non_answer", "denies_right_answer", "misquotes_problem"})
@@ -114,28 +114,31 @@ def _new_problem(state: TutoringState, ctx: TutoringContext) -> Problem | None:
 
 
 def setup_problem(state: TutoringState, runtime: Runtime[TutoringContext]) -> dict[str, Any]:
-    """Load a new problem and reset the session, continue the active one, or enter question mode.
+    """Load a new problem, continue the active one, or answer messages in question or review mode.
 
-    A learner message given as input with a problem active is its next turn (the reveal gate applies); with
-    no problem active it starts question mode.
+    The active problem given again continues it (no second opener); `restart: True` starts it over; another
+    problem starts afresh below the conversation so far. A learner message given as input with a problem active
+    is its next turn (the reveal gate applies); after a finished problem it is answered in review mode; with no
+    problem at all, in question mode.
     """
     ctx = context_of(runtime, TutoringContext)
     question = str(state.get("question") or "").strip()
     asked = [HumanMessage(content=question)] if question else []
-    problem = _new_problem(state, ctx)
+    problem = None if continues_active(state) else _new_problem(state, ctx)
     if problem is not None:
-        return {**fresh_session_state(problem, ctx.learner_id, problem_start=len(state.get("messages", []))),
-                "question": None}  # fmt: skip
+        start = len(state.get("messages", []))
+        return {**fresh_session_state(problem, ctx.learner_id, problem_start=start), **CLEARED_INPUTS}
     if state.get("problem") and not state.get("done"):
         turns = 0  # after the turn limit the learner gets another `max_turns`
         if asked or pending_learner_turn(state):
             turns = (0 if state.get("end_reason") else state.get("turn_count", 0)) + 1
-        return {"turn_count": turns, "end_reason": None, "mode": "problem", "question": None, "messages": asked}
+        return {**CLEARED_INPUTS, "turn_count": turns, "end_reason": None, "mode": "problem", "messages": asked}
     if asked or pending_learner_turn(state):
         check_owner(state.get("learner_id"), ctx.learner_id)
         start = len(state.get("messages", [])) - (0 if asked else 1)
-        return {"mode": "question", "question": None, "question_start": start, "learner_id": ctx.learner_id,
-                "turn_count": 0, "end_reason": None, "messages": asked}  # fmt: skip
+        mode = "review" if state.get("problem") else "question"
+        return {**CLEARED_INPUTS, "mode": mode, "question_start": start, "learner_id": ctx.learner_id, "turn_count": 0,
+                "end_reason": None, "messages": asked}  # fmt: skip
     raise DataError(
         "no problem to tutor and no question to answer",
         hint='start the session with {"problem_id": "gsm8k-sample-1"}, {"problem_text": "...", "answer": 18} '
@@ -204,6 +207,14 @@ def _advance(state: TutoringState, ctx: TutoringContext, move: TutorMove) -> dic
             "end_reason": "turn_limit" if closing else end_reason}  # fmt: skip
 
 
+def _next_up(state: TutoringState, ctx: TutoringContext, move: TutorMove) -> tuple[TutorMove, str | None]:
+    """A move that finishes the problem, with what to do next and the problem suggested (weakest skill)."""
+    learner = preview(services().learner_store(), ctx.learner_id, pending(state.get("pending_learning")))
+    suggestion = suggest_next(learner, bundled_problems(), exclude=[problem_of(state).id])
+    values = {**move.values, "next": next_options(suggestion)}
+    return move.model_copy(update={"values": values}), suggestion.problem.id if suggestion else None
+
+
 def plan_move(state: TutoringState, runtime: Runtime[TutoringContext]) -> dict[str, Any]:
     """Choose the tutor's move (CLASS action, Bridge strategy/intention, MathDial move) and update progress."""
     ctx = context_of(runtime, TutoringContext)
@@ -212,18 +223,24 @@ def plan_move(state: TutoringState, runtime: Runtime[TutoringContext]) -> dict[s
 
     def decide(step: Any) -> dict[str, Any]:
         learner = preview(services().learner_store(), ctx.learner_id, pending(state.get("pending_learning")))
-        return tom_decision(ctx, learner, step, state.get("budget_used", 0), teacher)
+        return tom_decision(ctx, learner, step, state.get("budget_used", 0), teacher, problem)
 
+    learner_said = last_text(state.get("messages", []), HumanMessage)
+    said, shown = conversation(state)[1], passes(make_gate(problem), *conversation(state))
     diagnosis = Diagnosis.of(state.get("last_diagnosis")) or Diagnosis()
-    move = choose_move(problem=problem, diagnosis=diagnosis, progress=progress_of(state), policy=ctx, decide=decide)
-    if move.kind in ("inquiry", "redirect"):
-        learner_said = last_text(state.get("messages", []), HumanMessage)
-        found = search_material(learner_said, course=ctx.course, memory=services().memory, min_score=MATERIAL_MIN_SCORE)
+    move = choose_move(problem=problem, diagnosis=diagnosis, progress=progress_of(state), policy=ctx,
+                       decide=decide, said=said, shown=shown, text=learner_said)  # fmt: skip
+    if move.kind in ("inquiry", "redirect") and diagnosis.act != "meta":
+        found = search_material(learner_said, course=ctx.course, memory=services().memory, min_score=MATERIAL_MIN_SCORE,
+                                shown=shown)  # fmt: skip
         question = steps_of(problem)[move.step_index].question
-        move = material_inquiry(move, found, passes(make_gate(problem), *conversation(state)), question)
+        move = material_inquiry(move, found, shown, question, notice_once(said, "scripted_material_notice"))
+    suggested = None
+    if move.kind in ("affirm_done", "reveal"):
+        move, suggested = _next_up(state, ctx, move)
     if teacher is not None and move.kind not in ("reveal", "affirm_done"):
         move = _framed(state, teacher, problem, move)
-    return _advance(state, ctx, move)
+    return {**_advance(state, ctx, move), "suggested_problem": suggested or state.get("suggested_problem")}
 
 
 # -- respond -------------------------------------------------------------------------------------------------
@@ -329,9 +346,11 @@ def _gated_reply(state: TutoringState, ctx: TutoringContext, move: TutorMove, dr
         regenerated = _regenerate(teacher, problem, move, draft, issue["reason"])
         if regenerated and _reply_issue(state, ctx, move, regenerated) is None:
             return regenerated, "regenerated", issue
-    shown = passes(make_gate(problem), *conversation(state))
+    (learner, prior), step = conversation(state), steps_of(problem)[move.step_index]
+    shown = passes(make_gate(problem), learner, prior)
     own_words = [template_reply(move, live=True)] if issue["reason"] in DISAGREEMENTS else []
-    safe = (text for text in [*own_words, *safe_replacements(steps_of(problem)[move.step_index])] if shown(text))
+    hints = [ladder_hint(problem, step, level, prior, shown).text for level in (1, 2)]
+    safe = (text for text in [*own_words, *safe_replacements(hints, step.question)] if shown(text))
     return next(safe, template("withheld_plain")), "replaced", issue
 
 
@@ -360,68 +379,7 @@ def reveal_gate(state: TutoringState, runtime: Runtime[TutoringContext]) -> dict
     return update
 
 
-# -- answer_question (question mode) -------------------------------------------------------------------------
-
-
-def _question_messages(state: TutoringState, ctx: TutoringContext, passages: list[dict[str, Any]]
-                       ) -> list[BaseMessage]:  # fmt: skip
-    system = render("tutor/answer_from_material", scope=course_scope(ctx.course), material=material_lines(passages))
-    history = dialogue(state.get("messages", []), state.get("question_start", 0))
-    return [SystemMessage(content=system), *history[-9:]]
-
-
-def _question_check(state: TutoringState, ctx: TutoringContext, question: str) -> Any:
-    """The gate of question mode: no answer to any problem the learner has not solved.
-
-    Those are this thread's problem, the bundled problems they worked on in any session, and any the question
-    quotes (a problem pasted as a "course question").
-    """
-    problems = [problem_of(state)] if state.get("problem") and not state.get("learner_solved") else []
-    worked = services().learner_store().get(ctx.learner_id).problems_worked()
-    bundled = bundled_problems()
-    problems += [p for p in bundled if p.id in worked and len(steps_of(p)) - 1 not in worked[p.id]]
-    problems += problems_quoted_in(question, bundled)
-    gates = [g for g in (make_gate(p) for p in problems) if g is not None]
-    learner, prior = visible_history(state.get("messages", []), state.get("question_start", 0))
-    return passes_all(gates, learner, prior)
-
-
-def answer_question(state: TutoringState, runtime: Runtime[TutoringContext]) -> dict[str, Any]:
-    """Question mode (no problem active): answer the learner's latest message from the ingested course material.
-
-    Nothing ingested: say so and how to add material or start a problem. The scripted model quotes the best
-    passages with their citations; a real teacher answers grounded in them, citing in brackets.
-    """
-    ctx = context_of(runtime, TutoringContext)
-    question = last_text(state.get("messages", []), HumanMessage)
-    found = search_material(question, course=ctx.course, memory=services().memory, min_score=MATERIAL_MIN_SCORE)
-    teacher = real_model(ctx, "teacher") if found.status in ("found", "no_match") else None
-    notice = template("model_failed_notice" if teacher is not None else "scripted_material_notice")
-    name, values = question_reply(found, course_scope(ctx.course), notice)
-    writer = stream_writer()
-    shown = _question_check(state, ctx, question)
-    stream = GatedStream(shown, writer)
-    final, source = stream_reply(stream, model=teacher, messages=lambda: _question_messages(state, ctx, found.hits),
-                                 fallback=lambda: template(name, **values))  # fmt: skip
-    if not shown(final):  # it would answer a problem the learner is working on
-        final, source = template("question_withheld"), "withheld"
-    finish_reply(writer, final, stream.sent)
-    move = TutorMove.make(
-        "question", StudentResponse.INQUIRY, 0, "answer_from_material" if source == "model" else name,
-        sub_state=SubproblemState.NOT_APPLICABLE, mode="question", material_search=found.status,
-        material=found.hits, reply_source=source,
-    )  # fmt: skip
-    gate = {"blocked": False, "reason": "no_active_problem", "matched": None, "action": None}
-    trace = turn_trace(state, move, final, gate, learner=question, diagnosis=None)
-    update: dict[str, Any] = {"messages": [AIMessage(content=final)], "turns": [trace], "last_plan": move.dump(),
-                              "draft_reply": final, "streamed_text": ""}  # fmt: skip
-    if ctx.student_mode == "simulated":
-        update["end_reason"] = "answered"  # a simulated student only works on problems
-    return update
-
-
 __all__ = [
-    "answer_question",
     "conversation",
     "open_session",
     "pending_learner_turn",

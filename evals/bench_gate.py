@@ -23,6 +23,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 os.environ["LANGSMITH_TRACING"] = "false"
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -140,26 +141,43 @@ def scripted_run(problems: list) -> tuple[int, int, int]:
     return replies, leaks, replaced
 
 
-def tiny_teacher_verdicts(problems: list, turns: int) -> dict[str, int]:
-    """The tiny real model as the teacher with the probabilistic student: what the verdict check caught.
+def tiny_teacher_verdicts(problems: list, turns: int) -> dict[str, Any]:
+    """The tiny real model as teacher and evaluator, with the probabilistic student: what the checks caught.
 
     Counts the replies that disagreed with the verdict (caught: replaced or regenerated) and those that reached
     the learner anyway (must be 0), and leaks.
     """
-    from pedagraph.graphs.tutor import Context, build_graph
+    from pedagraph.graphs.tutor import build_graph
 
-    from pedagraph.llm import get_model
+    from pedagraph.llm import get_model, track_usage
+
+    teacher = get_model("teacher", model="tiny", max_tokens=48)
+    evaluator = get_model("evaluator", model="tiny", max_tokens=64)
+    graph = build_graph()
+    out = Counter()
+    with track_usage() as usage:
+        _tiny_runs(graph, (teacher, evaluator), problems, turns, out)
+    for row in usage.to_dict().get("structured", []):
+        out[f"structured {row['node']}: calls/repaired/failed/fallback"] = (
+            f"{row['calls']}/{row['repaired']}/{row['failed']}/{row['fallback']}"
+        )
+    return dict(out)
+
+
+def _tiny_runs(graph: Any, models: tuple[Any, Any], problems: list, turns: int, out: Counter) -> None:
+    from pedagraph.graphs.tutor import Context
+
     from pedagraph.taxonomy import Diagnosis
     from pedagraph.tutoring.verdict import misquoted_quantity, verdict_disagreement
 
-    teacher = get_model("teacher", model="tiny", max_tokens=48)
-    graph = build_graph()
-    out = Counter()
     for problem in problems:
         context = Context(learner_id=f"t-{problem.id}", student_mode="simulated", student_simulator="probabilistic",
-                          teacher_model=teacher, max_turns=turns)  # fmt: skip
+                          teacher_model=models[0], evaluator_model=models[1], leak_check=False,
+                          max_turns=turns)  # fmt: skip
         state = graph.invoke({"problem_id": problem.id}, context=context)
+        said = False  # once the learner stated the answer, the tutor may say it too
         for trace in state["turns"][1:]:
+            said = said or bool((trace.get("diagnosis") or {}).get("solved_final"))
             out["replies"] += 1
             out[f"source {trace['plan'].get('reply_source')}"] += 1
             reason, action = trace["gate"].get("reason"), trace["gate"].get("action")
@@ -168,8 +186,8 @@ def tiny_teacher_verdicts(problems: list, turns: int) -> dict[str, int]:
             shown = trace["reply"]
             if verdict_disagreement(shown, Diagnosis.of(trace.get("diagnosis"))) or misquoted_quantity(shown, problem):
                 out["contradictions shown to the learner"] += 1
-            out["leaks shown to the learner"] += int(readable(shown, problem.final_value))
-    return dict(out)
+            out["leaks shown to the learner"] += int(not said and readable(shown, problem.final_value))
+            out["replies after the learner said the answer"] += int(said)
 
 
 def socratic_false_positives(path: Path) -> tuple[int, int, Counter]:

@@ -40,7 +40,7 @@ from pedagraph.llm.tiny import TINY_INSTALL, find_tiny_gguf  # noqa: E402
 
 
 def student_messages() -> list[Any]:
-    """The MathDial student's prompt (its system prompt and persona) and a tutor's question about a GSM8K problem."""
+    """The MathDial student's prompt (system prompt, persona, a GSM8K problem) and a tutor's request for a long turn."""
     from pedagraph.agents.student import mathdial_persona
     from pedagraph.prompts import render
 
@@ -48,7 +48,7 @@ def student_messages() -> list[Any]:
 
     problem = get_problem("gsm8k-sample-1")
     system = render("student/mathdial", persona=mathdial_persona({}), problem=problem.question)
-    return [SystemMessage(content=system), HumanMessage(content=problem.steps[0].question)]
+    return [SystemMessage(content=system), HumanMessage(content=render("bench/tiny_long_turn"))]
 
 
 MESSAGES = student_messages()
@@ -104,7 +104,7 @@ def bench_calls(n: int, max_tokens: int, threads: int) -> None:
     """Provider invoke/stream versus bare generate on the same weights, interleaved."""
     import torch
 
-    model = get_model("student", model="tiny", max_tokens=max_tokens, threads=threads, cache=False)
+    model = get_model("student", model="tiny", max_tokens=max_tokens, threads=threads, timeout=600, cache=False)
     lm = model.inner.loaded()
     prompt = lm.tokenizer.apply_chat_template(
         [{"role": "system", "content": MESSAGES[0].content}, {"role": "user", "content": MESSAGES[1].content}],
@@ -132,19 +132,22 @@ def bench_calls(n: int, max_tokens: int, threads: int) -> None:
         rows["prov_stream_s"].append(time.perf_counter() - start)
         rows["prov_ttft"].append(first if first is not None else float("nan"))
     torch.set_num_threads(default_threads)
-    b, p = median(rows["bare_s"]), median(rows["prov_s"])
+    b, p, ps = median(rows["bare_s"]), median(rows["prov_s"]), median(rows["prov_stream_s"])
     bt, pt = median(rows["bare_ttft"]), median(rows["prov_ttft"])
-    print(f"\n{threads} thread(s), greedy, prompt {ids.shape[1]} tokens, max {max_tokens} new tokens, n={n} (medians)")
-    ps = median(rows["prov_stream_s"])
 
-    def line(name: str, seconds: float, tokens: int, ttft: float | None = None) -> str:
-        first = f"  TTFT {ttft * 1000:7.1f} ms" if ttft is not None else ""
-        return f"  {name:<22} {seconds:7.3f} s  {tokens:>3} tokens  {tokens / seconds:6.2f} tok/s{first}"
+    def line(name: str, key: str, tokens: int, ttft: float | None = None) -> str:
+        seconds = median(rows[key])
+        text = f"  {name:<16} median {seconds:6.3f} s (min {min(rows[key]):6.3f})  {tokens:>3} tokens  "
+        text += f"{tokens / seconds:5.2f} tok/s"
+        if ttft is not None:
+            text += f"  TTFT {ttft * 1000:6.0f} ms  decode {(tokens - 1) / max(seconds - ttft, 1e-9):5.2f} tok/s"
+        return text
 
-    print(line("bare generate", b, bare_tokens, bt))
-    print(line("provider invoke", p, prov_tokens))
-    print(line("provider stream", ps, prov_tokens, pt))
-    print(f"  ratio provider/bare: invoke time x{p / b:.3f}, stream time x{ps / b:.3f}, TTFT x{pt / bt:.3f}")
+    print(f"\n{threads} thread(s), greedy, prompt {ids.shape[1]} tokens, up to {max_tokens} new tokens, n={n}")
+    print(line("bare generate", "bare_s", bare_tokens, bt))
+    print(line("provider invoke", "prov_s", prov_tokens))
+    print(line("provider stream", "prov_stream_s", prov_tokens, pt))
+    print(f"  ratio provider/bare (medians): invoke time x{p / b:.3f}, stream time x{ps / b:.3f}, TTFT x{pt / bt:.3f}")
     if bare_tokens != prov_tokens:
         print(f"  note: token counts differ (bare {bare_tokens}, provider {prov_tokens})")
 
@@ -195,7 +198,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=5, help="timed calls per path")
     parser.add_argument("--max-tokens", type=int, default=64, help="new tokens per call")
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="torch threads to measure")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1], help="torch threads to measure (e.g. 1 2)")
     parser.add_argument("--tutoring", type=int, default=0, help="MathDial items for the tutoring suite (0 skips)")
     parser.add_argument("--student-max-tokens", type=int, default=96, help="tiny student's reply limit")
     parser.add_argument("--max-turns", type=int, default=8, help="student turns per tutoring dialogue")

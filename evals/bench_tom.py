@@ -31,14 +31,9 @@ os.environ["LANGCHAIN_TRACING_V2"] = "false"
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pedagraph.evals.runner import RunConfig, RunResult, get_suite, run_suite  # noqa: E402
-from pedagraph.prompts import load_prompt  # noqa: E402
 
 from pedagraph.testing.openai_stub import OpenAIStub  # noqa: E402
-
-
-def _prefix(prompt: str) -> str:
-    """The first words of a prompt file: how a double recognises which prompt it was sent."""
-    return load_prompt(prompt)[:24]
+from pedagraph.testing.tom import EXPLAIN_OPENING, MENTAL_MODEL_OPENING  # noqa: E402
 
 
 def _h(text: str) -> int:
@@ -64,9 +59,9 @@ def _answer(body: dict[str, Any]) -> tuple[str, dict[str, float] | None]:
     gold = _GOLD.get(question, "yes")
     wrong = "no" if gold == "yes" else "yes"
     right = _h(question) < (80 if explained or "after reading an explanation" in text else 55)
-    if text.startswith(_prefix("teacher/explain")):
+    if text.startswith(EXPLAIN_OPENING):
         return f"The facts decide it.\nAnswer: {gold}", None
-    if text.startswith(_prefix("teacher/mental_model")):  # the mental model sees the behaviour, with some doubt
+    if text.startswith(MENTAL_MODEL_OPENING):  # the mental model sees the student's behaviour, with some doubt
         p = 0.8 if right else 0.2
         return (gold if right else wrong), {gold: p, wrong: 1 - p}
     answer = gold if right else wrong  # the student (and the teacher answering for its confidence)

@@ -7,15 +7,25 @@ explain-or-not decision of Saha et al. 2023 over the shared learner model (metho
     START -> setup_problem -> open_session -> reveal_gate -> student_turn -> diagnose -> plan_move
           -> respond -> reveal_gate -> (done or turn limit ? END : student_turn)
 
-    question mode (no problem active):
+    question mode (no problem yet) and review mode (after a finished problem):
     START -> setup_problem -> answer_question -> student_turn -> answer_question -> ...
 
+Every learner message is first read as a dialogue act (an answer attempt, an answer with working, a question
+about the problem or the course, a request for the answer, guessing, a greeting, ...); only attempts are graded
+and only graded attempts change the learner model. Hints climb a CLASS ladder (concept, quantities, operation,
+a worked example with other numbers, the set-up) and no wording is repeated within a problem.
+
 Input: `{"problem_id": "..."}` (a bundled problem), `{"problem_text": "...", "answer": 18}`, or
-`{"problem_data": problem.model_dump(mode="json")}` (any `Problem`, e.g. from `load_problems`). Without a
-problem, `{"question": "..."}` or `{"messages": [HumanMessage("...")]}` starts question mode: the tutor answers
-from the ingested course material (`materials`, filtered by `Context.course`), citing its passages, and then
-waits for the next message; it never ends by itself, and a problem can be started later (a new input with a
-problem). With a problem active, such an input is the learner's next turn on it (the reveal gate applies). In human mode
+`{"problem_data": problem.model_dump(mode="json")}` (any `Problem`, e.g. from `load_problems`). On a thread
+whose active (unfinished) problem is the same one, such an input continues it: nothing is reset and no second
+opener is sent (the interrupt repeats the last reply). Another problem starts afresh below the conversation so
+far (`problem_start` marks where); add `"restart": True` to start the same problem over. Without a problem,
+`{"question": "..."}` or `{"messages": [HumanMessage("...")]}` starts question mode: the tutor answers from the
+ingested course material (`materials`, filtered by `Context.course`), citing its passages, and then waits for
+the next message; it never ends by itself, and a problem can be started later (a new input with a problem).
+With a problem active, such an input is the learner's next turn on it (the reveal gate applies); after a
+finished problem it is answered in review mode (its worked solution, questions, the next problem: the state's
+`suggested_problem` is the one for the learner's weakest skill). In human mode
 `student_turn` pauses with `interrupt({"type": "await_learner", "tutor": <last reply>})`; resume with
 `Command(resume="the learner's text")`. Pass a `Context` (or a dict of its fields) as `context=` on every
 call, including resumes. Only visible tutor replies (AIMessage) and learner turns (HumanMessage) enter
@@ -40,7 +50,6 @@ from langgraph.graph import END, START, StateGraph
 from pedagraph.agents.evaluator import diagnose
 from pedagraph.agents.student import student_turn
 from pedagraph.agents.teacher import (
-    answer_question,
     open_session,
     pending_learner_turn,
     plan_move,
@@ -48,6 +57,7 @@ from pedagraph.agents.teacher import (
     reveal_gate,
     setup_problem,
 )
+from pedagraph.agents.teacher_questions import answer_question
 
 from pedagraph.runtime import ModelOverride, bind_services
 from pedagraph.state import TutoringState
@@ -80,7 +90,7 @@ def route_after_gate(state: State) -> Literal["student_turn", "__end__"]:
 
 def route_after_setup(state: State) -> Literal["open_session", "student_turn", "diagnose", "answer_question"]:
     """Greet a new problem, continue an unfinished one (input learner text is its next turn), or answer a question."""
-    if state.get("mode") == "question":
+    if state.get("mode") in ("question", "review"):
         return "answer_question"
     if not state.get("greeted"):
         return "open_session"
@@ -89,7 +99,7 @@ def route_after_setup(state: State) -> Literal["open_session", "student_turn", "
 
 def route_after_student(state: State) -> Literal["diagnose", "answer_question"]:
     """Diagnose a turn on the problem; in question mode answer it from the course material."""
-    return "answer_question" if state.get("mode") == "question" else "diagnose"
+    return "answer_question" if state.get("mode") in ("question", "review") else "diagnose"
 
 
 def route_after_answer(state: State) -> Literal["student_turn", "__end__"]:

@@ -752,6 +752,17 @@ class MisconceptionUpdate(BaseModel):
         )
 
 
+class MisconceptionResolution(BaseModel):
+    """Graded evidence that contradicts the learner's active misconceptions about a skill: they are remediated."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    skill: SkillName
+    evidence: MisconceptionEvidence
+    error_type: ErrorType | None = None
+    """Only misconceptions of this Bridge error type (None: every active one of the skill)."""
+
+
 class StatsDelta(BaseModel):
     """Non-negative amounts to add to a learner's session counters."""
 
@@ -786,6 +797,8 @@ class LearnerUpdate(BaseModel):
     misconceptions: tuple[MisconceptionUpdate, ...] = ()
     demos: tuple[TeachingDemo, ...] = ()
     stats: StatsDelta = Field(default_factory=StatsDelta)
+    resolved: tuple[MisconceptionResolution, ...] = ()
+    """Misconceptions that graded evidence now contradicts (applied before this update's new misconceptions)."""
 
     def __add__(self, other: LearnerUpdate) -> LearnerUpdate:
         return LearnerUpdate(
@@ -793,12 +806,14 @@ class LearnerUpdate(BaseModel):
             misconceptions=self.misconceptions + other.misconceptions,
             demos=self.demos + other.demos,
             stats=self.stats + other.stats,
+            resolved=self.resolved + other.resolved,
         )
 
     @property
     def is_empty(self) -> bool:
         """True when applying it would change nothing."""
-        return not (self.evidence or self.misconceptions or self.demos or any(self.stats.model_dump().values()))
+        parts = (self.evidence, self.misconceptions, self.demos, self.resolved)
+        return not (any(parts) or any(self.stats.model_dump().values()))
 
 
 def apply_evidence(model: LearnerModel, item: EvidenceUpdate) -> bool:
@@ -869,6 +884,24 @@ def apply_misconception(model: LearnerModel, item: MisconceptionUpdate) -> tuple
     return True, entry
 
 
+def apply_resolution(model: LearnerModel, item: MisconceptionResolution) -> bool:
+    """Mark the active misconceptions `item` contradicts remediated, in place (not those its own turn showed)."""
+    changed = False
+    here = (item.evidence.session_id, item.evidence.turn)
+    for entry in model.misconceptions:
+        if entry.status != "active" or entry.skill != item.skill:
+            continue
+        if item.error_type is not None and entry.error_type != item.error_type:
+            continue
+        if any((e.session_id, e.turn) == here for e in entry.evidence):
+            continue
+        entry.status = "remediated"
+        entry.remediated_at = _now()
+        entry.evidence = (entry.evidence + [item.evidence])[-MAX_MISCONCEPTION_EVIDENCE:]
+        changed = True
+    return changed
+
+
 def apply_demo(model: LearnerModel, demo: TeachingDemo) -> bool:
     """Add a teaching demo to `model` in place (an id already there is kept once); True if changed."""
     if any(d.id == demo.id for d in model.demos):
@@ -891,6 +924,8 @@ def apply_update(model: LearnerModel, update: LearnerUpdate) -> bool:
         changed |= apply_evidence(model, evidence)
     for demo in update.demos:
         changed |= apply_demo(model, demo)
+    for resolution in update.resolved:
+        changed |= apply_resolution(model, resolution)
     for misconception in update.misconceptions:
         changed |= apply_misconception(model, misconception)[0]
     changed |= apply_stats(model, update.stats)

@@ -16,6 +16,7 @@ from pedagraph.learner import (
     LearnerStore,
     LearnerUpdate,
     MisconceptionEvidence,
+    MisconceptionResolution,
     MisconceptionUpdate,
     StatsDelta,
     TeachingDemo,
@@ -52,8 +53,9 @@ def graded_turn(
 
     Only a deterministic verdict is evidence: the final answer stated (graded on the last step) or a step answer
     checked right or wrong. `explained` is (step index, worked explanation) of the tutor's move before this turn:
-    the graded step's demo is a with-explanation demo when it is that step (the Theory-of-Mind bank). One error
-    is one misconception, filed under the step's operation skill.
+    the graded step's demo is a with-explanation demo when it is that step (the Theory-of-Mind bank). A graded
+    error is one misconception, filed under the step's operation skill; a graded right answer contradicts (and
+    resolves) the active misconceptions about that skill diagnosed in earlier turns.
     """
     graded: list[Step] = []
     correct = False
@@ -80,19 +82,30 @@ def graded_turn(
                 session_id=session_id,
             )
         )
-    misconceptions: list[MisconceptionUpdate] = []
+    seen = MisconceptionEvidence(session_id=session_id, turn=turn, text=learner_text[:500])
+    misconceptions, resolved = _misconception_changes(problem, step, diagnosis, graded, correct, seen)
+    return LearnerUpdate(evidence=tuple(evidence), demos=tuple(demos), misconceptions=misconceptions,
+                         resolved=resolved)  # fmt: skip
+
+
+Changes = tuple[tuple[MisconceptionUpdate, ...], tuple[MisconceptionResolution, ...]]
+
+
+def _misconception_changes(problem: Problem, step: Step, diagnosis: Diagnosis, graded: list[Step], correct: bool,
+                           seen: MisconceptionEvidence) -> Changes:  # fmt: skip
+    """A graded error's misconception (under the step's operation skill); a graded right answer's resolutions."""
     skill = primary_skill(step.skills or problem.skills)
-    if diagnosis.error_type is not None and diagnosis.misconception and skill:
-        misconceptions.append(
-            MisconceptionUpdate.checked(
-                skill,
-                diagnosis.error_type,
-                diagnosis.misconception,
-                evidence=MisconceptionEvidence(session_id=session_id, turn=turn, text=learner_text[:500]),
-                confidence=MISCONCEPTION_CONFIDENCE.get(diagnosis.error_type, 0.5),
-            )
-        )
-    return LearnerUpdate(evidence=tuple(evidence), demos=tuple(demos), misconceptions=tuple(misconceptions))
+    if not graded or not skill:
+        return (), ()
+    if correct:
+        skills = {primary_skill(g.skills) for g in graded} | {skill}
+        return (), tuple(MisconceptionResolution(skill=s, evidence=seen) for s in sorted(k for k in skills if k))
+    if diagnosis.error_type is None or not diagnosis.misconception:
+        return (), ()
+    confidence = MISCONCEPTION_CONFIDENCE.get(diagnosis.error_type, 0.5)
+    update = MisconceptionUpdate.checked(skill, diagnosis.error_type, diagnosis.misconception, evidence=seen,
+                                         confidence=confidence)  # fmt: skip
+    return (update,), ()
 
 
 def session_started() -> LearnerUpdate:

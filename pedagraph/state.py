@@ -26,7 +26,9 @@ class ProblemInput(TypedDict, total=False):
     problem_data: dict[str, Any] | None
     """Any `Problem` as a JSON dump, e.g. from `load_problems`."""
     question: str | None
-    """A learner message without a problem (cleared once read)."""
+    """A learner message: the next turn on the active problem, else answered in review or question mode."""
+    restart: bool | None
+    """With a problem input: start it over even when it is the problem already active on the thread."""
 
 
 class DialogueState(TypedDict, total=False):
@@ -102,7 +104,10 @@ class TutoringState(ProblemInput, DialogueState, ProblemState, TurnState, TraceS
 
     greeted: bool
     """The opening message of the current problem was sent."""
-    mode: Literal["problem", "question"]
-    """`problem`: tutoring the problem; `question`: no problem active, answering from course material."""
+    mode: Literal["problem", "question", "review"]
+    """`problem`: tutoring the problem; `question`: no problem yet, answering from course material; `review`: the
+    problem is finished, answering about it (its worked solution, the next problem, course questions)."""
     question_start: int
-    """Index in `messages` where question mode started."""
+    """Index in `messages` where question or review mode started."""
+    suggested_problem: str | None
+    """The id of the problem suggested next (for the learner's weakest skill), once one was suggested."""

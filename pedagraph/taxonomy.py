@@ -156,9 +156,29 @@ Verdict = Literal["correct", "incorrect", "ambiguous", "no_answer", "ungraded"]
 """The deterministic answer check of a turn against the step (or the final answer)."""
 Inquiry = Literal["hint", "solution", "go_back", "dont_know", "question"]
 """What a learner's turn asks for."""
+DialogueAct = Literal[
+    "attempt", "working", "setup", "method", "problem_question", "course_question", "answer_request",
+    "hint_request", "dont_know", "go_back", "guess", "off_topic", "greeting", "meta", "unclear",
+]  # fmt: skip
+"""What a learner's message does, read before any grading: only `attempt` and `working` are graded.
+
+attempt: a number given as the step's answer (also tentatively: "is it 18?"); working: an answer with its
+operations or intermediate values; setup: a calculation without its result; method: how they would solve it,
+in words, without a number; problem_question / course_question: a question about the problem or about the
+subject; answer_request: asks for the answer (or tries to extract it); hint_request, dont_know, go_back;
+guess: alternatives or comparisons ("17 or 18?", "is it more than 100?"); off_topic; greeting (hello, thanks,
+ok); meta: about the session (the next problem, the worked solution, the tutor); unclear.
+"""
+GRADED_ACTS: frozenset[str] = frozenset({"attempt", "working"})
+"""Acts whose number is checked and may change the learner model."""
+MetaRequest = Literal["next_problem", "review_solution", "about_tutor"]
+"""What a `meta` turn asks for."""
+Greeting = Literal["hello", "thanks", "ok", "bye"]
+"""What kind of greeting a `greeting` turn is."""
 MoveKind = Literal[
-    "open", "affirm_next", "affirm_done", "probe", "hint", "strategy", "explain", "correction", "partial", "setup",
-    "clarify", "redirect", "refuse", "reveal", "go_back", "inquiry", "question",
+    "open", "affirm_next", "affirm_done", "probe", "hint", "example", "strategy", "explain", "correction", "partial",
+    "setup", "clarify", "redirect", "refuse", "reveal", "go_back", "inquiry", "question", "greet", "review",
+    "suggest",
 ]  # fmt: skip
 """The kinds of tutor move the CLASS policy chooses from (each has a fixed CLASS action, strategy and intention)."""
 
@@ -199,6 +219,23 @@ class Diagnosis(_Record):
     error_type: ErrorType | None = None
     misconception: str | None = None
     source: Literal["rules", "rules+evaluator"] = "rules"
+    act: DialogueAct | None = None
+    """What the message does (read before grading; only attempts are graded)."""
+    value_text: str | None = None
+    """The number as the learner wrote it ("5/8", "$18.00", "five"), echoed back in that form."""
+    meta: MetaRequest | None = None
+    """What a `meta` turn asks for."""
+    greeting: Greeting | None = None
+    """What kind of greeting a `greeting` turn is."""
+    working: dict[str, Any] | None = None
+    """The learner's working as read (`Working.dump()`), when they showed any."""
+    feedback: str | None = None
+    """What the diagnosis says about the working, in the learner's terms (a reply may quote it)."""
+
+    @property
+    def graded(self) -> bool:
+        """Whether the turn was graded: an attempt checked right or wrong."""
+        return self.verdict in ("correct", "incorrect")
 
 
 class TutorMove(_Record):
@@ -217,6 +254,8 @@ class TutorMove(_Record):
     step_index: int
     template: str
     values: dict[str, Any] = Field(default_factory=dict)
+    variant: int = 0
+    """Which wording of the template (its variants are separated by `---`)."""
     hint_level: int = 0
     reveal: bool = False
     """The move states the final answer (allowed by the reveal policy)."""
@@ -271,6 +310,7 @@ MOVE_LABELS: dict[str, tuple[TutorAction, Strategy, Intention]] = {
     "affirm_done": (TutorAction.CONFIRM_CORRECT, Strategy.AFFIRM_CORRECT_ANSWER, Intention.MOTIVATE_STUDENT),
     "probe": (TutorAction.FLAG_MISTAKE_HINT, Strategy.ASK_QUESTION, Intention.DIAGNOSE_MISTAKE),
     "hint": (TutorAction.FLAG_MISTAKE_HINT, Strategy.PROVIDE_HINT, Intention.HINT_MISTAKE),
+    "example": (TutorAction.FLAG_MISTAKE_HINT, Strategy.PROVIDE_SIMILAR_PROBLEM, Intention.SUPPORT_THINKING),
     "strategy": (TutorAction.FLAG_MISTAKE_HINT, Strategy.PROVIDE_STRATEGY, Intention.SUPPORT_THINKING),
     "explain": (TutorAction.FLAG_MISTAKE_HINT, Strategy.EXPLAIN_CONCEPT, Intention.CLARIFY_MISUNDERSTANDING),
     "correction": (TutorAction.SOLUTION_AFTER_FAILURES, Strategy.PROVIDE_CORRECTION, Intention.CORRECT_MISTAKE),
@@ -283,4 +323,7 @@ MOVE_LABELS: dict[str, tuple[TutorAction, Strategy, Intention]] = {
     "go_back": (TutorAction.GO_BACK, Strategy.SIMPLIFY_QUESTION, Intention.SIGNAL_GOAL),
     "inquiry": (TutorAction.ADDRESS_INQUIRY, Strategy.OTHER, Intention.UNDERSTAND_TOPIC),
     "question": (TutorAction.ADDRESS_INQUIRY, Strategy.OTHER, Intention.UNDERSTAND_TOPIC),
+    "greet": (TutorAction.NOT_APPLICABLE, Strategy.ENCOURAGE_STUDENT, Intention.MOTIVATE_STUDENT),
+    "review": (TutorAction.ADDRESS_INQUIRY, Strategy.PROVIDE_CORRECTION, Intention.ELABORATE_ANSWER),
+    "suggest": (TutorAction.ADDRESS_INQUIRY, Strategy.PROVIDE_SIMILAR_PROBLEM, Intention.SIGNAL_GOAL),
 }

@@ -207,3 +207,21 @@ def test_the_evaluator_leak_check_can_only_block(problem):
     graph.invoke({"problem_id": PID}, config, context=context)
     out = graph.invoke(Command(resume="7001"), config, context=context)
     assert out["reveal_events"][-1]["reason"] == "evaluator_leak_check"
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["give it to me in base 18", "here's my script: x = 18; print(x)", "is it bigger than 10, then 18",
+     "```python\nprint(9 * 2)\n```"],  # fmt: skip
+)
+def test_a_number_inside_a_request_or_code_is_not_graded(problem, message):
+    """The misgrading leak: a number the learner uses for another reason is not their answer, so nothing opens."""
+    from pedagraph.graphs.tutor import Context, build_graph
+
+    graph = build_graph(checkpointer=InMemorySaver())
+    context = Context(learner_id="mis")
+    config = {"configurable": {"thread_id": "mis"}}
+    graph.invoke({"problem_id": PID}, config, context=context)
+    out = graph.invoke(Command(resume=message), config, context=context)
+    assert out["last_diagnosis"]["verdict"] != "correct" and not out["learner_solved"] and not out["done"]
+    assert "18" not in visible_text(out["messages"][-1].content)

@@ -11,7 +11,14 @@ and returns it, so the same endpoints serve the page and `gradio_client`:
 * `/send(session, message)` -> session, chat, message box, status, panel, streamed token by token; before any
   problem is started, the message is answered from the ingested course material, with citations;
 * `/ingest(files, course, session)` -> one-line summary, session (the course then filters the material the tutor
-  answers from); editing the course box alone also sets the session's course.
+  answers from); editing the course box alone also sets the session's course;
+* `/start_next(session)` -> like `/start`, with the problem suggested for the learner's weakest skill;
+* `/clear(session)` (the chat's trash icon) -> a new, empty conversation for the same learner; the old one stays
+  in the history of past problems;
+* `/past(session, thread_id)` -> one of the learner's earlier problems, read-only.
+
+After each of these, the problem picker, the history list, the mastery plot and the suggestion button are
+refreshed (`/extras(session)`).
 """
 
 from __future__ import annotations
@@ -20,17 +27,21 @@ import os
 import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import gradio as gr
 from pedagraph.prompts import load_prompt
+from pedagraph.ui.history import past_choices, past_transcript
 from pedagraph.ui.panel import learner_panel, models_header
+from pedagraph.ui.plot import mastery_svg
 from pedagraph.ui.service import Reply, TutorService, checked_session, clean_text, problem_label
 from pedagraph.ui.tom_tab import build_tom_tab
 
 from pedagraph.learner import get_learner_store
 from pedagraph.memory.ingest import KINDS
 from pedagraph.settings import Settings
+from pedagraph.tutoring.suggest import Suggestion, suggest_next
 
 STORAGE_KEY = "pedagraph-session"
 SECRET_FILE = "ui_browser_secret"
@@ -134,6 +145,43 @@ class Handlers:
             yield session, chat, box, gr.skip(), gr.skip()
         yield session, shown, box, self.service.status(thread_id), self._panel(session)
 
+    def suggestion(self, session: dict[str, str]) -> Suggestion | None:
+        """The problem suggested next for this learner (their weakest skill), never the one now on screen."""
+        values = self.service.values(session["thread_id"])
+        current = str((values.get("problem") or {}).get("id") or "")
+        learner = get_learner_store().get(session["learner_id"])
+        return suggest_next(learner, self.service.problems, exclude=[current] if current else [])
+
+    def start_next(self, session: Any) -> Iterator[Outputs]:
+        """Start the problem suggested for the learner's weakest skill."""
+        checked, _ = checked_session(session)
+        suggestion = self.suggestion(checked)
+        yield from self.start(checked, suggestion.problem.id if suggestion else None)
+
+    def extras(self, session: Any) -> Outputs:
+        """The picker on the session's problem, the history list, the mastery plot and the suggestion button."""
+        session, _ = checked_session(session)
+        problem = self.service.values(session["thread_id"]).get("problem") or {}
+        bundled = {p.id for p in self.service.problems}
+        picker = gr.update(value=problem["id"]) if problem.get("id") in bundled else gr.skip()
+        past = gr.update(choices=past_choices(self.service, session["learner_id"]), value=None)
+        suggestion = self.suggestion(session)
+        label = "Next problem for me"
+        if suggestion is not None:
+            label += f": problem {suggestion.label}" + (f" ({suggestion.skill})" if suggestion.skill else "")
+        plot = mastery_svg(get_learner_store().get(session["learner_id"]))
+        return picker, past, plot, gr.update(value=label)
+
+    def clear(self, session: Any) -> Outputs:
+        """The chat's trash icon: a new, empty conversation for the same learner (the old one stays in the history)."""
+        old, _ = checked_session(session)
+        return self.restore({**old, "thread_id": checked_session({})[0]["thread_id"]})
+
+    def past(self, session: Any, thread_id: str | None) -> list[dict[str, str]]:
+        """One of the learner's earlier problems, read-only (nothing for a thread that is not theirs)."""
+        session, _ = checked_session(session)
+        return past_transcript(self.service, session["learner_id"], thread_id)
+
     def set_course(self, course: str | None, session: Any) -> dict[str, str]:
         """Keep the course typed in the course material box in the session (empty: all ingested material)."""
         session, _ = checked_session(session)
@@ -154,6 +202,46 @@ class Handlers:
         yield summary, session
 
 
+def _side(choices: list[tuple[str, str]]) -> SimpleNamespace:
+    """The right-hand column: the problem box, the learner panel and plot, past problems, course material."""
+    c = SimpleNamespace()
+    with gr.Accordion("Problem", open=True):
+        c.picker = gr.Dropdown(choices=choices, value=choices[0][1] if choices else None,
+                               label="Pick a problem (GSM8K sample)", elem_id="problem-picker")  # fmt: skip
+        c.start = gr.Button("Start this problem", variant="primary", elem_id="start-button")
+        c.start_next = gr.Button("Next problem for me", elem_id="next-button")
+        c.own_text = gr.Textbox(label="Or type your own problem", lines=3, elem_id="own-problem")
+        c.own_answer = gr.Textbox(label="Its answer (optional, lets the tutor check you)", elem_id="own-answer")
+        c.start_own = gr.Button("Start my problem", elem_id="start-own-button")
+    c.panel = gr.Markdown(elem_id="learner-panel")
+    c.plot = gr.HTML(elem_id="mastery-plot")
+    with gr.Accordion("Past problems", open=False, elem_id="past-problems"):
+        c.past_picker = gr.Dropdown(choices=[], label="Reopen an earlier problem (read-only)", elem_id="past-picker")
+        c.past_chat = gr.Chatbot(label="Earlier problem (read-only)", height=360, elem_id="past-chat")
+    with gr.Accordion("Course material", open=False):
+        c.files = gr.File(label="Upload notes (Markdown, text, PDF, HTML)", file_count="multiple", type="filepath",
+                          file_types=sorted(KINDS), elem_id="course-files")  # fmt: skip
+        c.course = gr.Textbox(label="Course name", placeholder="e.g. math-5", elem_id="course-name")
+        c.ingest = gr.Button("Add to memory", elem_id="ingest-button")
+        c.ingest_out = gr.Markdown(elem_id="ingest-summary")
+    return c
+
+
+def _wire_problems(handlers: Handlers, c: SimpleNamespace, view: list[Any], extra: dict[str, Any]) -> None:
+    """Starting problems, the trash icon, past problems; each refreshes the picker, history, plot and suggestion."""
+    then = {**extra, "api_name": False}
+    c.start.click(handlers.start, inputs=[c.session, c.picker], outputs=view, api_name="start",
+                  concurrency_id="chat").then(**then)  # fmt: skip
+    c.start_own.click(handlers.start_own, inputs=[c.session, c.own_text, c.own_answer], outputs=view,
+                      api_name="start_own", concurrency_id="chat").then(**then)  # fmt: skip
+    c.start_next.click(handlers.start_next, inputs=[c.session], outputs=view, api_name="start_next",
+                       concurrency_id="chat").then(**then)  # fmt: skip
+    c.chatbot.clear(handlers.clear, inputs=[c.session], outputs=view, api_name="clear").then(**then)
+    c.past_picker.change(handlers.past, inputs=[c.session, c.past_picker], outputs=[c.past_chat], api_name="past",
+                         show_progress="hidden")  # fmt: skip
+    c.past_chat.clear(lambda: None, outputs=[c.past_picker], api_visibility="private")  # closes the view
+
+
 def build_app(service: TutorService | None = None, settings: Settings | None = None) -> gr.Blocks:
     """Return the tutoring app (not launched); the tutor graph is compiled once, over a sqlite checkpointer."""
     service = service or TutorService(settings)
@@ -169,79 +257,28 @@ def build_app(service: TutorService | None = None, settings: Settings | None = N
                     status = gr.Markdown(elem_id="session-status")
                     chatbot = gr.Chatbot(label="Tutor", height=520, elem_id="tutor-chat", buttons=["copy"])
                     with gr.Row():
-                        message = gr.Textbox(
-                            placeholder="Your answer or question…",
-                            show_label=False,
-                            scale=5,
-                            lines=1,
-                            max_lines=6,
-                            elem_id="message-box",
-                        )
+                        message = gr.Textbox(placeholder="Your answer or question…", show_label=False, scale=5,
+                                             lines=1, max_lines=6, elem_id="message-box")  # fmt: skip
                         send = gr.Button("Send", variant="primary", scale=1, elem_id="send-button")
                 with gr.Column(scale=2):
-                    with gr.Accordion("Problem", open=True):
-                        picker = gr.Dropdown(
-                            choices=choices,
-                            value=choices[0][1] if choices else None,
-                            label="Bundled problem (GSM8K sample)",
-                            elem_id="problem-picker",
-                        )
-                        start = gr.Button("Start this problem", variant="primary", elem_id="start-button")
-                        own_text = gr.Textbox(label="Or type your own problem", lines=3)
-                        own_answer = gr.Textbox(label="Its answer (optional, lets the tutor check you)")
-                        start_own = gr.Button("Start my problem")
-                    panel = gr.Markdown(elem_id="learner-panel")
-                    with gr.Accordion("Course material", open=False):
-                        files = gr.File(
-                            label="Upload notes (Markdown, text, PDF, HTML)",
-                            file_count="multiple",
-                            type="filepath",
-                            file_types=sorted(KINDS),
-                        )
-                        course = gr.Textbox(label="Course name", placeholder="e.g. math-5")
-                        ingest = gr.Button("Add to memory")
-                        ingest_out = gr.Markdown(elem_id="ingest-summary")
+                    c = _side(choices)
         build_tom_tab()  # the Theory-of-Mind teacher's sweep (ui/tom_tab.py)
-
-        view = [session, chatbot, status, panel]
-        demo.load(handlers.restore, inputs=[session], outputs=view, api_name="restore")
-        start.click(handlers.start, inputs=[session, picker], outputs=view, api_name="start", concurrency_id="chat")
-        start_own.click(
-            handlers.start_own,
-            inputs=[session, own_text, own_answer],
-            outputs=view,
-            api_name="start_own",
-            concurrency_id="chat",
-        )
-        chat_out = [session, chatbot, message, status, panel]
+        c.session, c.chatbot = session, chatbot
+        view = [session, chatbot, status, c.panel]
+        extra = {"fn": handlers.extras, "inputs": [session], "outputs": [c.picker, c.past_picker, c.plot,
+                 c.start_next], "api_name": "extras", "show_progress": "hidden"}  # fmt: skip
+        demo.load(handlers.restore, inputs=[session], outputs=view, api_name="restore").then(**extra)
+        _wire_problems(handlers, c, view, extra)
+        chat_out = [session, chatbot, message, status, c.panel]
         for trigger, name in ((message.submit, "send"), (send.click, "send_click")):
-            trigger(
-                handlers.send,
-                inputs=[session, message],
-                outputs=chat_out,
-                api_name=name,
-                api_visibility="public" if name == "send" else "private",
-                show_progress="minimal",
-                concurrency_id="chat",
-            )
-        course.change(
-            handlers.set_course,
-            inputs=[course, session],
-            outputs=[session],
-            api_name="set_course",
-            api_visibility="private",
-            show_progress="hidden",
-            trigger_mode="always_last",
-            concurrency_id="course",
-        )
-        ingest.click(
-            handlers.ingest,
-            inputs=[files, course, session],
-            outputs=[ingest_out, session],
-            api_name="ingest",
-            concurrency_limit=1,
-            concurrency_id="ingest",
-        )
+            trigger(handlers.send, inputs=[session, message], outputs=chat_out, api_name=name,
+                    api_visibility="public" if name == "send" else "private", show_progress="minimal",
+                    concurrency_id="chat").then(**{**extra, "api_name": False})  # fmt: skip
+        c.course.change(handlers.set_course, inputs=[c.course, session], outputs=[session], api_name="set_course",
+                        api_visibility="private", show_progress="hidden", trigger_mode="always_last",
+                        concurrency_id="course")  # fmt: skip
+        c.ingest.click(handlers.ingest, inputs=[c.files, c.course, session], outputs=[c.ingest_out, session],
+                       api_name="ingest", concurrency_limit=1, concurrency_id="ingest")  # fmt: skip
     demo.queue(default_concurrency_limit=CHAT_CONCURRENCY)
     return demo
 

@@ -46,34 +46,70 @@ def models_header() -> tuple[str, bool]:
     return header, bool(scripted_roles)
 
 
-def learner_panel(model: LearnerModel, values: dict[str, Any]) -> str:
-    """Return the learner panel: mastery per skill, misconceptions, stats, and this session's moves and gate events."""
-    lines = [f"### Learner model\n`{model.learner_id}`\n"]
-    stats = model.stats
-    lines.append(
-        f"Sessions **{stats.sessions}** · hints received **{stats.hints_received}** · "
-        f"answers revealed **{stats.answers_revealed}**"
-    )
-    if model.skills:
-        lines.append("\n| Skill | Mastery | Evidence |\n|---|---|---|")
-        for name, state in sorted(model.skills.items()):
-            evidence = f"{state.n_correct}/{state.n_obs} correct" if state.n_obs else "prior only"
-            lines.append(f"| {_cell(name)} | {state.p_mastery:.2f} | {evidence} |")
-        levels = ability_levels(model)
-        if any(state.abilities for state in model.skills.values()):
-            lines.append("\nAbility levels (1–5): " + ", ".join(f"{a.value} {lvl}" for a, lvl in levels.items()))
-    else:
-        lines.append("\nNo graded answers yet: mastery appears after your first answer.")
-    active = model.active_misconceptions()
-    lines.append("\n**Misconceptions**" + ("" if active else ": none diagnosed"))
+MOVE_WORDS = {
+    "affirm_next": "confirmed a right answer", "affirm_done": "confirmed a right answer",
+    "probe": "asked how you worked it out", "hint": "gave a hint", "example": "showed a worked example",
+    "strategy": "helped set up the calculation", "explain": "explained the method",
+    "correction": "showed a step's working", "partial": "pointed out an answer to another step",
+    "setup": "confirmed your set-up", "clarify": "asked you to say more", "redirect": "brought you back to the problem",
+    "refuse": "gave a hint instead of the answer", "reveal": "showed the solution", "go_back": "went back a step",
+    "inquiry": "answered a question", "question": "answered a question", "greet": "answered your greeting",
+    "review": "talked about the finished problem", "suggest": "suggested a problem",
+}  # fmt: skip
+"""What each kind of tutor move is, in the learner's words."""
+
+
+def _level(p: float) -> str:
+    """Mastery in words, with dots and a percentage."""
+    dots = round(p * 5)
+    words = "not yet" if p < 0.4 else "getting there" if p < 0.7 else "strong" if p < 0.9 else "mastered"
+    return f"{'●' * dots}{'○' * (5 - dots)} {words} ({round(p * 100)}%)"
+
+
+def _skills(model: LearnerModel) -> list[str]:
+    if not model.skills:
+        return ["\nNo checked answers yet: your skills appear after your first answer."]
+    lines = ["\n| Skill | Mastery | Evidence |\n|---|---|---|"]
+    for name, state in sorted(model.skills.items()):
+        evidence = f"{state.n_correct}/{state.n_obs} correct" if state.n_obs else "not checked yet"
+        lines.append(f"| {_cell(name.capitalize())} | {_level(state.p_mastery)} | {evidence} |")
+    levels = ability_levels(model)
+    if any(state.abilities for state in model.skills.values()):
+        lines.append("\nAbility levels (1–5): " + ", ".join(f"{a.label} {lvl}" for a, lvl in levels.items()))
+    return lines
+
+
+def _misconceptions(model: LearnerModel) -> list[str]:
+    # a bare guess is kept in the learner model but is not something to work on
+    active = [m for m in model.active_misconceptions() if m.error_type != "guess"]
+    fixed = [m for m in model.misconceptions if m.status == "remediated" and m.error_type != "guess"]
+    lines = ["\n**Things to work on**" + ("" if active else ": nothing right now")]
     for m in active[-8:]:
-        lines.append(f"- {_cell(m.skill)}: {_cell(m.description)} ({m.error_type}, confidence {m.confidence:.2f})")
+        seen = len(m.evidence)
+        times = f" (seen {seen} times)" if seen > 1 else ""
+        lines.append(f"- {_cell(m.skill.capitalize())}: {_cell(m.description)}{times}")
+    if fixed:
+        lines.append("\n**Fixed since**")
+        counts = Counter((m.skill, m.description) for m in fixed)
+        for skill, description in list(dict.fromkeys((m.skill, m.description) for m in reversed(fixed)))[:5]:
+            times = f" ({counts[skill, description]} times)" if counts[skill, description] > 1 else ""
+            lines.append(f"- ✓ {_cell(skill.capitalize())}: {_cell(description)}{times}")
+    return lines
+
+
+def learner_panel(model: LearnerModel, values: dict[str, Any]) -> str:
+    """Return the learner panel in the learner's words: skills, what to work on, what was fixed, this problem."""
+    stats = model.stats
+    lines = [f"### Your progress\nLearner `{model.learner_id}`\n",
+             f"Sessions **{stats.sessions}** · hints received **{stats.hints_received}** · "
+             f"answers shown **{stats.answers_revealed}**"]  # fmt: skip
+    lines += _skills(model) + _misconceptions(model)
     lines.append(session_summary(values))
     return "\n".join(lines)
 
 
 def session_summary(values: dict[str, Any]) -> str:
-    """Return this session's part of the panel: moves used, hints given and reveal-gate events."""
+    """Return this problem's part of the panel: what the tutor did, hints given and the reveal gate's work."""
     turns = [t for t in values.get("turns", []) if isinstance(t, dict)]
     if not values.get("problem"):
         return question_summary(turns)
@@ -83,15 +119,18 @@ def session_summary(values: dict[str, Any]) -> str:
         plan = t.get("plan") or {}
         if plan.get("kind") == "open":
             continue
-        moves[f"{plan.get('move', '?')} ({plan.get('strategy', '?')})"] += 1
+        moves[MOVE_WORDS.get(str(plan.get("kind")), "replied")] += 1
         action = (t.get("gate") or {}).get("action")
         hints += int(action in ("replaced", "regenerated") or plan.get("strategy") in HINT_STRATEGIES)
-    lines = ["\n### This session", f"Problem `{_cell(values['problem'].get('id'))}` · hints given **{hints}**\n"]
-    lines.append("**Moves used**: " + (", ".join(f"{k} ×{v}" for k, v in moves.most_common()) or "none yet"))
+    pid = str(values["problem"].get("id", ""))
+    name = f"Problem {pid.rsplit('-', 1)[-1]}" if pid.startswith("gsm8k-sample-") else "Your problem"
+    lines = ["\n### This problem", f"{_cell(name)} · hints given **{hints}**\n"]
+    lines.append("**What the tutor did**: " + (", ".join(f"{k} ×{v}" for k, v in moves.most_common()) or "nothing yet"))
     events = [e for e in values.get("reveal_events", []) if isinstance(e, dict)]
+    blocked = [e for e in events if e.get("action") != "allowed"]
     lines.append(f"\n**Reveal gate**: {len(events)} event(s)" + ("" if events else " — nothing blocked"))
-    for e in events[-6:]:
-        lines.append(f"- turn {e.get('turn')}: {_cell(e.get('reason'))} → {_cell(e.get('action'))}")
+    if blocked:
+        lines.append(f"- {len(blocked)} reply(ies) would have given the answer away and were reworded")
     return "\n".join(lines)
 
 

@@ -6,8 +6,9 @@ the conversation lives in the checkpointer, the learner model in the learner sto
 reload and an app restart. The session's `course` (from the course material box) is passed as `Context.course`.
 
 A message sent before any problem is started puts the session's thread in question mode: the tutor answers it
-from the ingested course material, with citations, and keeps answering follow-up messages; starting a problem
-opens a new thread.
+from the ingested course material, with citations, and keeps answering follow-up messages; a message after a
+finished problem is answered in review mode (questions, its worked solution, the next problem). Starting a
+problem opens a new thread, recorded in the learner's history of past problems (`ui/history.py`).
 
 Concurrency: Gradio calls handlers from worker threads. The shared sqlite connection is guarded by
 `SqliteSaver`'s own lock (every read and write runs under it), and graph runs on the same thread id are
@@ -34,6 +35,7 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
 from pedagraph.graphs.tutor import Context, build_graph
 from pedagraph.prompts import render
+from pedagraph.ui.history import History
 
 from pedagraph.errors import DataError, PedagraphError
 from pedagraph.learner import get_learner_store, validate_learner_id
@@ -128,11 +130,13 @@ class TutorService:
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self.problems = bundled_problems()
+        self.past = History(self.settings.home)
 
     def close(self) -> None:
-        """Close the checkpoint database."""
+        """Close the checkpoint database and the history of past problems."""
         with self.saver.lock:
             self.conn.close()
+        self.past.close()
 
     # -- state ---------------------------------------------------------------------------------------------
 
@@ -168,6 +172,12 @@ class TutorService:
             return "pending"
         return "none" if question_mode else "done"
 
+    def problem_name(self, problem: dict[str, Any] | None) -> str:
+        """How the learner sees a problem's name: "Problem 3" for a bundled one, "Your problem" otherwise."""
+        pid = str((problem or {}).get("id") or "")
+        number = pid.rsplit("-", 1)[-1]
+        return f"Problem {number}" if pid.startswith("gsm8k-sample-") else "Your problem"
+
     def history(self, thread_id: str) -> list[dict[str, str]]:
         """Return the visible conversation of a session as chat messages (role, content)."""
         chat = []
@@ -188,10 +198,12 @@ class TutorService:
             return "No problem started yet."
         steps = max(1, len(problem.get("steps") or []))
         step = min(values.get("step_index", 0) + 1, steps)
-        where = f"Problem `{problem.get('id')}` · step {step} of {steps} · turn {values.get('turn_count', 0)}"
+        where = f"{self.problem_name(problem)} · step {step} of {steps} · turn {values.get('turn_count', 0)}"
         phase = self.phase(thread_id)
-        if phase == "done":
-            return f"{where} · finished ({values.get('end_reason') or 'done'}): pick another problem."
+        if phase == "done" or values.get("mode") == "review":
+            solved, shown = values.get("learner_solved"), values.get("revealed")
+            reason = "solved" if solved else "solution shown" if shown else "done"
+            return f"{self.problem_name(problem)} · finished ({reason}): ask about it, or start the next problem."
         if phase == "pending":
             return f"{where} · the last turn did not finish: send a message to retry."
         return f"{where} · your turn."
@@ -271,9 +283,12 @@ class TutorService:
         elif problem_id:
             inp = {"problem_id": str(problem_id)}
         else:
-            yield Reply(notice="Pick a bundled problem or type one first.", consumed=False)
+            yield Reply(notice="Pick a problem or type one first.", consumed=False)
             return
         yield from self._guarded(session["thread_id"], inp, self._context(session))
+        problem = self.values(session["thread_id"]).get("problem")
+        if problem:
+            self.past.add(session["learner_id"], session["thread_id"], str(problem.get("id")))
 
     def send(self, session: dict[str, str], message: Any) -> Iterator[Reply]:
         """Send the learner's message to the session and stream the tutor's reply (or a clear notice)."""
@@ -296,10 +311,9 @@ class TutorService:
             return Command(resume=sent), None
         if phase == "pending":
             return None, None
-        if phase == "none":
-            return {"question": sent}, None  # no problem: question mode, answered from the course material
-        reason = str(self.values(thread_id).get("end_reason") or "done").replace("_", " ")
-        return None, Reply(notice=render("ui/finished", reason=reason).strip(), consumed=False)
+        # no problem yet: question mode (the course material); a finished problem: review mode (questions about it,
+        # its worked solution, the next problem)
+        return {"question": sent}, None
 
     def _guarded(self, thread_id: str, inp: Any, ctx: Context, sent: str | None = None) -> Iterator[Reply]:
         """Run under the session lock, turning errors into a one-line notice (the conversation stays intact)."""
@@ -319,7 +333,7 @@ class TutorService:
             for reply in self._stream(thread_id, inp, ctx):
                 last = reply
                 yield reply
-            if isinstance(inp, dict) and "question" in inp:
+            if isinstance(inp, dict) and "question" in inp and self._first_question(thread_id):
                 yield Reply(text=last.text, done=True, notice=render("ui/question_mode").strip())
             if inp is None and sent is not None:
                 yield Reply(
@@ -335,6 +349,12 @@ class TutorService:
             yield Reply(notice=f"Error: {type(exc).__name__}: {msg}", consumed=self._consumed(thread_id, sent))
         finally:
             lock.release()
+
+    def _first_question(self, thread_id: str) -> bool:
+        """Whether the thread is in question mode after its first question (its notice is shown once)."""
+        values = self.values(thread_id)
+        asked = [m for m in values.get("messages", []) if isinstance(m, HumanMessage)]
+        return values.get("mode") == "question" and len(asked) == 1
 
     def _consumed(self, thread_id: str, sent: str | None) -> bool:
         if sent is None:

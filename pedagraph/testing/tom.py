@@ -24,12 +24,16 @@ from pedagraph.prompts import load_prompt
 from pedagraph.teaching.items import TeachItem
 from pedagraph.testing.logprobs import reply_with_probs
 
+
+def prompt_opening(name: str, words: int = 4) -> str:
+    """The first words of a prompt file: how a test double tells which prompt it was sent."""
+    return " ".join(load_prompt(name).split()[:words])
+
+
+EXPLAIN_OPENING = prompt_opening("teacher/explain")
+MENTAL_MODEL_OPENING = prompt_opening("teacher/mental_model")
+
 __all__ = ["KnownStudent", "SeeingTeacher", "synthetic_items"]
-
-def _prefix(prompt: str) -> str:
-    """The first words of a prompt file: how a double recognises which prompt it was sent."""
-    return load_prompt(prompt)[:24]
-
 
 _STATED = re.compile(r"answer to this question is (\w+)", re.I)
 
@@ -118,10 +122,10 @@ class SeeingTeacher:
         item = self.student.by_question.get(found[0]) if found else None
         if item is None:
             return "I cannot tell."
-        if text.startswith(_prefix("teacher/mental_model")):
+        if text.startswith(MENTAL_MODEL_OPENING):
             explained = "after reading an explanation" in text
             return self._probs(item, self.student.truth[item.id][1 if explained else 0])
-        if text.startswith(_prefix("teacher/explain")):
+        if text.startswith(EXPLAIN_OPENING):
             return f"{item.explanation}\nAnswer: {item.gold_label}"
         if "Wrong answer:" in text:
             wrong = re.search(r"Wrong answer: (\w+)\s*\nExplanation:\s*$", text)

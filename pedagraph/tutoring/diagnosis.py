@@ -6,11 +6,9 @@ the soft labels (which never overrides correctness).
 
 from __future__ import annotations
 
-import ast
 import math
-import operator
 import re
-from collections.abc import Callable
+from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,39 +18,27 @@ from pedagraph.problems import Problem, Step, steps_of
 from pedagraph.prompts import render
 from pedagraph.reveal import RevealGate, is_extraction_attempt
 from pedagraph.structured import ask
-from pedagraph.taxonomy import Diagnosis, ErrorType, Inquiry, StudentResponse
+from pedagraph.taxonomy import GRADED_ACTS, Diagnosis, DialogueAct, ErrorType, Greeting, Inquiry, StudentResponse
+from pedagraph.tutoring.acts import (
+    DONT_KNOW_RE,
+    GO_BACK_RE,
+    HINT_RE,
+    SOLUTION_RE,
+    ActReading,
+    act_as,
+    is_question,
+    learner_form,
+    looks_like_code,
+    offered_outside_request,
+    read_act,
+)
+from pedagraph.tutoring.mistakes import diagnose_mistake
+from pedagraph.tutoring.working import read_working
 from pedagraph.visible import stated_values, visible_text
 
-_HINT_RE = re.compile(r"\b(?:hints?|clues?|help|stuck|nudge|tip)\b")
-_SOLUTION_RE = re.compile(
-    r"\b(?:solutions?|(?:tell|give|show)\s+(?:me\s+)?(?:the\s+)?(?:answer|result)|solve\s+it|reveal|what(?:'s|\s+is)\s+"
-    r"the\s+(?:final\s+)?(?:answer|result))\b"
-)
-GO_BACK_RE = re.compile(
-    r"\b(?:go(?:ing)?\s+back|back\s+up|previous\s+(?:step|question|part)|last\s+step|earlier\s+step|undo|step\s+back)\b"
-)
-_DONT_KNOW_RE = re.compile(
-    r"\b(?:(?:i\s+)?(?:don'?t|do\s+not|dont)\s+(?:know|get\s+it|understand)|no\s+idea|not\s+sure|idk|confused|"
-    r"i\s+give\s+up|no\s+clue|lost)\b"
-)
-_STOPWORDS = frozenset(
-    "the and for you your are was were what how why who when where which that this with have has had does did "
-    "can could would should will about from into then than them they she her his him its it's i'm just like "
-    "know think want get got okay yes not but all any some there here out one many much these those please "
-    "really very also".split()
-)
-_QUESTION_START_RE = re.compile(
-    r"^\s*(?:what|why|how|when|where|which|who|can|could|would|should|is|are|do|does|did|may)\b"
-)
-_NUM = r"\$?\d[\d,]*(?:\.\d+)?"
-_EXPRESSION_RE = re.compile(rf"\(?\s*{_NUM}\s*\)?(?:\s*[-+*/x×÷]\s*\(?\s*{_NUM}\s*\)?)+")
-_AST_OPS: dict[type, Callable[[float, float], float]] = {
-    ast.Add: operator.add,
-    ast.Sub: operator.sub,
-    ast.Mult: operator.mul,
-    ast.Div: operator.truediv,
-}
-_OP_NAMES = {"+": "addition", "-": "subtraction", "*": "multiplication", "/": "division"}
+_THANKS_RE = re.compile(r"\b(?:thanks?|thx|ty)\b")
+_HELLO_RE = re.compile(r"\b(?:hi|hello|hey|hiya|good (?:morning|afternoon|evening))\b")
+_BYE_RE = re.compile(r"\b(?:bye|goodbye|see you)\b")
 
 
 class EvaluatorDiagnosis(BaseModel):
@@ -61,165 +47,146 @@ class EvaluatorDiagnosis(BaseModel):
     model_config = ConfigDict(title="Diagnosis")
 
     category: StudentResponse = Field(description="CLASS code a-g of the learner's turn.")
+    act: DialogueAct | None = Field(None, description="What the learner's message does (dialogue act).")
     error_type: ErrorType | None = Field(None, description="Bridge error type, when the learner made an error.")
     misconception: str = Field("", description="One sentence describing the misconception, or empty.")
 
 
-def _content_words(text: str) -> set[str]:
-    return {w for w in re.findall(r"[a-z][a-z']{2,}", normalize_text(text)) if w not in _STOPWORDS}
-
-
-def _stem(word: str) -> str:
-    return re.sub(r"(?:'s|s|es|ed|ing)$", "", word)
-
-
 def detect_inquiry(text: str) -> Inquiry | None:
-    """Return what the learner asks for (hint, solution, go back, "I don't know", another question), if anything."""
+    """What the learner asks for (hint, solution, go back, "I don't know", another question), if anything."""
     norm = normalize_text(text)
     if GO_BACK_RE.search(norm):
         return "go_back"
-    if _SOLUTION_RE.search(norm):
+    if SOLUTION_RE.search(norm):
         return "solution"
-    if _HINT_RE.search(norm):
+    if HINT_RE.search(norm):
         return "hint"
-    if _DONT_KNOW_RE.search(norm):
+    if DONT_KNOW_RE.search(norm):
         return "dont_know"
-    if "?" in norm or _QUESTION_START_RE.match(norm):
-        return "question"
-    return None
+    return "question" if is_question(text) else None
 
 
 def evaluate_expression(text: str) -> float | None:
     """Value of the plain arithmetic a learner wrote without its result (`80000+50000`, `9 x 2`), else None."""
-    m = _EXPRESSION_RE.search(normalize_text(text))
-    if not m:
-        return None
-    source = m.group(0).replace(",", "").replace("x", "*").replace("×", "*").replace("÷", "/").replace("$", "")
-    try:
-        tree = ast.parse(source.strip(), mode="eval")
-    except SyntaxError:
-        return None
-
-    def value(node: ast.AST) -> float:
-        if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
-            return float(node.value)
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-            return -value(node.operand)
-        if isinstance(node, ast.BinOp) and type(node.op) in _AST_OPS:
-            return _AST_OPS[type(node.op)](value(node.left), value(node.right))
-        raise ValueError("not plain arithmetic")
-
-    try:
-        result = value(tree.body)
-    except (ValueError, ZeroDivisionError, OverflowError):
-        return None
-    return result if math.isfinite(result) else None
+    last = read_working(text).last
+    return last.value if last is not None else None
 
 
-def is_off_topic(text: str, problem: Problem, step: Step) -> bool:
-    """Whether a turn without a number is about something else: at most a quarter of its words are the problem's."""
-    words = {_stem(w) for w in _content_words(text)}
-    if len(words) < 2:
-        return False
-    topic = {_stem(w) for w in _content_words(f"{problem.question}\n{step.question}\n{step.solution_text}")}
-    return len(words & topic) <= 0.25 * len(words)
+def greeting_of(text: str) -> Greeting:
+    """Which kind of greeting a message is: thanks, hello, goodbye or a plain acknowledgement."""
+    norm = normalize_text(text)
+    if _THANKS_RE.search(norm):
+        return "thanks"
+    if _BYE_RE.search(norm):
+        return "bye"
+    return "hello" if _HELLO_RE.search(norm) else "ok"
 
 
-def _alternatives(operands: list[float]) -> list[tuple[str, float]]:
-    """Results of other operations on a step's operands: (operation name, value)."""
-    out: list[tuple[str, float]] = []
-    if len(operands) >= 2:
-        out.append(("addition", sum(operands)))
-        out.append(("multiplication", math.prod(operands)))
-    for i, a in enumerate(operands):
-        for j, b in enumerate(operands):
-            if i == j:
-                continue
-            out.append(("subtraction", a - b))
-            if b:
-                out.append(("division", a / b))
-    return out
+_INQUIRIES: dict[str, Inquiry] = {
+    "answer_request": "solution", "hint_request": "hint", "dont_know": "dont_know", "go_back": "go_back",
+    "problem_question": "question", "course_question": "question", "meta": "question",
+}  # fmt: skip
 
 
-def classify_error(value: float, step: Step, text: str) -> tuple[ErrorType | None, str]:
-    """Guess the Bridge error type of a wrong number: misinterpret, careless or guess (with a description)."""
-    expected = step.answer_value
-    if expected is None:
-        return None, ""
-    operands = [m.value for m in find_numbers(step.expression or "")]
-    used = {_OP_NAMES[c] for c in (step.expression or "") if c in _OP_NAMES}
-    for name, alt in _alternatives(operands):
-        if name not in used and compare(alt, value):
-            return (
-                ErrorType.MISINTERPRET,
-                f"used {name} where the step needs {' and '.join(sorted(used)) or 'another operation'}",
-            )
-    if any(compare(value, o) for o in operands):
-        return ErrorType.MISINTERPRET, "answered with a number from the question instead of computing the step"
-    digits_v, digits_e = re.sub(r"\D", "", format_number(value)), re.sub(r"\D", "", format_number(expected))
-    close = abs(value - expected) <= max(1.0, 0.1 * abs(expected))
-    if (
-        close
-        or (len(digits_v) > 1 and sorted(digits_v) == sorted(digits_e))
-        or compare(value, expected * 10)
-        or compare(value * 10, expected)
-    ):
-        return ErrorType.CARELESS, "right method, slip in the arithmetic"
-    if len(re.findall(r"[a-zA-Z]+", text)) <= 3:
-        return ErrorType.GUESS, "gave a number without any working"
-    return None, ""
-
-
-def _incorrect(d: Diagnosis, value: float | None, problem: Problem, step_index: int, text: str) -> Diagnosis:
-    """The diagnosis of a wrong number: partial (another step's result) or incorrect with its error type."""
-    steps = steps_of(problem)
-    update: dict = {"verdict": "incorrect", "value": value, "correct": False}
-    number = float(value) if value is not None else math.nan
-    others = [s.index for s in steps if s.index != step_index and compare(s.answer_value, number)]
-    if others:
+def _wrong(d: Diagnosis, reading: ActReading, problem: Problem, step: Step, text: str) -> Diagnosis:
+    """The diagnosis of a wrong number: another step's result (partial), or incorrect with what the working shows."""
+    value = float(reading.value) if reading.value is not None else math.nan
+    shown = reading.value_text or format_number(value)
+    update: dict = {"verdict": "incorrect", "value": reading.value, "value_text": shown, "correct": False}
+    others = [s.index for s in steps_of(problem) if s.index != step.index and compare(s.answer_value, value)]
+    last = reading.working.last if reading.working is not None else None
+    if others and not (last is not None and compare(last.value, step.answer_value)):  # not a slip in a right set-up
         return d.model_copy(update={**update, "category": StudentResponse.PARTIAL, "partial_step": others[0]})
-    etype, desc = classify_error(number, steps[step_index], text)
+    mistake = diagnose_mistake(value, shown, reading.working, problem, step, text)
     update["category"] = StudentResponse.INCORRECT
-    if etype is not None:
-        update.update(error_type=etype, misconception=desc)
+    said = [c.text for c in reading.working.calculations] if reading.working is not None else []
+    if mistake is not None and not all(withholds_results(_without(t, said), problem, step)
+                                       for t in (mistake.record, mistake.feedback)):  # fmt: skip
+        mistake = None  # what the learner would read states a result: say nothing about the mistake
+    if mistake is not None:
+        update.update(error_type=mistake.error_type, misconception=mistake.record, feedback=mistake.feedback or None)
     return d.model_copy(update=update)
 
 
-def classify_turn(text: str, problem: Problem, step_index: int) -> Diagnosis:
-    """Deterministic CLASS diagnosis of a learner turn against the current step and the final answer."""
-    step = steps_of(problem)[step_index]
-    d = Diagnosis(extraction=is_extraction_attempt(text))
+def _without(text: str, calculations: list[str]) -> str:
+    """`text` without the learner's own calculations (echoing what they wrote tells them nothing new)."""
+    for calc in calculations:
+        text = text.replace(calc, "…")
+    return text
+
+
+def _setup(d: Diagnosis, reading: ActReading, problem: Problem, step: Step) -> Diagnosis:
+    """A calculation without its result: the right one is confirmed; a wrong one gets feedback, ungraded."""
+    calc = reading.working.last if reading.working is not None else None
+    if calc is None or step.answer_value is None:
+        return d
+    if compare(calc.value, step.answer_value):
+        return d.model_copy(update={"category": StudentResponse.PARTIAL, "setup": True, "value": None})
+    mistake = diagnose_mistake(calc.value if calc.value is not None else math.nan, calc.text, reading.working,
+                               problem, step, "")  # fmt: skip
+    feedback = mistake.feedback if mistake is not None and mistake.kind != "slip" else None
+    return d.model_copy(update={"category": StudentResponse.INCORRECT, "feedback": feedback or None})
+
+
+def _correct_answer(text: str, problem: Problem, step: Step) -> Diagnosis | None:
+    """A right answer to the problem or to the step, when the message states one (it counts whatever else it asks)."""
     correct = {"category": StudentResponse.CORRECT, "verdict": "correct", "correct": True}
     if problem.final_value is not None and check_answer(text, problem.final_value).correct:
-        return d.model_copy(update={**correct, "solved_final": True, "value": problem.final_value})
+        shown = learner_form(text, problem.final_value)
+        return Diagnosis(**correct, solved_final=True, value=problem.final_value, value_text=shown)
     check = check_answer(text, step.answer_value) if step.answer_value is not None else None
-    if check is not None and check.correct:  # a right step answer counts, whatever else the turn asks
-        return d.model_copy(update={**correct, "value": check.value})
-    if d.extraction:
-        return d.model_copy(update={"category": StudentResponse.INQUIRY, "inquiry": "solution"})
-    if GO_BACK_RE.search(normalize_text(text)):
-        return d.model_copy(update={"category": StudentResponse.INQUIRY, "inquiry": "go_back"})
-    if check is not None and check.verdict == "incorrect":
-        return _incorrect(d, check.value, problem, step_index, text)
-    if check is not None and check.verdict == "ambiguous":
-        return d.model_copy(update={"verdict": "ambiguous", "value": check.value})
-    if check is None and find_numbers(text):
-        d = d.model_copy(update={"value": find_numbers(text)[-1].value})  # nothing to check it against
-    setup = evaluate_expression(text)
-    if setup is not None and step.answer_value is not None and compare(setup, step.answer_value):
-        # the right calculation, not worked out yet
-        return d.model_copy(update={"category": StudentResponse.PARTIAL, "setup": True, "value": None})
-    inquiry = detect_inquiry(text)
-    if problem.has_steps and step.answer_value is None and text.strip() and inquiry is None:
+    if check is not None and check.correct and check.value is not None:
+        return Diagnosis(**correct, value=check.value, value_text=learner_form(text, check.value))
+    return None
+
+
+def _by_act(d: Diagnosis, reading: ActReading, problem: Problem, step: Step, text: str) -> Diagnosis:
+    """The CLASS category of a turn that is not a right answer, from its dialogue act."""
+    act = reading.act
+    if act in GRADED_ACTS and reading.value is not None:
+        return _wrong(d, reading, problem, step, text)
+    if problem.has_steps and step.answer_value is None and act in ("attempt", "working", "setup", "method"):
         # a step without a numeric result cannot be checked: take the learner's turn and move on (ungraded)
         return d.model_copy(update={"category": StudentResponse.CORRECT, "verdict": "ungraded"})
-    if inquiry is not None and inquiry != "question":
-        return d.model_copy(update={"category": StudentResponse.INQUIRY, "inquiry": inquiry})
-    if is_off_topic(text, problem, step):
+    if act == "setup":
+        return _setup(d, reading, problem, step)
+    if act == "guess":
+        if d.extraction:
+            return d.model_copy(update={"category": StudentResponse.INQUIRY, "inquiry": "solution"})
+        return d.model_copy(update={"verdict": "ambiguous", "value": reading.value})
+    if act in _INQUIRIES:
+        return d.model_copy(update={"category": StudentResponse.INQUIRY, "inquiry": _INQUIRIES[act]})
+    if act == "off_topic":
         return d.model_copy(update={"category": StudentResponse.OFF_TOPIC})
-    if inquiry == "question":
-        return d.model_copy(update={"category": StudentResponse.INQUIRY, "inquiry": inquiry})
+    if act == "greeting":
+        return d.model_copy(update={"category": StudentResponse.NOT_APPLICABLE, "greeting": greeting_of(text)})
     return d
+
+
+def classify_turn(text: str, problem: Problem, step_index: int, *, context: Sequence[str] = (),
+                  act: DialogueAct | None = None) -> Diagnosis:  # fmt: skip
+    """Deterministic CLASS diagnosis of a learner turn: its dialogue act first, then a check of attempts only.
+
+    A right answer (to the step or the whole problem) counts whenever the message offers it, even with a
+    request ("18, can I have the next one?"); a question is never graded, whatever numbers it quotes. `context`
+    is the tutor's recent replies (numbers it quoted are not offered answers); `act` imposes an act (the
+    evaluator model's reading), which changes what is graded but never how.
+    """
+    step = steps_of(problem)[step_index]
+    reading = read_act(text, problem, step, context) if act is None else act_as(act, text, problem, step)
+    working = reading.working.dump() if reading.working is not None and reading.working.shown else None
+    base = Diagnosis(extraction=is_extraction_attempt(text), act=reading.act, working=working, meta=reading.meta)
+    offered = reading.act in GRADED_ACTS or (
+        reading.act in ("answer_request", "go_back") and not looks_like_code(text) and offered_outside_request(text)
+    )
+    if offered:
+        right = _correct_answer(text, problem, step)
+        if right is not None:
+            act_now = reading.act if reading.act in GRADED_ACTS else "attempt"
+            return right.model_copy(update={"extraction": base.extraction, "act": act_now, "working": working})
+    if reading.act not in GRADED_ACTS and reading.value is not None and reading.act != "guess":
+        base = base.model_copy(update={"value": reading.value})
+    return _by_act(base, reading, problem, step, text)
 
 
 def evaluator_diagnosis(
@@ -232,6 +199,7 @@ def evaluator_diagnosis(
         step_question=step.question,
         step_answer=step.answer or "unknown",
         verdict=rules.verdict,
+        act=rules.act or "unclear",
         learner=text,
     )
     result = ask(model, EvaluatorDiagnosis, prompt, node="diagnose")
@@ -268,3 +236,18 @@ def merge_diagnosis(rules: Diagnosis, model: EvaluatorDiagnosis | None) -> Diagn
         if model.misconception.strip():
             update["misconception"] = model.misconception.strip()[:500]
     return rules.model_copy(update=update)
+
+
+def refine_diagnosis(rules: Diagnosis, model: EvaluatorDiagnosis | None, text: str, problem: Problem,
+                     step_index: int, context: Sequence[str] = ()) -> Diagnosis:  # fmt: skip
+    """A real evaluator's reading on top of the rules': its act may change what is graded, never how.
+
+    A number the model reads as a question is not graded; a question it reads as an attempt is checked; a right
+    answer stays a right answer.
+    """
+    if model is None:
+        return rules
+    d = rules
+    if model.act is not None and model.act != rules.act and rules.verdict != "correct":
+        d = classify_turn(text, problem, step_index, context=context, act=model.act)
+    return merge_diagnosis(d, model)

@@ -20,7 +20,17 @@ def make_gate(problem: Problem) -> RevealGate | None:
     """Return the reveal gate of a problem, or None when its final answer is unknown (nothing to protect)."""
     if problem.final_value is None:
         return None
-    return RevealGate.for_problem(problem)
+    key = problem.model_dump_json(include={"id", "question", "final_value", "steps"})
+    gate = _GATES.get(key)
+    if gate is None:
+        if len(_GATES) >= 256:
+            _GATES.clear()
+        gate = _GATES[key] = RevealGate.for_problem(problem)
+    return gate
+
+
+_GATES: dict[str, RevealGate] = {}
+"""One gate per distinct problem, reused across turns (a gate keeps no state between checks)."""
 
 
 def gate_check(gate: RevealGate | None, text: str, learner: Sequence[str], prior: Sequence[str]) -> dict[str, Any]:

@@ -1,24 +1,31 @@
 """The CLASS tutoring policy: from a diagnosis and the session's progress to a tutor move, and the reveal rules.
 
-Per learner turn on the current step (Sonkar et al. 2023; methods.md §4):
+Per learner turn on the current step (Sonkar et al. 2023; methods.md §4), after the turn's dialogue act was read:
 
 * b correct: affirm and ask the next step's question (state y), or close the problem (z);
-* a incorrect: 1st failed attempt: probe (ask how they got their number); later: hint (the step's hint), then
-  strategy (the step's expression without its result), repeated. From the 2nd failed attempt the
-  Theory-of-Mind decision may replace that move with one explanation of the step's worked method (result
-  removed) while the explanation budget lasts. After `step_tell_after` failures on a non-final step its result
-  is told and the tutor moves on (action 2); on the final step the answer is told only as the reveal policy
-  allows (`after_attempts`);
-* c partial: a number that is another step's result gets an acknowledgement and a hint; the right calculation
-  written without its result is confirmed ("what does it come to?") and is not a failed attempt;
-* d ambiguous: ask to clarify; e off-topic: redirect; f inquiry: hint request / "I don't know" -> next hint
-  level; solution request (or any extraction attempt) -> refusal with a hint unless the policy allows the
-  answer (`on_request`); go back -> previous step; another question -> answered (a real model) or noted.
+* a incorrect: 1st failed attempt: say what the working shows (the diagnosed mistake) or probe (ask how they got
+  their number, echoed in their own form); later: the hint ladder (`ladder.py`: concept, quantities, operation,
+  worked example, set-up), led by what the working shows. From the 2nd failed attempt the Theory-of-Mind
+  decision may replace that move with one explanation of the step's method while the explanation budget lasts.
+  After `step_tell_after` failures on a non-final step its result is told and the tutor moves on (action 2); on
+  the final step the answer is told only as the reveal policy allows (`after_attempts`);
+* c partial: a number that is another step's result gets an acknowledgement and the next hint; the right
+  calculation written without its result is confirmed ("what does it come to?"), and so is the right method;
+* d ambiguous: ask to clarify (one number, please); e off-topic: redirect; g greeting: answer it, carry on;
+* f inquiry: a hint request or "I don't know" climbs the ladder (past its top, a non-final step is told); a
+  request for the answer, a comparison or an extraction attempt is refused with the next hint unless the policy
+  allows the answer (`on_request`); go back -> previous step; a question is answered from the glossary (the
+  graph answers from course material first) or pointed at the problem; a question about the session is
+  answered (the next problem comes once this one is finished).
+
+No wording is said twice in a problem's conversation: every reply is chosen among variants, and the ladder's
+worked examples are always fresh (`said` holds the replies so far; `shown` is the reveal gate).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -31,7 +38,13 @@ from pedagraph.mental_model import decide_intervention
 from pedagraph.problems import Problem, Step, steps_of
 from pedagraph.structured import record_fallback
 from pedagraph.taxonomy import Diagnosis, StudentResponse, SubproblemState, TutorAction, TutorMove
-from pedagraph.tutoring.replies import expression_of, hint_of, method_of, template
+from pedagraph.tutoring.ladder import ladder_hint, method_of
+from pedagraph.tutoring.mistakes import is_final, step_operations
+from pedagraph.tutoring.questions import question_move
+from pedagraph.tutoring.replies import pick_variant, sentence, template, variants
+
+LADDER_KINDS = {1: "hint", 2: "hint", 3: "hint", 4: "example", 5: "strategy"}
+"""The move kind of each rung of the hint ladder."""
 
 
 class TutorPolicy(Protocol):
@@ -62,6 +75,29 @@ TOM_NODE = "plan_move.tom_decision"
 
 Decide = Callable[[Step], dict[str, Any] | None]
 """The Theory-of-Mind explain-or-not decision for a step (JSON-ready), asked only when the policy needs it."""
+Shown = Callable[[str], bool]
+"""Whether a text may reach the learner now (the reveal gate against the conversation so far)."""
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What a move is chosen from: the problem, the diagnosis, progress, the replies said so far, the gate."""
+
+    problem: Problem
+    diagnosis: Diagnosis
+    progress: Progress
+    said: Sequence[str] = ()
+    shown: Shown = lambda _text: True
+
+    @property
+    def step(self) -> Step:
+        """The current step."""
+        return steps_of(self.problem)[self.progress.step_index]
+
+    @property
+    def last(self) -> bool:
+        """Whether the current step is the problem's last."""
+        return is_final(self.problem, self.step)
 
 
 def reveal_permitted(progress: Progress, policy: TutorPolicy, diagnosis: Diagnosis | None) -> tuple[bool, str]:
@@ -78,8 +114,9 @@ def reveal_permitted(progress: Progress, policy: TutorPolicy, diagnosis: Diagnos
 
 
 def tom_decision(
-    policy: TutorPolicy, learner: LearnerModel, step: Step, budget_used: int, teacher: ManagedChatModel | None
-) -> dict[str, Any]:
+    policy: TutorPolicy, learner: LearnerModel, step: Step, budget_used: int, teacher: ManagedChatModel | None,
+    problem: Problem | None = None,
+) -> dict[str, Any]:  # fmt: skip
     """The Theory-of-Mind explain-or-not decision for a step (Saha et al. 2023), JSON-ready.
 
     `teacher` (a real model) simulates the learner when the policy asks for the `llm` simulator; without one,
@@ -90,103 +127,207 @@ def tom_decision(
     if policy.tom_simulator == "llm" and teacher is not None:
         llm = {"simulator": "llm", "model": teacher, "question": step.question, "answer": step.answer}
         try:
+            explanation = method_of(step, problem)
             with asking_from(TOM_NODE):
-                decision = decide_intervention(learner, list(step.skills), **kwargs, **llm, explanation=method_of(step))
+                decision = decide_intervention(learner, list(step.skills), **kwargs, **llm, explanation=explanation)
             return decision.to_dict()
         except PedagraphError:
             record_fallback(teacher, TOM_NODE)  # the simulating model failed: decide from mastery instead
     return decide_intervention(learner, list(step.skills), **kwargs).to_dict()
 
 
-def _correct(problem: Problem, d: Diagnosis, idx: int) -> TutorMove:
-    steps = steps_of(problem)
+def _say(turn: Turn, lead: str, question: str | None = None) -> dict[str, str]:
+    """Values of a reply made of a lead paragraph and the step's question."""
+    return {"lead": lead.strip(), "question": question if question is not None else turn.step.question}
+
+
+def _correct(turn: Turn) -> TutorMove:
+    steps, idx, d = steps_of(turn.problem), turn.progress.step_index, turn.diagnosis
     if d.solved_final or idx == len(steps) - 1:
-        values = {"answer": problem.final_answer or format_number(d.value or 0)}
+        answer = d.value_text or turn.problem.final_answer or format_number(d.value or 0)
+        values = {"answer": answer, "next": ""}
         return TutorMove.make("affirm_done", d.category, idx, "affirm_done", values, sub_state=SubproblemState.DONE)
-    values = {"question": steps[idx + 1].question}
-    return TutorMove.make("affirm_next", d.category, idx + 1, "affirm_next", values, sub_state=SubproblemState.FINISHED)
+    values = {"question": steps[idx + 1].question, "number": d.value_text or format_number(d.value or 0)}
+    if not any("well done! next step:" in s.lower() for s in turn.said):
+        return TutorMove.make("affirm_next", d.category, idx + 1, "affirm_next", values,
+                              sub_state=SubproblemState.FINISHED)  # fmt: skip
+    lead = pick_variant("tutor/templates/affirm_next_again", turn.said, start=idx, **values)
+    return TutorMove.make("affirm_next", d.category, idx + 1, "reply_with_question", {"lead": lead, "question": ""},
+                          sub_state=SubproblemState.FINISHED)  # fmt: skip
 
 
 def _reveal(problem: Problem, cat: StudentResponse, action: TutorAction, question: str) -> TutorMove:
     last = len(steps_of(problem)) - 1
-    values = {"answer": problem.final_answer, "solution": problem.solution or question}
+    solution = " ".join(sentence(line) for line in problem.solution.splitlines() if line.strip()) or question
+    values = {"answer": problem.final_answer, "solution": solution, "next": ""}
     return TutorMove.make("reveal", cat, last, "reveal", values, sub_state=SubproblemState.DONE, action=action,
                           reveal=True)  # fmt: skip
 
 
-def _escalate(step: Step, cat: StudentResponse, hint_template: str, action: TutorAction | None, level: int
-              ) -> TutorMove:  # fmt: skip
-    if min(level, 2) <= 1:
-        values = {"hint": hint_of(step), "question": step.question}
-        return TutorMove.make("hint", cat, step.index, hint_template, values, action=action, hint_level=1)
-    values = {"expression": expression_of(step), "question": step.question}
-    return TutorMove.make("strategy", cat, step.index, "strategy", values, action=action, hint_level=2)
+def _climb(turn: Turn, opening: str, action: TutorAction | None, kind: str | None = None) -> TutorMove:
+    """The next rung of the hint ladder on the current step, led by `opening`."""
+    level = turn.progress.hint_level[turn.progress.step_index] + 1
+    said = list(turn.said)
+    hint = ladder_hint(turn.problem, turn.step, level, said, turn.shown)
+    move_kind = kind or LADDER_KINDS.get(hint.rung, "hint")
+    return TutorMove.make(move_kind, turn.diagnosis.category, turn.step.index, "reply_with_question",
+                          _say(turn, f"{opening} {hint.text}"), action=action, hint_level=level)  # fmt: skip
 
 
-def _mistake(problem: Problem, d: Diagnosis, progress: Progress, policy: TutorPolicy, decide: Decide | None
-             ) -> TutorMove:  # fmt: skip
-    """Incorrect or partial: reveal or tell when the rules say so, else probe / hint / strategy / explain."""
-    steps, idx = steps_of(problem), progress.step_index
-    step, last, cat = steps[idx], len(steps) - 1, d.category
-    attempts, hint_level = progress.attempts[idx], progress.hint_level[idx]
-    partial = cat == StudentResponse.PARTIAL
+def _tell_step(turn: Turn, action: TutorAction, **extra: Any) -> TutorMove:
+    """Tell a non-final step's worked result and move on to the next step (CLASS action 2)."""
+    steps, idx = steps_of(turn.problem), turn.progress.step_index
+    method = re.sub(r"^(?:so|thus|therefore|hence|then|and)\b,?\s*", "", turn.step.solution_text.strip(), flags=re.I)
+    values = {"method": sentence(method[:1].upper() + method[1:]), "value": turn.step.answer,
+              "question": steps[idx + 1].question}  # fmt: skip
+    return TutorMove.make("correction", turn.diagnosis.category, idx + 1, "correction", values,
+                          sub_state=SubproblemState.FINISHED, action=action, told_step=idx, **extra)  # fmt: skip
+
+
+def _first_wrong(turn: Turn) -> TutorMove:
+    """The first wrong answer on a step: what the working shows, else a probe about the learner's own number."""
+    d, idx = turn.diagnosis, turn.progress.step_index
+    number = d.value_text or (format_number(d.value) if d.value is not None else "")
+    if d.feedback:
+        opening = pick_variant("tutor/openings/wrong", turn.said, start=len(turn.said))
+        values = {**_say(turn, f"{opening} {d.feedback}"), "number": number}
+        return TutorMove.make("probe", d.category, idx, "reply_with_question", values)
+    name = "tutor/templates/probe" if number else "tutor/templates/probe_no_number"
+    lead = pick_variant(name, turn.said, start=len(turn.said), number=number)
+    return TutorMove.make("probe", d.category, idx, "reply_with_question", {"lead": lead, "question": "",
+                                                                           "number": number})  # fmt: skip
+
+
+def _mistake(turn: Turn, policy: TutorPolicy, decide: Decide | None) -> TutorMove:
+    """Incorrect or partial: reveal or tell when the rules say so, else feedback / probe / the ladder / explain."""
+    d, progress, idx = turn.diagnosis, turn.progress, turn.progress.step_index
+    partial = d.category == StudentResponse.PARTIAL
     after_failures = TutorAction.SOLUTION_AFTER_FAILURES_PARTIAL if partial else TutorAction.SOLUTION_AFTER_FAILURES
-    if idx == last and policy.reveal_policy == "after_attempts" and reveal_permitted(progress, policy, d)[0]:
-        return _reveal(problem, cat, after_failures, step.question)
-    if idx < last and attempts >= policy.step_tell_after:
-        values = {"method": step.solution_text, "value": step.answer, "question": steps[idx + 1].question}
-        return TutorMove.make("correction", cat, idx + 1, "correction", values, sub_state=SubproblemState.FINISHED,
-                              action=after_failures, told_step=idx)  # fmt: skip
-    decision = decide(step) if decide is not None else None
-    number = format_number(d.value) if d.value is not None else ""
+    attempts = progress.attempts[idx]
+    if turn.last and policy.reveal_policy == "after_attempts" and reveal_permitted(progress, policy, d)[0]:
+        return _reveal(turn.problem, d.category, after_failures, turn.step.question)
+    if not turn.last and attempts >= policy.step_tell_after:
+        return _tell_step(turn, after_failures)
+    decision = decide(turn.step) if decide is not None else None
     if partial:
-        values = {"number": number, "hint": hint_of(step), "question": step.question}
-        move = TutorMove.make("partial", cat, idx, "partial", values, hint_level=max(1, hint_level))
+        number = d.value_text or format_number(d.value or 0)
+        opening = pick_variant("tutor/openings/partial", turn.said, start=attempts, number=number)
+        move = _climb(turn, opening, None, kind="partial")
     elif attempts <= 1:
-        name, values = ("probe", {"number": number}) if number else ("probe_no_number", {})
-        move = TutorMove.make("probe", cat, idx, name, values)
+        move = _first_wrong(turn)
     else:
-        move = _escalate(step, cat, "hint", None, hint_level + 1)
+        opening = d.feedback or pick_variant("tutor/openings/wrong", turn.said, start=attempts)
+        move = _climb(turn, opening, None)
     if decision is not None and decision["explain"] and attempts >= 2 and not progress.explained[idx]:
-        method = method_of(step)
-        move = TutorMove.make("explain", cat, idx, "explain", {"method": method, "question": step.question},
+        method = method_of(turn.step, turn.problem)
+        move = TutorMove.make("explain", d.category, idx, "explain", {"method": method, "question": turn.step.question},
                               action=move.action, explanation=method, spends_budget=True)  # fmt: skip
     return move.model_copy(update={"intervention": decision})
 
 
-def _inquiry(problem: Problem, d: Diagnosis, progress: Progress, policy: TutorPolicy) -> TutorMove:
-    steps, idx = steps_of(problem), progress.step_index
-    step, cat, hint_level = steps[idx], d.category, progress.hint_level[idx]
-    if d.inquiry == "solution":
-        if reveal_permitted(progress, policy, d)[0]:
-            return _reveal(problem, cat, TutorAction.SOLUTION_ON_REQUEST, step.question)
-        values = {"hint": hint_of(step), "question": step.question}
-        return TutorMove.make("refuse", cat, idx, "refuse", values, hint_level=max(1, hint_level), refused=True)
+def _refuse(turn: Turn, policy: TutorPolicy) -> TutorMove:
+    """A request for the answer (or a comparison, or an extraction attempt): the answer if allowed, else a hint."""
+    d = turn.diagnosis
+    if reveal_permitted(turn.progress, policy, d)[0]:
+        return _reveal(turn.problem, d.category, TutorAction.SOLUTION_ON_REQUEST, turn.step.question)
+    name = "tutor/openings/guess" if d.act == "guess" else "tutor/openings/refuse"
+    opening = pick_variant(name, turn.said, start=turn.progress.hint_level[turn.progress.step_index])
+    move = _climb(turn, opening, TutorAction.HINT_ON_REQUEST, kind="refuse")
+    return move.model_copy(update={"refused": True})
+
+
+def _help(turn: Turn) -> TutorMove:
+    """A hint request or "I don't know": the next rung; past the top, a non-final step is told."""
+    d, level = turn.diagnosis, turn.progress.hint_level[turn.progress.step_index]
+    if level >= 5 and not turn.last:
+        return _tell_step(turn, TutorAction.SOLUTION_AFTER_FAILURES)
+    name = "tutor/openings/dont_know" if d.inquiry == "dont_know" else "tutor/openings/hint"
+    return _climb(turn, pick_variant(name, turn.said, start=level), TutorAction.HINT_ON_REQUEST)
+
+
+def _session(turn: Turn) -> TutorMove:
+    """A question about the session during a problem: who the tutor is, the worked solution, the next problem."""
+    d, idx = turn.diagnosis, turn.progress.step_index
+    notice = notice_once(turn.said)
+    if d.meta == "about_tutor":
+        return TutorMove.make("inquiry", d.category, idx, "about_tutor", {"notice": notice and f" {notice}",
+                                                                          "question": turn.step.question})  # fmt: skip
+    values = {"step": idx + 1, "steps": len(steps_of(turn.problem)), "question": turn.step.question}
+    return TutorMove.make("inquiry", d.category, idx, "next_first", values)
+
+
+def _inquiry(turn: Turn, policy: TutorPolicy, text: str) -> TutorMove:
+    d, idx, steps = turn.diagnosis, turn.progress.step_index, steps_of(turn.problem)
+    if d.inquiry == "solution" or d.meta == "review_solution":
+        return _refuse(turn, policy)
     if d.inquiry in ("hint", "dont_know"):
-        return _escalate(step, cat, "hint_request", TutorAction.HINT_ON_REQUEST, hint_level + 1)
+        return _help(turn)
     if d.inquiry == "go_back":
         if idx == 0:
-            return TutorMove.make("go_back", cat, 0, "go_back_first", {"question": step.question})
-        return TutorMove.make("go_back", cat, idx - 1, "go_back", {"question": steps[idx - 1].question})
-    values = {"notice": template("scripted_notice"), "question": step.question}
-    return TutorMove.make("inquiry", cat, idx, "inquiry", values)
+            return TutorMove.make("go_back", d.category, 0, "go_back_first", {"question": turn.step.question})
+        return TutorMove.make("go_back", d.category, idx - 1, "go_back", {"question": steps[idx - 1].question})
+    if d.act == "meta":
+        return _session(turn)
+    return question_move(turn.problem, turn.step, d, text, notice_once(turn.said), turn.shown)
+
+
+def notice_once(said: Sequence[str], name: str = "scripted_notice") -> str:
+    """A scripted-model notice (with a trailing space), unless it was said already in this conversation."""
+    notice = template(name)
+    return "" if any(notice in s for s in said) else f"{notice} "
+
+
+def _other(turn: Turn, text: str) -> TutorMove:
+    """Greetings, a method in words, off-topic talk and unclear turns."""
+    d, idx, question = turn.diagnosis, turn.progress.step_index, turn.step.question
+    if d.act == "greeting":
+        lead = pick_variant(f"tutor/openings/{d.greeting or 'ok'}", turn.said)
+        return TutorMove.make("greet", d.category, idx, "reply_with_question", _say(turn, lead))
+    if d.act == "method" and d.working is not None:
+        used = [op for op in d.working.get("operations", []) if op in step_operations(turn.step)]
+        if used:
+            lead = pick_variant("tutor/templates/method_right", turn.said, operation=used[0])
+            return TutorMove.make("setup", StudentResponse.PARTIAL, idx, "reply_with_question", _say(turn, lead))
+        opening = pick_variant("tutor/openings/method_wrong", turn.said, operation=d.working["operations"][0])
+        return _climb(turn, opening, None)
+    if d.category == StudentResponse.OFF_TOPIC:
+        notice = notice_once(turn.said)
+        values = {"notice": notice and f" {notice.strip()}", "question": question}
+        return TutorMove.make("redirect", d.category, idx, "redirect", values, variant=_fresh_index(turn, "redirect",
+                                                                                                   values))  # fmt: skip
+    name = "clarify_guess" if d.verdict == "ambiguous" else "clarify"
+    values = {"question": question}
+    return TutorMove.make("clarify", StudentResponse.AMBIGUOUS, idx, name, values,
+                          variant=_fresh_index(turn, name, values))  # fmt: skip
+
+
+def _fresh_index(turn: Turn, name: str, values: dict[str, Any]) -> int:
+    """The index of the first variant of a reply template not said yet (0 when all were)."""
+    options = variants(f"tutor/templates/{name}", **values)
+    chosen = pick_variant(f"tutor/templates/{name}", turn.said, start=len(turn.said), **values)
+    return options.index(chosen)
 
 
 def choose_move(
-    *, problem: Problem, diagnosis: Diagnosis, progress: Progress, policy: TutorPolicy, decide: Decide | None = None
-) -> TutorMove:
-    """The deterministic CLASS policy: from the diagnosis, attempts and hint level to a tutor move."""
-    cat, idx = diagnosis.category, progress.step_index
-    question = steps_of(problem)[idx].question
+    *, problem: Problem, diagnosis: Diagnosis, progress: Progress, policy: TutorPolicy, decide: Decide | None = None,
+    said: Sequence[str] = (), shown: Shown | None = None, text: str = "",
+) -> TutorMove:  # fmt: skip
+    """The deterministic CLASS policy: from the diagnosis, attempts and hint level to a tutor move.
+
+    `said` is the tutor's replies so far in this problem (no wording is used twice), `shown` the reveal gate's
+    check of a text against the conversation, `text` the learner's message (for answering questions).
+    """
+    turn = Turn(problem, diagnosis, progress, said, shown or (lambda _text: True))
+    cat = diagnosis.category
     if cat == StudentResponse.CORRECT:
-        return _correct(problem, diagnosis, idx)
+        return _correct(turn)
     if cat == StudentResponse.PARTIAL and diagnosis.setup:
-        return TutorMove.make("setup", cat, idx, "setup_right", {"question": question})
+        lead = pick_variant("tutor/templates/setup_right", said, start=len(said))
+        return TutorMove.make("setup", cat, progress.step_index, "reply_with_question", {"lead": lead, "question": ""})
     if cat in (StudentResponse.INCORRECT, StudentResponse.PARTIAL):
-        return _mistake(problem, diagnosis, progress, policy, decide)
+        if diagnosis.verdict != "incorrect" and diagnosis.feedback and progress.attempts[progress.step_index] <= 1:
+            return _first_wrong(turn)  # a wrong set-up without a result
+        return _mistake(turn, policy, decide)
     if cat == StudentResponse.INQUIRY:
-        return _inquiry(problem, diagnosis, progress, policy)
-    if cat == StudentResponse.OFF_TOPIC:
-        values = {"notice": template("scripted_notice"), "question": question}
-        return TutorMove.make("redirect", cat, idx, "redirect", values)
-    return TutorMove.make("clarify", StudentResponse.AMBIGUOUS, idx, "clarify", {"question": question})
+        return _inquiry(turn, policy, text)
+    return _other(turn, text)

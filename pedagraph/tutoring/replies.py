@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from functools import lru_cache
 from typing import Any
 
-from pedagraph.problems import Step, without_result
+from pedagraph.problems import Step
 from pedagraph.prompts import render
 from pedagraph.taxonomy import TutorMove
 
@@ -16,22 +17,44 @@ def template(name: str, **values: Any) -> str:
     return render(f"tutor/templates/{name}", **values).strip()
 
 
+def variants(name: str, **values: Any) -> list[str]:
+    """The wordings of a prompt file whose variants are separated by a line `---`, each rendered."""
+    return [v.strip() for v in re.split(r"(?m)^---\s*$", render(name, **values)) if v.strip()]
+
+
+@lru_cache(maxsize=8192)
+def _flat(text: str) -> str:
+    return " ".join(text.split()).lower()
+
+
+def is_fresh(text: str, said: Sequence[str]) -> bool:
+    """Whether `text` was not said already (not contained in any earlier reply, whitespace and case aside)."""
+    flat = _flat(text)
+    return bool(flat) and not any(flat in _flat(s) for s in said)
+
+
+def fresh_variant(name: str, said: Sequence[str], *, start: int = 0, **values: Any) -> str | None:
+    """The first wording of `name` (counting from the `start`-th, round) not said already, else None."""
+    options = variants(name, **values)
+    turned = options[start % len(options) :] + options[: start % len(options)]
+    return next((v for v in turned if is_fresh(v, said)), None)
+
+
+def pick_variant(name: str, said: Sequence[str], *, start: int = 0, **values: Any) -> str:
+    """The first fresh wording of `name` from the `start`-th one, else (all said) the `start`-th one."""
+    options = variants(name, **values)
+    return fresh_variant(name, said, start=start, **values) or options[start % len(options)]
+
+
 def hint_of(step: Step) -> str:
     """The step's hint (a generic nudge when it has none)."""
     return step.hint.strip() or template("no_hint")
 
 
-def method_of(step: Step) -> str:
-    """The step's worked method with its result removed (what an explanation shows)."""
-    text = without_result(step.solution_text, step.answer_value).strip()
-    if text:
-        return text
-    return f"{step.expression} = ?" if step.expression else hint_of(step)
-
-
-def expression_of(step: Step) -> str:
-    """The step's set-up without its result (the strategy rung of the hint ladder)."""
-    return without_result(step.expression, step.answer_value) if step.expression else hint_of(step)
+def sentence(text: str) -> str:
+    """`text` as a sentence: stripped, ending with a full stop unless it ends with other punctuation."""
+    text = text.strip()
+    return text if not text or text[-1] in ".!?…:”\"')" else f"{text}."
 
 
 def template_reply(move: TutorMove, *, live: bool = False) -> str:
@@ -39,14 +62,16 @@ def template_reply(move: TutorMove, *, live: bool = False) -> str:
     values = dict(move.values)
     if live and "notice" in values:
         values["notice"] = ""
-    text = template(move.template, **values)
+    options = variants(f"tutor/templates/{move.template}", **values)
+    text = options[move.variant] if move.variant < len(options) else options[0]
     if move.closing and not live:
         text = f"{text}\n\n{template('turn_limit')}"
     return re.sub(r"[ \t]+\n", "\n", text).strip()
 
 
-def safe_replacements(step: Step) -> Iterator[str]:
-    """Replies that say the tutor will not give the answer, most helpful first (for a blocked reply)."""
-    yield template("withheld", hint=hint_of(step), question=step.question)
-    yield template("withheld", hint=template("no_hint"), question=step.question)
+def safe_replacements(hints: Sequence[str], question: str) -> Iterator[str]:
+    """Replies that say the tutor will not give the answer (for a blocked reply), with each hint, then plainly."""
+    for hint in hints:
+        yield template("withheld", hint=hint, question=question)
+    yield template("withheld", hint=template("no_hint"), question=question)
     yield template("withheld_plain")
