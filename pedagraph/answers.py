@@ -24,9 +24,12 @@ digits count, zero-width characters are dropped and `½`-style fractions become 
 
 from __future__ import annotations
 
+import ast
 import math
+import operator
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
@@ -683,3 +686,30 @@ def fraction_of(value: float, max_denominator: int = 100) -> Fraction | None:
     """Return `value` as a fraction with a small denominator, or None when no such fraction is exact."""
     frac = Fraction(value).limit_denominator(max_denominator)
     return frac if compare(float(frac), value, rel_tol=1e-9, abs_tol=1e-9) else None
+
+
+_ARITHMETIC_OPS: dict[type, Callable[[float, float], float]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+}
+
+
+def evaluate_arithmetic(source: str) -> float | None:
+    """The value of plain + - * / arithmetic on numbers (unary minus and parentheses too), else None."""
+
+    def value(node: ast.AST) -> float:
+        if isinstance(node, ast.Constant) and isinstance(node.value, int | float) and not isinstance(node.value, bool):
+            return float(node.value)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return -value(node.operand)
+        if isinstance(node, ast.BinOp) and type(node.op) in _ARITHMETIC_OPS:
+            return _ARITHMETIC_OPS[type(node.op)](value(node.left), value(node.right))
+        raise ValueError("not plain arithmetic")
+
+    try:
+        result = value(ast.parse(source.strip(), mode="eval").body)
+    except (SyntaxError, ValueError, ZeroDivisionError, OverflowError, RecursionError):
+        return None
+    return result if math.isfinite(result) else None

@@ -37,12 +37,10 @@ Parsing rules (one step per solution line; the GSM8K `#### 72` line gives the fi
 
 from __future__ import annotations
 
-import ast
 import csv
 import hashlib
 import io
 import json
-import operator
 import re
 import warnings
 from collections.abc import Iterable, Iterator
@@ -53,7 +51,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pedagraph.answers import compare, find_numbers, format_number, normalize_text
+from pedagraph.answers import compare, evaluate_arithmetic, find_numbers, format_number, normalize_text
 from pedagraph.errors import DataError
 
 __all__ = [
@@ -355,27 +353,9 @@ def _derive_question(solution_text: str, number: int, value: float | None) -> st
 
 
 _LOOSE_TOKEN = re.compile(r"\$?\s?(\d[\d,]*(?:\.\d+)?|\.\d+)\s?%?|(?<![a-z])([-+*/×÷()]|x)(?![a-z])|([a-z]+)")
-_SAFE_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
-
-
 def _evaluate(expression: str) -> float | None:
     """Evaluate + - * / arithmetic on numbers (nothing else); None if it is not such an expression."""
-
-    def walk(node: ast.AST) -> float:
-        if isinstance(node, ast.Expression):
-            return walk(node.body)
-        if isinstance(node, ast.Constant) and isinstance(node.value, int | float) and not isinstance(node.value, bool):
-            return float(node.value)
-        if isinstance(node, ast.BinOp) and type(node.op) in _SAFE_OPS:
-            return _SAFE_OPS[type(node.op)](walk(node.left), walk(node.right))
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-            return -walk(node.operand)
-        raise ValueError("not plain arithmetic")
-
-    try:
-        return walk(ast.parse(expression.replace("%", ""), mode="eval"))
-    except (SyntaxError, ValueError, ZeroDivisionError, RecursionError):
-        return None
+    return evaluate_arithmetic(expression.replace("%", ""))
 
 
 def _expression_for(left: str, value: float) -> str | None:

@@ -10,10 +10,7 @@ writing the number plainly: arithmetic it shows ("9 + 9", "3 * 6"), simple phras
 
 from __future__ import annotations
 
-import ast
 import html
-import math
-import operator
 import re
 import unicodedata
 from collections.abc import Callable, Iterator
@@ -21,7 +18,7 @@ from functools import lru_cache
 
 from markdown_it import MarkdownIt
 
-from pedagraph.answers import find_numbers, format_number, normalize_text
+from pedagraph.answers import evaluate_arithmetic, find_numbers, format_number, normalize_text
 
 _MD = MarkdownIt("commonmark", {"html": True})
 _COMMENT_RE = re.compile(r"<!--.*?-->", re.DOTALL)
@@ -56,12 +53,6 @@ def visible_text(text: str) -> str:
 
 # -- values stated in other forms ------------------------------------------------------------------------------
 
-_OPS: dict[type, Callable[[float, float], float]] = {
-    ast.Add: operator.add,
-    ast.Sub: operator.sub,
-    ast.Mult: operator.mul,
-    ast.Div: operator.truediv,
-}
 _NUM = r"\d+(?:\.\d+)?"
 _EXPR_RE = re.compile(rf"\(?\s*{_NUM}\s*\)?(?:\s*[-+*/x×÷]\s*\(?\s*{_NUM}\s*\)?)+")
 _WORD_OPS = {"plus": "+", "minus": "-", "times": "*", "multiplied by": "*", "divided by": "/", "over": "/"}
@@ -79,26 +70,7 @@ _ORDINAL_SUFFIX_RE = re.compile(r"\b(\d+)(?:st|nd|rd|th)\b(?!\s+(?:step|part|que
 
 
 def _safe_eval(source: str) -> float | None:
-    source = source.replace("x", "*").replace("×", "*").replace("÷", "/")
-    try:
-        tree = ast.parse(source.strip(), mode="eval")
-    except SyntaxError:
-        return None
-
-    def value(node: ast.AST) -> float:
-        if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
-            return float(node.value)
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-            return -value(node.operand)
-        if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
-            return _OPS[type(node.op)](value(node.left), value(node.right))
-        raise ValueError("not plain arithmetic")
-
-    try:
-        result = value(tree.body)
-    except (ValueError, ZeroDivisionError, OverflowError):
-        return None
-    return result if math.isfinite(result) else None
+    return evaluate_arithmetic(source.replace("x", "*").replace("×", "*").replace("÷", "/"))
 
 
 def _expressions(norm: str) -> Iterator[tuple[str, float]]:

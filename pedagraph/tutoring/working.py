@@ -7,25 +7,15 @@
 
 from __future__ import annotations
 
-import ast
-import math
-import operator
 import re
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from pedagraph.answers import NumberMatch, compare, find_numbers, format_number, normalize_text
+from pedagraph.answers import NumberMatch, compare, evaluate_arithmetic, find_numbers, format_number, normalize_text
 
 OPERATIONS = {"+": "addition", "-": "subtraction", "*": "multiplication", "/": "division"}
 """Operation names by symbol."""
 
-_AST_OPS: dict[type, Callable[[float, float], float]] = {
-    ast.Add: operator.add,
-    ast.Sub: operator.sub,
-    ast.Mult: operator.mul,
-    ast.Div: operator.truediv,
-}
 _N = r"#(\d+)"
 # rewrites of worded calculations into symbols, on text whose numbers are placeholders (#0, #1, ...)
 _REWRITES: list[tuple[re.Pattern[str], str]] = [
@@ -107,23 +97,6 @@ def _placeholders(norm: str, matches: list[NumberMatch]) -> str:
         last = m.end
     out.append(norm[last:])
     return "".join(out).replace("$", "")
-
-
-def evaluate_arithmetic(source: str) -> float | None:
-    """The value of plain + - * / arithmetic, else None."""
-
-    def value(node: ast.AST) -> float:
-        if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
-            return float(node.value)
-        if isinstance(node, ast.BinOp) and type(node.op) in _AST_OPS:
-            return _AST_OPS[type(node.op)](value(node.left), value(node.right))
-        raise ValueError("not plain arithmetic")
-
-    try:
-        result = value(ast.parse(source, mode="eval").body)
-    except (SyntaxError, ValueError, ZeroDivisionError, OverflowError, RecursionError):
-        return None
-    return result if math.isfinite(result) else None
 
 
 def _calculation(chain: str, after: str, matches: list[NumberMatch], original: str) -> Calculation:
