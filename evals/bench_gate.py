@@ -298,8 +298,12 @@ def main() -> None:
         path = args.data
         if path is None:
             from pedagraph.datasets import require
+            from pedagraph.errors import DataError
 
-            path = require("gsm8k/test_socratic.jsonl").path
+            try:
+                path = require("gsm8k/test_socratic.jsonl").path
+            except DataError as exc:
+                sys.exit(f"error: {exc} (fetch it with `pedagraph data fetch gsm8k`, or pass --data PATH)")
         if args.tiny:
             started = time.perf_counter()
             counts = tiny_teacher_verdicts(problems[: args.tiny], args.tiny_turns)
