@@ -43,6 +43,7 @@ from pedagraph.messages import message_text
 from pedagraph.problems import Problem, bundled_problems
 from pedagraph.redact import redact
 from pedagraph.settings import Settings, ensure_home, load_settings
+from pedagraph.tracing import traced
 
 MAX_MESSAGE_CHARS = 4000
 """Longest learner message accepted; longer ones are refused with a clear reply and kept in the box."""
@@ -233,8 +234,9 @@ class TutorService:
 
         def work() -> None:
             try:
-                for event in self.graph.stream(inp, self.config(thread_id), context=ctx, stream_mode="custom"):
-                    events.put(event)
+                with traced(learner_id=ctx.learner_id, session=thread_id, course=ctx.course):
+                    for event in self.graph.stream(inp, self.config(thread_id), context=ctx, stream_mode="custom"):
+                        events.put(event)
             except BaseException as exc:  # noqa: BLE001 - handed to the reader, who reports it
                 events.put(exc)
             finally:
