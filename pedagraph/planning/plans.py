@@ -468,7 +468,7 @@ def score_plan(plan: Plan, predictions: Iterable[dict[str, Any]], ciddp: dict[st
         for s in p.get("suggestions", []):
             counts[s] = counts.get(s, 0) + 1
     suggestions = sorted(counts, key=lambda s: (-counts[s], s))[:8]
-    record = ciddp or {}
+    record = {d: ciddp[d] for d in DIMENSIONS if d in ciddp} if ciddp else {}
     mean_ciddp = sum(float(record[d]["score"]) for d in DIMENSIONS) / 5 if all(d in record for d in DIMENSIONS) else 0.0
     return ScoredPlan(**plan.model_dump(), success=mean, success_se=se, predictions=n, ciddp=record,
                       ciddp_mean=mean_ciddp, suggestions=suggestions)  # fmt: skip
