@@ -328,3 +328,53 @@ def test_the_tiny_model_as_planner_ends_with_a_plan_or_a_clear_failure():
         assert "\n" not in str(exc)
         return
     assert out["result"]["markdown"].strip() and out["result"]["calls"] >= 1
+
+
+# -- the lesson suite --------------------------------------------------------------------------------------------------
+
+
+def test_the_lesson_suite_reports_rounds_gain_and_ablations_and_resumes(tmp_path):
+    import json
+
+    from pedagraph.evals.runner import RunConfig, get_suite, run_suite_sync
+
+    data = tmp_path / "lessons.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in (
+        {"id": "fractions", "topic": "fractions of amounts", "levels": [2, 2, 3, 2, 3]},
+        {"id": "own", "problems": [{"question": "Tom has 3 bags of 4 apples. How many apples?", "answer": 12}]},
+    )))  # fmt: skip
+    options = {"rounds": 3, "test_problems": 2, "repeats": 1}
+    config = RunConfig(out_dir=tmp_path / "run", data_path=data, concurrency=2)
+    result = run_suite_sync(get_suite("lesson")(options), config, progress=False)
+    assert result.ok == 2 and result.errors == 0
+    metrics = json.loads(result.summary_path.read_text())["metrics"]
+    for variant in ("full", "no_analyst", "no_skill_tree"):
+        assert metrics[f"gain[{variant}]"]["value"] > 0
+        curve = metrics["curves"][variant]["success"]
+        assert curve[0]["round"] == 0 and curve[-1]["mean"] >= curve[0]["mean"]
+    assert metrics["success_final[full]"]["value"] > metrics["success_final[no_analyst]"]["value"]
+    assert metrics["pertinence[full]"]["value"] > metrics["pertinence[no_skill_tree]"]["value"]
+    report = result.report_path.read_text()
+    assert "| no_skill_tree |" in report and "### CIDDP of the final plan" in report
+    for png in ("rounds.png", "ciddp.png"):
+        assert (tmp_path / "run" / png).stat().st_size > 1000
+    again = run_suite_sync(get_suite("lesson")(options), config, progress=False)
+    assert again.ran == 0 and again.skipped == 2
+
+
+def test_the_lesson_suite_refuses_bad_options_and_lessons(tmp_path):
+    from pedagraph.evals.runner import get_suite
+
+    from pedagraph.errors import PedagraphError
+
+    suite = get_suite("lesson")
+    with pytest.raises(PedagraphError, match="unknown variant"):
+        suite({"variants": "full,everything"})
+    with pytest.raises(PedagraphError, match="must be a whole number 1-5"):
+        suite({"levels": "1,2,3,4,7"})
+    with pytest.raises(PedagraphError, match="candidates must be a whole number"):
+        suite({"candidates": 0})
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"topic": "fractions", "levels": [9, 9, 9, 9, 9]}\n')
+    with pytest.raises(PedagraphError, match="1-5"):
+        suite({}).load_items(bad)

@@ -502,6 +502,7 @@ def round_summary(round_: int, scored: Sequence[ScoredPlan], queue: Sequence[dic
         "best_ciddp_mean": best.ciddp_mean if best else None,
         "queue_best_id": top["id"] if top else None,
         "queue_best_success": top["success"] if top else None,
+        "queue_best_ciddp_mean": top.get("ciddp_mean") if top else None,
     }
 
 
