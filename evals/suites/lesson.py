@@ -29,6 +29,7 @@ from typing import Any
 from pedagraph.evals.metrics import mean
 from pedagraph.evals.runner import Item, ItemContext, Suite, register_suite
 from pedagraph.evals.suites.tom import parse_list
+from pedagraph.evals.suites.tom_report import _save
 
 from pedagraph.errors import DataError, PedagraphError
 from pedagraph.planning.context import ORIGINAL
@@ -107,13 +108,9 @@ class LessonSuite(Suite):
 
     def _lessons(self, path: Path) -> list[Item]:
         items = []
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{n}: not JSON ({exc.msg})") from None
+        lines = [(n, line) for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if line.strip()]
+        for n, line in lines:
+            record = _json_line(path, n, line)
             if not isinstance(record, dict) or not (record.get("topic") or record.get("problems")):
                 raise DataError(f"{path}:{n}: a lesson needs a topic or problems")
             if record.get("levels") is not None:
@@ -248,10 +245,8 @@ class LessonSuite(Suite):
         return paths
 
 
-def _save(fig: Any, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+def _json_line(path: Path, number: int, line: str) -> Any:
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}:{number}: not JSON ({exc.msg})") from None
