@@ -378,3 +378,32 @@ def test_the_lesson_suite_refuses_bad_options_and_lessons(tmp_path):
     bad.write_text('{"topic": "fractions", "levels": [9, 9, 9, 9, 9]}\n')
     with pytest.raises(PedagraphError, match="1-5"):
         suite({}).load_items(bad)
+
+
+class _Material:
+    """A memory whose `materials` hold one passage (count and search recorded, no embedding model)."""
+
+    def __init__(self) -> None:
+        from pedagraph.memory.store import Hit
+
+        self.hit = Hit("m1", "To find a fraction of an amount, divide by the denominator, then multiply.", 0.9,
+                       {"source": "notes/fractions.md", "heading": "Fractions of amounts"}, "materials")
+        self.calls: list[str] = []
+
+    def count(self, collection, **kw):
+        self.calls.append(f"count:{collection}:{kw.get('course')}")
+        return 1
+
+    def search(self, collection, query, k=5, **kw):
+        self.calls.append(f"search:{collection}:{kw.get('course')}")
+        return [self.hit]
+
+
+def test_the_plan_cites_the_course_material():
+    memory = _Material()
+    graph = build_graph(memory=memory)
+    out = graph.invoke({"topic": "fractions of amounts", "levels": LEVELS},
+                       context=Context(**FAST, rounds=0, course="year-7"))
+    assert "count:materials:year-7" in memory.calls and "search:materials:year-7" in memory.calls
+    assert out["material"][0]["citation"] == "fractions.md § Fractions of amounts"
+    assert "[fractions.md § Fractions of amounts] To find a fraction" in out["result"]["markdown"]
