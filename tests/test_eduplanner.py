@@ -295,7 +295,7 @@ def test_stand_in_models_drive_the_real_model_path():
     result = out["result"]
     assert "Improved." in result["markdown"] and result["gain"] == pytest.approx(0.4)
     assert result["calls"] == 1 + 2 + 2 + 2 * (2 * 2 + 1) * 2  # analyst + drafts + optimised + evaluation
-    assert result["fallbacks"] == 0 and out["analysis"]["text-" + out["targets"][0]["id"][5:]]["mistakes"]
+    assert result["fallbacks"] == 0 and out["analysis"][out["targets"][0]["id"]]["mistakes"][0]["note"] == "in step 2"
     sent = [c.last_user for c in planner.calls if c.last_user.startswith(OPTIMISE)]
     assert sent and "score 40" in sent[0] and "add an exercise" in sent[0]  # the optimiser sees scores and feedback
     assert "Numerical Calculation (level 2/5)" in student.calls[0].last_user  # the simulated learners see the group
