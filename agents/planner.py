@@ -99,13 +99,17 @@ def setup(state: dict[str, Any], runtime: Runtime[PlannerContext]) -> dict[str, 
     if not isinstance(raw, list):
         raise DataError("eduplanner: problems must be a list of texts or {question, answer} objects")
     raw = [p for p in raw if not (isinstance(p, str) and not p.strip())]
+    group = None
+    if not topic and not raw and state.get("learners"):  # real learners and no topic: their weakest skills
+        group = _form_group(state)
+        topic = ", ".join(group.weak_skills)
     if not topic and not raw:
         raise DataError("eduplanner: give a topic or at least one problem", hint='{"topic": "fractions of amounts"}')
     try:
         targets = target_problems(topic, raw)
     except (ValueError, PedagraphError) as exc:
         raise DataError(f"eduplanner: {exc}") from None
-    group = _form_group(state)
+    group = group or _form_group(state)
     tests = test_bank(targets, ctx.test_problems, seed=ctx.seed)
     material = _material(ctx, topic or targets[0].question)
     return {

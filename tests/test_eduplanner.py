@@ -179,6 +179,18 @@ def test_a_plan_for_real_learners_names_the_misconceptions_they_hold(tmp_path):
     assert "adds the denominators" in out["result"]["markdown"] and "held by ana" in out["result"]["markdown"]
 
 
+def test_without_a_topic_a_lesson_for_real_learners_is_about_their_weakest_skills(tmp_path):
+    store = LearnerStore(tmp_path / "learners.sqlite")
+    _learner(store, "ana", [False, False, False])
+    _learner(store, "ben", [True, False, False])
+    assert group_from_learners(store, ["ana", "ben"]).weak_skills == ("fractions",)
+    out = build_graph(learners=store).invoke({"learners": ["ana", "ben"]}, context=Context(**FAST, rounds=0))
+    assert out["topic"] == "fractions" and all("fractions" in t["skills"] for t in out["targets"])
+    _learner(store, "cat", [True] * 8)  # strong everywhere: no weak skill, so a topic is needed
+    with pytest.raises(DataError, match="give a topic"):
+        build_graph(learners=store).invoke({"learners": ["cat"]}, context=Context(**FAST, rounds=0))
+
+
 @pytest.mark.parametrize(("state", "message"), [
     ({"topic": "  ", "levels": LEVELS}, "give a topic or at least one problem"),
     ({"topic": "", "problems": [], "levels": LEVELS}, "give a topic or at least one problem"),

@@ -25,6 +25,9 @@ ABILITIES: tuple[Ability, ...] = tuple(Ability)
 """The five abilities in EduPlanner's order."""
 MAX_HELD = 8
 """Misconceptions of a learner group passed on to the planner (the most frequent)."""
+WEAK_MASTERY = 0.6
+"""A skill whose mean mastery over the group is below this is one of the group's weak skills."""
+MAX_WEAK = 2
 
 
 def _descriptors() -> dict[tuple[str, int], str]:
@@ -55,6 +58,8 @@ class Group(BaseModel):
     misconceptions: tuple[dict[str, Any], ...] = ()
     """The group's most frequent active misconceptions: skill, error type, mistake type, description, learners."""
     name: str = Field("profile", max_length=200)
+    weak_skills: tuple[str, ...] = ()
+    """The learners' weakest skills (lowest mean mastery with graded evidence, below `WEAK_MASTERY`), weakest first."""
 
     @property
     def vector(self) -> list[int]:
@@ -140,4 +145,17 @@ def group_from_learners(store: LearnerStore, learner_ids: Iterable[str]) -> Grou
                 entry["learners"].append(model.learner_id)
     common = sorted(held.values(), key=lambda e: (-len(e["learners"]), e["skill"], e["description"]))[:MAX_HELD]
     name = ids[0] if len(ids) == 1 else f"{len(ids)} learners"
-    return Group(levels=levels, learner_ids=tuple(ids), misconceptions=tuple(common), name=name)
+    return Group(levels=levels, learner_ids=tuple(ids), misconceptions=tuple(common), name=name,
+                 weak_skills=_weak_skills(models))  # fmt: skip
+
+
+def _weak_skills(models: Iterable[Any]) -> tuple[str, ...]:
+    """Skills whose mean mastery (over the learners with evidence on them) is below WEAK_MASTERY, weakest first."""
+    sums: dict[str, list[float]] = {}
+    for model in models:
+        for name, state in model.skills.items():
+            if state.has_evidence:
+                sums.setdefault(name, []).append(state.p_mastery)
+    means = {name: sum(ps) / len(ps) for name, ps in sums.items()}
+    weak = sorted((n for n, p in means.items() if p < WEAK_MASTERY), key=lambda n: (means[n], n))
+    return tuple(weak[:MAX_WEAK])
