@@ -39,12 +39,12 @@ from pedagraph.planning.plans import (
     improve_plan,
     judge_ciddp,
     merge_queue,
+    pick_test_problems,
     predict_success,
     round_summary,
     score_plan,
     should_stop,
     target_problems,
-    test_bank,
 )
 from pedagraph.planning.skill_tree import Group, group_from_learners, group_from_levels
 from pedagraph.problems import Problem
@@ -110,7 +110,7 @@ def setup(state: dict[str, Any], runtime: Runtime[PlannerContext]) -> dict[str, 
     except (ValueError, PedagraphError) as exc:
         raise DataError(f"eduplanner: {exc}") from None
     group = group or _form_group(state)
-    tests = test_bank(targets, ctx.test_problems, seed=ctx.seed)
+    tests = pick_test_problems(targets, ctx.test_problems, seed=ctx.seed)
     material = _material(ctx, topic or targets[0].question)
     return {
         "topic": topic or targets[0].question[:80],

@@ -56,7 +56,7 @@ __all__ = [
     "should_stop",
     "suggestions_of",
     "target_problems",
-    "test_bank",
+    "pick_test_problems",
 ]
 
 DIMENSIONS: tuple[str, ...] = ("clarity", "integrity", "depth", "practicality", "pertinence")
@@ -191,7 +191,7 @@ def target_problems(topic: str, problems: Sequence[Any], *, limit: int = 3) -> l
     return (chosen or pool)[:limit]
 
 
-def test_bank(targets: Sequence[Problem], count: int, *, seed: int = 0) -> list[Problem]:
+def pick_test_problems(targets: Sequence[Problem], count: int, *, seed: int = 0) -> list[Problem]:
     """T test problems: the target problems, then bundled problems sharing their skills (a seeded sample)."""
     out = list(targets[:count])
     skills = {s for p in targets for s in p.skills}
