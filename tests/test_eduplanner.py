@@ -419,3 +419,18 @@ def test_the_plan_cites_the_course_material():
     assert "count:materials:year-7" in memory.calls and "search:materials:year-7" in memory.calls
     assert out["material"][0]["citation"] == "fractions.md § Fractions of amounts"
     assert "[fractions.md § Fractions of amounts] To find a fraction" in out["result"]["markdown"]
+
+
+def test_the_http_path_against_the_stub_server_makes_exactly_the_counted_calls():
+    from pedagraph.llm import get_model
+    from pedagraph.testing.openai_stub import OpenAIStub
+
+    plan = "## Part 1: Knowledge points\nHalves.\n\n## Part 2: Worked examples\n### Example 1: half of 12\n" * 2
+    with OpenAIStub(reply_fn=lambda body: plan if "Write a lesson plan" in str(body["messages"][-1]) else None) as stub:
+        models = {f"{role}_model": get_model(role, model=f"openai:stub-{role}", base_url=stub.base_url, api_key="x",
+                                             cache=False) for role in ("planner", "student", "evaluator")}
+        out = run({"problems": ["Half of 12 apples?"], "levels": LEVELS}, rounds=1, candidates=1, test_problems=1,
+                  repeats=2, patience=0, **models)
+        assert out["result"]["calls"] == len(stub.chat_requests) == 1 + 1 + 3 + 1 + 3  # analyst, draft, round 0, ...
+    drafted = next(q for q in out["queue"] if q["id"] == "r0c1")
+    assert drafted["markdown"] == plan.strip() and not drafted["fallback"]
