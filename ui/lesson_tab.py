@@ -177,8 +177,8 @@ def _drive(run: dict[str, Any], value: Any) -> Iterator[Outputs]:
                 text = f"Planning… round {len(rounds)} scored" + (f", best {100 * best:.1f}" if best else "")
                 yield run, text, gr.skip(), rounds_table(rounds), gr.skip(), gr.skip(), gr.skip()
         values, waiting = runs.state(run)
-    except PedagraphError as exc:
-        yield run, f"Error: {exc}", None, "", "", gr.update(visible=False), None
+    except (PedagraphError, ValueError) as exc:
+        yield run, f"Error: {str(exc).splitlines()[0]}", None, "", "", gr.update(visible=False), None
         return
     yield _outputs(run, _status(values, waiting), values, waiting)
 

@@ -23,7 +23,7 @@ import hashlib
 import random
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -34,7 +34,6 @@ from pedagraph.problems import Problem, bundled_problems, skills_for
 from pedagraph.prompts import load_prompt, render
 
 __all__ = [
-    "CIDDP",
     "DIMENSIONS",
     "CIDDPScores",
     "MistakeForecast",
@@ -61,7 +60,6 @@ __all__ = [
 
 DIMENSIONS: tuple[str, ...] = ("clarity", "integrity", "depth", "practicality", "pertinence")
 """The five CIDDP dimensions, in order."""
-CIDDP = DIMENSIONS
 MAX_LEVEL = 5
 MAX_EXAMPLES = 4
 """Worked examples a plan carries before more of them count against it (an overlong lesson)."""
@@ -323,7 +321,6 @@ class PlanFeatures:
     parts: int
     words: int
     notes: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def plan_features(markdown: str) -> PlanFeatures:
