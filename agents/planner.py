@@ -277,7 +277,7 @@ def _predict(task: dict[str, Any], ctx: PlannerContext) -> dict[str, Any]:
     answer = None
     if model is not None:
         prompt = render("student/predict_success", persona=group.persona(), plan=plan.markdown,
-                        problem=problem.question)  # fmt: skip
+                        problem=problem.question, repeat=task["repeat"] + 1, repeats=ctx.repeats)  # fmt: skip
         answer = ask(model, Prediction, [HumanMessage(content=prompt)], node="eduplanner.predict")
     prediction = answer or predict_success(plan, problem, group, task["repeat"], analyst=ctx.analyst)
     return {"plan_id": plan.id, "problem_id": problem.id, "repeat": task["repeat"],
