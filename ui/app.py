@@ -34,6 +34,7 @@ from typing import Any
 import gradio as gr
 from pedagraph.prompts import load_prompt
 from pedagraph.ui.history import past_choices, past_transcript
+from pedagraph.ui.lesson_tab import build_planning_tabs
 from pedagraph.ui.panel import models_header
 from pedagraph.ui.plot import mastery_svg
 from pedagraph.ui.service import Reply, SessionView, TutorService, checked_session, clean_text, problem_label
@@ -270,6 +271,7 @@ def build_app(service: TutorService | None = None, settings: Settings | None = N
                 with gr.Column(scale=2):
                     c = _side(choices)
         build_tom_tab()  # the Theory-of-Mind teacher's sweep (ui/tom_tab.py)
+        build_planning_tabs()  # EduPlanner's Lesson planner and the Class view (ui/lesson_tab.py)
         c.session, c.chatbot = session, chatbot
         view = [session, chatbot, status, c.panel]
         extra = {"fn": handlers.extras, "inputs": [session], "outputs": [c.picker, c.past_picker, c.plot,
