@@ -50,11 +50,12 @@ from pedagraph.agents.planner import (
 from typing_extensions import TypedDict
 
 from pedagraph.planning.context import PlannerContext
-from pedagraph.runtime import ModelOverride, bind_services, context_of
+from pedagraph.runtime import ModelOverride, bind_services, context_of, documented
 
 __all__ = ["Context", "ModelOverride", "State", "build_graph", "graph"]
 
 
+@documented
 @dataclass
 class Context(PlannerContext):
     """Run-time settings of a lesson plan run (not checkpointed: pass them on every call, resumes included).
