@@ -46,6 +46,8 @@ from pedagraph.settings import Settings, ensure_home, load_settings
 from pedagraph.tracing import traced
 
 MAX_MESSAGE_CHARS = 4000
+TOKENS_PER_UPDATE = 4
+"""Most streamed events (about words) coalesced into one chat update."""
 """Longest learner message accepted; longer ones are refused with a clear reply and kept in the box."""
 MAX_PROBLEM_CHARS = 4000
 """Longest free-form problem text accepted."""
@@ -254,10 +256,10 @@ class TutorService:
         try:
             finished = False
             while not finished:
-                # one update for everything that arrived since the last one: tokens are coalesced, so a slow
-                # browser or a busy server costs fewer, larger updates instead of one per token
+                # one update for the events that arrived since the last one (up to TOKENS_PER_UPDATE of them):
+                # a busy server sends fewer, larger updates instead of one per token, and a reply still grows
                 batch = [events.get()]
-                while True:
+                while len(batch) < TOKENS_PER_UPDATE:
                     try:
                         batch.append(events.get_nowait())
                     except queue.Empty:
