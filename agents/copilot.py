@@ -40,7 +40,14 @@ from pedagraph.problems import steps_of
 from pedagraph.runtime import context_of, real_model, services
 from pedagraph.taxonomy import Diagnosis, TutorMove
 from pedagraph.tutoring.context import TutoringContext
-from pedagraph.tutoring.copilot import CopilotState, alternative_moves, learner_brief, parse_choice, suggestion_labels
+from pedagraph.tutoring.copilot import (
+    CopilotState,
+    alternative_moves,
+    brief_text,
+    learner_brief,
+    parse_choice,
+    suggestion_labels,
+)
 from pedagraph.tutoring.gate import gate_check, make_gate, passes
 from pedagraph.tutoring.policy import reveal_permitted
 from pedagraph.tutoring.replies import template_reply
@@ -79,7 +86,7 @@ def _model_words(state: CopilotState, ctx: TutoringContext, move: TutorMove, rej
     prompt = render(
         "copilot/suggest", problem=problem.question, step_question=step.question, conversation=_transcript(state),
         error_type=suggestion_labels(Diagnosis.of(state.get("last_diagnosis")), move)["error_type"],
-        strategy=move.strategy.value, intention=move.intention.value, learner=_brief(state, ctx, move),
+        strategy=move.strategy.value, intention=move.intention.value, learner=brief_text(_brief(state, ctx, move)),
         guidance=template_reply(move, live=True), avoid=avoid,
     )  # fmt: skip
     try:

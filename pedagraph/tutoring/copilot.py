@@ -34,6 +34,7 @@ __all__ = [
     "TutorAction",
     "TutorChoice",
     "alternative_moves",
+    "brief_text",
     "learner_brief",
     "parse_choice",
     "suggestion_labels",
@@ -176,3 +177,12 @@ def learner_brief(learner: LearnerModel, skills: Sequence[str]) -> dict[str, Any
                            for m in active[:5]],  # fmt: skip
     }
 
+
+
+def brief_text(brief: Mapping[str, Any]) -> str:
+    """The learner-model view as short lines for a prompt or a panel."""
+    mastery = brief.get("mastery", {})
+    lines = [f"{skill}: mastery {'unknown' if p is None else f'{p:.2f}'}" for skill, p in mastery.items()]
+    for m in brief.get("misconceptions", []):
+        lines.append(f"misconception ({m['error_type']}, {m['skill']}): {m['description']}")
+    return "; ".join(lines) or "nothing recorded yet"
