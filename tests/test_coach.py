@@ -137,3 +137,20 @@ def test_teacher_moves_reads_elicitation():
     assert "revoice" in teacher_moves("So you're saying we add them first?")
     assert "telling" in teacher_moves("No, the answer is 12.")
     assert not teacher_moves("Okay") & {"press_reasoning", "revoice", "telling"}
+
+
+def test_the_coach_tab_highlights_cited_turns_and_exports_markdown(tmp_path):
+    from pedagraph.ui.coach_tab import _coach, run_coach
+
+    out = _coach(LESSON, None, "auto", None)
+    shown, a, b, c, export, status = out
+    assert '<mark class="coach-missed"' in shown and 'id="coach-turn-7"' in shown
+    assert a.startswith("## A. Scores") and "Missed opportunities" in b and c.startswith("## C.")
+    assert open(export, encoding="utf-8").read().startswith("# Coaching report")
+    assert "suggestions kept" in status
+    upload = tmp_path / "lesson.csv"
+    upload.write_text("speaker,text\nTeacher,What is 2+2?\nStudent,4\n", encoding="utf-8")
+    assert [t["speaker"] for t in run_coach("", str(upload))["turns"]] == ["teacher", "student"]
+    refused = _coach("   ", None, "auto", None)
+    assert refused[-1].startswith("⚠️ the transcript is empty") and "\n" not in refused[-1]
+    assert run_coach("", None, "auto", 0)["turns"][0]["speaker"] == "teacher"  # MathDial conversation 0

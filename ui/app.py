@@ -32,6 +32,7 @@ from typing import Any
 
 import gradio as gr
 from pedagraph.prompts import load_prompt
+from pedagraph.ui.coach_tab import build_coach_tab
 from pedagraph.ui.copilot_tab import build_copilot_tab
 from pedagraph.ui.history import past_choices, past_transcript
 from pedagraph.ui.panel import learner_panel, models_header
@@ -265,6 +266,7 @@ def build_app(service: TutorService | None = None, settings: Settings | None = N
                     c = _side(choices)
         build_tom_tab()  # the Theory-of-Mind teacher's sweep (ui/tom_tab.py)
         build_copilot_tab()  # a human tutor and a student, two browsers (ui/copilot_tab.py)
+        build_coach_tab()  # transcripts -> scores, moments, suggestions (ui/coach_tab.py)
         c.session, c.chatbot = session, chatbot
         view = [session, chatbot, status, c.panel]
         extra = {"fn": handlers.extras, "inputs": [session], "outputs": [c.picker, c.past_picker, c.plot,
