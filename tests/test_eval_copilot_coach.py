@@ -129,3 +129,14 @@ def test_coach_suite_rates_kept_suggestions_with_a_real_evaluator(tmp_path):
     with pytest.raises(DataError, match="needs a transcript"):
         suite.load_items(bad)
     assert all(isinstance(i, Item) for i in items)
+
+
+def test_saying_the_answer_after_the_student_did_is_affirming_not_telling():
+    from pedagraph.evals.suites.copilot import CopilotSuite
+
+    problem = parse_mathdial(RECORD, "mathdial-1")
+    suggestion = {"text": "Yes, 10 spoons!", "labels": {"move": "generic"}}
+    before = CopilotSuite({})._row(problem, 5, suggestion, "It is 10.", "telling", [("student", "is it 4?")])
+    after = CopilotSuite({})._row(problem, 5, suggestion, "It is 10.", "telling", [("student", "so 10 then")])
+    assert before["suggestion_tells_answer"] and before["teacher_tells_answer"]
+    assert not after["suggestion_tells_answer"] and not after["teacher_tells_answer"] and after["student_said_answer"]

@@ -8,7 +8,8 @@ gate when the real teacher gave the answer away: the override is counted). So ev
 the conversation the teacher saw.
 
 Per teacher turn: the suggestion's MathDial move (from its Bridge strategy) and the teacher's annotated move
-(focus, probing, telling, generic); whether each states the final answer (`tutoring.tutor_states_answer`).
+(focus, probing, telling, generic); whether each states the final answer (`tutoring.tutor_states_answer`) before
+the student said it (after that, saying it is affirming, not telling, as in the `tutoring` suite's Telling@k).
 Metrics (proportions over teacher turns pooled across dialogues, with standard errors): the move mix of both,
 the telling rate of both (the `telling` move; stating the final answer), move agreement, gate overrides per
 dialogue; with `judge=true` the evaluator (`agents/evaluator.py`) labels both texts on the MRBench dimensions
@@ -25,7 +26,7 @@ from typing import Any, ClassVar
 from pedagraph.agents.evaluator import DESIRABLE, format_history, judge_response, parse_dimensions
 from pedagraph.evals.metrics import Metric, mean, proportion
 from pedagraph.evals.runner import Item, ItemContext, Suite, register_suite
-from pedagraph.evals.suites.tutoring import _flag, _number, metrics_of, tutor_states_answer
+from pedagraph.evals.suites.tutoring import _flag, _number, metrics_of, states_number, tutor_states_answer
 
 from pedagraph.coaching import parse_transcript
 from pedagraph.errors import DataError, ModelError
@@ -119,6 +120,7 @@ class CopilotSuite(Suite):
     def _row(self, problem: Problem, n: int, suggestion: dict[str, Any], teacher: str, label: str | None,
              history: list[tuple[str, str]]) -> dict[str, Any]:  # fmt: skip
         final = problem.final_value
+        said = any(states_number(text, final) for who, text in history if who == "student")
         return {
             "turn": n,
             "history": list(history),
@@ -127,8 +129,9 @@ class CopilotSuite(Suite):
             "suggestion_labels": suggestion["labels"],
             "teacher": teacher,
             "teacher_move": label if label in {m.value for m in Move} else None,
-            "suggestion_tells_answer": tutor_states_answer(suggestion["text"], final, problem.question),
-            "teacher_tells_answer": tutor_states_answer(teacher, final, problem.question),
+            "student_said_answer": said,
+            "suggestion_tells_answer": not said and tutor_states_answer(suggestion["text"], final, problem.question),
+            "teacher_tells_answer": not said and tutor_states_answer(teacher, final, problem.question),
         }
 
     def _judge(self, problem: Problem, rows: list[dict[str, Any]], evaluator: Any) -> None:
