@@ -200,8 +200,9 @@ class CopilotSuite(Suite):
             if f"judge.suggestion.{dim.value}" in m:
                 lines.append(f"| judge: {dim.value} desirable | {cell(f'judge.suggestion.{dim.value}')} | "
                              f"{cell(f'judge.teacher.{dim.value}')} |")  # fmt: skip
-        lines += ["", f"Move agreement with the teacher: {cell('agreement')}; gate overrides (the real teacher gave "
-                  f"the answer away) per dialogue: {cell('gate_overrides_per_dialogue')}."]  # fmt: skip
+        overrides = cell("gate_overrides_per_dialogue")
+        lines += ["", f"Move agreement with the teacher: {cell('agreement')}; reveal-gate warnings on the real "
+                  f"teacher's messages (sent over them) per dialogue: {overrides}."]  # fmt: skip
         scripted = results[0].get("scripted", {}).get("teacher") if results else None
         if scripted:
             lines += ["", "The teacher role ran on the built-in scripted model: suggestions are the tutor's templates."]
