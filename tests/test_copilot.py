@@ -16,6 +16,7 @@ from pedagraph.learner import get_learner_store
 from pedagraph.llm import StandInChatModel
 from pedagraph.problems import get_problem
 from pedagraph.reveal import RevealGate
+from pedagraph.testing.tom import prompt_opening
 from pedagraph.tutoring.copilot import MAX_TUTOR_CHARS, parse_choice
 
 PID = "gsm8k-sample-1"
@@ -257,3 +258,26 @@ def test_a_simulated_student_in_place_of_the_second_person(problem):
     assert out["end_reason"] in ("solved", "turn_limit", "revealed")
     learners = [m for m in out["messages"] if isinstance(m, HumanMessage)]
     assert len(learners) == len(kinds) - 1 and len(sent(out)) == len(kinds)
+
+
+def test_over_http_a_leaking_model_never_reaches_the_tutor_unflagged(monkeypatch, problem):
+    from pedagraph.testing.openai_stub import OpenAIStub
+
+    final = format_number(problem.final_value)
+
+    def reply(body):
+        if body.get("response_format") or body.get("tools"):
+            return None  # schema-valid defaults for the structured calls
+        return f"Tell them: the answer is {final}."
+
+    with OpenAIStub(reply_fn=reply) as stub:
+        monkeypatch.setenv("PEDAGRAPH_MODEL", "openai:stub-model")
+        monkeypatch.setenv("OPENAI_BASE_URL", stub.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+        graph, context = build(), ctx()
+        s = pause(to_first_suggestion(graph, "http", context))["suggestion"]
+        opening = prompt_opening("copilot/suggest", 8)
+        sent_prompts = [str(r.body["messages"][0].get("content", "")) for r in stub.chat_requests]
+        assert any(p.startswith(opening) for p in sent_prompts)  # the suggestion prompt went over HTTP
+    assert not RevealGate.for_problem(problem).check(s["text"]).blocked
+    assert s["gate"]["action"] in ("regenerated", "replaced") and final not in s["text"]
