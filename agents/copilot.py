@@ -52,7 +52,7 @@ from pedagraph.tutoring.gate import gate_check, make_gate, passes
 from pedagraph.tutoring.policy import reveal_permitted
 from pedagraph.tutoring.replies import template_reply
 
-__all__ = ["check_suggestion", "draft_suggestion", "tutor_review"]
+__all__ = ["check_suggestion", "draft_suggestion", "require_problem", "tutor_review"]
 
 _CONVERSATION_TURNS = 12
 """Visible messages quoted to a real teacher writing a suggestion."""
@@ -93,6 +93,16 @@ def _model_words(state: CopilotState, ctx: TutoringContext, move: TutorMove, rej
         return message_text(teacher.invoke([SystemMessage(content=prompt)])).strip() or None
     except ModelError:
         return None
+
+
+def require_problem(state: CopilotState, runtime: Runtime[TutoringContext]) -> dict[str, Any]:
+    """Refuse, before anything is written, a run with no problem given and none active (one clear line)."""
+    given = any(state.get(k) for k in ("problem_id", "problem_text", "problem_data"))
+    active = bool(state.get("problem")) and not state.get("done")
+    if not given and not active:
+        raise DataError("the copilot helps with a problem and none is active",
+                        hint='start one with {"problem_id": "gsm8k-sample-1"} or {"problem_text": ..., "answer": ...}')
+    return {}
 
 
 def draft_suggestion(state: CopilotState, runtime: Runtime[TutoringContext]) -> dict[str, Any]:

@@ -6,7 +6,7 @@ student message, the error type, then a strategy and an intention, then a drafte
 decision is the tutor graph's (the same `Diagnosis` and `TutorMove`, the same learner model and reveal gate); the
 suggestion goes to the human tutor, never straight to the student.
 
-    START -> setup_problem -> open_session -> check_suggestion -> tutor_review
+    START -> require_problem -> setup_problem -> open_session -> check_suggestion -> tutor_review
           -> (regenerate ? draft_suggestion -> check_suggestion -> tutor_review)
           -> (warning ? tutor_review) -> (done ? END : student_turn)
     student_turn -> diagnose -> plan_move -> draft_suggestion -> check_suggestion -> tutor_review -> ...
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from langgraph.graph import END, START, StateGraph
-from pedagraph.agents.copilot import check_suggestion, draft_suggestion, tutor_review
+from pedagraph.agents.copilot import check_suggestion, draft_suggestion, require_problem, tutor_review
 from pedagraph.agents.evaluator import diagnose
 from pedagraph.agents.student import student_turn
 from pedagraph.agents.teacher import open_session, pending_learner_turn, plan_move, setup_problem
@@ -60,7 +60,7 @@ class State(CopilotState, total=False):
 
 
 def route_after_setup(state: State) -> Literal["open_session", "student_turn", "diagnose"]:
-    """Suggest an opener for a new problem; continue an unfinished one."""
+    """Suggest an opener for a new problem; continue an unfinished one (the copilot needs a problem)."""
     if not state.get("greeted"):
         return "open_session"
     return "diagnose" if pending_learner_turn(state) else "student_turn"
@@ -81,6 +81,7 @@ def route_after_review(state: State) -> Literal["tutor_review", "draft_suggestio
 def build_graph(checkpointer: Any = None, store: Any = None, *, memory: Any = None, learners: Any = None) -> Any:
     """Return the compiled copilot graph; a checkpointer (thread = session) is needed for its interrupts."""
     builder = StateGraph(State, context_schema=Context)
+    builder.add_node("require_problem", require_problem)
     builder.add_node("setup_problem", setup_problem)
     builder.add_node("open_session", open_session)
     builder.add_node("student_turn", student_turn)
@@ -89,7 +90,8 @@ def build_graph(checkpointer: Any = None, store: Any = None, *, memory: Any = No
     builder.add_node("draft_suggestion", draft_suggestion)
     builder.add_node("check_suggestion", check_suggestion)
     builder.add_node("tutor_review", tutor_review)
-    builder.add_edge(START, "setup_problem")
+    builder.add_edge(START, "require_problem")
+    builder.add_edge("require_problem", "setup_problem")
     builder.add_conditional_edges("setup_problem", route_after_setup)
     builder.add_edge("open_session", "check_suggestion")
     builder.add_edge("student_turn", "diagnose")

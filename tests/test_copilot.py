@@ -281,3 +281,13 @@ def test_over_http_a_leaking_model_never_reaches_the_tutor_unflagged(monkeypatch
         assert any(p.startswith(opening) for p in sent_prompts)  # the suggestion prompt went over HTTP
     assert not RevealGate.for_problem(problem).check(s["text"]).blocked
     assert s["gate"]["action"] in ("regenerated", "replaced") and final not in s["text"]
+
+
+def test_without_a_problem_the_copilot_refuses_with_one_line_and_keeps_the_thread():
+    graph, context = build(), ctx()
+    with pytest.raises(DataError) as err:
+        graph.invoke({"question": "what is a fraction?"}, cfg("none"), context=context)
+    assert "none is active" in str(err.value) and "\n" not in str(err.value)
+    assert not graph.get_state(cfg("none")).values.get("messages")  # nothing was written
+    waiting = pause(graph.invoke({"problem_id": PID}, cfg("none"), context=context))
+    assert waiting["type"] == "await_tutor"
