@@ -291,3 +291,32 @@ def test_without_a_problem_the_copilot_refuses_with_one_line_and_keeps_the_threa
     assert not graph.get_state(cfg("none")).values.get("messages")  # nothing was written
     waiting = pause(graph.invoke({"problem_id": PID}, cfg("none"), context=context))
     assert waiting["type"] == "await_tutor"
+
+
+def test_the_app_rooms_keep_turns_and_views_apart():
+    from pedagraph.ui.copilot_tab import CopilotRooms
+
+    rooms = CopilotRooms()
+    try:
+        code = rooms.open(PID)
+        with pytest.raises(DataError, match="wait for the tutor"):
+            rooms.student_say(code, "9")  # the tutor has not sent anything yet
+        tutor = rooms.view(code, "tutor")
+        assert tutor.suggestion and "strategy `other`" in tutor.labels and code in tutor.status
+        student = rooms.view(code, "student")
+        assert student.chat == [] and not student.suggestion and not student.labels
+        rooms.tutor_act(code, "send")
+        with pytest.raises(DataError, match="student's turn"):
+            rooms.tutor_act(code, "send")
+        rooms.student_say(code.lower(), WRONG)  # codes are read case-insensitively
+        student = rooms.view(code, "student")
+        assert [m["role"] for m in student.chat] == ["assistant", "user"] and student.status == "The tutor is writing…"
+        assert [m["role"] for m in rooms.view(code, "tutor").chat] == ["user", "assistant"]  # own words right
+        for bad in ("", "ABC", "ZZZZZZ"):
+            with pytest.raises(DataError) as err:
+                rooms.view(bad, "student")
+            assert "\n" not in str(err.value)
+        with pytest.raises(DataError, match="limit"):
+            rooms.tutor_act(code, "own", "x" * (MAX_TUTOR_CHARS + 1))
+    finally:
+        rooms.close()
