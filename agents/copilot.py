@@ -26,6 +26,7 @@ from langgraph.types import interrupt
 from pedagraph.agents.teacher import (
     HINT_STRATEGIES,
     conversation,
+    gate_view,
     gated_reply,
     problem_of,
     progress_of,
@@ -37,7 +38,7 @@ from pedagraph.errors import DataError, ModelError
 from pedagraph.learning import commit, pending, preview, reply_shown
 from pedagraph.messages import last_text, message_text
 from pedagraph.problems import steps_of
-from pedagraph.runtime import context_of, real_model, services
+from pedagraph.runtime import context_of, real_model, services, thread_id
 from pedagraph.taxonomy import Diagnosis, TutorMove
 from pedagraph.tutoring.context import TutoringContext
 from pedagraph.tutoring.copilot import (
@@ -112,8 +113,8 @@ def draft_suggestion(state: CopilotState, runtime: Runtime[TutoringContext]) -> 
     rejected = list(state.get("rejected") or [])
     if rejected and real_model(ctx, "teacher") is None:
         problem = problem_of(state)
-        learner, prior = conversation(state)
-        others = alternative_moves(problem, move, prior, rejected, passes(make_gate(problem), learner, prior))
+        prior = conversation(state)[1]
+        others = alternative_moves(problem, move, prior, rejected, passes(make_gate(problem), gate_view(state)))
         move = others[0] if others else move
     words = _model_words(state, ctx, move, rejected)
     text, source = (words, "model") if words else (template_reply(move), "template")
@@ -154,9 +155,10 @@ def _send(state: CopilotState, ctx: TutoringContext, text: str, action: str, *, 
     move = TutorMove.model_validate(state["last_plan"])
     suggested = (state.get("suggestion") or {}).get("text", "")
     revealed = override or (move.reveal and not own)
-    learning = pending(state.get("pending_learning")) + reply_shown(hint=move.strategy in HINT_STRATEGIES and not own,
-                                                                    revealed=revealed)  # fmt: skip
-    commit(services().learner_store(), ctx.learner_id, learning)
+    turn = len(state.get("turns", []))
+    shown = reply_shown(hint=move.strategy in HINT_STRATEGIES and not own, revealed=revealed,
+                        problem_id=problem_of(state).id, session_id=thread_id(), turn=turn, text=text)  # fmt: skip
+    commit(services().learner_store(), ctx.learner_id, pending(state.get("pending_learning")) + shown)
     learner = last_text(state.get("messages", []), HumanMessage) if move.kind != "open" else None
     trace = turn_trace(state, move, text, gate, learner=learner, diagnosis=state.get("last_diagnosis") or None)
     trace["copilot"] = {"action": action, "suggestion": suggested, "override": override}
@@ -195,7 +197,7 @@ def tutor_review(state: CopilotState, runtime: Runtime[TutoringContext]) -> dict
                 "choices": [_log(state, "regenerate", "replaced")]}  # fmt: skip
     text = choice.text if choice.sends_own_words else (state.get("suggestion") or {}).get("text", "")
     problem = problem_of(state)
-    gate = gate_check(make_gate(problem), text, *conversation(state))
+    gate = gate_check(make_gate(problem), text, gate_view(state))
     allowed = reveal_permitted(progress_of(state), ctx, Diagnosis.of(state.get("last_diagnosis")))[0]
     if gate["blocked"] and not allowed and not choice.override:
         warning = {"kind": "reveal", "message": f"this message gives the answer away ({gate['reason']})",

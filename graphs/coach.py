@@ -33,11 +33,12 @@ from pedagraph.agents.coach import (
     suggest,
 )
 
-from pedagraph.runtime import ModelOverride, bind_services
+from pedagraph.runtime import ModelOverride, bind_services, documented
 
 __all__ = ["Context", "ModelOverride", "State", "build_graph", "graph"]
 
 
+@documented
 @dataclass
 class Context(CoachContext):
     """Run-time settings of a coaching run: `coach_model` (the scripted model reads with rules), `max_items`."""

@@ -38,13 +38,14 @@ from pedagraph.agents.evaluator import diagnose
 from pedagraph.agents.student import student_turn
 from pedagraph.agents.teacher import open_session, pending_learner_turn, plan_move, setup_problem
 
-from pedagraph.runtime import ModelOverride, bind_services
+from pedagraph.runtime import ModelOverride, bind_services, documented
 from pedagraph.tutoring.context import TutoringContext
 from pedagraph.tutoring.copilot import CopilotState
 
 __all__ = ["Context", "ModelOverride", "State", "build_graph", "graph"]
 
 
+@documented
 @dataclass
 class Context(TutoringContext):
     """Run-time settings of a copilot session (not checkpointed: pass them on every call).
