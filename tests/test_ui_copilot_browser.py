@@ -11,18 +11,11 @@ import pytest
 from pedagraph.problems import get_problem
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_ui_browser import TIMEOUT_MS, App, browser  # noqa: E402, F401 - `browser` is a fixture
+from test_ui_browser import TIMEOUT_MS, app, browser  # noqa: E402, F401 - `app` and `browser` are fixtures
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 PID = "gsm8k-sample-1"
 DRAFT = "my unsent scribble 4242"
-
-
-@pytest.fixture(scope="module")
-def app(tmp_path_factory):
-    handle = App(tmp_path_factory.mktemp("ui-copilot")).start()
-    yield handle
-    handle.stop()
 
 
 def open_tab(page, url):
@@ -31,7 +24,7 @@ def open_tab(page, url):
     page.locator("#copilot-open").wait_for(timeout=TIMEOUT_MS)
 
 
-def test_two_browsers_one_copilot_session(browser, app):  # noqa: F811 - the imported fixture
+def test_two_browsers_one_copilot_session(browser, app):  # noqa: F811 - the imported fixtures
     problem = get_problem(PID)
     tutor = browser.new_context().new_page()
     student = browser.new_context().new_page()
