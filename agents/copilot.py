@@ -39,7 +39,7 @@ from pedagraph.learning import commit, pending, preview, reply_shown
 from pedagraph.messages import last_text, message_text
 from pedagraph.problems import steps_of
 from pedagraph.runtime import context_of, real_model, services, thread_id
-from pedagraph.taxonomy import Diagnosis, TutorMove
+from pedagraph.taxonomy import STRATEGY_MOVE, Diagnosis, Strategy, TutorMove
 from pedagraph.tutoring.context import TutoringContext
 from pedagraph.tutoring.copilot import (
     CopilotState,
@@ -48,6 +48,7 @@ from pedagraph.tutoring.copilot import (
     learner_brief,
     parse_choice,
     suggestion_labels,
+    with_strategy,
 )
 from pedagraph.tutoring.gate import gate_check, make_gate, passes
 from pedagraph.tutoring.policy import reveal_permitted
@@ -110,15 +111,21 @@ def draft_suggestion(state: CopilotState, runtime: Runtime[TutoringContext]) -> 
     """Write the suggestion for the planned move; after a regenerate request, a different one."""
     ctx = context_of(runtime, TutoringContext)
     move = TutorMove.model_validate(state["last_plan"])
-    rejected = list(state.get("rejected") or [])
+    rejected, wanted = list(state.get("rejected") or []), state.get("wanted_strategy")
+    met = not wanted
     if rejected and real_model(ctx, "teacher") is None:
         problem = problem_of(state)
         prior = conversation(state)[1]
         others = alternative_moves(problem, move, prior, rejected, passes(make_gate(problem), gate_view(state)))
-        move = others[0] if others else move
+        chosen, met = with_strategy(others, wanted)
+        move = chosen or move
+    elif wanted:  # a real teacher words the move with the tutor's strategy (Bridge step B chosen by the tutor)
+        strategy = Strategy(wanted)
+        move, met = move.model_copy(update={"strategy": strategy, "move": STRATEGY_MOVE[strategy]}), True
     words = _model_words(state, ctx, move, rejected)
     text, source = (words, "model") if words else (template_reply(move), "template")
-    return {"draft_reply": text, "last_plan": move.model_copy(update={"reply_source": source}).dump()}
+    return {"draft_reply": text, "last_plan": move.model_copy(update={"reply_source": source}).dump(),
+            "strategy_met": met}  # fmt: skip
 
 
 def check_suggestion(state: CopilotState, runtime: Runtime[TutoringContext]) -> dict[str, Any]:
@@ -137,6 +144,8 @@ def check_suggestion(state: CopilotState, runtime: Runtime[TutoringContext]) -> 
         "learner": _brief(state, ctx, move),
         "step": move.step_index + 1,
         "repeated": final in rejected,
+        "asked_strategy": state.get("wanted_strategy"),
+        "strategy_met": bool(state.get("strategy_met", True)),
     }
     return {"suggestion": suggestion, "draft_reply": final, "warning": None, "review": "pending"}
 
@@ -169,7 +178,8 @@ def _send(state: CopilotState, ctx: TutoringContext, text: str, action: str, *, 
         hint_level[move.step_index] = max(hint_level[move.step_index], move.hint_level)
     update: dict[str, Any] = {
         "messages": [AIMessage(content=text)], "turns": [trace], "choices": [entry], "pending_learning": {},
-        "suggestion": None, "rejected": [], "warning": None, "review": "sent", "draft_reply": text,
+        "suggestion": None, "rejected": [], "wanted_strategy": None, "warning": None, "review": "sent",
+        "draft_reply": text,
         "hint_level": hint_level,
     }  # fmt: skip
     if override:
@@ -193,8 +203,9 @@ def tutor_review(state: CopilotState, runtime: Runtime[TutoringContext]) -> dict
         return {"warning": warning, "review": "warned", "choices": [_log(state, "invalid", "refused", error=warning)]}
     if choice.action == "regenerate":
         rejected = [*(state.get("rejected") or []), (state.get("suggestion") or {}).get("text", "")]
-        return {"rejected": rejected, "review": "regenerate", "warning": None,
-                "choices": [_log(state, "regenerate", "replaced")]}  # fmt: skip
+        wanted = choice.strategy.value if choice.strategy else None
+        return {"rejected": rejected, "review": "regenerate", "warning": None, "wanted_strategy": wanted,
+                "choices": [_log(state, "regenerate", "replaced", strategy=wanted)]}  # fmt: skip
     text = choice.text if choice.sends_own_words else (state.get("suggestion") or {}).get("text", "")
     problem = problem_of(state)
     gate = gate_check(make_gate(problem), text, gate_view(state))

@@ -320,3 +320,47 @@ def test_the_app_rooms_keep_turns_and_views_apart():
             rooms.tutor_act(code, "own", "x" * (MAX_TUTOR_CHARS + 1))
     finally:
         rooms.close()
+
+
+def test_the_tutor_can_ask_for_another_suggestion_with_a_chosen_strategy():
+    graph, context = build(), ctx()
+    first = pause(to_first_suggestion(graph, "st", context))["suggestion"]
+    out = resume(graph, "st", context, {"action": "regenerate", "strategy": "provide_strategy"})
+    s = pause(out)["suggestion"]
+    assert s["labels"]["strategy"] == "provide_strategy" and s["labels"]["move"] == "focus"
+    assert s["asked_strategy"] == "provide_strategy" and s["strategy_met"] and s["text"] != first["text"]
+    assert out["choices"][-1]["strategy"] == "provide_strategy"
+    out = resume(graph, "st", context, {"action": "regenerate", "strategy": "encourage_student"})  # none on offer
+    s = pause(out)["suggestion"]
+    assert not s["strategy_met"] and s["labels"]["strategy"] != "encourage_student"
+    out = resume(graph, "st", context, {"action": "regenerate", "strategy": "shout"})
+    assert pause(out)["warning"]["kind"] == "invalid" and "strategy" in pause(out)["warning"]["message"]
+    out = resume(graph, "st", context, {"action": "send"})
+    assert graph.get_state(cfg("st")).values["wanted_strategy"] is None
+
+
+def test_a_real_teacher_words_the_strategy_the_tutor_chose():
+    teacher = StandInChatModel(reply_fn=lambda call: None if call.schema_name else "What does Janet do with her eggs?")
+    graph, context = build(), ctx(teacher_model=teacher)
+    to_first_suggestion(graph, "rs", context)
+    s = pause(resume(graph, "rs", context, {"action": "regenerate", "strategy": "provide_hint"}))["suggestion"]
+    assert s["labels"]["strategy"] == "provide_hint" and s["labels"]["move"] == "focus" and s["strategy_met"]
+    assert "strategy: provide_hint" in [c for c in teacher.calls if not c.schema_name][-1].system
+
+
+def test_the_app_rooms_pass_the_tutors_strategy():
+    from pedagraph.ui.copilot_tab import CopilotRooms, _labels_markdown
+
+    rooms = CopilotRooms()
+    try:
+        code = rooms.open(PID)
+        rooms.tutor_act(code, "send")
+        rooms.student_say(code, WRONG)
+        rooms.tutor_act(code, "regenerate", strategy="provide_similar_problem")
+        graph_value = rooms.graph.get_state(rooms._config(code)).interrupts[0].value["suggestion"]
+        assert graph_value["labels"]["strategy"] == "provide_similar_problem"
+        rooms.tutor_act(code, "regenerate", strategy="encourage_student")
+        assert "No suggestion takes `encourage_student`" in rooms.view(code, "tutor").labels
+        assert "encourage_student" not in _labels_markdown({**graph_value, "asked_strategy": None})
+    finally:
+        rooms.close()

@@ -57,11 +57,13 @@ def test_two_browsers_one_copilot_session(browser, app):  # noqa: F811 - the imp
     tutor.locator("#copilot-tutor-chat").get_by_text(problem.steps[0].answer, exact=True).wait_for(timeout=TIMEOUT_MS)
     tutor.locator("#copilot-labels").get_by_text("affirm_correct_answer").wait_for(timeout=TIMEOUT_MS)
     private = suggestion.input_value()
+    assert "Learner model:" in tutor.locator("#copilot-labels").inner_text()  # what the student must not see
+    assert "CLASS correct" in tutor.locator("#copilot-labels").inner_text()
     assert problem.steps[1].question in private
     student.wait_for_timeout(2500)
     page = student.content()
-    assert "affirm_correct_answer" not in page and "Suggestion 1" not in page and "Learner model" not in page
-    assert private not in student.locator("#copilot-student-chat").inner_text()
+    assert "Suggestion 1" not in page and "Learner model:" not in page and "CLASS correct" not in page
+    assert private not in page
 
     suggestion.fill("Yes! Now, how much does Janet make at the market each day?")  # an edit
     tutor.locator("#copilot-send").click()

@@ -7,8 +7,9 @@ send / edit / another / ignore controls; the student sees the conversation and a
 
 `CopilotRooms` is the Gradio-free back end (one compiled copilot graph over a `SqliteSaver` in
 `PEDAGRAPH_HOME/copilot.sqlite`; a small table maps codes to their problem and student mode; runs on one session are
-serialised by a lock). Endpoints: `/copilot_open(problem_id, simulated)`, `/copilot_join(code)`,
-`/copilot_tutor(code, action, text, own, override)`, `/copilot_student(code, text)`, `/copilot_poll(code, role)`.
+serialised by a lock). Endpoints: `/copilot_open(problem_id, simulated)`, `/copilot_join(code)`, `/copilot_send`,
+`/copilot_regenerate`, `/copilot_ignore` (each `(code, shown, suggestion, own, override, strategy)`),
+`/copilot_student(code, text)`, `/copilot_poll(code, role, shown)`.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from pedagraph.errors import DataError, PedagraphError
 from pedagraph.messages import message_text
 from pedagraph.problems import bundled_problems, get_problem
 from pedagraph.settings import Settings, ensure_home, load_settings
+from pedagraph.taxonomy import Strategy
 from pedagraph.tutoring.copilot import brief_text, parse_choice
 
 __all__ = ["CopilotRooms", "RoomView", "build_copilot_tab"]
@@ -118,10 +120,12 @@ class CopilotRooms:
         snap = self.graph.get_state(self._config(code))
         return snap.interrupts[0].value if snap.interrupts else None
 
-    def tutor_act(self, code: Any, action: str, text: str = "", override: bool = False) -> None:
+    def tutor_act(self, code: Any, action: str, text: str = "", override: bool = False,
+                  strategy: str | None = None) -> None:  # fmt: skip
         """The tutor's choice on the current suggestion (DataError, one line, when it is not the tutor's turn)."""
         code, simulated = self._room(code)
-        choice = parse_choice({"action": action, "text": clean_text(text), "override": bool(override)})
+        choice = parse_choice({"action": action, "text": clean_text(text), "override": bool(override),
+                               "strategy": strategy or None})  # fmt: skip
         pending = self._pending(code)
         if not pending or pending.get("type") != "await_tutor":
             raise DataError("it is the student's turn: wait for their message")
@@ -176,6 +180,8 @@ def _labels_markdown(s: dict[str, Any]) -> str:
              f"{lab['class_action']}", f"Learner model: {brief_text(s.get('learner') or {})}"]  # fmt: skip
     if gate.get("action"):
         lines.append(f"The reveal gate {gate['action']} the draft ({gate.get('reason')}).")
+    if s.get("asked_strategy") and not s.get("strategy_met", True):
+        lines.append(f"No suggestion takes `{s['asked_strategy']}` for this turn: here is another one.")
     if s.get("repeated"):
         lines.append("No other suggestion for this turn: write your own, or send this one.")
     return "\n\n".join(lines)
@@ -235,7 +241,7 @@ def _poll(code: str, role: str, shown: str) -> tuple[Any, ...]:
 
 
 def _tutor(action: str) -> Any:
-    def act(code: str, shown: str, suggestion: str, own: str, override: bool) -> tuple[Any, ...]:
+    def act(code: str, shown: str, suggestion: str, own: str, override: bool, strategy: str) -> tuple[Any, ...]:
         kind, text = action, ""
         if action == "send":
             current = _rooms().view(code, "tutor").suggestion if code else ""
@@ -243,7 +249,7 @@ def _tutor(action: str) -> Any:
         elif action == "ignore":
             text = own
         try:
-            _rooms().tutor_act(code, kind, text, override)
+            _rooms().tutor_act(code, kind, text, override, strategy if action == "regenerate" else None)
         except PedagraphError as exc:
             return (*([gr.skip()] * 5), _error(exc), shown, gr.skip(), gr.skip())
         return (*_screen(code, "tutor", shown), "" if action == "ignore" else gr.skip(), False)
@@ -284,6 +290,9 @@ def build_copilot_tab() -> None:
                 with gr.Row():
                     send = gr.Button("Send", variant="primary", elem_id="copilot-send")
                     another = gr.Button("Another suggestion", elem_id="copilot-regenerate")
+                    strategy = gr.Dropdown([("any strategy", ""), *[(x.value.replace("_", " "), x.value)
+                                            for x in Strategy if x != Strategy.OTHER]], value="",
+                                           label="with strategy", elem_id="copilot-strategy")  # fmt: skip
                     override = gr.Checkbox(label="Send anyway", value=False, elem_id="copilot-override")
                 with gr.Row():
                     own = gr.Textbox(label="Or ignore it and write your own", scale=4, elem_id="copilot-own")
@@ -302,10 +311,10 @@ def build_copilot_tab() -> None:
         join.click(_join, inputs=[code_in], outputs=head + screen, api_name="copilot_join", concurrency_id="copilot")
         timer.tick(_poll, inputs=[code, role, shown], outputs=screen, api_name="copilot_poll",
                    show_progress="hidden", concurrency_id="copilot_poll", concurrency_limit=None)  # fmt: skip
-        act_in = [code, shown, suggestion, own, override]
+        act_in = [code, shown, suggestion, own, override, strategy]
         for button, action in ((send, "send"), (another, "regenerate"), (ignore, "ignore")):
             button.click(_tutor(action), inputs=act_in, outputs=[*screen, own, override],
                          api_name=f"copilot_{action}", concurrency_id="copilot")  # fmt: skip
-        for trigger in (student_send.click, student_box.submit):
+        for trigger, name in ((student_send.click, "copilot_student"), (student_box.submit, False)):
             trigger(_student, inputs=[code, student_box], outputs=[student_chat, status, student_box],
-                    api_name=False, concurrency_id="copilot")  # fmt: skip
+                    api_name=name, concurrency_id="copilot")  # fmt: skip

@@ -23,7 +23,7 @@ from pedagraph.errors import DataError
 from pedagraph.learner import LearnerModel
 from pedagraph.problems import Problem, Step, steps_of
 from pedagraph.state import TutoringState
-from pedagraph.taxonomy import Diagnosis, ErrorType, StudentResponse, TutorMove
+from pedagraph.taxonomy import Diagnosis, ErrorType, Strategy, StudentResponse, TutorMove
 from pedagraph.tutoring.ladder import ladder_hint
 from pedagraph.tutoring.policy import LADDER_KINDS
 from pedagraph.tutoring.replies import is_fresh, template_reply, variants
@@ -38,6 +38,7 @@ __all__ = [
     "learner_brief",
     "parse_choice",
     "suggestion_labels",
+    "with_strategy",
 ]
 
 MAX_TUTOR_CHARS = 4000
@@ -56,6 +57,10 @@ class CopilotState(TutoringState, total=False):
     """The suggestion on the tutor's screen: text, labels, source, gate result, learner-model view, number n."""
     rejected: list[str]
     """Suggestions the tutor asked to replace during this turn (cleared when a message is sent)."""
+    wanted_strategy: str | None
+    """The strategy the tutor asked the next suggestion to take (cleared when a message is sent)."""
+    strategy_met: bool
+    """Whether the latest draft takes the strategy the tutor asked for (always, when none was asked)."""
     warning: dict[str, Any] | None
     """What the gate (or the choice's check) found in the tutor's last choice; the tutor may override a leak."""
     review: Literal["pending", "warned", "regenerate", "sent"]
@@ -72,6 +77,8 @@ class TutorChoice(BaseModel):
     """The message the tutor sends, for `edit`, `own` and `ignore`."""
     override: bool = False
     """Send even though the reveal gate warned that the text gives the answer away (logged)."""
+    strategy: Strategy | None = None
+    """With `regenerate`: the Bridge strategy the tutor wants the next suggestion to take (step B chosen by them)."""
 
     @property
     def sends_own_words(self) -> bool:
@@ -139,7 +146,7 @@ def _ladder_move(move: TutorMove, problem: Problem, step: Step, level: int, said
 
 
 def alternative_moves(problem: Problem, move: TutorMove, said: Sequence[str], rejected: Sequence[str],
-                      shown: Callable[[str], bool], *, limit: int = 4) -> list[TutorMove]:  # fmt: skip
+                      shown: Callable[[str], bool], *, limit: int = 12) -> list[TutorMove]:  # fmt: skip
     """Other moves for the same turn, none said or rejected yet and each passing the gate (deterministic path).
 
     In order: the other wordings of the move's template, the next rungs of the hint ladder on its step, a probe
@@ -165,6 +172,15 @@ def alternative_moves(problem: Problem, move: TutorMove, said: Sequence[str], re
         for i in range(len(variants("tutor/templates/probe_no_number"))):
             add(TutorMove.make("probe", move.category, step.index, "probe_no_number", {}, variant=i))
     return out[:limit]
+
+
+def with_strategy(moves: Sequence[TutorMove], strategy: str | None) -> tuple[TutorMove | None, bool]:
+    """The first move taking `strategy` (else the first move), and whether the strategy was met."""
+    if strategy:
+        chosen = next((m for m in moves if m.strategy.value == strategy), None)
+        if chosen is not None:
+            return chosen, True
+    return (moves[0] if moves else None), not strategy
 
 
 def learner_brief(learner: LearnerModel, skills: Sequence[str]) -> dict[str, Any]:
