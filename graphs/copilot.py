@@ -17,7 +17,8 @@ Input: a problem as for the tutor graph (`{"problem_id": ...}`, `{"problem_text"
 * `{"type": "await_tutor", "suggestion": {...}, "warning": ..., "learner": <last student text>}` — the suggestion
   (`text`, `labels`: error_type, strategy, intention, move, CLASS category and action; `learner`: mastery and
   active misconceptions of the step's skills; `gate`: what the reveal gate did to the draft). Resume with
-  `Command(resume={"action": "send"})`, `{"action": "edit", "text": ...}`, `{"action": "regenerate"}`,
+  `Command(resume={"action": "send"})`, `{"action": "edit", "text": ...}`, `{"action": "regenerate"}` (with
+  `"strategy": "provide_hint"` etc. to choose Bridge step B for the next suggestion),
   `{"action": "own", "text": ...}` or `{"action": "ignore", "text": ...}`; add `"override": true` to send a text
   the gate warned about.
 * `{"type": "await_learner", "tutor": <last sent message>}` — the student's turn (human mode); resume with the
