@@ -363,6 +363,10 @@ def _gated_reply(state: TutoringState, ctx: TutoringContext, move: TutorMove, dr
     return next(safe, template("withheld_plain")), "replaced", issue
 
 
+gated_reply = _gated_reply
+"""The reply the learner may see for a draft (the copilot gates its suggestions with it, as the tutor does)."""
+
+
 def reveal_gate(state: TutoringState, runtime: Runtime[TutoringContext]) -> dict[str, Any]:
     """Final reveal check of the draft; regenerate or replace a blocked reply; add it to messages; commit learning."""
     ctx = context_of(runtime, TutoringContext)
@@ -392,6 +396,7 @@ def reveal_gate(state: TutoringState, runtime: Runtime[TutoringContext]) -> dict
 
 __all__ = [
     "conversation",
+    "gated_reply",
     "open_session",
     "pending_learner_turn",
     "plan_move",

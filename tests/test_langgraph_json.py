@@ -37,3 +37,12 @@ def test_each_graph_entry_loads(name):
     fields = graph.get_context_jsonschema()["properties"]
     assert "learner_id" in fields
     assert not [key for key, spec in fields.items() if not spec.get("description")], "use @documented on Context"
+
+
+def test_every_core_subpackage_is_packaged():
+    """A wheel holds only the packages pyproject lists: every pedagraph/ subpackage must be there."""
+    import tomllib
+
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(REPO).parts) for p in (REPO / "pedagraph").rglob("__init__.py")}
+    assert found <= listed, sorted(found - listed)

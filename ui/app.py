@@ -33,6 +33,8 @@ from typing import Any
 
 import gradio as gr
 from pedagraph.prompts import load_prompt
+from pedagraph.ui.coach_tab import build_coach_tab
+from pedagraph.ui.copilot_tab import build_copilot_tab
 from pedagraph.ui.history import past_choices, past_transcript
 from pedagraph.ui.lesson_tab import build_planning_tabs
 from pedagraph.ui.panel import models_header
@@ -272,6 +274,8 @@ def build_app(service: TutorService | None = None, settings: Settings | None = N
                     c = _side(choices)
         build_tom_tab()  # the Theory-of-Mind teacher's sweep (ui/tom_tab.py)
         build_planning_tabs()  # EduPlanner's Lesson planner and the Class view (ui/lesson_tab.py)
+        build_copilot_tab()  # a human tutor and a student, two browsers (ui/copilot_tab.py)
+        build_coach_tab()  # transcripts -> scores, moments, suggestions (ui/coach_tab.py)
         c.session, c.chatbot = session, chatbot
         view = [session, chatbot, status, c.panel]
         extra = {"fn": handlers.extras, "inputs": [session], "outputs": [c.picker, c.past_picker, c.plot,

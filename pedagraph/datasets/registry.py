@@ -140,7 +140,7 @@ DATASETS: tuple[Dataset, ...] = (
             "Macina et al. 2023, MathDial: A Dialogue Tutoring Dataset with Rich Pedagogical Properties Grounded "
             "in Math Reasoning Problems, Findings of EMNLP 2023"
         ),
-        suites=("tutoring",),
+        suites=("tutoring", "copilot", "coach"),
         homepage=f"https://github.com/{_MATHDIAL[0]}",
     ),
     Dataset(

@@ -1,0 +1,320 @@
+"""The app's "Copilot" tab: a human tutor and a student in two browsers, joined by a session code.
+
+The tutor starts a session on a problem and gets a code; the student joins with it (or the tutor ticks "simulated
+student"). Both views poll the one checkpointed copilot thread (`gr.Timer`), so each sees the other's messages
+within a second. Each view shows only its own panel: the tutor sees the suggestion with its Bridge labels and the
+send / edit / another / ignore controls; the student sees the conversation and a message box, never a suggestion.
+
+`CopilotRooms` is the Gradio-free back end (one compiled copilot graph over a `SqliteSaver` in
+`PEDAGRAPH_HOME/copilot.sqlite`; a small table maps codes to their problem and student mode; runs on one session are
+serialised by a lock). Endpoints: `/copilot_open(problem_id, simulated)`, `/copilot_join(code)`, `/copilot_send`,
+`/copilot_regenerate`, `/copilot_ignore` (each `(code, shown, suggestion, own, override, strategy)`),
+`/copilot_student(code, text)`, `/copilot_poll(code, role, shown)`.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import sqlite3
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import gradio as gr
+from langchain_core.messages import AIMessage, HumanMessage
+from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.types import Command
+from pedagraph.prompts import load_prompt
+from pedagraph.ui.service import MAX_MESSAGE_CHARS, clean_text, problem_label
+
+from pedagraph.errors import DataError, PedagraphError
+from pedagraph.messages import message_text
+from pedagraph.problems import bundled_problems, get_problem
+from pedagraph.settings import Settings, ensure_home, load_settings
+from pedagraph.taxonomy import Strategy
+from pedagraph.tutoring.copilot import brief_text, parse_choice
+
+__all__ = ["CopilotRooms", "RoomView", "build_copilot_tab"]
+
+_CODE = re.compile(r"[A-Z2-9]{6}")
+_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+POLL_SECONDS = 1.0
+
+
+@dataclass
+class RoomView:
+    """What one side of a session shows: the chat, a status line and (tutor only) the suggestion panel."""
+
+    chat: list[dict[str, str]] = field(default_factory=list)
+    status: str = ""
+    suggestion: str = ""
+    suggestion_key: str = ""
+    labels: str = ""
+    warning: str = ""
+
+
+class CopilotRooms:
+    """Copilot sessions for the app: one compiled graph, a sqlite checkpointer, a code per session."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        from pedagraph.graphs.copilot import build_graph
+
+        self.settings = settings or load_settings()
+        home = ensure_home(self.settings)
+        self.conn = sqlite3.connect(home / "copilot.sqlite", check_same_thread=False)
+        self.saver = SqliteSaver(self.conn)
+        self.graph = build_graph(checkpointer=self.saver)
+        with self.saver.lock:
+            self.conn.execute("CREATE TABLE IF NOT EXISTS copilot_rooms (code TEXT PRIMARY KEY, problem_id TEXT, "
+                              "simulated INTEGER)")  # fmt: skip
+            self.conn.commit()
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def close(self) -> None:
+        """Close the checkpoint database."""
+        with self.saver.lock:
+            self.conn.close()
+
+    def _lock(self, code: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(code, threading.Lock())
+
+    @staticmethod
+    def _config(code: str) -> dict[str, Any]:
+        return {"configurable": {"thread_id": f"copilot-{code}"}}
+
+    def _room(self, code: Any) -> tuple[str, bool]:
+        """The checked code and whether its student is simulated (DataError for an unknown code)."""
+        text = str(code or "").strip().upper()
+        if not _CODE.fullmatch(text):
+            raise DataError("a session code is 6 letters and digits, as the tutor's screen shows it")
+        with self.saver.lock:
+            row = self.conn.execute("SELECT simulated FROM copilot_rooms WHERE code = ?", (text,)).fetchone()
+        if row is None:
+            raise DataError(f"no copilot session {text}", hint="ask the tutor for the code on their screen")
+        return text, bool(row[0])
+
+    def _context(self, code: str, simulated: bool) -> Any:
+        from pedagraph.graphs.copilot import Context
+
+        return Context(learner_id=f"copilot-student-{code.lower()}", student_mode="simulated" if simulated else "human",
+                       student_simulator="probabilistic" if simulated else None, max_turns=20)  # fmt: skip
+
+    def _run(self, code: str, simulated: bool, inp: Any) -> None:
+        with self._lock(code):
+            self.graph.invoke(inp, self._config(code), context=self._context(code, simulated))
+
+    def open(self, problem_id: str, simulated: bool = False) -> str:
+        """Start a session on a bundled problem; its code (the copilot waits with the first suggestion)."""
+        get_problem(problem_id)  # an unknown id is refused before a room exists
+        code = "".join(secrets.choice(_ALPHABET) for _ in range(6))
+        with self.saver.lock:
+            self.conn.execute("INSERT INTO copilot_rooms VALUES (?, ?, ?)", (code, problem_id, int(simulated)))
+            self.conn.commit()
+        self._run(code, simulated, {"problem_id": problem_id})
+        return code
+
+    def _pending(self, code: str) -> dict[str, Any] | None:
+        snap = self.graph.get_state(self._config(code))
+        return snap.interrupts[0].value if snap.interrupts else None
+
+    def tutor_act(self, code: Any, action: str, text: str = "", override: bool = False,
+                  strategy: str | None = None) -> None:  # fmt: skip
+        """The tutor's choice on the current suggestion (DataError, one line, when it is not the tutor's turn)."""
+        code, simulated = self._room(code)
+        choice = parse_choice({"action": action, "text": clean_text(text), "override": bool(override),
+                               "strategy": strategy or None})  # fmt: skip
+        pending = self._pending(code)
+        if not pending or pending.get("type") != "await_tutor":
+            raise DataError("it is the student's turn: wait for their message")
+        self._run(code, simulated, Command(resume=choice.model_dump()))
+
+    def student_say(self, code: Any, text: Any) -> None:
+        """The student's message (DataError, one line, when empty, too long, or not the student's turn)."""
+        code, simulated = self._room(code)
+        message = clean_text(text)
+        if not message:
+            raise DataError("write a message first")
+        if len(message) > MAX_MESSAGE_CHARS:
+            raise DataError(f"the message has {len(message)} characters; the limit is {MAX_MESSAGE_CHARS}")
+        pending = self._pending(code)
+        if simulated or not pending or pending.get("type") != "await_learner":
+            raise DataError("wait for the tutor's message")
+        self._run(code, simulated, Command(resume=message))
+
+    def view(self, code: Any, role: str) -> RoomView:
+        """What the tutor's or the student's screen shows now (only the tutor's carries the suggestion)."""
+        code, _ = self._room(code)
+        values = self.graph.get_state(self._config(code)).values or {}
+        mine = AIMessage if role == "tutor" else HumanMessage  # each side sees its own messages on the right
+        chat = [{"role": "user" if isinstance(m, mine) else "assistant", "content": message_text(m)}
+                for m in values.get("messages", []) if isinstance(m, HumanMessage | AIMessage)]  # fmt: skip
+        pending = self._pending(code)
+        kind = pending.get("type") if pending else None
+        done = kind is None
+        if role != "tutor":
+            status = "Finished." if done else "Your turn." if kind == "await_learner" else "The tutor is writing…"
+            return RoomView(chat=chat, status=status)
+        status = f"Session code **{code}** · " + ("finished" if done else "your turn" if kind == "await_tutor"
+                                                   else "waiting for the student")  # fmt: skip
+        view = RoomView(chat=chat, status=status)
+        if kind == "await_tutor" and pending and pending.get("suggestion"):
+            s = pending["suggestion"]
+            view.suggestion, view.suggestion_key = s["text"], f"{s['turn']}.{s['n']}"
+            view.labels = _labels_markdown(s)
+            warning = pending.get("warning") or {}
+            if warning:
+                view.warning = f"⚠️ {warning.get('message', '')}" + (
+                    " — tick “send anyway” to send it as written (it is logged)." if warning.get("kind") == "reveal"
+                    else "")  # fmt: skip
+        return view
+
+
+def _labels_markdown(s: dict[str, Any]) -> str:
+    lab = s["labels"]
+    gate = s.get("gate") or {}
+    lines = [f"**Suggestion {s['n']}** · error type `{lab['error_type']}` → strategy `{lab['strategy']}` → "
+             f"intention `{lab['intention']}` · move `{lab['move']}` · CLASS {lab['class_category']} / action "
+             f"{lab['class_action']}", f"Learner model: {brief_text(s.get('learner') or {})}"]  # fmt: skip
+    if gate.get("action"):
+        lines.append(f"The reveal gate {gate['action']} the draft ({gate.get('reason')}).")
+    if s.get("asked_strategy") and not s.get("strategy_met", True):
+        lines.append(f"No suggestion takes `{s['asked_strategy']}` for this turn: here is another one.")
+    if s.get("repeated"):
+        lines.append("No other suggestion for this turn: write your own, or send this one.")
+    return "\n\n".join(lines)
+
+
+# -- the tab -----------------------------------------------------------------------------------------------------
+
+_ROOMS: CopilotRooms | None = None
+
+
+def _rooms() -> CopilotRooms:
+    global _ROOMS
+    if _ROOMS is None:
+        _ROOMS = CopilotRooms()
+    return _ROOMS
+
+
+def _error(exc: PedagraphError) -> str:
+    return f"⚠️ {exc.one_line()}"
+
+
+def _screen(code: str, role: str, shown: str) -> tuple[Any, ...]:
+    """Tutor chat, labels, suggestion, warning, student chat, status, shown suggestion key."""
+    v = _rooms().view(code, role)
+    if role == "tutor":
+        fresh = v.suggestion_key != shown
+        return (v.chat, v.labels, v.suggestion if fresh else gr.skip(), v.warning, gr.skip(), v.status,
+                v.suggestion_key)  # fmt: skip
+    return gr.skip(), gr.skip(), gr.skip(), gr.skip(), v.chat, v.status, shown
+
+
+def _open(problem_id: str, simulated: bool) -> tuple[Any, ...]:
+    try:
+        code = _rooms().open(problem_id, bool(simulated))
+    except PedagraphError as exc:
+        return ("", "", gr.skip(), gr.skip(), gr.Timer(active=False), *([gr.skip()] * 5), _error(exc), "")
+    return (code, "tutor", gr.Column(visible=True), gr.Column(visible=False), gr.Timer(active=True),
+            *_screen(code, "tutor", ""))  # fmt: skip
+
+
+def _join(code: str) -> tuple[Any, ...]:
+    try:
+        checked, _ = _rooms()._room(code)
+    except PedagraphError as exc:
+        return ("", "", gr.skip(), gr.skip(), gr.Timer(active=False), *([gr.skip()] * 5), _error(exc), "")
+    return (checked, "student", gr.Column(visible=False), gr.Column(visible=True), gr.Timer(active=True),
+            *_screen(checked, "student", ""))  # fmt: skip
+
+
+def _poll(code: str, role: str, shown: str) -> tuple[Any, ...]:
+    if not code:
+        return tuple(gr.skip() for _ in range(7))
+    try:
+        return _screen(code, role, shown)
+    except PedagraphError as exc:
+        return (*([gr.skip()] * 5), _error(exc), shown)
+
+
+def _tutor(action: str) -> Any:
+    def act(code: str, shown: str, suggestion: str, own: str, override: bool, strategy: str) -> tuple[Any, ...]:
+        kind, text = action, ""
+        if action == "send":
+            current = _rooms().view(code, "tutor").suggestion if code else ""
+            kind, text = ("send", "") if suggestion.strip() == current.strip() else ("edit", suggestion)
+        elif action == "ignore":
+            text = own
+        try:
+            _rooms().tutor_act(code, kind, text, override, strategy if action == "regenerate" else None)
+        except PedagraphError as exc:
+            return (*([gr.skip()] * 5), _error(exc), shown, gr.skip(), gr.skip())
+        return (*_screen(code, "tutor", shown), "" if action == "ignore" else gr.skip(), False)
+
+    return act
+
+
+def _student(code: str, text: str) -> tuple[Any, ...]:
+    try:
+        _rooms().student_say(code, text)
+    except PedagraphError as exc:
+        return gr.skip(), _error(exc), gr.skip()
+    v = _rooms().view(code, "student")
+    return v.chat, v.status, ""
+
+
+def build_copilot_tab() -> None:
+    """Add the "Copilot" tab to the gr.Blocks being built (call inside `with gr.Blocks()`)."""
+    choices = [(problem_label(p), p.id) for p in bundled_problems()]
+    with gr.Tab("Copilot"):
+        gr.Markdown(load_prompt("ui/copilot_intro"))
+        code, role, shown = gr.State(""), gr.State(""), gr.State("")
+        with gr.Row():
+            problem = gr.Dropdown(choices, value=choices[0][1] if choices else None, label="Problem", scale=3)
+            simulated = gr.Checkbox(label="Simulated student", value=False, scale=1, elem_id="copilot-simulated")
+            start = gr.Button("Start as tutor", variant="primary", scale=1, elem_id="copilot-open")
+        with gr.Row():
+            code_in = gr.Textbox(label="Session code", placeholder="ABC234", scale=3, elem_id="copilot-code-in")
+            join = gr.Button("Join as student", scale=1, elem_id="copilot-join")
+        status = gr.Markdown(elem_id="copilot-status")
+        with gr.Column(visible=False) as tutor_col:
+            tutor_chat = gr.Chatbot(label="Conversation", height=360, elem_id="copilot-tutor-chat")
+            with gr.Group(elem_id="copilot-panel"):
+                labels = gr.Markdown(elem_id="copilot-labels")
+                suggestion = gr.Textbox(label="Suggestion (edit it before sending if you like)", lines=3,
+                                        elem_id="copilot-suggestion")  # fmt: skip
+                warning = gr.Markdown(elem_id="copilot-warning")
+                with gr.Row():
+                    send = gr.Button("Send", variant="primary", elem_id="copilot-send")
+                    another = gr.Button("Another suggestion", elem_id="copilot-regenerate")
+                    strategy = gr.Dropdown([("any strategy", ""), *[(x.value.replace("_", " "), x.value)
+                                            for x in Strategy if x != Strategy.OTHER]], value="",
+                                           label="with strategy", elem_id="copilot-strategy")  # fmt: skip
+                    override = gr.Checkbox(label="Send anyway", value=False, elem_id="copilot-override")
+                with gr.Row():
+                    own = gr.Textbox(label="Or ignore it and write your own", scale=4, elem_id="copilot-own")
+                    ignore = gr.Button("Send mine", scale=1, elem_id="copilot-ignore")
+        with gr.Column(visible=False) as student_col:
+            student_chat = gr.Chatbot(label="Your tutor", height=360, elem_id="copilot-student-chat")
+            with gr.Row():
+                student_box = gr.Textbox(show_label=False, placeholder="Your answer or question…", scale=5,
+                                         elem_id="copilot-student-box")  # fmt: skip
+                student_send = gr.Button("Send", variant="primary", scale=1, elem_id="copilot-student-send")
+        timer = gr.Timer(POLL_SECONDS, active=False)
+        screen = [tutor_chat, labels, suggestion, warning, student_chat, status, shown]
+        head = [code, role, tutor_col, student_col, timer]
+        start.click(_open, inputs=[problem, simulated], outputs=head + screen, api_name="copilot_open",
+                    concurrency_id="copilot")  # fmt: skip
+        join.click(_join, inputs=[code_in], outputs=head + screen, api_name="copilot_join", concurrency_id="copilot")
+        timer.tick(_poll, inputs=[code, role, shown], outputs=screen, api_name="copilot_poll",
+                   show_progress="hidden", concurrency_id="copilot_poll", concurrency_limit=None)  # fmt: skip
+        act_in = [code, shown, suggestion, own, override, strategy]
+        for button, action in ((send, "send"), (another, "regenerate"), (ignore, "ignore")):
+            button.click(_tutor(action), inputs=act_in, outputs=[*screen, own, override],
+                         api_name=f"copilot_{action}", concurrency_id="copilot")  # fmt: skip
+        for trigger, name in ((student_send.click, "copilot_student"), (student_box.submit, False)):
+            trigger(_student, inputs=[code, student_box], outputs=[student_chat, status, student_box],
+                    api_name=name, concurrency_id="copilot")  # fmt: skip
