@@ -1,19 +1,20 @@
-"""The Ray backend of the eval runner: `pedagraph eval SUITE ... --backend ray` runs each item as a Ray task.
+"""The Ray backend of the eval runner: `pedagraph eval SUITE ... --backend ray` runs the items on a Ray cluster.
 
 The runner (`evals/runner.py`) stays the one runner: it loads the items, skips those already in results.jsonl,
-and is the only writer of results.jsonl, summary.json and report.md. With this backend it dispatches each
-remaining item to a Ray task (at most `--concurrency` in flight) instead of awaiting it in-process; the task runs
-the suite's `run_item` through the same `execute_item` as the local backend and returns the result row, which
-the driver writes. So outputs, resume (rerun the same command) and no-duplicate guarantees are those of the local
-runner. A worker that dies mid-item (killed, out of memory, a lost node) makes Ray run the task again, up to
-`MAX_RETRIES` times; after that the item is recorded as an error (`--retry-errors` runs it again). A task is
-never written twice: only the driver writes, once per item.
+and is the only writer of results.jsonl, summary.json and report.md. With this backend it sends each remaining
+item (at most `--concurrency` in flight) to one of a pool of Ray actors (`ItemWorker`, one process with
+`--ray-cpus` CPUs each, as many as the cluster's CPUs allow, capped by the concurrency) instead of awaiting it
+in-process. The actor runs the suite's `run_item` through the same `execute_item` as the local backend and returns
+the row; the driver writes it. So outputs, resume (rerun the same command) and no-duplicate guarantees are the
+local runner's. A worker that dies mid-item (killed, out of memory, a lost node) is restarted by Ray and its
+unfinished items run again, up to `MAX_RETRIES` times; after that those items are recorded as errors
+(`--retry-errors` runs them again). An item is never written twice: only the driver writes, once per item.
 
-Without `--ray-address` a local Ray is started for the run (all cores) and stopped after; with one
-(`auto`, `ray://host:10001`), the run joins that cluster. Workers read their own environment and pedagraph.toml
-for model settings and keys (nothing secret is shipped with the tasks); `--model` overrides travel with the
-run. The response cache (`OUT/cache.sqlite`) and suites that keep files in OUT need OUT on a filesystem the
-workers share (true on one machine); a worker that cannot reach it runs without the cache.
+Without `--ray-address` a local Ray is started for the run (all cores) and stopped after; with one (`auto`,
+`ray://host:10001`), the run joins that cluster. Workers read their own environment and pedagraph.toml for model
+settings and keys (nothing secret is shipped with the items); `--model` overrides travel with the run. The
+response cache (`OUT/cache.sqlite`) and suites that keep files in OUT need OUT on a filesystem the workers share
+(true on one machine); a worker that cannot reach it runs without the cache.
 """
 
 from __future__ import annotations
@@ -39,10 +40,12 @@ from pedagraph.evals.runner import (
 
 from pedagraph.errors import ConfigError
 
-__all__ = ["MAX_RETRIES", "RayItems", "WorkerSpec"]
+__all__ = ["MAX_RETRIES", "ItemWorker", "RayItems", "WorkerSpec"]
 
 MAX_RETRIES = 3
-"""Times Ray runs an item's task again after its worker process died."""
+"""Times Ray restarts a worker that died, and runs its unfinished items again."""
+WORKER_START_TIMEOUT = 300.0
+"""Seconds the run waits for its Ray workers to start."""
 LOCAL_OBJECT_STORE_BYTES = 200 * 1024 * 1024
 """Object store of a local Ray started for a run (items and rows are small)."""
 
@@ -60,34 +63,38 @@ class WorkerSpec:
     cache_path: str | None
 
 
-_POOLS: dict[str, dict[str, Any]] = {}
-_CACHES: dict[str, Any] = {}
+class ItemWorker:
+    """A Ray actor: one worker process that runs many items of a run concurrently (asyncio), reusing its models.
 
+    Items are mostly waiting on model calls, so one process per core with several items in flight each uses the
+    cores without a process per in-flight item (each would pay pedagraph's import, seconds on a small machine).
+    """
 
-def _worker_cache(path: str | None) -> Any:
-    """This worker process's handle on the run's response cache (None without one or when OUT is unreachable)."""
-    if path is None or not Path(path).parent.is_dir():
-        return None
-    cache = _CACHES.get(path)
-    if cache is None:
-        from pedagraph.llm.cache import ResponseCache
+    def __init__(self, suite: Suite, spec: WorkerSpec) -> None:
+        self.suite = suite
+        self.spec = spec
+        self.models: dict[str, Any] = {}  # the run's models, built once in this process
+        self.cache: Any = None
+        if spec.cache_path is not None and Path(spec.cache_path).parent.is_dir():  # OUT reachable from here
+            from pedagraph.llm.cache import ResponseCache
 
-        cache = _CACHES[path] = ResponseCache(path)
-    return cache
+            self.cache = ResponseCache(spec.cache_path)
 
+    async def ready(self) -> bool:
+        """Return True once the worker is up (its imports done)."""
+        return True
 
-def run_item_on_worker(suite: Suite, item: Item, spec: WorkerSpec) -> dict[str, Any]:
-    """Run one item in a Ray worker and return its results.jsonl row (the driver writes it)."""
-    from pedagraph.llm.cache import use_response_cache
+    async def run(self, item: Item) -> dict[str, Any]:
+        """Run one item and return its results.jsonl row (the driver writes it)."""
+        from pedagraph.llm.cache import use_response_cache
 
-    pool = _POOLS.setdefault(repr((spec.models, spec.config_path)), {})  # models reused across a worker's items
-    ctx = ItemContext(
-        item_seed(spec.seed, item.id), spec.options, spec.models, spec.config_path, models=pool,
-        out_dir=Path(spec.out_dir),
-    )  # fmt: skip
-    cache = _worker_cache(spec.cache_path)
-    with use_response_cache(cache) if cache is not None else contextlib.nullcontext():
-        return asyncio.run(execute_item(suite, item, ctx, spec.model_names))
+        spec = self.spec
+        ctx = ItemContext(
+            item_seed(spec.seed, item.id), spec.options, spec.models, spec.config_path, models=self.models,
+            out_dir=Path(spec.out_dir),
+        )  # fmt: skip
+        with use_response_cache(self.cache) if self.cache is not None else contextlib.nullcontext():
+            return await execute_item(self.suite, item, ctx, spec.model_names)
 
 
 def _ray() -> Any:
@@ -129,16 +136,34 @@ class RayItems:
             out_dir=str(out),
             cache_path=str(Path(cache).resolve()) if cache else None,
         )
-        self._suite_ref = ray.put(suite)
-        self._task = ray.remote(run_item_on_worker).options(
-            num_cpus=config.ray_cpus, max_retries=MAX_RETRIES, retry_exceptions=False
-        )
+        cpus = float(ray.cluster_resources().get("CPU", 1.0))
+        n_workers = max(1, min(config.concurrency, int(cpus // config.ray_cpus) or 1))
+        per_worker = -(-config.concurrency // n_workers)
+        actor = ray.remote(ItemWorker).options(
+            num_cpus=config.ray_cpus, max_concurrency=per_worker, max_restarts=MAX_RETRIES,
+            max_task_retries=MAX_RETRIES,
+        )  # fmt: skip
+        self._workers = [actor.remote(suite, self._spec) for _ in range(n_workers)]
+        t0 = time.perf_counter()
+        try:  # wait for the workers to be up (imports done), so a broken worker environment fails here, once
+            ray.get([worker.ready.remote() for worker in self._workers], timeout=WORKER_START_TIMEOUT)
+        except Exception as exc:  # noqa: BLE001 - one clear line, not Ray's traceback
+            self.close()
+            raise ConfigError(
+                f"Ray workers did not start: {error_line(exc)}",
+                hint="check that pedagraph[ray] is installed where the workers run",
+            ) from None
+        self.startup_s = time.perf_counter() - t0
+        """Seconds the workers took to start (paid once per run, before the first item)."""
+        self._load = [0] * n_workers
         self._models = model_names
 
     async def __call__(self, item: Item) -> dict[str, Any]:
         """Run `item` as a Ray task and return its row; a task Ray gave up on is an error row."""
         start = time.perf_counter()
-        ref = self._task.remote(self._suite_ref, item, self._spec)
+        index = min(range(len(self._workers)), key=self._load.__getitem__)  # the least busy worker
+        self._load[index] += 1
+        ref = self._workers[index].run.remote(item)
         try:
             return await ref
         except asyncio.CancelledError:
@@ -158,8 +183,12 @@ class RayItems:
                 "latency_s": round(time.perf_counter() - start, 4),
                 "finished_at": _now(),
             }
+        finally:
+            self._load[index] -= 1
 
     def close(self) -> None:
-        """Stop the local Ray this run started (a joined cluster is left running)."""
+        """Stop the run's workers, and the local Ray this run started (a joined cluster is left running)."""
+        for worker in getattr(self, "_workers", []):
+            self._ray.kill(worker)
         if self._started and self._ray.is_initialized():
             self._ray.shutdown()

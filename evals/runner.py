@@ -256,11 +256,11 @@ class RunConfig:
     force_new: bool = False
     config_path: str | None = None
     backend: str = "local"
-    """`local` (items as coroutines in this process) or `ray` (items as Ray tasks; see `evals/ray_backend.py`)."""
+    """`local` (items as coroutines in this process) or `ray` (items on Ray workers; see `evals/ray_backend.py`)."""
     ray_address: str | None = None
     """Ray cluster to join (`ray://host:10001`, `auto`); None starts a local Ray for the run."""
     ray_cpus: float = 1.0
-    """CPUs Ray reserves per item task (below 1 runs more model-bound items per core)."""
+    """CPUs per Ray worker process; the run uses cluster CPUs / this many workers (each runs several items)."""
 
     def __post_init__(self) -> None:
         self.out_dir = Path(self.out_dir)

@@ -314,7 +314,9 @@ def eval_(
     ray_address: Annotated[
         str | None, typer.Option(help="Ray cluster to join (auto, ray://host:10001); default: a local Ray.")
     ] = None,
-    ray_cpus: Annotated[float, typer.Option(help="CPUs Ray reserves per item (e.g. 0.25 for API-bound items).")] = 1.0,
+    ray_cpus: Annotated[
+        float, typer.Option(help="CPUs per Ray worker process (it runs several items at once).")
+    ] = 1.0,
 ) -> None:
     """Run an evaluation suite into OUT (results.jsonl, summary.json, report.md, plots); `list`; `compare`."""
     import asyncio
