@@ -166,8 +166,9 @@ class RayItems:
         ref = self._workers[index].run.remote(item)
         try:
             return await ref
-        except asyncio.CancelledError:
-            self._ray.cancel(ref, force=True)
+        except asyncio.CancelledError:  # the run was interrupted: its unfinished items run again on resume
+            with contextlib.suppress(Exception):
+                self._ray.cancel(ref)
             raise
         except self._ray.exceptions.RayError as exc:  # the worker died more than MAX_RETRIES times, ...
             cause = getattr(exc, "cause", None)

@@ -682,10 +682,12 @@ async def _run_locked(
             )
 
     model_pool: dict[str, ManagedChatModel] = {}
-    if config.backend == "ray":
+    ray_items: Any = None
+    if config.backend == "ray" and todo:  # nothing left to run: no cluster to start
         from pedagraph.evals.ray_backend import RayItems
 
-        execute: Any = RayItems(suite, config, models)
+        ray_items = RayItems(suite, config, models)
+        execute: Any = ray_items
     else:
 
         async def execute(item: Item) -> dict[str, Any]:
@@ -751,8 +753,8 @@ async def _run_locked(
         writer.queue.put_nowait(None)
         await asyncio.shield(writer_task)
         writer.close()
-        if config.backend == "ray":
-            execute.close()
+        if ray_items is not None:
+            ray_items.close()
     items_time = time.perf_counter() - t_items
 
     wall = time.perf_counter() - t0
