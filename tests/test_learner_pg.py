@@ -39,7 +39,6 @@ from pedagraph.learner import LearnerModel, bkt_update, get_learner_store
 from pedagraph.testing.postgres import TEST_URL, fresh_schema, unavailable
 
 REASON = unavailable()
-pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or "")
 FIXTURES = Path(__file__).parent / "fixtures" / "learner"
 ev = sqlite_suite.ev
 
@@ -47,6 +46,8 @@ ev = sqlite_suite.ev
 @pytest.fixture
 def pg_url(monkeypatch) -> str:
     """A URL of an empty schema of the test server, also set as PEDAGRAPH_DATABASE_URL (child processes too)."""
+    if REASON is not None:
+        pytest.skip(REASON)
     assert TEST_URL is not None
     with fresh_schema(TEST_URL) as url:
         monkeypatch.setenv("PEDAGRAPH_DATABASE_URL", url)
@@ -105,6 +106,23 @@ def test_bad_database_url_is_one_clear_config_error(monkeypatch):
     with pytest.raises(ConfigError, match="PEDAGRAPH_DATABASE_URL must be a postgresql:// URL") as info:
         load_settings()
     assert "pw" not in str(info.value)
+
+
+def test_database_url_from_the_config_file_beats_the_environment(tmp_path, monkeypatch):
+    from pedagraph.settings import load_settings
+
+    monkeypatch.setenv("PEDAGRAPH_DATABASE_URL", "postgresql://env@db/x")
+    assert load_settings().database_url.get_secret_value() == "postgresql://env@db/x"
+    (tmp_path / "cfg").mkdir()
+    config = tmp_path / "cfg" / "pedagraph.toml"  # not in the working directory, where it would be found
+    config.write_text('database_url = "postgres://file:pw@db/y"\n')
+    settings = load_settings(config)
+    assert settings.database_url.get_secret_value() == "postgres://file:pw@db/y" and "pw" not in repr(settings)
+    config.write_text('database_url = "sqlite:///x.db"\n')
+    with pytest.raises(ConfigError, match="database_url must be a postgresql:// URL, got sqlite://"):
+        load_settings(config)
+    monkeypatch.delenv("PEDAGRAPH_DATABASE_URL")
+    assert load_settings().database_url is None  # SQLite stays the default
 
 
 def test_concurrent_threads_and_instances_do_not_lose_updates(store, pg_url):
