@@ -9,6 +9,7 @@ pool, so several app processes serve the same threads; otherwise a `SqliteSaver`
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -56,6 +57,19 @@ def open_checkpointer(settings: Settings) -> Checkpointer:
     return Checkpointer(saver=saver, kind="sqlite", _close=close)
 
 
+def _wait_for_lock(conn: Any, timeout: float = 120.0) -> None:
+    """Take the setup lock by polling, never by a waiting statement.
+
+    A statement left waiting holds a snapshot, and the other process's `CREATE INDEX CONCURRENTLY` (in
+    `PostgresSaver.setup`) waits for every older snapshot to end: the two would wait for each other.
+    """
+    deadline = time.monotonic() + timeout
+    while not conn.execute("SELECT pg_try_advisory_lock(%s)", (_SETUP_LOCK_KEY,)).fetchone()[0]:
+        if time.monotonic() > deadline:
+            raise TimeoutError("another process has been creating the checkpoint tables for too long")
+        time.sleep(0.1)
+
+
 def _open_postgres(url: str) -> Checkpointer:
     from pedagraph.learner_pg import redact_url
 
@@ -75,7 +89,7 @@ def _open_postgres(url: str) -> Checkpointer:
         pool.open(wait=True, timeout=30)
         saver = PostgresSaver(pool)
         with psycopg.connect(url, autocommit=True) as lock_conn:  # one process creates the tables at a time
-            lock_conn.execute("SELECT pg_advisory_lock(%s)", (_SETUP_LOCK_KEY,))
+            _wait_for_lock(lock_conn)
             try:
                 saver.setup()
             finally:

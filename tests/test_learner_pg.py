@@ -269,3 +269,67 @@ def sqlite_suite_problem() -> str:
     from pedagraph.problems import bundled_problems
 
     return bundled_problems()[0].id
+
+
+@pytest.mark.slow
+def test_two_pedagraph_ui_servers_share_sessions_and_learners(pg_url, tmp_path):
+    """Two `pedagraph ui` processes (each its own home, as on two machines) on one PostgreSQL database."""
+    from test_ui import App, restore, send, start, text_of
+
+    from pedagraph.problems import get_problem
+
+    pid = "gsm8k-sample-1"
+    problem = get_problem(pid)
+    apps = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        app = App(tmp_path / name / "home", tmp_path / name)
+        app.extra_env = {"PEDAGRAPH_DATABASE_URL": pg_url}
+        apps.append(app)
+    starters = [threading.Thread(target=app.start) for app in apps]
+    for t in starters:
+        t.start()
+    for t in starters:
+        t.join()
+    try:
+        errors: list[BaseException] = []
+        sessions: dict[str, dict[str, str]] = {}
+
+        def tutor(index: int) -> None:
+            client = apps[index].client()
+            try:
+                for r in range(2):
+                    session = restore(client, {"thread_id": f"seed-{index}-{r}", "learner_id": "shared-ana"})[0]
+                    session = start(client, session, pid)[0]
+                    (session, chat, *_), _ = send(client, session, problem.steps[0].answer)
+                    assert text_of(chat[-1]) and session["learner_id"] == "shared-ana"
+                    sessions[f"{index}-{r}"] = session
+            except BaseException as exc:  # noqa: BLE001 - surfaced below
+                errors.append(exc)
+
+        workers = [threading.Thread(target=tutor, args=(i,)) for i in range(2)]
+        for t in workers:
+            t.start()
+        for t in workers:
+            t.join(timeout=240)
+        assert not errors, errors
+        # a session started on server a is continued on server b: the conversation lives in PostgreSQL
+        moved = sessions["0-0"]
+        client_b = apps[1].client()
+        _, chat, status, _ = restore(client_b, moved)
+        assert [m["role"] for m in chat][-2:] == ["user", "assistant"] and "step 2 of 2" in status
+        (_, chat, *_), _ = send(client_b, moved, problem.final_answer)
+        assert "solved" in text_of(chat[-1])
+    finally:
+        for app in apps:
+            app.stop()
+    model = get_learner_store().get("shared-ana")
+    per_session: dict[str, int] = {}
+    for skill in model.skills.values():
+        for o in skill.history:
+            per_session[o.session_id] = per_session.get(o.session_id, 0) + 1
+    threads = {s["thread_id"] for s in sessions.values()}
+    assert set(per_session) == threads and len(threads) == 4  # both servers' evidence, none lost
+    others = [n for t, n in per_session.items() if t != moved["thread_id"]]
+    assert len(set(others)) == 1 and per_session[moved["thread_id"]] > others[0]  # the moved one got one more
+    assert model.stats.sessions == 4
