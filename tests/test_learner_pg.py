@@ -82,6 +82,15 @@ def raw_row(url: str, learner_id: str) -> tuple[int, str] | None:
         return conn.execute("SELECT schema_version, data FROM learners WHERE learner_id = %s", (learner_id,)).fetchone()
 
 
+def in_threads(calls: list, timeout: float | None = None) -> None:
+    """Run the calls in threads at once and wait for all of them."""
+    threads = [threading.Thread(target=call) for call in calls]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=timeout)
+
+
 # --------------------------------------------------------------------------- the store
 
 
@@ -141,11 +150,7 @@ def test_concurrent_threads_and_instances_do_not_lose_updates(store, pg_url):
         except BaseException as exc:  # noqa: BLE001 - surfaced below
             errors.append(exc)
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    in_threads([lambda i=i: worker(i) for i in range(6)])
     assert errors == []
     model = store.get("new-learner")  # no row existed when the writers started: the advisory lock covers it
     assert model.skills["fractions"].n_obs == 90 and model.skills["fractions"].n_correct == 6 * 8
@@ -286,11 +291,7 @@ def test_two_pedagraph_ui_servers_share_sessions_and_learners(pg_url, tmp_path):
         app = App(tmp_path / name / "home", tmp_path / name)
         app.extra_env = {"PEDAGRAPH_DATABASE_URL": pg_url}
         apps.append(app)
-    starters = [threading.Thread(target=app.start) for app in apps]
-    for t in starters:
-        t.start()
-    for t in starters:
-        t.join()
+    in_threads([app.start for app in apps])
     try:
         errors: list[BaseException] = []
         sessions: dict[str, dict[str, str]] = {}
@@ -307,11 +308,7 @@ def test_two_pedagraph_ui_servers_share_sessions_and_learners(pg_url, tmp_path):
             except BaseException as exc:  # noqa: BLE001 - surfaced below
                 errors.append(exc)
 
-        workers = [threading.Thread(target=tutor, args=(i,)) for i in range(2)]
-        for t in workers:
-            t.start()
-        for t in workers:
-            t.join(timeout=240)
+        in_threads([lambda i=i: tutor(i) for i in range(2)], timeout=240)
         assert not errors, errors
         # a session started on server a is continued on server b: the conversation lives in PostgreSQL
         moved = sessions["0-0"]
