@@ -8,7 +8,8 @@ in-process. The actor runs the suite's `run_item` through the same `execute_item
 the row; the driver writes it. So outputs, resume (rerun the same command) and no-duplicate guarantees are the
 local runner's. A worker that dies mid-item (killed, out of memory, a lost node) is restarted by Ray and its
 unfinished items run again, up to `MAX_RETRIES` times; after that those items are recorded as errors
-(`--retry-errors` runs them again). An item is never written twice: only the driver writes, once per item.
+(`--retry-errors` runs them again) and the dead worker is replaced by a fresh one, so the run goes on. An
+item is never written twice: only the driver writes, once per item.
 
 Without `--ray-address` a local Ray is started for the run (all cores) and stopped after; with one (`auto`,
 `ray://host:10001`), the run joins that cluster. Workers read their own environment and pedagraph.toml for model
@@ -139,11 +140,14 @@ class RayItems:
         cpus = float(ray.cluster_resources().get("CPU", 1.0))
         n_workers = max(1, min(config.concurrency, int(cpus // config.ray_cpus) or 1))
         per_worker = -(-config.concurrency // n_workers)
-        actor = ray.remote(ItemWorker).options(
+        actor = self._actor = ray.remote(ItemWorker).options(
             num_cpus=config.ray_cpus, max_concurrency=per_worker, max_restarts=MAX_RETRIES,
             max_task_retries=MAX_RETRIES,
         )  # fmt: skip
+        self._suite = suite
         self._workers = [actor.remote(suite, self._spec) for _ in range(n_workers)]
+        self.replaced = 0
+        """Workers that died for good (restarts used up) and were replaced by fresh ones."""
         t0 = time.perf_counter()
         try:  # wait for the workers to be up (imports done), so a broken worker environment fails here, once
             ray.get([worker.ready.remote() for worker in self._workers], timeout=WORKER_START_TIMEOUT)
@@ -163,7 +167,8 @@ class RayItems:
         start = time.perf_counter()
         index = min(range(len(self._workers)), key=self._load.__getitem__)  # the least busy worker
         self._load[index] += 1
-        ref = self._workers[index].run.remote(item)
+        worker = self._workers[index]
+        ref = worker.run.remote(item)
         try:
             return await ref
         except asyncio.CancelledError:  # the run was interrupted: its unfinished items run again on resume
@@ -171,6 +176,11 @@ class RayItems:
                 self._ray.cancel(ref)
             raise
         except self._ray.exceptions.RayError as exc:  # the worker died more than MAX_RETRIES times, ...
+            if isinstance(exc, self._ray.exceptions.RayActorError) and self._workers[index] is worker:
+                self._workers[index] = self._actor.remote(self._suite, self._spec)  # the run keeps its capacity
+                self.replaced += 1
+                with contextlib.suppress(Exception):
+                    self._ray.kill(worker)
             cause = getattr(exc, "cause", None)
             shown = cause if isinstance(cause, BaseException) else exc
             return {

@@ -132,3 +132,39 @@ def test_ray_resume_runs_only_the_missing_items_once(local_ray, stub, tmp_path):
     assert sorted(rows(out)) == sorted(f"q{i}" for i in range(n))
     again = run(get_suite("solve")({}), out, data, stub, backend="ray")
     assert (again.ran, again.skipped) == (0, n) and len(stub.chat_requests) - before == n - 4
+
+
+def test_a_poison_item_that_kills_every_worker_is_an_error_and_the_run_goes_on(local_ray, stub, tmp_path):
+    n = 8
+    data = make_data(tmp_path / "d.jsonl", n)
+    out = tmp_path / "run"
+    suite = WorkerKillingSolve(kill_items={"q2"}, marks=tmp_path / "marks", every_attempt=True)
+    res = run(suite, out, data, stub, concurrency=2, backend="ray")
+    got = rows(out)
+    assert sorted(got) == sorted(f"q{i}" for i in range(n)) and res.interrupted is False
+    assert got["q2"]["status"] == "error" and "died" in got["q2"]["error"].lower()
+    assert all(r["status"] == "ok" for r in got.values() if r["status"] != "error")
+    errors = {i for i, r in got.items() if r["status"] == "error"}
+    # fixed (here: the suite no longer kills), --retry-errors runs the errors again and nothing else
+    res2 = run(get_suite("solve")({}), out, data, stub, backend="ray", retry_errors=True)
+    assert res2.ran == len(errors) and all(r["status"] == "ok" for r in rows(out).values())
+
+
+def test_a_worker_dead_for_good_is_replaced(local_ray, stub, tmp_path):
+    from pedagraph.evals.ray_backend import RayItems
+
+    data = make_data(tmp_path / "d.jsonl", 4)
+    suite = get_suite("solve")({})
+    items = suite.load_items(data)
+    config = RunConfig(out_dir=tmp_path / "run", data_path=data, models=models(stub), cache=False, concurrency=2,
+                       backend="ray")  # fmt: skip
+    pool = RayItems(suite, config, {"student": "openai:stub-model"})
+    try:
+        ray.kill(pool._workers[0], no_restart=True)  # gone for good, as after its last restart
+        first = asyncio.run(pool(items[0]))  # sent to the least busy worker: the dead one
+        assert first["status"] == "error" and first["item_id"] == "q0" and pool.replaced == 1
+        later = [asyncio.run(pool(item)) for item in items[1:]]
+        assert [r["status"] for r in later] == ["ok"] * 3 and pool.replaced == 1
+    finally:
+        pool.close()
+    assert ray.is_initialized()  # the module's Ray was joined, not started, so it is left running
