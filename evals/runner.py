@@ -5,7 +5,9 @@ turns the ok results into metrics, a markdown body and plots. `run_suite` does e
 concurrently up to `concurrency` (the model layer's per-backend limits still apply), appends one line per
 finished item to `results.jsonl` (flushed and fsynced, from one writer), resumes a killed run by skipping the
 items that already have a line, records the full configuration in `run.json`, and writes `summary.json`,
-`report.md` and the suite's PNG plots.
+`report.md` and the suite's PNG plots. Where the items run is the backend: `local` (coroutines in this process)
+or `ray` (`evals/ray_backend.py`: Ray worker processes run `execute_item` and return the rows; this process still
+writes every line, so resume and no-duplicate hold on both).
 """
 
 from __future__ import annotations
