@@ -29,6 +29,8 @@ __all__ = ["PostgresLearnerStore", "is_postgres_url", "redact_url"]
 
 _LOCK_SEED = 0x7065_6461  # hashtextextended seed: keeps our advisory lock keys apart from other users'
 _SETUP_LOCK_KEY = 0x7065_6461_6772_6170  # serialises CREATE TABLE across processes starting at once
+POOL_SIZE = 10
+"""Most connections one process's learner store opens (threads beyond it wait up to `timeout` for one)."""
 _URL_PASSWORD = re.compile(r"(?P<head>://[^/:@]*:)[^@/]*@")
 
 
@@ -107,37 +109,50 @@ class PostgresLearnerStore(LearnerStore):
             self._initialised = True
             self._generation += 1
 
-    def _thread_connection(self) -> Any:  # type: ignore[override]
-        """This thread's connection, opened once per thread and process (a forked child opens its own)."""
-        key = (self._generation, os.getpid())
-        cached = getattr(self._local, "conn", None)
-        if cached is not None and cached[0] == key and not cached[1].closed:
-            return cached[1]
-        self._local.conn = None
-        conn = self._open()
-        self._local.conn = (key, conn)
-        return conn
+    def _pool(self) -> Any:
+        """This process's connection pool (at most `POOL_SIZE` connections; a forked child makes its own)."""
+        pool = getattr(self, "_pool_of", None)
+        if pool is not None and pool[0] == os.getpid():
+            return pool[1]
+        from psycopg_pool import ConnectionPool
 
-    def _drop_thread_connection(self) -> None:
-        cached = getattr(self._local, "conn", None)
-        self._local.conn = None
-        if cached is not None and cached[0][1] == os.getpid():
-            try:
-                cached[1].close()
-            except self._psycopg.Error:
-                pass
+        lock_timeout = int(self.timeout * 1000)
+
+        def configure(conn: Any) -> None:
+            conn.execute(f"SET lock_timeout = {lock_timeout}")
+
+        with self._init_lock:
+            pool = getattr(self, "_pool_of", None)
+            if pool is not None and pool[0] == os.getpid():
+                return pool[1]
+            new = ConnectionPool(
+                self.url, min_size=1, max_size=POOL_SIZE, timeout=self.timeout, configure=configure, open=False,
+                check=ConnectionPool.check_connection,  # a connection the server dropped is replaced, not used
+                kwargs={"autocommit": True, "connect_timeout": max(1, int(self.timeout))},
+            )  # fmt: skip
+            new.open(wait=False)
+            self._pool_of = (os.getpid(), new)
+        return new
+
+    def close(self) -> None:
+        """Close this process's connections to the database."""
+        pool = getattr(self, "_pool_of", None)
+        self._pool_of = None
+        if pool is not None and pool[0] == os.getpid():
+            pool[1].close()
 
     @contextmanager
     def _connection(self, *, write: bool) -> Iterator[Any]:  # type: ignore[override]
-        conn = self._thread_connection()
+        from psycopg_pool import PoolTimeout
+
         try:
-            if write:
-                with conn.transaction():
+            with self._pool().connection() as conn:
+                if write:
+                    with conn.transaction():
+                        yield conn
+                else:
                     yield conn
-            else:
-                yield conn
-        except self._psycopg.Error as exc:
-            self._drop_thread_connection()
+        except (self._psycopg.Error, PoolTimeout) as exc:
             raise self._error(exc) from None
 
     @staticmethod

@@ -184,16 +184,51 @@ def test_corrupt_row_is_a_clear_error_and_others_still_work(store, pg_url):
     assert store.list_learners() == ["ana", "ben"] and store.delete("ana")
 
 
-def test_server_gone_is_a_clear_error_then_the_store_recovers(store, pg_url):
+def test_dropped_connections_are_replaced_and_no_server_is_one_clear_error(store, pg_url):
     import psycopg
 
+    from pedagraph.learner_pg import PostgresLearnerStore
+
     store.record_evidence("ana", "f", True, ev(1))
-    conn = store._thread_connection()
-    with psycopg.connect(pg_url, autocommit=True) as admin:  # the server drops this connection
-        admin.execute("SELECT pg_terminate_backend(%s)", (conn.info.backend_pid,))
-    with pytest.raises(DataError, match="learner database"):
-        store.get("ana")
-    assert store.get("ana").skills["f"].n_obs == 1  # a new connection on the next call
+    with psycopg.connect(pg_url, autocommit=True) as admin:  # the server drops every connection of the store
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND application_name = ''"
+        )
+    assert store.get("ana").skills["f"].n_obs == 1  # checked on checkout: a new connection serves
+    port = int(pg_url.split("@127.0.0.1:")[1].split("/")[0])
+    down = pg_url.replace(f":{port}/", f":{_free_port()}/")
+    with pytest.raises(DataError, match="learner database .*127.0.0.1") as info:
+        PostgresLearnerStore(down, timeout=2)
+    assert "PEDAGRAPH_DATABASE_URL" in info.value.hint
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_connections_are_pooled_and_bounded(store):
+    from pedagraph.learner_pg import POOL_SIZE
+
+    errors: list[BaseException] = []
+
+    def reader() -> None:
+        try:
+            for _ in range(5):
+                store.record_evidence("ana", "f", True, ev(None))
+        except BaseException as exc:  # noqa: BLE001 - surfaced below
+            errors.append(exc)
+
+    in_threads([reader] * (POOL_SIZE * 3))
+    assert errors == [] and store.get("ana").skills["f"].n_obs == POOL_SIZE * 15
+    pool = store._pool()
+    assert pool.get_stats()["pool_size"] <= POOL_SIZE
+    store.close()
+    assert store.get("ana").skills["f"].n_obs == POOL_SIZE * 15  # reopened on demand
 
 
 # --------------------------------------------------------------------------- two app processes
