@@ -235,12 +235,17 @@ def test_connections_are_pooled_and_bounded(store):
 
 APP_PROCESS = textwrap.dedent(
     """
-    import json, sys
+    import json, pathlib, sys, time
     from pedagraph.problems import get_problem
     from pedagraph.ui.service import TutorService
 
     name, pid, learners, rounds = sys.argv[1], sys.argv[2], sys.argv[3].split(","), int(sys.argv[4])
     service = TutorService()
+    barrier = pathlib.Path(sys.argv[5])  # both processes start tutoring together, so their writes overlap
+    (barrier / name).touch()
+    deadline = time.monotonic() + 120
+    while len(list(barrier.iterdir())) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
     problem = get_problem(pid)
     sessions = []
     for r in range(rounds):
@@ -264,10 +269,12 @@ def test_two_app_processes_serve_the_same_learners_without_losing_updates(pg_url
     from pedagraph.problems import get_problem
 
     pid = sqlite_suite_problem()
-    learners = "ana,ben"
+    barrier = home.parent / "barrier"
+    barrier.mkdir()
+    learners, rounds = "ana", 8  # one learner, many sessions: the two processes write it at the same moments
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", APP_PROCESS, name, pid, learners, "2"],
+            [sys.executable, "-c", APP_PROCESS, name, pid, learners, str(rounds), str(barrier)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -298,10 +305,10 @@ def test_two_app_processes_serve_the_same_learners_without_losing_updates(pg_url
         for o in observations:
             per_session[o.session_id] = per_session.get(o.session_id, 0) + 1
         # every session ran the same turns, so each recorded the same evidence; a lost update would drop some
-        assert set(per_session) == {f"{app}-{learner}-{r}" for app in ("app1", "app2") for r in range(2)}
+        assert set(per_session) == {f"{app}-{learner}-{r}" for app in ("app1", "app2") for r in range(rounds)}
         assert len(set(per_session.values())) == 1 and min(per_session.values()) > 0
         assert sum(s.n_obs for s in model.skills.values()) == len(observations)
-        assert model.stats.sessions == 4  # 2 rounds in each of 2 processes
+        assert model.stats.sessions == 2 * rounds
     service.close()
 
 
