@@ -5,7 +5,9 @@ turns the ok results into metrics, a markdown body and plots. `run_suite` does e
 concurrently up to `concurrency` (the model layer's per-backend limits still apply), appends one line per
 finished item to `results.jsonl` (flushed and fsynced, from one writer), resumes a killed run by skipping the
 items that already have a line, records the full configuration in `run.json`, and writes `summary.json`,
-`report.md` and the suite's PNG plots.
+`report.md` and the suite's PNG plots. Where the items run is the backend: `local` (coroutines in this process)
+or `ray` (`evals/ray_backend.py`: Ray worker processes run `execute_item` and return the rows; this process still
+writes every line, so resume and no-duplicate hold on both).
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ SUMMARY_FILE = "summary.json"
 REPORT_FILE = "report.md"
 RUN_FILE = "run.json"
 CACHE_FILE = "cache.sqlite"
+BACKENDS = ("local", "ray")
 _REPO = Path(__file__).resolve().parents[1]
 _SUITE_MODULES = ("solve", "judge", "tutoring", "tom", "lesson", "copilot", "coach")
 
@@ -255,10 +258,20 @@ class RunConfig:
     retry_errors: bool = False
     force_new: bool = False
     config_path: str | None = None
+    backend: str = "local"
+    """`local` (items as coroutines in this process) or `ray` (items on Ray workers; see `evals/ray_backend.py`)."""
+    ray_address: str | None = None
+    """Ray cluster to join (`ray://host:10001`, `auto`); None starts a local Ray for the run."""
+    ray_cpus: float = 1.0
+    """CPUs per Ray worker process; the run uses cluster CPUs / this many workers (each runs several items)."""
 
     def __post_init__(self) -> None:
         self.out_dir = Path(self.out_dir)
         self.data_path = Path(self.data_path)
+        if self.backend not in BACKENDS:
+            raise PedagraphError(f"unknown --backend {self.backend!r}", hint=f"one of: {', '.join(BACKENDS)}")
+        if not self.ray_cpus > 0:
+            raise PedagraphError(f"--ray-cpus must be positive, got {self.ray_cpus}")
         if self.concurrency < 1:
             raise PedagraphError(f"--concurrency must be at least 1, got {self.concurrency}")
         if self.limit is not None and self.limit < 0:
@@ -379,6 +392,7 @@ def build_run_record(suite: Suite, config: RunConfig, data_sha: str, n_items: in
         "limit": config.limit,
         "seed": config.seed,
         "concurrency": config.concurrency,
+        "backend": config.backend,
         "options": config.options,
         "models": describe_models(suite.roles, config),
         "cache": str(config.effective_cache_path) if config.cache else None,
@@ -623,7 +637,6 @@ async def _run_locked(
     suite: Suite, config: RunConfig, items_all: list[Item], t0: float, progress: bool
 ) -> RunResult:
     from pedagraph.llm.cache import use_response_cache
-    from pedagraph.llm.usage import track_usage
 
     out = config.out_dir
     items = items_all if config.limit is None else items_all[: config.limit]
@@ -671,6 +684,22 @@ async def _run_locked(
                 f"(concurrency in pedagraph.toml or PEDAGRAPH_CONCURRENCY); --concurrency is {config.concurrency}\n"
             )
 
+    model_pool: dict[str, ManagedChatModel] = {}
+    ray_items: Any = None
+    if config.backend == "ray" and todo:  # nothing left to run: no cluster to start
+        from pedagraph.evals.ray_backend import RayItems
+
+        ray_items = RayItems(suite, config, models)
+        execute: Any = ray_items
+    else:
+
+        async def execute(item: Item) -> dict[str, Any]:
+            ctx = ItemContext(
+                item_seed(config.seed, item.id), config.options, config.models, config.config_path,
+                models=model_pool, out_dir=out,
+            )  # fmt: skip
+            return await execute_item(suite, item, ctx, models)
+
     writer = _Writer(results_path)
     ok = sum(1 for k, v in done.items() if k in wanted and v.get("status") == "ok")
     err = sum(1 for k, v in done.items() if k in wanted and v.get("status") != "ok")
@@ -680,37 +709,10 @@ async def _run_locked(
         queue.put_nowait(item)
     interrupted = False
     ran = 0
-    model_pool: dict[str, ManagedChatModel] = {}
 
     async def one(item: Item) -> None:
         nonlocal ok, err, ran
-        ctx = ItemContext(
-            item_seed(config.seed, item.id), config.options, config.models, config.config_path, models=model_pool,
-            out_dir=out,
-        )
-        start = time.perf_counter()
-        with track_usage() as tracker, traced(suite=suite.name, item=item.id, seed=config.seed):
-            try:
-                result: dict[str, Any] | None = await suite.run_item(item, ctx)
-                if not isinstance(result, dict):
-                    raise TypeError(f"suite {suite.name} returned {type(result).__name__}, not a dict")
-                json.dumps(result, default=str, allow_nan=False)
-                status, error, error_type = "ok", None, None
-            except (KeyboardInterrupt, SystemExit, asyncio.CancelledError):
-                raise
-            except Exception as exc:  # noqa: BLE001 - any failure of an item is recorded, the run goes on
-                result, status, error, error_type = None, "error", error_line(exc), type(exc).__name__
-        row = {
-            "item_id": item.id,
-            "status": status,
-            "error": error,
-            "error_type": error_type,
-            "result": result,
-            "models": models,
-            "usage": _usage_of(tracker),
-            "latency_s": round(time.perf_counter() - start, 4),
-            "finished_at": _now(),
-        }
+        row = await execute(item)
         try:
             line = _json_line(row)
         except ValueError as exc:  # NaN or the like in a result
@@ -754,6 +756,8 @@ async def _run_locked(
         writer.queue.put_nowait(None)
         await asyncio.shield(writer_task)
         writer.close()
+        if ray_items is not None:
+            ray_items.close()
     items_time = time.perf_counter() - t_items
 
     wall = time.perf_counter() - t0
@@ -778,6 +782,35 @@ async def _run_locked(
         plots=plots,
         items_time_s=items_time,
     )
+
+
+async def execute_item(suite: Suite, item: Item, ctx: ItemContext, models: dict[str, Any]) -> dict[str, Any]:
+    """Run one item and return its results.jsonl row (a failure of the item is recorded in the row, not raised)."""
+    from pedagraph.llm.usage import track_usage
+
+    start = time.perf_counter()
+    with track_usage() as tracker, traced(suite=suite.name, item=item.id, seed=ctx.item_seed):
+        try:
+            result: dict[str, Any] | None = await suite.run_item(item, ctx)
+            if not isinstance(result, dict):
+                raise TypeError(f"suite {suite.name} returned {type(result).__name__}, not a dict")
+            json.dumps(result, default=str, allow_nan=False)
+            status, error, error_type = "ok", None, None
+        except (KeyboardInterrupt, SystemExit, asyncio.CancelledError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - any failure of an item is recorded, the run goes on
+            result, status, error, error_type = None, "error", error_line(exc), type(exc).__name__
+    return {
+        "item_id": item.id,
+        "status": status,
+        "error": error,
+        "error_type": error_type,
+        "result": result,
+        "models": models,
+        "usage": _usage_of(tracker),
+        "latency_s": round(time.perf_counter() - start, 4),
+        "finished_at": _now(),
+    }
 
 
 def run_suite_sync(suite: Suite, config: RunConfig, *, progress: bool = True) -> RunResult:

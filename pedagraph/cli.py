@@ -308,6 +308,15 @@ def eval_(
         bool, typer.Option("--force-new", help="Start over in OUT (old results kept as .bak files).")
     ] = False,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
+    backend: Annotated[
+        str, typer.Option(help="Where items run: `local` (this process) or `ray` (Ray tasks; the `ray` extra).")
+    ] = "local",
+    ray_address: Annotated[
+        str | None, typer.Option(help="Ray cluster to join (auto, ray://host:10001); default: a local Ray.")
+    ] = None,
+    ray_cpus: Annotated[
+        float, typer.Option(help="CPUs per Ray worker process (it runs several items at once).")
+    ] = 1.0,
 ) -> None:
     """Run an evaluation suite into OUT (results.jsonl, summary.json, report.md, plots); `list`; `compare`."""
     import asyncio
@@ -368,6 +377,9 @@ def eval_(
         retry_errors=retry_errors,
         force_new=force_new,
         config_path=os.environ.get(CONFIG_ENV),
+        backend=backend,
+        ray_address=ray_address,
+        ray_cpus=ray_cpus,
     )
     result = asyncio.run(run_suite(instance, config, progress=not no_progress))
     counts = result.summary["counts"]

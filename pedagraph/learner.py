@@ -11,7 +11,8 @@ A `LearnerModel` holds what pedagraph knows about one learner (a person or a sim
   mental-model bank of Saha et al. 2023; `useful_explanations()` is derived from it.
 * `persona_text` and `stats`; `ability_levels()` derives EduPlanner's five-ability skill tree from mastery.
 
-Records live in SQLite (`PEDAGRAPH_HOME/learners.sqlite`), keyed by learner id — never by a LangGraph
+Records live in SQLite (`PEDAGRAPH_HOME/learners.sqlite`), or in PostgreSQL when `PEDAGRAPH_DATABASE_URL` is
+set (`pedagraph.learner_pg`), keyed by learner id — never by a LangGraph
 thread id — so they outlive sessions. Rows written by an older schema version are migrated on read
 (`migrate`) and rewritten at the next write. See docs/learner-model.md.
 """
@@ -1042,17 +1043,21 @@ class LearnerStore:
 
             path = ensure_home(load_settings()) / STORE_FILENAME
         self.path = Path(path).expanduser()
+        self._start(timeout)
+
+    def __repr__(self) -> str:
+        return f"LearnerStore({str(self.path)!r})"
+
+    # -- plumbing
+
+    def _start(self, timeout: float) -> None:
+        """Set up the per-thread connections and create the table (a subclass's `__init__` calls it too)."""
         self.timeout = timeout
         self._init_lock = threading.Lock()
         self._initialised = False
         self._generation = 0
         self._local = threading.local()
         self._init_db()
-
-    def __repr__(self) -> str:
-        return f"LearnerStore({str(self.path)!r})"
-
-    # -- plumbing
 
     def _init_db(self) -> None:
         with self._init_lock:
@@ -1138,10 +1143,13 @@ class LearnerStore:
     @staticmethod
     def _read(conn: sqlite3.Connection, learner_id: str) -> LearnerModel | None:
         row = conn.execute("SELECT data FROM learners WHERE learner_id = ?", (learner_id,)).fetchone()
-        if row is None:
-            return None
+        return None if row is None else LearnerStore._decode(learner_id, row[0])
+
+    @staticmethod
+    def _decode(learner_id: str, raw: str) -> LearnerModel:
+        """Return the model stored as JSON text `raw` for `learner_id`, migrated; DataError if unusable."""
         try:
-            data = json.loads(row[0])
+            data = json.loads(raw)
         except (TypeError, ValueError) as exc:
             raise DataError(
                 f"learner {learner_id!r}: stored record is not valid JSON ({exc})",
@@ -1371,16 +1379,30 @@ class LearnerStore:
         return data
 
 
-_STORES: dict[Path, LearnerStore] = {}
+_STORES: dict[Path | str, LearnerStore] = {}
 _STORES_LOCK = threading.Lock()
 
 
 def get_learner_store(home: str | Path | None = None) -> LearnerStore:
-    """Return the LearnerStore of a PEDAGRAPH_HOME (default: the configured one), one instance per home."""
+    """Return the LearnerStore of a PEDAGRAPH_HOME (default: the configured one), one instance per home.
+
+    With no `home` and a configured database URL (`PEDAGRAPH_DATABASE_URL`), the store is the PostgreSQL one
+    (`pedagraph.learner_pg.PostgresLearnerStore`), one instance per URL.
+    """
     if home is None:
         from pedagraph.settings import ensure_home, load_settings
 
-        home_path = ensure_home(load_settings())
+        settings = load_settings()
+        if settings.database_url is not None:
+            url = settings.database_url.get_secret_value()
+            with _STORES_LOCK:
+                store = _STORES.get(url)
+                if store is None:
+                    from pedagraph.learner_pg import PostgresLearnerStore
+
+                    store = _STORES[url] = PostgresLearnerStore(url)
+                return store
+        home_path = ensure_home(settings)
     else:
         home_path = Path(home).expanduser()
     key = home_path.resolve()

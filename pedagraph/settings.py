@@ -95,6 +95,11 @@ class Settings(BaseModel):
     config_path: Path | None = None
     models: dict[str, ModelSettings] = Field(default_factory=dict)
     ui: UISettings = Field(default_factory=UISettings)
+    database_url: SecretStr | None = Field(
+        None,
+        description="`postgresql://...`: learner store and checkpointer on PostgreSQL (several app processes); "
+        "unset: SQLite files in `home`. From `database_url` in the config file or PEDAGRAPH_DATABASE_URL.",
+    )
 
     def model_for(self, role: str) -> ModelSettings:
         """Return the resolved model settings of one role."""
@@ -113,7 +118,8 @@ class Settings(BaseModel):
 
 
 _MODEL_FIELDS = tuple(ModelSettings.model_fields)
-_TOP_LEVEL_KEYS = {"home", "models", "ui"}
+_TOP_LEVEL_KEYS = {"home", "models", "ui", "database_url"}
+DATABASE_URL_ENV = "PEDAGRAPH_DATABASE_URL"
 
 
 def check_role(role: str) -> str:
@@ -292,17 +298,37 @@ def _load_settings(config_path: str | os.PathLike[str] | None = None, **model_ov
         role: resolve_model_settings(role, overrides=model_overrides, config=data, source=source) for role in ROLES
     }
     home_raw = data.get("home") or os.environ.get(HOME_ENV) or "~/.pedagraph"
+    database_url = _database_url(data.get("database_url"), source)
     try:
         return Settings(
             home=Path(str(home_raw)).expanduser(),
             config_path=path,
             models=models,
             ui=UISettings(**(data.get("ui") or {})),
+            database_url=database_url,
         )
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = ".".join(str(p) for p in err["loc"])
         raise ConfigError(f"{source}: {loc}: {err['msg']}") from None
+
+
+def _database_url(configured: Any, source: str) -> str | None:
+    """The database URL from the config file, else PEDAGRAPH_DATABASE_URL; ConfigError unless PostgreSQL."""
+    where = f"{source}: database_url"
+    raw = configured
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        raw, where = os.environ.get(DATABASE_URL_ENV), DATABASE_URL_ENV
+    if raw is None or not str(raw).strip():
+        return None
+    url = str(raw).strip()
+    if url.split("://", 1)[0].lower() not in ("postgresql", "postgres"):
+        shown = url.split("://", 1)[0] + "://..." if "://" in url else "a value without a scheme"
+        raise ConfigError(
+            f"{where} must be a postgresql:// URL, got {shown}",
+            hint="e.g. postgresql://user:password@host:5432/pedagraph; unset it to use the SQLite files in home",
+        )
+    return url
 
 
 def ensure_home(settings: Settings) -> Path:

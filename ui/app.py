@@ -253,7 +253,7 @@ def _wire_problems(handlers: Handlers, c: SimpleNamespace, view: list[Any], extr
 
 
 def build_app(service: TutorService | None = None, settings: Settings | None = None) -> gr.Blocks:
-    """Return the tutoring app (not launched); the tutor graph is compiled once, over a sqlite checkpointer."""
+    """Return the tutoring app (not launched); the tutor graph is compiled once, over the configured checkpointer."""
     service = service or TutorService(settings)
     handlers = Handlers(service)
     header, _ = models_header()

@@ -1,6 +1,7 @@
 """The tutoring app's back end, free of Gradio: sessions, streamed turns, history and the learner panel.
 
-One `TutorService` per app compiles the tutor graph once over a `SqliteSaver` on `settings.checkpoint_path`.
+One `TutorService` per app compiles the tutor graph once over the configured checkpointer: a `SqliteSaver` on
+`settings.checkpoint_path`, or a `PostgresSaver` when `PEDAGRAPH_DATABASE_URL` is set (`pedagraph.checkpointing`).
 A browser session is `{"thread_id": ..., "learner_id": ...}` (kept in the browser's localStorage by the app);
 the conversation lives in the checkpointer, the learner model in the learner store, so both survive a page
 reload and an app restart. The session's `course` (from the course material box) is passed as `Context.course`.
@@ -21,7 +22,6 @@ from __future__ import annotations
 import queue
 import re
 import shutil
-import sqlite3
 import threading
 import unicodedata
 import uuid
@@ -31,12 +31,12 @@ from pathlib import Path
 from typing import Any
 
 from langchain_core.messages import AIMessage, HumanMessage
-from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command, StateSnapshot
 from pedagraph.graphs.tutor import Context, build_graph
 from pedagraph.prompts import render
 from pedagraph.ui.history import History
 
+from pedagraph.checkpointing import open_checkpointer
 from pedagraph.errors import DataError, PedagraphError
 from pedagraph.learner import get_learner_store, validate_learner_id
 from pedagraph.messages import message_text
@@ -122,13 +122,13 @@ def problem_label(problem: Problem, width: int = 80) -> str:
 
 
 class TutorService:
-    """Runs tutoring sessions for the app: one compiled graph, a sqlite checkpointer, per-session locks."""
+    """Runs tutoring sessions for the app: one compiled graph, the configured checkpointer, per-session locks."""
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or load_settings()
         ensure_home(self.settings)
-        self.conn = sqlite3.connect(self.settings.checkpoint_path, check_same_thread=False)
-        self.saver = SqliteSaver(self.conn)
+        self.checkpointer = open_checkpointer(self.settings)
+        self.saver = self.checkpointer.saver
         self.graph = build_graph(checkpointer=self.saver)
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
@@ -137,8 +137,7 @@ class TutorService:
 
     def close(self) -> None:
         """Close the checkpoint database and the history of past problems."""
-        with self.saver.lock:
-            self.conn.close()
+        self.checkpointer.close()
         self.past.close()
 
     # -- state ---------------------------------------------------------------------------------------------
