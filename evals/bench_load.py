@@ -4,7 +4,8 @@ The teacher is a real-model path: an OpenAI-compatible stub (`pedagraph.testing.
 answering after a fixed delay, so a turn has model latency as in production and the CPU measured is pedagraph's.
 
 For each N in --learners, in one run:
-  1. the graph alone: one process, one compiled tutor graph over one SqliteSaver (as the app has), N threads,
+  1. the graph alone: one process, one compiled tutor graph over the app's checkpointer (SQLite, or PostgreSQL
+     with --database-url), N threads,
      each a learner working a problem for --turns turns (interrupt + `Command(resume=...)` per turn);
   2. the app: `pedagraph ui` in its own process, N `gradio_client` clients in threads doing the same through
      `/start` and `/send` (streamed), as N browsers would.
@@ -97,16 +98,16 @@ def drive(n: int, session: Callable[[int, list[float]], None]) -> tuple[float, l
 
 
 def graph_alone(home: Path, n: int, turns: int) -> dict[str, float]:
-    """The tutor graph in this process over one SqliteSaver, n learners in threads."""
-    import sqlite3
-
-    from langgraph.checkpoint.sqlite import SqliteSaver
+    """The tutor graph in this process over the app's checkpointer (SQLite, or PostgreSQL by URL), n learners."""
     from langgraph.types import Command
     from pedagraph.graphs.tutor import Context, build_graph
 
+    from pedagraph.checkpointing import open_checkpointer
+    from pedagraph.settings import load_settings
+
     home.mkdir(parents=True, exist_ok=True)
     os.environ["PEDAGRAPH_HOME"] = str(home)
-    graph = build_graph(checkpointer=SqliteSaver(sqlite3.connect(home / "ck.sqlite", check_same_thread=False)))
+    graph = build_graph(checkpointer=open_checkpointer(load_settings()).saver)
 
     def session(i: int, out: list[float]) -> None:
         config, ctx = {"configurable": {"thread_id": f"g{n}-{i}"}}, Context(learner_id=f"g{n}-{i}")
