@@ -173,7 +173,7 @@ def open_session(state: TutoringState, runtime: Runtime[TutoringContext]) -> dic
     stream.feed_known(text)
     return {"last_plan": move.dump(), "last_diagnosis": {}, "subproblem_state": sub_state.value, "greeted": True,
             "draft_reply": text, "streamed_text": stream.sent,
-            "pending_learning": session_started().model_dump(mode="json")}  # fmt: skip
+            "pending_learning": session_started(ctx.course).model_dump(mode="json")}  # fmt: skip
 
 
 # -- plan_move -----------------------------------------------------------------------------------------------

@@ -99,6 +99,7 @@ MAX_EXTRACTION_ATTEMPTS = 20
 MAX_PROBLEMS = 300
 """Problems with a record kept per learner (the least recently active are dropped first)."""
 MAX_TURN_TEXT = 2000
+MAX_COURSES = 50
 DERIVED_KEY = "derived"
 """Key under which `LearnerStore.export` adds derived, recomputable data; ignored when loading."""
 _STORAGE_LAYOUT = 1  # PRAGMA user_version of the SQLite file: the table layout, not the JSON schema.
@@ -470,6 +471,8 @@ class LearnerModel(BaseModel):
     stats: LearnerStats = Field(default_factory=LearnerStats)
     problems: dict[str, ProblemRecord] = Field(default_factory=dict)
     """Per problem id: replies shown and extraction attempts, for the reveal gate across sessions."""
+    courses: list[str] = Field(default_factory=list)
+    """Courses the learner was tutored in (a session's `course`), first seen first: a teacher's class."""
 
     @field_validator("schema_version")
     @classmethod
@@ -666,8 +669,8 @@ def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
-    """v2 had no per-problem record: v3 adds `problems` (replies shown, extraction attempts), empty."""
-    return {**data, "schema_version": 3, "problems": {}}
+    """v2 had no per-problem record and no courses: v3 adds `problems` and `courses`, empty."""
+    return {**data, "schema_version": 3, "problems": {}, "courses": []}
 
 
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3}
@@ -875,6 +878,8 @@ class LearnerUpdate(BaseModel):
     """Misconceptions that graded evidence now contradicts (applied before this update's new misconceptions)."""
     problem_events: tuple[ProblemEvent, ...] = ()
     """Replies shown and extraction attempts, per problem (the reveal gate's evidence across sessions)."""
+    courses: tuple[str, ...] = ()
+    """Courses to add to the learner's (a session in a course)."""
 
     def __add__(self, other: LearnerUpdate) -> LearnerUpdate:
         return LearnerUpdate(
@@ -884,12 +889,13 @@ class LearnerUpdate(BaseModel):
             stats=self.stats + other.stats,
             resolved=self.resolved + other.resolved,
             problem_events=self.problem_events + other.problem_events,
+            courses=self.courses + other.courses,
         )
 
     @property
     def is_empty(self) -> bool:
         """True when applying it would change nothing."""
-        parts = (self.evidence, self.misconceptions, self.demos, self.resolved, self.problem_events)
+        parts = (self.evidence, self.misconceptions, self.demos, self.resolved, self.problem_events, self.courses)
         return not (any(parts) or any(self.stats.model_dump().values()))
 
 
@@ -1013,9 +1019,18 @@ def apply_problem_event(model: LearnerModel, event: ProblemEvent) -> bool:
     return True
 
 
+def apply_courses(model: LearnerModel, courses: Iterable[str]) -> bool:
+    """Add courses to the learner's list in place (each once, the first MAX_COURSES kept); True if changed."""
+    new = [c.strip()[:MAX_ID_LENGTH] for c in courses if c and c.strip() and c.strip() not in model.courses]
+    new = list(dict.fromkeys(new))[: max(0, MAX_COURSES - len(model.courses))]
+    if new:
+        model.courses = [*model.courses, *new]
+    return bool(new)
+
+
 def apply_update(model: LearnerModel, update: LearnerUpdate) -> bool:
     """Apply every part of a `LearnerUpdate` to `model` in place, in order; True if anything changed."""
-    changed = False
+    changed = apply_courses(model, update.courses)
     for event in update.problem_events:
         changed |= apply_problem_event(model, event)
     for evidence in update.evidence:

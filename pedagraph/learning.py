@@ -112,9 +112,9 @@ def _misconception_changes(problem: Problem, step: Step, diagnosis: Diagnosis, g
     return (update,), ()
 
 
-def session_started() -> LearnerUpdate:
-    """A new tutoring session (one problem) was opened."""
-    return LearnerUpdate(stats=StatsDelta(sessions=1))
+def session_started(course: str | None = None) -> LearnerUpdate:
+    """A new tutoring session (one problem) was opened, in a course or none."""
+    return LearnerUpdate(stats=StatsDelta(sessions=1), courses=(course,) if course and course.strip() else ())
 
 
 def _problem_event(kind: Literal["reply", "extraction"], problem_id: str, session_id: str, turn: int, text: str

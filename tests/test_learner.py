@@ -503,8 +503,9 @@ def test_v1_v2_and_v3_fixtures_load_to_equal_models():
     from_v1 = LearnerModel.from_data(v1)
     from_v2 = LearnerModel.from_data(v2)
     from_v3 = LearnerModel.from_data(v3)
-    assert from_v1 == from_v2 == from_v3.model_copy(update={"problems": {}})
-    assert from_v2.problems == {}  # v2 kept no per-problem record: it starts empty
+    assert from_v1 == from_v2 == from_v3.model_copy(update={"problems": {}, "courses": []})
+    assert from_v2.problems == {} and from_v2.courses == []  # v2 kept neither: they start empty
+    assert from_v3.courses == ["algebra-1"]
     history = from_v3.gate_history("gsm8k-sample-1")
     assert history.extraction and history.replies == ("What is 16 - 3 - 4? Take it one step at a time.",)
     assert from_v3.gate_history("gsm8k-sample-1", before_session="s-1") == from_v3.gate_history("unknown")
@@ -514,7 +515,7 @@ def test_v1_v2_and_v3_fixtures_load_to_equal_models():
     assert from_v1.persona_text.startswith("Year 7") and from_v1.stats.sessions == 4
     assert v1 == load_fixture("v1.json")  # migrate() does not mutate its input
     assert migrate(v3) == v3
-    assert v2 == load_fixture("v2.json") and migrate(v2) == {**v2, "schema_version": 3, "problems": {}}
+    assert v2 == load_fixture("v2.json") and migrate(v2) == {**v2, "schema_version": 3, "problems": {}, "courses": []}
 
 
 def test_full_v2_fixture_is_consistent():
@@ -597,6 +598,13 @@ def test_problem_events_are_kept_per_problem_once_per_turn_and_bounded(store):
     assert len(texts) == MAX_PROBLEM_REPLIES and texts[-1] == f"reply {MAX_PROBLEM_REPLIES + 4}"
     assert LearnerModel.from_data(store.export("ana")) == model
     assert LearnerUpdate(problem_events=update.problem_events).is_empty is False
+
+
+def test_courses_are_kept_once_in_order(store):
+    store.apply("ana", LearnerUpdate(courses=("algebra-1",)))
+    model = store.apply("ana", LearnerUpdate(courses=("algebra-1", " geometry ", "")))
+    assert model.courses == ["algebra-1", "geometry"]
+    assert LearnerUpdate(courses=("x",)).is_empty is False and LearnerUpdate().is_empty
 
 
 # --------------------------------------------------------------------------- corruption and validation

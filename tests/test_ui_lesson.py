@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from pedagraph.errors import DataError
 from pedagraph.learner import EvidenceUpdate, GradedEvidence, Grader, LearnerUpdate, MisconceptionUpdate
 from pedagraph.planning.class_view import class_csv, class_view, select_learners
 
@@ -33,6 +34,25 @@ def learners():
     _learner(store, "7b-ben", [("fractions", False), ("rates", False)], "adds denominators")
     _learner(store, "8a-cat", [("percentages", True)])
     return store
+
+
+def test_a_class_is_the_learners_of_a_course(learners):
+    learners.apply("7b-ana", LearnerUpdate(courses=("algebra-1",)))
+    learners.apply("8a-cat", LearnerUpdate(courses=("algebra-1", "geometry")))
+    assert select_learners(learners, course="algebra-1") == ["7b-ana", "8a-cat"]
+    assert select_learners(learners, "7b-*", course="algebra-1") == ["7b-ana"]
+    with pytest.raises(DataError, match="course"):
+        select_learners(learners, course="history")
+
+
+def test_a_tutoring_session_in_a_course_puts_the_learner_in_it():
+    from pedagraph.graphs.tutor import Context, build_graph
+
+    from pedagraph.learner import get_learner_store
+
+    build_graph().invoke({"problem_id": "gsm8k-sample-1"},
+                         context=Context(learner_id="dana", course="algebra-1", max_turns=0))  # fmt: skip
+    assert get_learner_store().get("dana").courses == ["algebra-1"]
 
 
 def test_the_class_view_lists_mastery_misconceptions_and_sessions(learners):
@@ -99,7 +119,7 @@ def test_the_class_tab_picks_learners_for_a_lesson(learners, app_url):
     from gradio_client import Client
 
     client = Client(app_url, verbose=False)
-    heatmap, held, sessions, picked, csv_path = client.predict("7b-*", api_name="/class_view")
+    heatmap, held, sessions, picked, csv_path = client.predict("7b-*", "", api_name="/class_view")
     assert Path(heatmap).is_file() and "adds denominators" in held and "7b-ana, 7b-ben (2)" in held
     assert "7b-ben" in sessions and "learner_id" in Path(csv_path).read_text()
     group = ["7b-ana", "7b-ben"]

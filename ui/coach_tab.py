@@ -115,8 +115,8 @@ def build_coach_tab() -> None:
             transcript = gr.Textbox(label="Transcript (Teacher: … / Student: … lines, CSV or JSON)", lines=8, scale=3,
                                     elem_id="coach-transcript")  # fmt: skip
             with gr.Column(scale=1):
-                upload = gr.File(label="Or upload a text, CSV or JSON file", file_types=[".txt", ".csv", ".json", ".jsonl"],
-                                 type="filepath", elem_id="coach-upload")  # fmt: skip
+                upload = gr.File(label="Or upload a text, CSV or JSON file", type="filepath", elem_id="coach-upload",
+                                 file_types=[".txt", ".csv", ".json", ".jsonl"])  # fmt: skip
                 fmt = gr.Dropdown(FORMATS, value="auto", label="Format")
                 mathdial = gr.Number(value=None, precision=0, minimum=0, label="Or MathDial conversation #",
                                      elem_id="coach-mathdial")  # fmt: skip

@@ -11,7 +11,7 @@ learners who hold them, recent sessions), a CSV export, and learners to tick for
 Endpoints (also for `gradio_client`): `/plan_lesson(topic, problems, source, numerical, abstract, logical, analogy,
 spatial, learners, rounds, candidates, test_problems, repeats, approval, run)` and `/approve_plan(run, action,
 plan, comment)` -> run, status, plot, rounds table, plan (Markdown), plan to edit, download;
-`/class_view(filter)` -> heatmap, misconceptions, sessions, learner choices, CSV file.
+`/class_view(filter, course)` -> heatmap, misconceptions, sessions, learner choices, CSV file.
 """
 
 from __future__ import annotations
@@ -245,13 +245,13 @@ def _heatmap(view: ClassView, out_dir: Path) -> str | None:
     return str(path)
 
 
-def class_outputs(wanted: str) -> Outputs:
-    """The class view of the learners listed (all when empty): heatmap, misconceptions, sessions, choices, CSV."""
+def class_outputs(wanted: str, course: str = "") -> Outputs:
+    """The class view of the learners listed (all when empty), of a course or all: heatmap, misconceptions, ..."""
     from pedagraph.learner import get_learner_store
 
     store = get_learner_store()
     try:
-        ids = select_learners(store, wanted)
+        ids = select_learners(store, wanted, course=course or None)
     except PedagraphError as exc:
         return None, f"Error: {exc}", "", gr.update(choices=[], value=[]), None
     view = class_view(store, ids)
@@ -319,6 +319,7 @@ def build_planning_tabs() -> None:
     with gr.Tab("Class"):
         gr.Markdown(load_prompt("ui/class_intro"))
         with gr.Row():
+            course = gr.Textbox(label="Course (empty: every course)", scale=2, elem_id="class-course")
             wanted = gr.Textbox(label="Learners (comma-separated ids, prefix*; empty: all)", scale=4)
             show = gr.Button("Show the class", variant="primary", elem_id="class-show", scale=1)
         heatmap = gr.Image(type="filepath", label="Mastery: learners x skills", elem_id="class-heatmap")
@@ -328,7 +329,7 @@ def build_planning_tabs() -> None:
         picked = gr.CheckboxGroup([], label="Learners for the lesson's group", elem_id="class-pick")
         use = gr.Button("Plan a lesson for these learners", elem_id="class-use")
         csv_file = gr.File(label="CSV export", elem_id="class-csv")
-        show.click(class_outputs, inputs=[wanted], outputs=[heatmap, held, sessions, picked, csv_file],
+        show.click(class_outputs, inputs=[wanted, course], outputs=[heatmap, held, sessions, picked, csv_file],
                    api_name="class_view")  # fmt: skip
         use.click(lambda ids: (gr.update(choices=ids, value=ids), SOURCES[1]), inputs=[picked],
                   outputs=[learners, source], api_name="use_learners")  # fmt: skip

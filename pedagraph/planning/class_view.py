@@ -54,9 +54,19 @@ class ClassView:
         return [[row.mastery.get(s) for s in self.skills] for row in self.rows]
 
 
-def select_learners(store: LearnerStore, wanted: Iterable[str] | str | None = None) -> list[str]:
-    """The class's learner ids: those listed (comma-separated or a list; `prefix*` matches a prefix), else all."""
+def select_learners(
+    store: LearnerStore, wanted: Iterable[str] | str | None = None, *, course: str | None = None
+) -> list[str]:
+    """The class's learner ids: those listed (comma-separated or a list; `prefix*` matches a prefix), else all.
+
+    With a course, only the learners tutored in it (the learner model's `courses`).
+    """
     every = store.list_learners()
+    if course and course.strip():
+        every = [i for i in every if course.strip() in store.get(i).courses]
+        if not every:
+            raise DataError(f"no learner has been tutored in course {course.strip()!r}",
+                            hint="leave the course empty to list every learner")  # fmt: skip
     if wanted is None or (isinstance(wanted, str) and not wanted.strip()):
         return every[:MAX_LEARNERS]
     parts = [p.strip() for p in (wanted.split(",") if isinstance(wanted, str) else wanted) if str(p).strip()]
