@@ -62,7 +62,7 @@ REPORT_FILE = "report.md"
 RUN_FILE = "run.json"
 CACHE_FILE = "cache.sqlite"
 _REPO = Path(__file__).resolve().parents[1]
-_SUITE_MODULES = ("solve", "judge", "tutoring", "tom")
+_SUITE_MODULES = ("solve", "judge", "tutoring", "tom", "distill")
 
 
 # ----------------------------------------------------------------------------------------------------------

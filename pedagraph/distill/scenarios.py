@@ -42,9 +42,10 @@ def kind_of(profile: str) -> str:
 
 
 def difficulty_of(profile: str) -> str:
-    """The profile's sentence about the student's difficulty (the profile without the name and grade)."""
+    """The profile's sentence about the student's difficulty (one naming a known kind, else its last sentence)."""
     parts = [p.strip() for p in re.split(r"(?<=\.)\s+", profile.strip()) if p.strip()]
-    return parts[-1] if parts else ""
+    named = [p for p in parts if kind_of(p) != OTHER]
+    return named[0] if named else parts[-1] if parts else ""
 
 
 class Scenario(BaseModel):

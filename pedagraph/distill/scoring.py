@@ -31,7 +31,7 @@ RULE_DIMENSIONS: tuple[MRBenchDimension, ...] = (
 """The dimensions the deterministic judge labels."""
 _MISTAKE_CUES = re.compile(
     r"\b(not quite|mistake|check|look again|incorrect|wrong|error|careful|re-?read|almost|close|instead|"
-    r"did you|are you sure|double-check)\b",
+    r"did you|are you sure|double-check|not it|not right|not correct)\b",
     re.I,
 )
 _ENCOURAGING_CUES = re.compile(r"\b(good|great|nice|well done|you're close|almost|let's|keep going|you can)\b", re.I)
