@@ -9,7 +9,6 @@ import pytest
 from pedagraph.errors import DataError
 from pedagraph.llm import StandInChatModel
 from pedagraph.testing.distill import KnownTutor
-
 from tests.conftest import SHARED_DATA
 
 needs_data = pytest.mark.skipif(SHARED_DATA is None, reason="the shared datasets (../shared/data) are not present")
