@@ -36,6 +36,7 @@ from pedagraph.ui.history import past_choices, past_transcript
 from pedagraph.ui.panel import learner_panel, models_header
 from pedagraph.ui.plot import mastery_svg
 from pedagraph.ui.service import Reply, TutorService, checked_session, clean_text, problem_label
+from pedagraph.ui.strategies_tab import build_strategies_tab
 from pedagraph.ui.tom_tab import build_tom_tab
 
 from pedagraph.learner import get_learner_store
@@ -263,6 +264,7 @@ def build_app(service: TutorService | None = None, settings: Settings | None = N
                 with gr.Column(scale=2):
                     c = _side(choices)
         build_tom_tab()  # the Theory-of-Mind teacher's sweep (ui/tom_tab.py)
+        build_strategies_tab()  # audit the distilled strategy library (ui/strategies_tab.py)
         c.session, c.chatbot = session, chatbot
         view = [session, chatbot, status, c.panel]
         extra = {"fn": handlers.extras, "inputs": [session], "outputs": [c.picker, c.past_picker, c.plot,
