@@ -16,6 +16,7 @@ from pedagraph.distill.tutor import run_tutor
 from pedagraph.llm import StandInChatModel
 from pedagraph.memory import Memory
 from pedagraph.problems import get_problem
+from pedagraph.taxonomy import MRBenchDimension
 from pedagraph.testing.distill import BAD_REPLY, GOOD_REPLY, KnownTutor, RuleJudge, WordCoach, known_scenarios
 
 PID = "gsm8k-sample-1"
@@ -220,3 +221,20 @@ def test_bad_settings_are_one_clear_error(mem, problem):
         distill(mem, known_scenarios(problem, 1), model, per_round=0)
     with pytest.raises(DataError, match="dimension"):
         distill(mem, known_scenarios(problem, 1), model, dimensions="Nonsense")
+
+
+@pytest.mark.real_model
+def test_tiny_tutor_reads_given_strategies_and_names_them(mem, problem):
+    from pedagraph.llm import get_model
+    from pedagraph.llm.tiny import TINY_INSTALL, find_tiny_gguf
+
+    if find_tiny_gguf() is None:
+        pytest.skip(f"the tiny model is not installed ({TINY_INSTALL})")
+    ops = next(s for s in known_scenarios(problem, 1) if s.kind == "operations")
+    tiny = get_model("teacher", model="tiny", max_tokens=40, max_retries=0, timeout=300)
+    given = {"strategy": "Ask the student which operation the story needs.", "kind": "operations"}
+    turn = run_tutor(ops, tiny, strategies=[given], memory=mem)
+    assert turn.reply_source == "model" and turn.reply.strip()
+    assert [s["strategy"] for s in turn.strategies] == [given["strategy"]]
+    judged = rule_labels(turn.reply, problem, tuple(MRBenchDimension))
+    assert judged["Coherence"] == "Yes" and judged["Revealing_of_the_Answer"] == "No"  # the gate holds for tiny too

@@ -10,6 +10,7 @@ from pedagraph.distill.scenarios import situation_text
 pytestmark = pytest.mark.slow
 
 SUBTRACTED = situation_text("I subtracted the two amounts instead of adding them.", "incorrect")
+TOOK_AWAY = "I took away instead of adding, so I subtracted them."
 STOPPED = situation_text("I did the first step and then I stopped.", "incorrect")
 
 
@@ -17,7 +18,6 @@ STOPPED = situation_text("I did the first step and then I stopped.", "incorrect"
 def app():
     import gradio as gr
     from gradio_client import Client
-
     from pedagraph.ui.strategies_tab import build_strategies_tab
 
     with gr.Blocks() as demo:
@@ -53,14 +53,15 @@ def test_audit_a_library_through_the_tab(app):
     assert "+0.400" in details and "openai:big" in details and "subtracted" in details
     assert text == "Ask which operation the story needs."
 
-    found = app.predict("audit", "I took away instead of adding, so I subtracted them.", True, api_name="/strategies_try")
+    found = app.predict("audit", TOOK_AWAY, True, api_name="/strategies_try")
     assert found == "No strategy would be used here."  # approval on, nothing approved yet
     _, _, status = app.predict("audit", False, ids[0], api_name="/strategies_approve")
     assert "Approved" in status and "(1 approved)" in status
-    found = app.predict("audit", "I took away instead of adding, so I subtracted them.", True, api_name="/strategies_try")
+    found = app.predict("audit", TOOK_AWAY, True, api_name="/strategies_try")
     assert found.startswith("1. Ask which operation the story needs.") and "approved" in found
 
-    _, _, status = app.predict("audit", False, ids[0], "Ask which operation fits the story.", api_name="/strategies_edit")
+    edited = "Ask which operation fits the story."
+    _, _, status = app.predict("audit", False, ids[0], edited, api_name="/strategies_edit")
     assert "Saved" in status and lib.get(ids[0]).strategy == "Ask which operation fits the story."
     assert lib.get(ids[0]).edited and lib.get(ids[0]).approved
     _, _, status = app.predict("audit", False, ids[0], "   ", api_name="/strategies_edit")
