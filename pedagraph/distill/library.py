@@ -157,8 +157,11 @@ class StrategyLibrary:
         return self.memory.delete(COLLECTION, ids=[entry]) > 0
 
     def retrieve(self, situation: str, *, k: int = 3, approved_only: bool = False,
-                 min_score: float | None = MIN_SCORE) -> list[Strategy]:  # fmt: skip
-        """The entries written for the situations most similar to this one (best first)."""
+                 min_score: float | None = MIN_SCORE, strict: bool = True) -> list[Strategy]:  # fmt: skip
+        """The entries written for the situations most similar to this one (best first).
+
+        With `strict=False` a store that cannot be read gives no entries instead of an error.
+        """
         from pedagraph.memory.tools import retrieve
 
         if not situation.strip():
@@ -167,7 +170,7 @@ class StrategyLibrary:
         if approved_only:
             where["approved"] = True
         found = retrieve(COLLECTION, situation, k=k, where=where, min_score=min_score, memory=self.memory,
-                         strict=True)  # fmt: skip
+                         strict=strict)  # fmt: skip
         return [Strategy.from_hit(h) for h in found.hits]
 
 
@@ -188,7 +191,7 @@ def given_strategies(value: Any) -> list[Strategy]:
 
 def strategies_for(setting: Any, situation: str, *, memory: Memory, k: int = 3,
                    approved_only: bool = False) -> list[Strategy]:  # fmt: skip
-    """The strategies a tutor uses in a situation.
+    """The strategies a tutor uses in a situation (a library that cannot be read gives none: the turn goes on).
 
     `setting` is None (none), a library name (its entries retrieved for the situation), a list of strategies
     used as they are, or `{"library": name, "given": [...]}` (the given ones first, then the retrieved ones: how
@@ -205,6 +208,7 @@ def strategies_for(setting: Any, situation: str, *, memory: Memory, k: int = 3,
         given, library = [s for s in given_strategies(setting) if s.approved or not approved_only], None
     retrieved = []
     if isinstance(library, str) and library.strip():
-        retrieved = StrategyLibrary(memory, library).retrieve(situation, k=k, approved_only=approved_only)
+        retrieved = StrategyLibrary(memory, library).retrieve(situation, k=k, approved_only=approved_only,
+                                                              strict=False)  # fmt: skip
     seen = {g.strategy for g in given}
     return given + [s for s in retrieved if s.strategy not in seen]
