@@ -211,6 +211,9 @@ def test_real_coach_and_judge_path(mem, problem):
     kept = StrategyLibrary(mem, "default").all()
     assert kept and all("plan-b" in s.strategy and s.provenance["coach"].startswith("stand-in") for s in kept)
     assert all(set(a["labels"]) == {"Mistake_Identification", "Actionability"} for a in out["attempts"])
+    second = [a for a in out["attempts"] if a["round"] == 2]
+    assert second and all(a["scenario"]["source"] == "coach" and a["scenario_id"].endswith("~coach") for a in second)
+    assert all(a["scenario"]["student_message"].startswith("Coach's student:") for a in second)
 
 
 def test_bad_settings_are_one_clear_error(mem, problem):

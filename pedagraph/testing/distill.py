@@ -22,6 +22,7 @@ __all__ = ["BAD_REPLY", "GOOD_REPLY", "KnownTutor", "RuleJudge", "WordCoach", "k
 
 RESPOND_OPENING = prompt_opening("tutor/respond")
 STRATEGY_OPENING = prompt_opening("coach/write_strategy")
+SCENARIO_OPENING = prompt_opening("coach/write_scenario")
 STRATEGIES_OPENING = prompt_opening("tutor/strategies")
 BAD_REPLY = "Hmm, okay. Keep going with the next part."
 GOOD_REPLY = "Good try! Not quite: check how you combined those numbers. What do you get for the first part?"
@@ -88,8 +89,11 @@ class WordCoach:
     default: str = "Ask a question."
 
     def __call__(self, call: Any) -> dict[str, str] | None:
-        """Reply function for the coach role (structured `StrategyDraft`)."""
+        """Reply function for the coach role: a `StrategyDraft`, or a `ScenarioDraft` that rewords the example."""
         text = call.last_user or call.system
+        if call.schema_name == "ScenarioDraft" and text.startswith(SCENARIO_OPENING):
+            example = text.rsplit("another student:", 1)[-1].strip()
+            return {"student_message": f"Coach's student: {example}", "misconception": "written by the coach"}
         if call.schema_name != "StrategyDraft" or not text.startswith(STRATEGY_OPENING):
             return None
         said = text.split("The student said:", 1)[-1].split("The tutor replied:", 1)[0].lower()
