@@ -154,6 +154,7 @@ def test_tutor_retrieves_strategies_into_its_prompt_and_trace_and_approval_gates
     assert "Use the question move" not in double.prompts[-1]
     used = run_tutor(ops, model, strategies="lib", memory=mem)
     assert used.reply == GOOD_REPLY and [s["id"] for s in used.strategies] == [sid]
+    assert used.diagnosis == "incorrect"  # the label the tutor's retrieval query uses, as the stored situation does
     assert "Use the question move" in double.prompts[-1]
     lib.approve(sid)
     approved = run_tutor(ops, model, strategies="lib", memory=mem, approved_only=True)

@@ -16,6 +16,7 @@ from langchain_core.messages import AIMessage
 from pydantic import BaseModel, Field
 
 from pedagraph.distill.scenarios import Scenario
+from pedagraph.taxonomy import StudentResponse
 
 _runs = itertools.count()
 
@@ -27,6 +28,7 @@ class TutorTurn(BaseModel):
     opener: str = ""
     strategies: list[dict[str, Any]] = Field(default_factory=list)
     diagnosis: str = ""
+    """The tutor's reading of the student's turn (the CLASS category's label, e.g. `incorrect`)."""
     reply_source: str | None = None
     gate: str | None = None
 
@@ -62,8 +64,9 @@ def _run(scenario: Scenario, tutor: Any, strategies: Any, memory: Any, learners:
         store.delete(learner_id)
     replies = [m.content for m in out.get("messages", []) if isinstance(m, AIMessage)]
     trace = (out.get("turns") or [{}])[-1]
-    diagnosis = trace.get("diagnosis") or {}
+    category = (trace.get("diagnosis") or {}).get("category")
+    diagnosis = StudentResponse(category).label if category in {c.value for c in StudentResponse} else ""
     return TutorTurn(reply=str(replies[-1]) if replies else "", opener=str(replies[0]) if replies else "",
-                     strategies=list(trace.get("strategies") or []), diagnosis=str(diagnosis.get("category") or ""),
+                     strategies=list(trace.get("strategies") or []), diagnosis=diagnosis,
                      reply_source=(trace.get("plan") or {}).get("reply_source"),
                      gate=(trace.get("gate") or {}).get("action"))  # fmt: skip
