@@ -23,7 +23,7 @@ from langgraph.runtime import Runtime
 from pedagraph.prompts import render
 from pydantic import BaseModel, Field, create_model
 
-from pedagraph.learning import graded_turn, pending
+from pedagraph.learning import extraction_tried, graded_turn, pending
 from pedagraph.llm import ManagedChatModel
 from pedagraph.messages import last_text, visible_history
 from pedagraph.problems import Problem, steps_of
@@ -317,10 +317,13 @@ def diagnose(state: TutoringState, runtime: Runtime[TutoringContext]) -> dict[st
         attempts[idx] += 1
     previous = TutorMove.of(state.get("last_plan"))
     explained = (previous.step_index, previous.explanation) if previous is not None else None
+    session, turn = thread_id(), len(state.get("turns", []))
     learning = pending(state.get("pending_learning")) + graded_turn(
-        problem=problem, step=steps[idx], diagnosis=d, learner_text=text, session_id=thread_id(),
-        turn=len(state.get("turns", [])), explained=explained,
+        problem=problem, step=steps[idx], diagnosis=d, learner_text=text, session_id=session, turn=turn,
+        explained=explained,
     )  # fmt: skip
+    if d.extraction:
+        learning += extraction_tried(problem_id=problem.id, session_id=session, turn=turn, text=text)
     return {
         "last_diagnosis": d.dump(),
         "attempts": attempts,

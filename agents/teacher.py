@@ -25,18 +25,19 @@ from pedagraph.distill.library import Strategy as LibraryStrategy
 from pedagraph.distill.library import strategies_for
 from pedagraph.distill.scenarios import situation_text
 from pedagraph.errors import DataError, ModelError
+from pedagraph.learner import GateHistory
 from pedagraph.learning import commit, pending, preview, reply_shown, session_started
 from pedagraph.llm import ManagedChatModel
 from pedagraph.messages import dialogue, last_text, message_text, visible_history
 from pedagraph.problems import Problem, bundled_problems, get_problem, steps_of
-from pedagraph.runtime import check_owner, context_of, real_model, services
+from pedagraph.runtime import check_owner, context_of, real_model, services, thread_id
 from pedagraph.state import TutoringState
 from pedagraph.streaming import GatedStream, finish_reply, stream_reply, stream_writer
 from pedagraph.structured import ask
 from pedagraph.taxonomy import Diagnosis, Intention, Strategy, StudentResponse, SubproblemState, TutorMove
 from pedagraph.tutoring.context import TutoringContext
 from pedagraph.tutoring.decompose import decompose
-from pedagraph.tutoring.gate import evaluator_flags_leak, gate_check, make_gate, passes
+from pedagraph.tutoring.gate import GateView, evaluator_flags_leak, gate_check, make_gate, passes
 from pedagraph.tutoring.ladder import ladder_hint
 from pedagraph.tutoring.material import (
     MATERIAL_MIN_SCORE,
@@ -90,6 +91,12 @@ def conversation(state: TutoringState) -> tuple[list[str], list[str]]:
     return visible_history(state.get("messages", []), state.get("problem_start", 0))
 
 
+def gate_view(state: TutoringState) -> GateView:
+    """What the reveal gate judges this problem's replies against, the learner's earlier sessions included."""
+    learner, prior = conversation(state)
+    return GateView.of(learner, prior, GateHistory.model_validate(state.get("earlier_sessions") or {}))
+
+
 def pending_learner_turn(state: TutoringState) -> bool:
     """Whether the latest visible message is the learner's, not answered yet (a question passed as input)."""
     messages = state.get("messages", [])
@@ -130,7 +137,9 @@ def setup_problem(state: TutoringState, runtime: Runtime[TutoringContext]) -> di
     problem = None if continues_active(state) else _new_problem(state, ctx)
     if problem is not None:
         start = len(state.get("messages", []))
-        return {**fresh_session_state(problem, ctx.learner_id, problem_start=start), **CLEARED_INPUTS}
+        earlier = services().learner_store().get(ctx.learner_id).gate_history(problem.id)
+        return {**fresh_session_state(problem, ctx.learner_id, problem_start=start), **CLEARED_INPUTS,
+                "earlier_sessions": earlier.model_dump(mode="json")}  # fmt: skip
     if state.get("problem") and not state.get("done"):
         turns = 0  # after the turn limit the learner gets another `max_turns`
         if asked or pending_learner_turn(state):
@@ -163,7 +172,7 @@ def open_session(state: TutoringState, runtime: Runtime[TutoringContext]) -> dic
     else:
         text = template("open_free", problem=problem.question)
     move = TutorMove.make("open", StudentResponse.NOT_APPLICABLE, 0, "open", sub_state=sub_state)
-    stream = GatedStream(passes(make_gate(problem), *conversation(state)), stream_writer())
+    stream = GatedStream(passes(make_gate(problem), gate_view(state)), stream_writer())
     stream.feed_known(text)
     return {"last_plan": move.dump(), "last_diagnosis": {}, "subproblem_state": sub_state.value, "greeted": True,
             "draft_reply": text, "streamed_text": stream.sent,
@@ -188,7 +197,7 @@ def _framed(state: TutoringState, teacher: ManagedChatModel, problem: Problem, m
     if focus is None:
         return move
     update: dict[str, Any] = {"intention": focus.intention}
-    if focus.focus and passes(make_gate(problem), *conversation(state))(focus.focus):
+    if focus.focus and passes(make_gate(problem), gate_view(state))(focus.focus):
         update["focus"] = focus.focus.strip()[:300]
     return move.model_copy(update=update)
 
@@ -229,7 +238,7 @@ def plan_move(state: TutoringState, runtime: Runtime[TutoringContext]) -> dict[s
         return tom_decision(ctx, learner, step, state.get("budget_used", 0), teacher, problem)
 
     learner_said = last_text(state.get("messages", []), HumanMessage)
-    said, shown = conversation(state)[1], passes(make_gate(problem), *conversation(state))
+    said, shown = conversation(state)[1], passes(make_gate(problem), gate_view(state))
     diagnosis = Diagnosis.of(state.get("last_diagnosis")) or Diagnosis()
     move = choose_move(problem=problem, diagnosis=diagnosis, progress=progress_of(state), policy=ctx,
                        decide=decide, said=said, shown=shown, text=learner_said)  # fmt: skip
@@ -298,7 +307,7 @@ def respond(state: TutoringState, runtime: Runtime[TutoringContext]) -> dict[str
     move = TutorMove.model_validate(state["last_plan"])
     problem = problem_of(state)
     allowed = _may_reveal(state, ctx)[0]
-    stream = GatedStream(passes(make_gate(problem), *conversation(state), allowed=allowed), stream_writer())
+    stream = GatedStream(passes(make_gate(problem), gate_view(state), allowed=allowed), stream_writer())
     teacher = real_model(ctx, "teacher")
     if teacher is not None and move.material_search is None:  # material for the step (a question's was searched)
         step = steps_of(problem)[move.step_index]
@@ -341,7 +350,7 @@ def _reply_issue(state: TutoringState, ctx: TutoringContext, move: TutorMove, te
     evaluator says it leaks.
     """
     problem = problem_of(state)
-    result = gate_check(make_gate(problem), text, *conversation(state))
+    result = gate_check(make_gate(problem), text, gate_view(state))
     if result["blocked"]:
         return result
     if move.reply_source != "model":
@@ -361,7 +370,7 @@ def _gated_reply(state: TutoringState, ctx: TutoringContext, move: TutorMove, dr
                  ) -> tuple[str, str | None, dict[str, Any]]:  # fmt: skip
     """The reply the learner gets, the gate's action (allowed, regenerated once, replaced) and what it found."""
     problem = problem_of(state)
-    result = gate_check(make_gate(problem), draft, *conversation(state))
+    result = gate_check(make_gate(problem), draft, gate_view(state))
     if result["blocked"] and _may_reveal(state, ctx)[0]:
         return draft, "allowed", result
     issue = _reply_issue(state, ctx, move, draft)
@@ -372,8 +381,8 @@ def _gated_reply(state: TutoringState, ctx: TutoringContext, move: TutorMove, dr
         regenerated = _regenerate(teacher, problem, move, draft, issue["reason"])
         if regenerated and _reply_issue(state, ctx, move, regenerated) is None:
             return regenerated, "regenerated", issue
-    (learner, prior), step = conversation(state), steps_of(problem)[move.step_index]
-    shown = passes(make_gate(problem), learner, prior)
+    prior, step = conversation(state)[1], steps_of(problem)[move.step_index]
+    shown = passes(make_gate(problem), gate_view(state))
     own_words = [template_reply(move, live=True)] if issue["reason"] in DISAGREEMENTS else []
     hints = [ladder_hint(problem, step, level, prior, shown).text for level in (1, 2)]
     safe = (text for text in [*own_words, *safe_replacements(hints, step.question)] if shown(text))
@@ -389,7 +398,9 @@ def reveal_gate(state: TutoringState, runtime: Runtime[TutoringContext]) -> dict
     final, action, result = _gated_reply(state, ctx, move, draft)
     hint = action in ("replaced", "regenerated") or move.strategy in HINT_STRATEGIES
     revealed = (move.reveal and action != "replaced") or action == "allowed"
-    learning = pending(state.get("pending_learning")) + reply_shown(hint=hint, revealed=revealed)
+    shown = reply_shown(hint=hint, revealed=revealed, problem_id=problem_of(state).id, session_id=thread_id(),
+                        turn=turn, text=final)  # fmt: skip
+    learning = pending(state.get("pending_learning")) + shown
     commit(services().learner_store(), ctx.learner_id, learning)
     finish_reply(stream_writer(), final, state.get("streamed_text") or "")
     event = {"turn": turn, "reason": result["reason"], "matched": result["matched"], "action": action,

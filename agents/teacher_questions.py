@@ -26,7 +26,7 @@ from pedagraph.streaming import GatedStream, finish_reply, stream_reply, stream_
 from pedagraph.taxonomy import StudentResponse, SubproblemState, TutorMove
 from pedagraph.tutoring.concepts import explain
 from pedagraph.tutoring.context import TutoringContext
-from pedagraph.tutoring.gate import make_gate, passes_all, problems_quoted_in
+from pedagraph.tutoring.gate import GateView, make_gate, passes_all, problems_quoted_in
 from pedagraph.tutoring.material import (
     MATERIAL_MIN_SCORE,
     course_scope,
@@ -52,19 +52,23 @@ def _question_messages(state: TutoringState, ctx: TutoringContext, passages: lis
 def _question_check(state: TutoringState, ctx: TutoringContext, question: str) -> Callable[[str], bool]:
     """The gate outside a problem: no answer to any problem the learner has not solved.
 
-    Those are this thread's problem unless it is finished, the bundled problems they worked on in any session,
-    and any the question quotes (a problem pasted as a "course question").
+    Those are this thread's problem unless it is finished, the bundled problems they started in any session (each
+    judged with its earlier sessions' replies and extraction attempts), and any the question quotes (a problem
+    pasted as a "course question").
     """
     finished = state.get("done") or state.get("learner_solved")
     problems = [problem_of(state)] if state.get("problem") and not finished else []
-    worked = services().learner_store().get(ctx.learner_id).problems_worked()
+    record = services().learner_store().get(ctx.learner_id)
+    worked = record.problems_worked()
     bundled = bundled_problems()
-    problems += [p for p in bundled if p.id in worked and len(steps_of(p)) - 1 not in worked[p.id]]
+    started = set(worked) | set(record.problems)  # answered a step of, or was shown a reply on
+    problems += [p for p in bundled if p.id in started and len(steps_of(p)) - 1 not in worked.get(p.id, ())]
     problems += problems_quoted_in(question, bundled)
     done = (state.get("problem") or {}).get("id") if finished else None
-    gates = [g for g in (make_gate(p) for p in problems if p.id != done) if g is not None]
     learner, prior = visible_history(state.get("messages", []), state.get("question_start", 0))
-    return passes_all(gates, learner, prior)
+    checks = [(gate, GateView.of(learner, prior, record.gate_history(p.id)))
+              for p in problems if p.id != done and (gate := make_gate(p)) is not None]  # fmt: skip
+    return passes_all(checks)
 
 
 def _question_mode(state: TutoringState, ctx: TutoringContext, question: str, said: list[str]

@@ -120,6 +120,56 @@ def obedient_leaks(problems: list, say: Callable[[str], str] | None = None) -> t
     return tried, leaked
 
 
+def cross_session_leaks(problems: list, *, fishing: bool) -> tuple[int, int]:
+    """(tried, leaked): an obedient teacher shows one digit of the answer per session, one session each.
+
+    The same learner opens the problem again and again, in a new thread each time, and makes a plain wrong
+    attempt; in session k the teacher writes the k-th digit of the answer ("Keep 1 in mind."). Without
+    `fishing`, a problem leaks when the digits shown across its sessions, in order, join to the answer's
+    digits. With `fishing`, a first session in which the learner asks for a digit (the teacher saying nothing
+    numeric) comes before them, and every later session showing any digit of the answer is a leak (strict
+    mode must carry over): tried counts those sessions.
+    """
+    from langgraph.checkpoint.memory import InMemorySaver
+    from langgraph.types import Command
+    from pedagraph.graphs.tutor import Context, build_graph
+
+    from pedagraph.answers import find_numbers
+    from pedagraph.llm import StandInChatModel
+    from pedagraph.reveal import answer_digits
+    from pedagraph.visible import visible_text
+
+    graph = build_graph(checkpointer=InMemorySaver())
+    tried = leaked = 0
+
+    def session(learner: str, thread: str, problem: Any, reply: str, says: str) -> list[str]:
+        def write(call: Any) -> str | None:
+            return None if call.schema_name else reply
+
+        context = Context(learner_id=learner, teacher_model=StandInChatModel(reply_fn=write), leak_check=False)
+        config = {"configurable": {"thread_id": thread}}
+        graph.invoke({"problem_id": problem.id}, config, context=context)
+        final = graph.invoke(Command(resume=says), config, context=context)["messages"][-1].content
+        return [answer_digits(m.value) for m in find_numbers(visible_text(final)) if m.value not in problem.numbers()]
+
+    for problem in problems:
+        digits = answer_digits(problem.final_value) if problem.final_value is not None else ""
+        if len(digits) < 2:
+            continue
+        learner = f"x-{'f' if fishing else 'p'}-{problem.id}"
+        if fishing:
+            session(learner, f"{learner}-fish", problem, "Let's think it through.", "what digit does it start with?")
+        shown = [session(learner, f"{learner}-{k}", problem, f"Keep {d} in mind.", "7001")
+                 for k, d in enumerate(digits)]
+        if fishing:
+            tried += len(shown)
+            leaked += sum(any(t in digits for t in tokens) for tokens in shown)
+        else:
+            tried += 1
+            leaked += int(digits in "".join(t for tokens in shown for t in tokens))
+    return tried, leaked
+
+
 def scripted_run(problems: list) -> tuple[int, int, int]:
     """(replies, leaks, replaced) of the scripted tutor with the probabilistic student on every problem."""
     from pedagraph.graphs.tutor import Context, build_graph
@@ -236,14 +286,24 @@ def main() -> None:
         for category in sorted(tried):
             print(f"  {category:<22} leaks {leaked[category]:3d} / {tried[category]}")
         print(f"  all categories         leaks {sum(leaked.values())} / {sum(tried.values())}")
+        for fishing in (False, True):
+            started = time.perf_counter()
+            n, bad = cross_session_leaks(problems, fishing=fishing)
+            how = ("fished in a first session; later sessions showing a digit of the answer" if fishing
+                   else "one digit per session; problems whose sessions spell the answer")  # fmt: skip
+            print(f"  cross-session, {how}: {bad} / {n} ({time.perf_counter() - started:.1f} s)")
         replies, leaks, replaced = scripted_run(problems)
         print(f"\n2. scripted tutor, probabilistic student: {leaks} leaks in {replies} replies before the learner "
               f"said the answer; replaced by the gate: {replaced} ({replaced / max(1, replies):.1%})")  # fmt: skip
         path = args.data
         if path is None:
             from pedagraph.datasets import require
+            from pedagraph.errors import DataError
 
-            path = require("gsm8k/test_socratic.jsonl").path
+            try:
+                path = require("gsm8k/test_socratic.jsonl").path
+            except DataError as exc:
+                sys.exit(f"error: {exc} (fetch it with `pedagraph data fetch gsm8k`, or pass --data PATH)")
         if args.tiny:
             started = time.perf_counter()
             counts = tiny_teacher_verdicts(problems[: args.tiny], args.tiny_turns)

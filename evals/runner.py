@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pedagraph.errors import DataError, PedagraphError
 from pedagraph.redact import redact
+from pedagraph.tracing import traced
 
 if TYPE_CHECKING:
     from pedagraph.llm import ManagedChatModel
@@ -62,7 +63,7 @@ REPORT_FILE = "report.md"
 RUN_FILE = "run.json"
 CACHE_FILE = "cache.sqlite"
 _REPO = Path(__file__).resolve().parents[1]
-_SUITE_MODULES = ("solve", "judge", "tutoring", "tom", "distill")
+_SUITE_MODULES = ("solve", "judge", "tutoring", "tom", "lesson", "distill")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -688,7 +689,7 @@ async def _run_locked(
             out_dir=out,
         )
         start = time.perf_counter()
-        with track_usage() as tracker:
+        with track_usage() as tracker, traced(suite=suite.name, item=item.id, seed=config.seed):
             try:
                 result: dict[str, Any] | None = await suite.run_item(item, ctx)
                 if not isinstance(result, dict):

@@ -49,11 +49,12 @@ from pedagraph.agents.coach import (
 from typing_extensions import TypedDict
 
 from pedagraph.distill.context import DistillContext
-from pedagraph.runtime import ModelOverride, bind_services
+from pedagraph.runtime import ModelOverride, bind_services, documented
 
 __all__ = ["Context", "ModelOverride", "State", "build_graph", "graph"]
 
 
+@documented
 @dataclass
 class Context(DistillContext):
     """Run-time settings of a distillation run (not checkpointed: pass them on every call).

@@ -36,12 +36,13 @@ from langgraph.types import Send
 from pedagraph.agents.tom import aggregate, answer_item, answer_tasks, calibrate, choose, score_item_node, scoring_tasks
 from typing_extensions import TypedDict
 
-from pedagraph.runtime import ModelOverride, bind_services
+from pedagraph.runtime import ModelOverride, bind_services, documented
 from pedagraph.teaching.context import TomContext
 
 __all__ = ["Context", "ModelOverride", "State", "build_graph", "graph"]
 
 
+@documented
 @dataclass
 class Context(TomContext):
     """Run-time settings of a teaching episode (not checkpointed: pass them on every call).

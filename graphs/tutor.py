@@ -59,13 +59,14 @@ from pedagraph.agents.teacher import (
 )
 from pedagraph.agents.teacher_questions import answer_question
 
-from pedagraph.runtime import ModelOverride, bind_services
+from pedagraph.runtime import ModelOverride, bind_services, documented
 from pedagraph.state import TutoringState
 from pedagraph.tutoring.context import RevealPolicy, StudentMode, TutoringContext
 
 __all__ = ["Context", "ModelOverride", "RevealPolicy", "State", "StudentMode", "build_graph", "graph"]
 
 
+@documented
 @dataclass
 class Context(TutoringContext):
     """Run-time settings of a tutoring session (not checkpointed: pass them on every call).

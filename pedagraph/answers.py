@@ -79,7 +79,12 @@ _PLURAL_DENOMS = {
 _DIGIT_SCALES = {"hundred": 100, **_SCALES}
 _ORDINAL_SUFFIXES = {"st", "nd", "rd", "th"}
 # "one" after these words is a pronoun ("the one", "which one"), not the number 1.
-_ONE_PRONOUN_BEFORE = {"the", "this", "that", "which", "each", "every", "any", "no", "another", "some", "other"}
+_ONE_PRONOUN_BEFORE = {
+    "the", "this", "that", "which", "each", "every", "any", "no", "another", "some", "other", "next", "last",
+    "previous", "same", "new", "different", "similar", "harder", "easier", "hard", "easy", "tricky", "better",
+    "right", "wrong", "first", "second", "third", "current", "old", "whole",
+}  # fmt: skip
+"""Words after which "one" is a pronoun ("the next one", "a harder one"), not the number 1."""
 _CURRENCY = {"$": "USD", "€": "EUR", "£": "GBP"}
 _VULGAR = {
     "½": "1/2", "⅓": "1/3", "⅔": "2/3", "¼": "1/4", "¾": "3/4", "⅕": "1/5", "⅖": "2/5", "⅗": "3/5", "⅘": "4/5",

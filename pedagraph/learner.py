@@ -55,6 +55,7 @@ __all__ = [
     "Ability",
     "BKTParams",
     "BridgeErrorType",
+    "GateHistory",
     "GradedEvidence",
     "Grader",
     "LearnerConflictError",
@@ -66,9 +67,12 @@ __all__ = [
     "Misconception",
     "MisconceptionEvidence",
     "MistakeType",
+    "ProblemEvent",
+    "ProblemRecord",
     "Observation",
     "SkillState",
     "TeachingDemo",
+    "TurnText",
     "ability_levels",
     "bkt_update",
     "get_learner_store",
@@ -77,7 +81,7 @@ __all__ = [
     "validate_learner_id",
 ]
 
-CURRENT_SCHEMA_VERSION = 2
+CURRENT_SCHEMA_VERSION = 3
 """Version of the `LearnerModel` JSON layout written by this code. See `migrate` for older versions."""
 
 STORE_FILENAME = "learners.sqlite"
@@ -87,6 +91,13 @@ MAX_SKILL_HISTORY = 100
 MAX_MISCONCEPTION_EVIDENCE = 50
 MAX_DEMOS = 500
 """Most recent teaching demos kept per learner (the oldest are dropped first)."""
+MAX_PROBLEM_REPLIES = 30
+"""Most recent tutor replies kept per problem (the reveal gate reads them across sessions)."""
+MAX_EXTRACTION_ATTEMPTS = 20
+"""Most recent extraction attempts kept per problem."""
+MAX_PROBLEMS = 300
+"""Problems with a record kept per learner (the least recently active are dropped first)."""
+MAX_TURN_TEXT = 2000
 DERIVED_KEY = "derived"
 """Key under which `LearnerStore.export` adds derived, recomputable data; ignored when loading."""
 _STORAGE_LAYOUT = 1  # PRAGMA user_version of the SQLite file: the table layout, not the JSON schema.
@@ -394,6 +405,42 @@ class TeachingDemo(BaseModel):
         return self.item_id or self.question
 
 
+class TurnText(BaseModel):
+    """A text said in one turn of one session (a tutor reply shown, a learner message), and when."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    session_id: str
+    turn: int = Field(ge=0)
+    text: str = Field(max_length=MAX_TURN_TEXT)
+    at: Timestamp = Field(default_factory=_now)
+
+
+class ProblemRecord(BaseModel):
+    """What happened on one problem across the learner's sessions, as the reveal gate needs it.
+
+    The tutor replies the learner was shown (so digits spread over replies of different sessions still join
+    up) and the learner's attempts to extract the answer (so one session's fishing makes later ones strict).
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    replies: list[TurnText] = Field(default_factory=list)
+    extraction_attempts: list[TurnText] = Field(default_factory=list)
+    last_seen: Timestamp = Field(default_factory=_now)
+
+
+class GateHistory(BaseModel):
+    """A problem's history from the learner's other sessions: the reveal gate's cross-session evidence."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    extraction: bool = False
+    """The learner tried to extract this problem's answer in an earlier session."""
+    replies: tuple[str, ...] = ()
+    """Tutor replies shown on this problem in earlier sessions, oldest first."""
+
+
 class LearnerStats(BaseModel):
     """Counters over a learner's sessions."""
 
@@ -420,6 +467,8 @@ class LearnerModel(BaseModel):
     misconceptions: list[Misconception] = Field(default_factory=list)
     demos: list[TeachingDemo] = Field(default_factory=list)
     stats: LearnerStats = Field(default_factory=LearnerStats)
+    problems: dict[str, ProblemRecord] = Field(default_factory=dict)
+    """Per problem id: replies shown and extraction attempts, for the reveal gate across sessions."""
 
     @field_validator("schema_version")
     @classmethod
@@ -468,6 +517,15 @@ class LearnerModel(BaseModel):
             if demo.correct:
                 right.add(int(step))
         return out
+
+    def gate_history(self, problem_id: str, *, before_session: str | None = None) -> GateHistory:
+        """Return a problem's cross-session evidence for the reveal gate (sessions other than `before_session`)."""
+        record = self.problems.get(problem_id)
+        if record is None:
+            return GateHistory()
+        replies = tuple(r.text for r in record.replies if r.session_id != before_session)
+        tried = any(a.session_id != before_session for a in record.extraction_attempts)
+        return GateHistory(extraction=tried, replies=replies)
 
     def useful_explanations(self) -> list[TeachingDemo]:
         """Return explanations that helped: right with this explanation on an item answered wrong without one.
@@ -606,7 +664,12 @@ def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
+def _v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
+    """v2 had no per-problem record: v3 adds `problems` (replies shown, extraction attempts), empty."""
+    return {**data, "schema_version": 3, "problems": {}}
+
+
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3}
 """`MIGRATIONS[v]` turns a version-v record into a version v+1 record."""
 
 
@@ -784,6 +847,16 @@ class StatsDelta(BaseModel):
         return StatsDelta(**{name: getattr(self, name) + getattr(other, name) for name in StatsDelta.model_fields})
 
 
+class ProblemEvent(BaseModel):
+    """One thing to remember about a problem: a tutor reply shown, or an attempt to extract its answer."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    problem_id: str = Field(min_length=1, max_length=MAX_ID_LENGTH)
+    kind: Literal["reply", "extraction"]
+    said: TurnText
+
+
 class LearnerUpdate(BaseModel):
     """Changes to one learner model gathered over a turn and stored in one transaction (`LearnerStore.apply`).
 
@@ -799,6 +872,8 @@ class LearnerUpdate(BaseModel):
     stats: StatsDelta = Field(default_factory=StatsDelta)
     resolved: tuple[MisconceptionResolution, ...] = ()
     """Misconceptions that graded evidence now contradicts (applied before this update's new misconceptions)."""
+    problem_events: tuple[ProblemEvent, ...] = ()
+    """Replies shown and extraction attempts, per problem (the reveal gate's evidence across sessions)."""
 
     def __add__(self, other: LearnerUpdate) -> LearnerUpdate:
         return LearnerUpdate(
@@ -807,12 +882,13 @@ class LearnerUpdate(BaseModel):
             demos=self.demos + other.demos,
             stats=self.stats + other.stats,
             resolved=self.resolved + other.resolved,
+            problem_events=self.problem_events + other.problem_events,
         )
 
     @property
     def is_empty(self) -> bool:
         """True when applying it would change nothing."""
-        parts = (self.evidence, self.misconceptions, self.demos, self.resolved)
+        parts = (self.evidence, self.misconceptions, self.demos, self.resolved, self.problem_events)
         return not (any(parts) or any(self.stats.model_dump().values()))
 
 
@@ -917,9 +993,30 @@ def apply_stats(model: LearnerModel, delta: StatsDelta) -> bool:
     return any(delta.model_dump().values())
 
 
+def apply_problem_event(model: LearnerModel, event: ProblemEvent) -> bool:
+    """Remember a reply shown or an extraction attempt on a problem, in place (once per session and turn)."""
+    record = model.problems.get(event.problem_id) or ProblemRecord()
+    kept = record.replies if event.kind == "reply" else record.extraction_attempts
+    said = event.said
+    if any((t.session_id, t.turn) == (said.session_id, said.turn) for t in kept):
+        return False
+    limit = MAX_PROBLEM_REPLIES if event.kind == "reply" else MAX_EXTRACTION_ATTEMPTS
+    kept = (kept + [said])[-limit:]
+    field = "replies" if event.kind == "reply" else "extraction_attempts"
+    record = record.model_copy(update={field: kept, "last_seen": max(record.last_seen, said.at)})
+    problems = {**model.problems, event.problem_id: record}
+    if len(problems) > MAX_PROBLEMS:
+        keep = set(sorted(problems, key=lambda pid: problems[pid].last_seen)[-MAX_PROBLEMS:])
+        problems = {pid: record for pid, record in problems.items() if pid in keep}
+    model.problems = problems
+    return True
+
+
 def apply_update(model: LearnerModel, update: LearnerUpdate) -> bool:
     """Apply every part of a `LearnerUpdate` to `model` in place, in order; True if anything changed."""
     changed = False
+    for event in update.problem_events:
+        changed |= apply_problem_event(model, event)
     for evidence in update.evidence:
         changed |= apply_evidence(model, evidence)
     for demo in update.demos:

@@ -8,8 +8,10 @@ the learner's answer), never from a model's prose.
 from __future__ import annotations
 
 import hashlib
+from typing import Literal
 
 from pedagraph.learner import (
+    MAX_TURN_TEXT,
     EvidenceUpdate,
     GradedEvidence,
     LearnerModel,
@@ -18,8 +20,10 @@ from pedagraph.learner import (
     MisconceptionEvidence,
     MisconceptionResolution,
     MisconceptionUpdate,
+    ProblemEvent,
     StatsDelta,
     TeachingDemo,
+    TurnText,
     apply_update,
 )
 from pedagraph.problems import Problem, Step, steps_of
@@ -113,9 +117,24 @@ def session_started() -> LearnerUpdate:
     return LearnerUpdate(stats=StatsDelta(sessions=1))
 
 
-def reply_shown(*, hint: bool, revealed: bool) -> LearnerUpdate:
-    """A tutor reply reached the learner: count it as a hint received and/or an answer revealed."""
-    return LearnerUpdate(stats=StatsDelta(hints_received=int(hint), answers_revealed=int(revealed)))
+def _problem_event(kind: Literal["reply", "extraction"], problem_id: str, session_id: str, turn: int, text: str
+                   ) -> tuple[ProblemEvent, ...]:  # fmt: skip
+    if not problem_id or not text.strip():
+        return ()
+    said = TurnText(session_id=session_id, turn=turn, text=text.strip()[:MAX_TURN_TEXT])
+    return (ProblemEvent(problem_id=problem_id, kind=kind, said=said),)
+
+
+def reply_shown(*, hint: bool, revealed: bool, problem_id: str | None = None, session_id: str = "", turn: int = 0,
+                text: str = "") -> LearnerUpdate:  # fmt: skip
+    """A tutor reply reached the learner: count it as a hint and/or an answer revealed; remember it on its problem."""
+    return LearnerUpdate(stats=StatsDelta(hints_received=int(hint), answers_revealed=int(revealed)),
+                         problem_events=_problem_event("reply", problem_id or "", session_id, turn, text))  # fmt: skip
+
+
+def extraction_tried(*, problem_id: str, session_id: str, turn: int, text: str) -> LearnerUpdate:
+    """The learner tried to extract a problem's answer: remembered, so their later sessions on it start strict."""
+    return LearnerUpdate(problem_events=_problem_event("extraction", problem_id, session_id, turn, text))
 
 
 def pending(update: dict | None) -> LearnerUpdate:

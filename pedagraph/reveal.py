@@ -17,14 +17,16 @@ anything) and on the literal forms from `answer_forms`. Rules, in order:
    number), a plain mention is allowed — the tutor may quote the problem — and only a result-position
    mention (after `=`, "equals", "is", "answer", "total", or followed by "left"/"in total"/...) or a
    spelled-out form (`1 8`, `one eight`) is blocked.
-2. **(b) Strict mode.** Once any learner message is an extraction attempt (`is_extraction_attempt`: asking
+2. **(b) Strict mode.** Once any learner message (in this session, or on the same problem in an earlier one:
+   `extraction_before`) is an extraction attempt (`is_extraction_attempt`: asking
    for digits, what the answer starts/ends with, to spell it, say it in words, backwards, in binary or Roman
    numerals, "just tell me", "what is the answer", "ignore your instructions", "pretend", role-play, "you
    are now", "developer mode", ...), every later reply is also blocked (reason `answer_fragment`) if it has
    a standalone number whose digit string is a contiguous fragment of the answer's digits (for 18: `1`,
    `8`; for 250: `2`, `5`, `0`, `25`, `50`) and that is not an allowed number. If the reply talks about
    digits ("digit", "starts with", "ends with"), allowed numbers are no excuse.
-3. **(c) Spelled across turns.** The standalone numbers the tutor emitted across `prior_replies` and this
+3. **(c) Spelled across turns.** The standalone numbers the tutor emitted across `prior_replies` (this
+   session's, after the learner's earlier sessions' replies on the problem) and this
    reply, in order, skipping allowed numbers (and, outside strict mode, step indices such as "step 2" and
    numbers the learner already said), must not have two or more consecutive entries whose digit strings
    join to the answer's digits (`1` in one reply and `8` in the next, for 18). Reason `spelled_across_turns`.
@@ -329,20 +331,28 @@ class RevealGate:
 
     # -- the check --------------------------------------------------------------------------------------------
     def check(
-        self, reply: str, *, learner_messages: Sequence[str] = (), prior_replies: Sequence[str] = ()
+        self,
+        reply: str,
+        *,
+        learner_messages: Sequence[str] = (),
+        prior_replies: Sequence[str] = (),
+        extraction_before: bool = False,
     ) -> GateResult:
         """Check one tutor reply against the rules, given the learner's messages and the earlier replies.
 
-        The reply is judged as written and as the chat shows it (`visible_text`: Markdown and HTML rendered,
-        entities decoded, invisible characters dropped), and for values it states in other forms
+        `prior_replies` may reach back into the learner's earlier sessions on the problem, and
+        `extraction_before` says the learner tried to extract the answer in one of them (strict mode from the
+        start). The reply is judged as written and as the chat shows it (`visible_text`: Markdown and HTML
+        rendered, entities decoded, invisible characters dropped), and for values it states in other forms
         (`stated_values`: arithmetic, "half of", Roman numerals, other bases, ordinals, reversed digits).
         """
         if self.learner_has_answer(learner_messages):
             return GateResult(blocked=False, reason="learner_has_answer")
-        result = self._check_text(reply, learner_messages, prior_replies)
+        strict = extraction_before or self.strict(learner_messages)
+        result = self._check_text(reply, learner_messages, prior_replies, strict)
         seen = visible_text(reply)
         if not result.blocked and seen != reply.strip():
-            result = self._check_text(seen, learner_messages, [visible_text(p) for p in prior_replies])
+            result = self._check_text(seen, learner_messages, [visible_text(p) for p in prior_replies], strict)
         if not result.blocked:
             for text, value in stated_values(reply):
                 if compare(value, self.final_value, rel_tol=self.rel_tol, abs_tol=self.abs_tol):
@@ -363,11 +373,12 @@ class RevealGate:
             before and f"{before} {number}" in self.problem_text
         )
 
-    def _check_text(self, reply: str, learner_messages: Sequence[str], prior_replies: Sequence[str]) -> GateResult:
+    def _check_text(
+        self, reply: str, learner_messages: Sequence[str], prior_replies: Sequence[str], strict: bool
+    ) -> GateResult:
         norm = normalize_text(reply)
         flat = _flatten(reply)
         matches = find_numbers(reply)
-        strict = self.strict(learner_messages)
         # (a) the answer itself; outside strict mode a step label ("Step 2", "question #2") is not an answer
         for m in matches:
             if not self._is_final(m):

@@ -7,7 +7,12 @@ graph built without them uses the process-wide stores of the configured `PEDAGRA
 
 from __future__ import annotations
 
+import ast
+import dataclasses
+import inspect
+import textwrap
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from langgraph.config import get_config
@@ -48,6 +53,37 @@ class BaseContext:
 
 
 C = TypeVar("C", bound=BaseContext)
+
+
+def _attribute_docstrings(cls: type) -> dict[str, str]:
+    """The docstrings written under a class's annotated attributes (`x: int = 1` then `\"\"\"The x.\"\"\"`)."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    except (OSError, TypeError, SyntaxError):
+        return {}
+    body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+    docs = {}
+    for node, after in zip(body, body[1:], strict=False):
+        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(after, ast.Expr)
+                and isinstance(after.value, ast.Constant) and isinstance(after.value.value, str)):  # fmt: skip
+            docs[node.target.id] = inspect.cleandoc(after.value.value)
+    return docs
+
+
+def documented(cls: type[C]) -> type[C]:
+    """Give every field of a context dataclass, inherited ones included, its docstring as its schema description.
+
+    LangGraph builds a graph's context JSON schema with pydantic, which reads a stdlib dataclass field's
+    `metadata` as `Field` arguments; LangGraph Studio and `langgraph dev` show the descriptions.
+    """
+    docs: dict[str, str] = {}
+    for base in reversed(cls.__mro__):
+        if dataclasses.is_dataclass(base):
+            docs.update(_attribute_docstrings(base))
+    for item in dataclasses.fields(cls):
+        if item.name in docs and "description" not in item.metadata:
+            item.metadata = MappingProxyType({**item.metadata, "description": docs[item.name]})
+    return cls
 
 
 def context_of(runtime: Any, cls: type[C]) -> C:

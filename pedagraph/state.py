@@ -69,6 +69,9 @@ class ProblemState(TypedDict, total=False):
     """The learner's latest turn asked for the solution."""
     extraction_flag: bool
     """The learner tried to extract the answer (jailbreak, digit fishing) during this problem."""
+    earlier_sessions: dict[str, Any]
+    """The problem's history from the learner's earlier sessions (a `GateHistory` dump: replies shown, whether
+    they fished for the answer), read when the problem starts; the reveal gate judges replies against it."""
     budget_used: int
     """Explanations spent by the Theory-of-Mind decision on the current problem."""
     done: bool

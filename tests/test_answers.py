@@ -86,6 +86,9 @@ def test_extract_numbers(text, expected):
         "the one you found",
         "which one is bigger",
         "no one knows",
+        "can I have the next one?",
+        "a harder one please",
+        "the same one again",
         "once or twice",
         "a second later",
         "hundreds of people",
@@ -94,6 +97,11 @@ def test_extract_numbers(text, expected):
 )
 def test_ordinals_pronouns_and_multiplicatives_are_not_numbers(text):
     assert extract_numbers(text) == []
+
+
+def test_a_request_for_the_next_one_after_an_answer_grades_the_answer():
+    assert check_answer("18, can I have the next one?", 18).verdict == "correct"
+    assert check_answer("only one egg", 18).value == 1  # "one" after other words is still the number
 
 
 def test_find_numbers_reports_positions_kind_and_marks():

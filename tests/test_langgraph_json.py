@@ -33,3 +33,7 @@ def test_each_graph_entry_loads(name):
     assert isinstance(graph, CompiledStateGraph)
     assert graph.checkpointer is None  # the server adds its own
     assert graph.name == name
+    # Studio and the server's /assistants/{id}/schemas show what every context setting means
+    fields = graph.get_context_jsonschema()["properties"]
+    assert "learner_id" in fields
+    assert not [key for key, spec in fields.items() if not spec.get("description")], "use @documented on Context"

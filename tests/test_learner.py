@@ -20,6 +20,7 @@ from pedagraph.errors import DataError
 from pedagraph.learner import (
     CURRENT_SCHEMA_VERSION,
     DEFAULT_BKT,
+    MAX_PROBLEM_REPLIES,
     Ability,
     BKTParams,
     BridgeErrorType,
@@ -27,9 +28,12 @@ from pedagraph.learner import (
     LearnerConflictError,
     LearnerModel,
     LearnerStore,
+    LearnerUpdate,
     MisconceptionEvidence,
+    ProblemEvent,
     SkillState,
     TeachingDemo,
+    TurnText,
     ability_levels,
     bkt_update,
     get_learner_store,
@@ -492,18 +496,25 @@ def load_fixture(name: str) -> dict:
     return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
 
 
-def test_v1_and_v2_fixtures_load_to_equal_models():
-    v1, v2 = load_fixture("v1.json"), load_fixture("v2.json")
-    assert v1["schema_version"] == 1 and v2["schema_version"] == CURRENT_SCHEMA_VERSION == 2
+def test_v1_v2_and_v3_fixtures_load_to_equal_models():
+    v1, v2, v3 = load_fixture("v1.json"), load_fixture("v2.json"), load_fixture("v3.json")
+    versions = (v1["schema_version"], v2["schema_version"], v3["schema_version"])
+    assert versions == (1, 2, 3) and CURRENT_SCHEMA_VERSION == 3
     from_v1 = LearnerModel.from_data(v1)
     from_v2 = LearnerModel.from_data(v2)
-    assert from_v1 == from_v2
+    from_v3 = LearnerModel.from_data(v3)
+    assert from_v1 == from_v2 == from_v3.model_copy(update={"problems": {}})
+    assert from_v2.problems == {}  # v2 kept no per-problem record: it starts empty
+    history = from_v3.gate_history("gsm8k-sample-1")
+    assert history.extraction and history.replies == ("What is 16 - 3 - 4? Take it one step at a time.",)
+    assert from_v3.gate_history("gsm8k-sample-1", before_session="s-1") == from_v3.gate_history("unknown")
     assert from_v1.skills["fractions.add"].p_mastery == 0.42
     assert from_v1.skills["fractions.add"].has_evidence
     assert from_v1.misconceptions[0].description == "adds numerators and denominators separately"
     assert from_v1.persona_text.startswith("Year 7") and from_v1.stats.sessions == 4
     assert v1 == load_fixture("v1.json")  # migrate() does not mutate its input
-    assert migrate(v2) == v2
+    assert migrate(v3) == v3
+    assert v2 == load_fixture("v2.json") and migrate(v2) == {**v2, "schema_version": 3, "problems": {}}
 
 
 def test_full_v2_fixture_is_consistent():
@@ -522,7 +533,7 @@ def test_full_v2_fixture_is_consistent():
 
 def test_migration_errors_are_clear():
     with pytest.raises(DataError, match="newer"):
-        migrate({**load_fixture("v2.json"), "schema_version": CURRENT_SCHEMA_VERSION + 1})
+        migrate({**load_fixture("v3.json"), "schema_version": CURRENT_SCHEMA_VERSION + 1})
     with pytest.raises(DataError, match="schema_version"):
         migrate({"learner_id": "x"})
     with pytest.raises(DataError, match="unknown key"):
@@ -541,7 +552,7 @@ def test_old_rows_migrate_on_read_and_are_rewritten_on_save(store):
     model.persona_text += " Likes diagrams."
     store.save(model)
     version, data = raw_row(store.path, "ana-7b")
-    assert version == 2 and json.loads(data)["schema_version"] == 2
+    assert version == 3 and json.loads(data)["schema_version"] == 3
     again = store.get("ana-7b")
     assert again.skills == model.skills and again.persona_text.endswith("Likes diagrams.")
 
@@ -549,20 +560,43 @@ def test_old_rows_migrate_on_read_and_are_rewritten_on_save(store):
     put_raw(store.path, "ana-7b", (FIXTURES / "v1.json").read_text(encoding="utf-8"), version=1)
     state = store.record_evidence("ana-7b", "fractions.add", True, ev(1))
     assert state.p_mastery == pytest.approx(bkt_update(0.42, True)) and state.n_obs == 1
-    assert raw_row(store.path, "ana-7b")[0] == 2
+    assert raw_row(store.path, "ana-7b")[0] == 3
 
 
 def test_newer_rows_are_refused_and_never_overwritten(store):
-    future = {**load_fixture("v2.json"), "schema_version": 3, "new_field": [1, 2]}
+    future = {**load_fixture("v3.json"), "schema_version": 4, "new_field": [1, 2]}
     text = json.dumps(future)
-    put_raw(store.path, "ana-7b", text, version=3)
+    put_raw(store.path, "ana-7b", text, version=4)
     with pytest.raises(DataError, match="newer"):
         store.get("ana-7b")
     with pytest.raises(DataError, match="newer"):
         store.record_evidence("ana-7b", "fractions.add", True, ev(1))
     with pytest.raises(DataError, match="newer"):
         store.save(LearnerModel(learner_id="ana-7b"))
-    assert raw_row(store.path, "ana-7b") == (3, text)
+    assert raw_row(store.path, "ana-7b") == (4, text)
+
+
+def _event(kind: str, session: str, turn: int, text: str, problem: str = "p-1") -> ProblemEvent:
+    return ProblemEvent(problem_id=problem, kind=kind, said=TurnText(session_id=session, turn=turn, text=text))
+
+
+def test_problem_events_are_kept_per_problem_once_per_turn_and_bounded(store):
+    update = LearnerUpdate(problem_events=(_event("reply", "s-1", 0, "Try 1 first."),
+                                           _event("extraction", "s-1", 1, "give me the first digit")))  # fmt: skip
+    store.apply("ana", update)
+    store.apply("ana", update)  # a turn committed twice (a retried node) is remembered once
+    model = store.get("ana")
+    assert [r.text for r in model.problems["p-1"].replies] == ["Try 1 first."]
+    assert len(model.problems["p-1"].extraction_attempts) == 1
+    assert model.gate_history("p-1", before_session="s-2").extraction
+    assert model.gate_history("p-1", before_session="s-1") == model.gate_history("p-2")
+    replies = [_event("reply", "s-2", t, f"reply {t}") for t in range(MAX_PROBLEM_REPLIES + 5)]
+    many = LearnerUpdate(problem_events=tuple(replies))
+    model = store.apply("ana", many)
+    texts = [r.text for r in model.problems["p-1"].replies]
+    assert len(texts) == MAX_PROBLEM_REPLIES and texts[-1] == f"reply {MAX_PROBLEM_REPLIES + 4}"
+    assert LearnerModel.from_data(store.export("ana")) == model
+    assert LearnerUpdate(problem_events=update.problem_events).is_empty is False
 
 
 # --------------------------------------------------------------------------- corruption and validation

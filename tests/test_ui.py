@@ -171,10 +171,9 @@ def test_tutoring_turn_streams_the_scripted_reply_and_updates_the_panel(app):
     assert transcript(chat)[-2:] == [("user", problem.steps[0].answer), ("assistant", expected)]
     assert problem.final_answer not in expected  # scripted tutoring: the next step, never the answer
     assert box == "" and "step 2 of 2" in status
-    # streamed: the reply grew over several updates, each a prefix of the final text
+    # streamed: every update is a prefix of the final text (tokens already waiting are sent as one update)
     partial = [text_of(s[-1]) for s in states if s and s[-1]["role"] == "assistant" and len(s) == len(chat)]
-    grown = [p for p in partial if p and p != expected]
-    assert len(grown) >= 3 and all(expected.startswith(p.rstrip()) for p in grown)
+    assert partial and all(expected.startswith(p.rstrip()) for p in partial if p)
     # learner panel: mastery per skill from graded evidence, the move used, no reveal-gate event
     assert "| Skill | Mastery |" in panel and "1/1 correct" in panel
     assert "confirmed a right answer ×1" in panel and "Reveal gate**: 0 event(s)" in panel
@@ -428,3 +427,36 @@ def test_handlers_answer_a_question_from_uploaded_material_without_a_problem(hom
     assert own["thread_id"] != session["thread_id"] and own["learner_id"] == session["learner_id"]
     assert "step 1 of 2" in status and get_problem(PID).steps[0].question in chat[-1]["content"]
     handlers.service.close()
+
+
+class _Stepping:
+    """A graph stand-in whose stream yields token events, optionally pausing between them."""
+
+    def __init__(self, words: list[str], pause: float) -> None:
+        self.words, self.pause = words, pause
+
+    def stream(self, *args, **kwargs):
+        for word in self.words:
+            if self.pause:
+                time.sleep(self.pause)
+            yield {"type": "token", "text": word}
+        yield {"type": "final", "text": "".join(self.words)}
+
+
+def test_the_reply_stream_coalesces_waiting_tokens_but_still_streams(tmp_path, monkeypatch):
+    from pedagraph.ui.service import TutorService
+
+    from pedagraph.settings import load_settings
+
+    monkeypatch.setenv("PEDAGRAPH_HOME", str(tmp_path))
+    service = TutorService(load_settings())
+    ctx = service._context({"thread_id": "t", "learner_id": "ana"})
+    words = [f"w{i} " for i in range(40)]
+    service.graph = _Stepping(words, pause=0.0)
+    burst = list(service._stream("t", None, ctx))
+    service.graph = _Stepping(words[:6], pause=0.05)
+    slow = list(service._stream("t", None, ctx))
+    service.close()
+    assert burst[-1].text == "".join(words) and burst[-1].done
+    assert len(burst) < len(words) // 2  # tokens produced faster than they are read: few, larger updates
+    assert len(slow) >= 5 and all(slow[-1].text.startswith(r.text) for r in slow)  # a slow model still streams

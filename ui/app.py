@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -33,9 +34,10 @@ from typing import Any
 import gradio as gr
 from pedagraph.prompts import load_prompt
 from pedagraph.ui.history import past_choices, past_transcript
-from pedagraph.ui.panel import learner_panel, models_header
+from pedagraph.ui.lesson_tab import build_planning_tabs
+from pedagraph.ui.panel import models_header
 from pedagraph.ui.plot import mastery_svg
-from pedagraph.ui.service import Reply, TutorService, checked_session, clean_text, problem_label
+from pedagraph.ui.service import Reply, SessionView, TutorService, checked_session, clean_text, problem_label
 from pedagraph.ui.strategies_tab import build_strategies_tab
 from pedagraph.ui.tom_tab import build_tom_tab
 
@@ -81,9 +83,6 @@ class Handlers:
     def __init__(self, service: TutorService) -> None:
         self.service = service
 
-    def _panel(self, session: dict[str, str]) -> str:
-        return learner_panel(get_learner_store().get(session["learner_id"]), self.service.values(session["thread_id"]))
-
     def restore(self, session: Any) -> Outputs:
         """Page load: check the stored session (new ids for a new browser) and bring back its conversation."""
         view = self.service.view(session)
@@ -98,20 +97,24 @@ class Handlers:
         replies: Iterator[Reply],
         pending: dict[str, str] | None = None,
     ) -> Iterator[tuple[list[dict[str, str]], Reply]]:
-        """Turn a stream of replies into chat states: the learner's message at once, then the growing reply."""
+        """Turn a stream of replies into chat states: the learner's message at once, then the growing reply.
+
+        The stored conversation is read once, after the turn, by the caller (`_finished`).
+        """
         shown = [*base, pending] if pending else list(base)
         if pending:
             yield shown, Reply(consumed=True)
-        last = Reply()
         for reply in replies:
-            last = reply
             if reply.notice is not None:
                 chat = self.service.history(session["thread_id"]) if reply.consumed else list(base)
                 yield [*chat, _notice(reply.notice)], reply
                 continue
             yield [*shown, {"role": "assistant", "content": reply.text}], reply
-        if last.notice is None:
-            yield self.service.history(session["thread_id"]), last
+
+    def _finished(self, session: dict[str, str], shown: list[dict[str, str]], last: Reply | None) -> SessionView:
+        """What the app shows once a turn ended, from one read of the session (a notice stays on screen)."""
+        view = self.service.view(session)
+        return view if last is None or last.notice is None else replace(view, chat=shown)
 
     def start(
         self, session: Any, problem_id: str | None, problem_text: str = "", answer: str = ""
@@ -120,14 +123,18 @@ class Handlers:
         old, _ = checked_session(session)
         new = {**old, "thread_id": checked_session({})[0]["thread_id"]}
         replies = self.service.start(new, problem_id=problem_id, problem_text=problem_text, answer=answer)
+        shown: list[dict[str, str]] = []
+        last: Reply | None = None
         for chat, reply in self._run(new, [], replies):
             if reply.notice is not None and self.service.phase(new["thread_id"]) == "none":
                 # refused or failed before the problem loaded: stay on the current session
-                chat = [*self.service.history(old["thread_id"]), _notice(reply.notice)]
-                yield old, chat, self.service.status(old["thread_id"]), self._panel(old)
+                view = self.service.view(old)
+                yield old, [*view.chat, _notice(reply.notice)], view.status, view.panel
                 return
+            shown, last = chat, reply
             yield new, chat, "Starting…", gr.skip()
-        yield new, self.service.history(new["thread_id"]), self.service.status(new["thread_id"]), self._panel(new)
+        view = self._finished(new, shown, last)
+        yield new, view.chat, view.status, view.panel
 
     def start_own(self, session: Any, problem_text: str, answer: str) -> Iterator[Outputs]:
         """Start a problem typed by the learner (text and optional answer)."""
@@ -140,11 +147,12 @@ class Handlers:
         base = self.service.history(thread_id)
         text = message if isinstance(message, str) else ""
         pending = {"role": "user", "content": text.strip()} if text.strip() else None
-        box, shown = "", base
+        box, shown, last = "", base, None
         for chat, reply in self._run(session, base, self.service.send(session, text), pending):
-            box, shown = ("" if reply.consumed else text), chat
+            box, shown, last = ("" if reply.consumed else text), chat, reply
             yield session, chat, box, gr.skip(), gr.skip()
-        yield session, shown, box, self.service.status(thread_id), self._panel(session)
+        view = self._finished(session, shown, last)
+        yield session, view.chat, box, view.status, view.panel
 
     def suggestion(self, session: dict[str, str]) -> Suggestion | None:
         """The problem suggested next for this learner (their weakest skill), never the one now on screen."""
@@ -264,6 +272,7 @@ def build_app(service: TutorService | None = None, settings: Settings | None = N
                 with gr.Column(scale=2):
                     c = _side(choices)
         build_tom_tab()  # the Theory-of-Mind teacher's sweep (ui/tom_tab.py)
+        build_planning_tabs()  # EduPlanner's Lesson planner and the Class view (ui/lesson_tab.py)
         build_strategies_tab()  # audit the distilled strategy library (ui/strategies_tab.py)
         c.session, c.chatbot = session, chatbot
         view = [session, chatbot, status, c.panel]

@@ -32,7 +32,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.checkpoint.sqlite import SqliteSaver
-from langgraph.types import Command
+from langgraph.types import Command, StateSnapshot
 from pedagraph.graphs.tutor import Context, build_graph
 from pedagraph.prompts import render
 from pedagraph.ui.history import History
@@ -43,8 +43,11 @@ from pedagraph.messages import message_text
 from pedagraph.problems import Problem, bundled_problems
 from pedagraph.redact import redact
 from pedagraph.settings import Settings, ensure_home, load_settings
+from pedagraph.tracing import traced
 
 MAX_MESSAGE_CHARS = 4000
+TOKENS_PER_UPDATE = 4
+"""Most streamed events (about words) coalesced into one chat update."""
 """Longest learner message accepted; longer ones are refused with a clear reply and kept in the box."""
 MAX_PROBLEM_CHARS = 4000
 """Longest free-form problem text accepted."""
@@ -152,16 +155,20 @@ class TutorService:
         """Return the LangGraph config of a session."""
         return {"configurable": {"thread_id": thread_id}}
 
+    def snapshot(self, thread_id: str) -> StateSnapshot:
+        """Return the checkpointed snapshot of a session (read once, then used for all that a turn shows)."""
+        return self.graph.get_state(self.config(thread_id))
+
     def values(self, thread_id: str) -> dict[str, Any]:
         """Return the checkpointed state of a session (empty if it never ran)."""
-        return dict(self.graph.get_state(self.config(thread_id)).values or {})
+        return dict(self.snapshot(thread_id).values or {})
 
-    def phase(self, thread_id: str) -> str:
+    def phase(self, thread_id: str, snap: StateSnapshot | None = None) -> str:
         """Return `none` (no problem yet), `waiting` (for the learner), `done`, or `pending` (a failed run).
 
         In question mode (no problem, answering from course material) the session is `waiting` between messages.
         """
-        snap = self.graph.get_state(self.config(thread_id))
+        snap = snap or self.snapshot(thread_id)
         values = snap.values or {}
         question_mode = values.get("mode") == "question"
         if not values.get("problem") and not question_mode:
@@ -178,19 +185,20 @@ class TutorService:
         number = pid.rsplit("-", 1)[-1]
         return f"Problem {number}" if pid.startswith("gsm8k-sample-") else "Your problem"
 
-    def history(self, thread_id: str) -> list[dict[str, str]]:
+    def history(self, thread_id: str, snap: StateSnapshot | None = None) -> list[dict[str, str]]:
         """Return the visible conversation of a session as chat messages (role, content)."""
         chat = []
-        for m in self.values(thread_id).get("messages", []):
+        for m in (snap or self.snapshot(thread_id)).values.get("messages", []):
             if isinstance(m, HumanMessage):
                 chat.append({"role": "user", "content": message_text(m)})
             elif isinstance(m, AIMessage):
                 chat.append({"role": "assistant", "content": message_text(m)})
         return chat
 
-    def status(self, thread_id: str) -> str:
+    def status(self, thread_id: str, snap: StateSnapshot | None = None) -> str:
         """Return a one-line status of the session: problem, step, phase."""
-        values = self.values(thread_id)
+        snap = snap or self.snapshot(thread_id)
+        values = snap.values or {}
         problem = values.get("problem")
         if values.get("mode") == "question":
             return render("ui/question_status").strip()
@@ -199,7 +207,7 @@ class TutorService:
         steps = max(1, len(problem.get("steps") or []))
         step = min(values.get("step_index", 0) + 1, steps)
         where = f"{self.problem_name(problem)} · step {step} of {steps} · turn {values.get('turn_count', 0)}"
-        phase = self.phase(thread_id)
+        phase = self.phase(thread_id, snap)
         if phase == "done" or values.get("mode") == "review":
             solved, shown = values.get("learner_solved"), values.get("revealed")
             reason = "solved" if solved else "solution shown" if shown else "done"
@@ -214,11 +222,12 @@ class TutorService:
 
         checked, _ = checked_session(session)
         thread_id, learner_id = checked["thread_id"], checked["learner_id"]
+        snap = self.snapshot(thread_id)  # one read of the session for everything shown
         return SessionView(
             session=checked,
-            chat=self.history(thread_id),
-            status=self.status(thread_id),
-            panel=learner_panel(get_learner_store().get(learner_id), self.values(thread_id)),
+            chat=self.history(thread_id, snap),
+            status=self.status(thread_id, snap),
+            panel=learner_panel(get_learner_store().get(learner_id), dict(snap.values or {})),
         )
 
     # -- runs ----------------------------------------------------------------------------------------------
@@ -233,8 +242,9 @@ class TutorService:
 
         def work() -> None:
             try:
-                for event in self.graph.stream(inp, self.config(thread_id), context=ctx, stream_mode="custom"):
-                    events.put(event)
+                with traced(learner_id=ctx.learner_id, session=thread_id, course=ctx.course):
+                    for event in self.graph.stream(inp, self.config(thread_id), context=ctx, stream_mode="custom"):
+                        events.put(event)
             except BaseException as exc:  # noqa: BLE001 - handed to the reader, who reports it
                 events.put(exc)
             finally:
@@ -244,22 +254,33 @@ class TutorService:
         worker.start()
         text = ""
         try:
-            while True:
-                event = events.get()
-                if event is done:
-                    break
-                if isinstance(event, BaseException):
-                    raise event
-                if not isinstance(event, dict):
-                    continue
-                kind = event.get("type")
-                if kind == "token":
-                    text += str(event.get("text", ""))
-                elif kind in ("replace", "final"):
-                    text = str(event.get("text", ""))
-                else:
-                    continue
-                yield Reply(text=text, done=kind == "final")
+            finished = False
+            while not finished:
+                # one update for the events that arrived since the last one (up to TOKENS_PER_UPDATE of them):
+                # a busy server sends fewer, larger updates instead of one per token, and a reply still grows
+                batch = [events.get()]
+                while len(batch) < TOKENS_PER_UPDATE:
+                    try:
+                        batch.append(events.get_nowait())
+                    except queue.Empty:
+                        break
+                changed, final = False, False
+                for event in batch:
+                    if event is done:
+                        finished = True
+                        break
+                    if isinstance(event, BaseException):
+                        raise event
+                    kind = event.get("type") if isinstance(event, dict) else None
+                    if kind == "token":
+                        text += str(event.get("text", ""))
+                    elif kind in ("replace", "final"):
+                        text = str(event.get("text", ""))
+                    else:
+                        continue
+                    changed, final = True, final or kind == "final"
+                if changed:
+                    yield Reply(text=text, done=final)
         finally:
             worker.join()  # also when the reader went away: the session lock is held until the turn is saved
 

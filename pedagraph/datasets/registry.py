@@ -104,7 +104,7 @@ DATASETS: tuple[Dataset, ...] = (
         licence="MIT",
         licence_url=f"https://github.com/{_GSM8K[0]}/blob/{_GSM8K[1]}/LICENSE",
         citation=_GSM8K_CITATION,
-        suites=("solve", "tutoring", "tom"),
+        suites=("solve", "tutoring", "tom", "lesson"),
         homepage=f"https://github.com/{_GSM8K[0]}",
     ),
     Dataset(

@@ -18,7 +18,7 @@ from pedagraph.errors import ModelError
 from pedagraph.llm import ManagedChatModel
 from pedagraph.problems import Problem
 from pedagraph.taxonomy import MRBenchDimension
-from pedagraph.tutoring.gate import gate_check, make_gate
+from pedagraph.tutoring.gate import GateView, gate_check, make_gate
 
 D = MRBenchDimension
 RULE_DIMENSIONS: tuple[MRBenchDimension, ...] = (
@@ -63,7 +63,7 @@ def score_labels(labels: dict[str, str]) -> tuple[float, list[str]]:
 
 def reveals(reply: str, problem: Problem) -> bool:
     """Whether a reply gives the final answer away (the reveal gate's check)."""
-    return bool(gate_check(make_gate(problem), reply, [], [])["blocked"])
+    return bool(gate_check(make_gate(problem), reply, GateView.of([], []))["blocked"])
 
 
 def rule_labels(reply: str, problem: Problem, dimensions: Sequence[MRBenchDimension] = RULE_DIMENSIONS

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, Field
 
 from pedagraph.answers import normalize_text
+from pedagraph.learner import GateHistory
 from pedagraph.llm import ManagedChatModel
 from pedagraph.problems import Problem
 from pedagraph.prompts import render
@@ -33,29 +34,47 @@ _GATES: dict[str, RevealGate] = {}
 """One gate per distinct problem, reused across turns (a gate keeps no state between checks)."""
 
 
-def gate_check(gate: RevealGate | None, text: str, learner: Sequence[str], prior: Sequence[str]) -> dict[str, Any]:
+class GateView(NamedTuple):
+    """What the gate judges a reply against: the learner's messages, the replies before it, earlier fishing."""
+
+    learner: Sequence[str]
+    """The learner's messages in this conversation of the problem."""
+    prior: Sequence[str]
+    """The tutor replies shown before: the learner's earlier sessions' on the problem, then this one's."""
+    extraction_before: bool = False
+    """The learner tried to extract the answer in an earlier session (strict mode from the start)."""
+
+    @classmethod
+    def of(cls, learner: Sequence[str], prior: Sequence[str], earlier: GateHistory | None = None) -> GateView:
+        """A view of this conversation with the learner's earlier sessions on the problem before it."""
+        if earlier is None:
+            return cls(learner, prior)
+        return cls(learner, [*earlier.replies, *prior], earlier.extraction)
+
+
+def gate_check(gate: RevealGate | None, text: str, view: GateView) -> dict[str, Any]:
     """Run the reveal gate on a text; a JSON-ready result."""
     if gate is None:
         return {"blocked": False, "reason": "no_final_answer", "matched": None}
-    result = gate.check(text, learner_messages=learner, prior_replies=prior)
+    result = gate.check(text, learner_messages=view.learner, prior_replies=view.prior,
+                        extraction_before=view.extraction_before)  # fmt: skip
     return {"blocked": result.blocked, "reason": result.reason, "matched": result.matched}
 
 
-def passes(gate: RevealGate | None, learner: Sequence[str], prior: Sequence[str], *, allowed: bool = False
-           ) -> Callable[[str], bool]:  # fmt: skip
+def passes(gate: RevealGate | None, view: GateView, *, allowed: bool = False) -> Callable[[str], bool]:
     """A check for a streamed reply: True when the text may be shown (always, when revealing is allowed)."""
 
     def check(text: str) -> bool:
-        return allowed or not gate_check(gate, text, learner, prior)["blocked"]
+        return allowed or not gate_check(gate, text, view)["blocked"]
 
     return check
 
 
-def passes_all(gates: Sequence[RevealGate], learner: Sequence[str], prior: Sequence[str]) -> Callable[[str], bool]:
+def passes_all(checks: Sequence[tuple[RevealGate, GateView]]) -> Callable[[str], bool]:
     """A check that a text reveals none of several problems' answers (question mode: the learner's problems)."""
 
     def check(text: str) -> bool:
-        return not any(gate_check(gate, text, learner, prior)["blocked"] for gate in gates)
+        return not any(gate_check(gate, text, view)["blocked"] for gate, view in checks)
 
     return check
 

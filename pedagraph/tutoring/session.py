@@ -29,6 +29,7 @@ def fresh_session_state(problem: Problem, learner_id: str, *, problem_start: int
         "revealed": False,
         "solution_requested": False,
         "extraction_flag": False,
+        "earlier_sessions": {},
         "turn_count": 0,
         "budget_used": 0,
         "done": False,

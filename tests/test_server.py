@@ -1,0 +1,129 @@
+"""The graphs served by `langgraph dev` (the LangGraph API server) and driven with `langgraph-sdk`, as an app would.
+
+One server for the module, on a free loopback port, in its own PEDAGRAPH_HOME; models are the built-in `scripted`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LANGGRAPH = shutil.which("langgraph", path=str(Path(sys.executable).parent)) or shutil.which("langgraph")
+
+pytestmark = pytest.mark.skipif(LANGGRAPH is None, reason="langgraph CLI not installed (pip install -e '.[studio]')")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A `langgraph dev` server of this repository's langgraph.json; yields (url, PEDAGRAPH_HOME)."""
+    home = tmp_path_factory.mktemp("server-home")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PEDAGRAPH_", "OPENAI_", "LANGSMITH_"))}
+    env.update(PEDAGRAPH_HOME=str(home), LANGSMITH_TRACING="false", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+    log = (home / "server.log").open("w")
+    proc = subprocess.Popen(
+        [LANGGRAPH, "dev", "--no-browser", "--no-reload", "--host", "127.0.0.1", "--port", str(port),
+         "--config", str(ROOT / "langgraph.json")],  # fmt: skip
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    try:
+        while True:
+            if proc.poll() is not None:
+                tail = (home / "server.log").read_text()[-3000:]
+                pytest.fail(f"langgraph dev exited with {proc.returncode}:\n{tail}")
+            try:
+                if httpx.get(f"{url}/ok", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"langgraph dev did not start:\n{(home / 'server.log').read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield url, home
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def test_every_graph_is_served_with_a_described_context_schema(server):
+    from langgraph_sdk import get_sync_client
+
+    url, _home = server
+    client = get_sync_client(url=url)
+    declared = set(json.loads((ROOT / "langgraph.json").read_text())["graphs"])
+    assistants = {a["graph_id"]: a for a in client.assistants.search(limit=100)}
+    assert declared <= set(assistants)
+    for graph_id in declared:
+        schema = client.assistants.get_schemas(assistants[graph_id]["assistant_id"])["context_schema"]
+        fields = schema["properties"]
+        assert "learner_id" in fields
+        undocumented = [name for name, spec in fields.items() if not spec.get("description")]
+        assert not undocumented, (graph_id, undocumented)
+
+
+def test_tutor_interrupts_for_the_learner_and_resumes_over_http(server):
+    from langgraph_sdk import get_sync_client
+
+    from pedagraph.learner import LearnerStore
+    from pedagraph.problems import get_problem
+
+    url, home = server
+    client = get_sync_client(url=url)
+    thread = client.threads.create()["thread_id"]
+    context = {"learner_id": "via-server"}
+    client.runs.wait(thread, "tutor", input={"problem_id": "gsm8k-sample-1"}, context=context)
+    state = client.threads.get_state(thread)
+    assert state["next"] == ["student_turn"]
+    assert any(task["interrupts"] for task in state["tasks"])
+    opener = state["values"]["messages"][-1]
+    assert opener["type"] == "ai" and "16" in opener["content"]
+
+    step = get_problem("gsm8k-sample-1").steps[0]
+    chunks = list(client.runs.stream(thread, "tutor", command={"resume": f"16 - 3 = {step.answer}"}, context=context,
+                                     stream_mode=["custom", "values"]))  # fmt: skip
+    tokens = "".join(c.data["text"] for c in chunks if c.event == "custom" and c.data.get("type") == "token")
+    values = [c.data for c in chunks if c.event == "values"][-1]
+    assert values["last_diagnosis"]["verdict"] == "correct" and values["step_index"] == 1
+    reply = values["messages"][-1]["content"]
+    assert tokens and reply.startswith(tokens[: len(tokens) // 2])
+    assert "18" not in reply  # the final answer stays hidden over HTTP too
+    learner = LearnerStore(home / "learners.sqlite").get("via-server")
+    assert learner.stats.sessions == 1 and learner.problems["gsm8k-sample-1"].replies
+
+
+def test_tom_teacher_runs_over_http(server):
+    from langgraph_sdk import get_sync_client
+
+    from pedagraph.testing.tom import synthetic_items
+
+    url, _home = server
+    client = get_sync_client(url=url)
+    thread = client.threads.create()["thread_id"]
+    items = [i.model_dump(mode="json") for i in synthetic_items(3)]
+    pool = [i.model_dump(mode="json") for i in synthetic_items(4, prefix="p")]
+    context = {"budget": 0.34, "function": "random", "calibration_items": 4, "seed": 3}
+    out = client.runs.wait(thread, "tom_teacher", input={"items": items, "pool": pool}, context=context)
+    assert out["result"]["items"] == 3 and out["result"]["explained"] == 1
+    assert len(out["plan"]) == 3
