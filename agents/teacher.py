@@ -21,6 +21,9 @@ from langgraph.runtime import Runtime
 from pedagraph.prompts import render
 from pydantic import BaseModel, Field
 
+from pedagraph.distill.library import Strategy as LibraryStrategy
+from pedagraph.distill.library import strategies_for
+from pedagraph.distill.scenarios import situation_text
 from pedagraph.errors import DataError, ModelError
 from pedagraph.learner import GateHistory
 from pedagraph.learning import commit, pending, preview, reply_shown, session_started
@@ -255,7 +258,25 @@ def plan_move(state: TutoringState, runtime: Runtime[TutoringContext]) -> dict[s
 # -- respond -------------------------------------------------------------------------------------------------
 
 
-def _respond_messages(state: TutoringState, move: TutorMove, allowed: bool) -> list[BaseMessage]:
+def turn_strategies(state: TutoringState, ctx: TutoringContext) -> list[LibraryStrategy]:
+    """The distilled strategies for this turn's situation (the learner's words, the diagnosis, a given profile)."""
+    if ctx.strategies in (None, "", False):
+        return []
+    diagnosis = Diagnosis.of(state.get("last_diagnosis"))
+    label = diagnosis.category.label if diagnosis is not None else ""
+    situation = situation_text(last_text(state.get("messages", []), HumanMessage), label, ctx.student_persona)
+    return strategies_for(ctx.strategies, situation, memory=services().memory_store(), k=ctx.strategy_k,
+                          approved_only=ctx.strategy_approved_only)  # fmt: skip
+
+
+def _strategy_lines(strategies: list[LibraryStrategy]) -> str:
+    if not strategies:
+        return ""
+    return render("tutor/strategies", strategies="\n".join(f"- {s.line()}" for s in strategies)).strip() + "\n"
+
+
+def _respond_messages(state: TutoringState, move: TutorMove, allowed: bool,
+                      strategies: list[LibraryStrategy] | None = None) -> list[BaseMessage]:  # fmt: skip
     problem = problem_of(state)
     steps = steps_of(problem)
     step = steps[move.step_index]
@@ -275,6 +296,7 @@ def _respond_messages(state: TutoringState, move: TutorMove, allowed: bool) -> l
         reveal_rule=rule.strip(),
         closing=render("tutor/closing_note").strip() if move.closing else "",
         material=material_lines(move.material),
+        strategies=_strategy_lines(strategies or []),
     )
     return [SystemMessage(content=system), *dialogue(state.get("messages", []), state.get("problem_start", 0))]
 
@@ -291,9 +313,12 @@ def respond(state: TutoringState, runtime: Runtime[TutoringContext]) -> dict[str
         step = steps_of(problem)[move.step_index]
         found = search_material(f"{problem.question}\n{step.question}", course=ctx.course, memory=services().memory)
         move = move.model_copy(update={"material_search": found.status, "material": found.hits})
-    text, source = stream_reply(stream, model=teacher, messages=lambda: _respond_messages(state, move, allowed),
-                                fallback=lambda: template_reply(move))  # fmt: skip
-    return {"draft_reply": text, "streamed_text": stream.sent,
+    strategies = turn_strategies(state, ctx) if teacher is not None else []
+    text, source = stream_reply(stream, model=teacher, messages=lambda: _respond_messages(state, move, allowed,
+                                strategies), fallback=lambda: template_reply(move))  # fmt: skip
+    used = [{"id": s.id, "strategy": s.strategy, "kind": s.kind, "skill": s.skill, "score": s.score}
+            for s in strategies] if source == "model" else []  # fmt: skip
+    return {"draft_reply": text, "streamed_text": stream.sent, "strategies_used": used,
             "last_plan": move.model_copy(update={"reply_source": source}).dump()}  # fmt: skip
 
 
@@ -304,7 +329,8 @@ def turn_trace(state: TutoringState, move: TutorMove, reply: str, gate: dict[str
                diagnosis: dict[str, Any] | None) -> dict[str, Any]:  # fmt: skip
     """The hidden record of one tutor turn (`turns`): learner text, diagnosis, move, reply, gate, citations."""
     return {"turn": len(state.get("turns", [])), "learner": learner, "diagnosis": diagnosis, "plan": move.dump(),
-            "reply": reply, "gate": gate, "citations": cited(move.material, reply)}  # fmt: skip
+            "reply": reply, "gate": gate, "citations": cited(move.material, reply),
+            "strategies": list(state.get("strategies_used") or []) if move.kind != "open" else []}  # fmt: skip
 
 
 def _regenerate(model: ManagedChatModel, problem: Problem, move: TutorMove, draft: str, reason: str) -> str | None:
@@ -388,7 +414,7 @@ def reveal_gate(state: TutoringState, runtime: Runtime[TutoringContext]) -> dict
                        diagnosis=state.get("last_diagnosis") or None)  # fmt: skip
     update: dict[str, Any] = {"messages": [AIMessage(content=final)], "turns": [trace], "draft_reply": final,
                               "reveal_events": [event] if action is not None else [], "streamed_text": "",
-                              "pending_learning": {}}  # fmt: skip
+                              "pending_learning": {}, "strategies_used": []}  # fmt: skip
     if revealed:
         update["revealed"] = True
     return update

@@ -91,6 +91,8 @@ class TurnState(TypedDict, total=False):
     """The part of the draft already sent to the client as token events."""
     pending_learning: dict[str, Any]
     """The turn's `LearnerUpdate` (its dump), committed to the learner store once per turn."""
+    strategies_used: list[dict[str, Any]]
+    """The distilled strategies the reply was written with (id, strategy, kind, skill, similarity)."""
 
 
 class TraceState(TypedDict, total=False):

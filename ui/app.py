@@ -40,6 +40,7 @@ from pedagraph.ui.lesson_tab import build_planning_tabs
 from pedagraph.ui.panel import models_header
 from pedagraph.ui.plot import mastery_svg
 from pedagraph.ui.service import Reply, SessionView, TutorService, checked_session, clean_text, problem_label
+from pedagraph.ui.strategies_tab import build_strategies_tab
 from pedagraph.ui.tom_tab import build_tom_tab
 
 from pedagraph.learner import get_learner_store
@@ -276,6 +277,7 @@ def build_app(service: TutorService | None = None, settings: Settings | None = N
         build_planning_tabs()  # EduPlanner's Lesson planner and the Class view (ui/lesson_tab.py)
         build_copilot_tab()  # a human tutor and a student, two browsers (ui/copilot_tab.py)
         build_coach_tab()  # transcripts -> scores, moments, suggestions (ui/coach_tab.py)
+        build_strategies_tab()  # audit the distilled strategy library (ui/strategies_tab.py)
         c.session, c.chatbot = session, chatbot
         view = [session, chatbot, status, c.panel]
         extra = {"fn": handlers.extras, "inputs": [session], "outputs": [c.picker, c.past_picker, c.plot,

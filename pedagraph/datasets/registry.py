@@ -140,7 +140,7 @@ DATASETS: tuple[Dataset, ...] = (
             "Macina et al. 2023, MathDial: A Dialogue Tutoring Dataset with Rich Pedagogical Properties Grounded "
             "in Math Reasoning Problems, Findings of EMNLP 2023"
         ),
-        suites=("tutoring", "copilot", "coach"),
+        suites=("tutoring", "copilot", "coach", "distill"),
         homepage=f"https://github.com/{_MATHDIAL[0]}",
     ),
     Dataset(

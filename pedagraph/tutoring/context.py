@@ -40,3 +40,11 @@ class TutoringContext(BaseContext):
     student_simulator: Any = None
     """Who answers in simulated mode: None (the student model with `student_persona`), a name (`persona`,
     `mathdial`, `probabilistic`) or a callable `(state, context) -> text` (see `agents/student.py`)."""
+    strategies: Any = None
+    """Strategies a real teacher reads (strategy-teaching distillation): None (none), a library name in the
+    memory's `strategies` collection (the entries for the most similar situations are retrieved each turn), a
+    list of strategies used as they are, or `{"library": name, "given": [...]}`; the turn's trace names them."""
+    strategy_k: int = 3
+    """How many strategies are retrieved per turn."""
+    strategy_approved_only: bool = False
+    """Use only strategies a person approved (the app's strategy tab)."""

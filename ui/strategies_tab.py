@@ -1,0 +1,149 @@
+"""The app's "Strategies" tab: audit a distilled strategy library (browse, approve, edit, delete, try retrieval).
+
+Endpoints (also for `gradio_client`): `/strategies_list(library, approved_only)` -> table, entry choices, status;
+`/strategies_show(library, entry)` -> details, strategy text; `/strategies_approve(library, entry, approved)`,
+`/strategies_edit(library, entry, text)`, `/strategies_delete(library, entry)` -> table, choices, status;
+`/strategies_try(library, situation, approved_only)` -> what a tutor would retrieve there (markdown).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+from pedagraph.prompts import load_prompt
+
+from pedagraph.distill.library import DEFAULT_LIBRARY, Strategy, StrategyLibrary
+from pedagraph.errors import PedagraphError
+
+__all__ = ["build_strategies_tab", "library_rows"]
+
+COLUMNS = ["id", "approved", "gain", "kind", "skill", "strategy", "edited", "provenance"]
+
+
+def _library(name: str) -> StrategyLibrary:
+    from pedagraph.memory import get_memory
+
+    return StrategyLibrary(get_memory(), (name or DEFAULT_LIBRARY).strip() or DEFAULT_LIBRARY)
+
+
+def _provenance(s: Strategy) -> str:
+    p = s.provenance
+    parts = [f"{k} {p[k]}" for k in ("coach", "tutor", "judge", "round", "scenario_id") if p.get(k) is not None]
+    return "; ".join(parts)
+
+
+def library_rows(entries: list[Strategy]) -> list[list[Any]]:
+    """The table rows of a library's entries (best measured gain first)."""
+    return [[s.id[:12], "yes" if s.approved else "no", round(s.gain, 3), s.kind, s.skill, s.strategy,
+             "yes" if s.edited else "", _provenance(s)] for s in entries]  # fmt: skip
+
+
+def _choices(entries: list[Strategy]) -> list[tuple[str, str]]:
+    return [(f"{s.id[:12]} · {s.kind or '-'} · {s.strategy[:50]}", s.id) for s in entries]
+
+
+def _listing(name: str, approved_only: bool, note: str = "") -> tuple[Any, Any, str]:
+    try:
+        entries = _library(name).all(approved_only=bool(approved_only))
+    except PedagraphError as exc:
+        return gr.skip(), gr.skip(), f"Error: {exc}"
+    approved = sum(s.approved for s in entries)
+    status = f"{len(entries)} strategies ({approved} approved) in library `{name or DEFAULT_LIBRARY}`."
+    return (gr.update(value=library_rows(entries)), gr.update(choices=_choices(entries), value=None),
+            f"{note} {status}".strip())  # fmt: skip
+
+
+def _list(name: str, approved_only: bool) -> tuple[Any, Any, str]:
+    """List the library's entries."""
+    return _listing(name, approved_only)
+
+
+def _show(name: str, entry: str | None) -> tuple[str, str]:
+    """One entry's details and its strategy text (to edit)."""
+    if not entry:
+        return "", ""
+    try:
+        s = _library(name).get(entry)
+    except PedagraphError as exc:
+        return f"Error: {exc}", ""
+    before = f"{s.before:.3f}" if s.before is not None else "-"
+    after = f"{s.after:.3f}" if s.after is not None else "-"
+    edited = "; edited by a person" if s.edited else ""
+    lines = [
+        f"**Strategy** `{s.id}`: {s.strategy}", "", "**Situation** it was written for:", "", "```", s.situation, "```",
+        "", f"**Measured gain** {s.gain:+.3f} (judge score {before} -> {after} on {s.n_verify} scenario(s)); "
+        f"kind `{s.kind or '-'}`, skill `{s.skill or '-'}`; approved: {'yes' if s.approved else 'no'}{edited}.",
+        "", f"**Provenance**: {_provenance(s) or '-'}.",
+    ]  # fmt: skip
+    return "\n".join(lines), s.strategy
+
+
+def _act(name: str, approved_only: bool, action: str, entry: str | None, text: str = "") -> tuple[Any, Any, str]:
+    if not entry:
+        return gr.skip(), gr.skip(), "Pick a strategy first."
+    lib = _library(name)
+    try:
+        if action == "approve":
+            lib.approve(entry, True)
+        elif action == "withdraw":
+            lib.approve(entry, False)
+        elif action == "edit":
+            lib.edit(entry, text)
+        else:
+            lib.delete(entry)
+    except PedagraphError as exc:
+        return gr.skip(), gr.skip(), f"Error: {exc}"
+    done = {"approve": "Approved", "withdraw": "Approval withdrawn", "edit": "Saved", "delete": "Deleted"}[action]
+    return _listing(name, approved_only, f"{done}: {entry[:12]}.")
+
+
+def _try(name: str, situation: str, approved_only: bool) -> str:
+    """What a tutor would retrieve for a situation (with approval on, only approved strategies)."""
+    if not (situation or "").strip():
+        return "Describe a situation first (what the student said, their difficulty)."
+    try:
+        found = _library(name).retrieve(situation, approved_only=bool(approved_only))
+    except PedagraphError as exc:
+        return f"Error: {exc}"
+    if not found:
+        return "No strategy would be used here."
+    return "\n".join(f"{i}. {s.strategy} (similarity {s.score or 0:.2f}, gain {s.gain:+.3f}, "
+                     f"{'approved' if s.approved else 'not approved'})" for i, s in enumerate(found, 1))  # fmt: skip
+
+
+def build_strategies_tab() -> None:
+    """Add the "Strategies" tab to the gr.Blocks being built (call inside `with gr.Blocks()`)."""
+    with gr.Tab("Strategies"):
+        gr.Markdown(load_prompt("ui/strategies_intro"))
+        with gr.Row():
+            library = gr.Textbox(value=DEFAULT_LIBRARY, label="Library", elem_id="strategies-library")
+            approved_only = gr.Checkbox(value=False, label="Only approved strategies (approval on)")
+            refresh = gr.Button("Refresh", elem_id="strategies-refresh")
+        status = gr.Markdown(elem_id="strategies-status")
+        table = gr.Dataframe(headers=COLUMNS, interactive=False, wrap=True, elem_id="strategies-table")
+        entry = gr.Dropdown(choices=[], label="Strategy", elem_id="strategies-entry")
+        details = gr.Markdown(elem_id="strategies-details")
+        text = gr.Textbox(label="Strategy text (edit, then save)", lines=3, elem_id="strategies-text")
+        with gr.Row():
+            approve = gr.Button("Approve", variant="primary", elem_id="strategies-approve")
+            withdraw = gr.Button("Withdraw approval", elem_id="strategies-withdraw")
+            save = gr.Button("Save edit", elem_id="strategies-save")
+            delete = gr.Button("Delete", variant="stop", elem_id="strategies-delete")
+        with gr.Accordion("Try retrieval", open=False):
+            situation = gr.Textbox(label="Situation (what the student said; their difficulty)", lines=2)
+            try_it = gr.Button("What would the tutor use?")
+            found = gr.Markdown(elem_id="strategies-found")
+        listing = [table, entry, status]
+        refresh.click(_list, inputs=[library, approved_only], outputs=listing, api_name="strategies_list")
+        approved_only.change(_list, inputs=[library, approved_only], outputs=listing, api_visibility="private")
+        entry.change(_show, inputs=[library, entry], outputs=[details, text], api_name="strategies_show")
+        approve.click(lambda n, a, e: _act(n, a, "approve", e), inputs=[library, approved_only, entry],
+                      outputs=listing, api_name="strategies_approve")  # fmt: skip
+        withdraw.click(lambda n, a, e: _act(n, a, "withdraw", e), inputs=[library, approved_only, entry],
+                       outputs=listing, api_name="strategies_withdraw")  # fmt: skip
+        save.click(lambda n, a, e, t: _act(n, a, "edit", e, t), inputs=[library, approved_only, entry, text],
+                   outputs=listing, api_name="strategies_edit")  # fmt: skip
+        delete.click(lambda n, a, e: _act(n, a, "delete", e), inputs=[library, approved_only, entry],
+                     outputs=listing, api_name="strategies_delete")  # fmt: skip
+        try_it.click(_try, inputs=[library, situation, approved_only], outputs=[found], api_name="strategies_try")
