@@ -60,3 +60,31 @@ def test_bad_options_are_one_clear_error():
         get_suite("distill")({"train": "many"})
     with pytest.raises(DataError, match="student"):
         get_suite("distill")({"student": "robot"})
+
+
+@needs_data
+def test_the_library_is_given_to_another_small_model_over_http(tmp_path, mathdial, monkeypatch):
+    """Transfer: `transfer_model` (here an OpenAI-compatible server) answers the same held-out scenarios with and
+    without the library built for the first tutor; its prompts carry the retrieved strategies only 'with'."""
+    from pedagraph.evals.runner import RunConfig, get_suite, run_suite_sync
+
+    from pedagraph.testing.openai_stub import OpenAIStub
+
+    double = KnownTutor({"": "question"})
+    models = {"teacher": {"model": StandInChatModel(model_name="known-tutor", reply_fn=double)}}
+    options = {"train": 4, "per_round": 4, "rounds": 1, "max_turns": 1, "max_strategies": 2,
+               "transfer_model": "openai:other-small-model"}  # fmt: skip
+    with OpenAIStub(models=["other-small-model"], reply_fn=lambda body: "What did you do first?") as stub:
+        monkeypatch.setenv("OPENAI_BASE_URL", f"{stub.base_url}")
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-transfer-test-0000")
+        config = RunConfig(out_dir=tmp_path / "run", data_path=mathdial, models=models, concurrency=1, limit=2,
+                           cache=False)  # fmt: skip
+        result = run_suite_sync(get_suite("distill")(options), config, progress=False)
+        prompts = [json.dumps(r.body) for r in stub.chat_requests]
+    assert result.ok == 2 and result.errors == 0
+    metrics = json.loads(result.summary_path.read_text())["metrics"]
+    assert "transfer/with.judge.score" in metrics and "transfer/without.judge.score" in metrics
+    assert metrics["transfer/with.strategies_used"]["value"] > 0 == metrics["transfer/without.strategies_used"]["value"]
+    built = json.loads((tmp_path / "run" / "library.json").read_text())
+    texts = [s["strategy"] for s in built["strategies"]]
+    assert prompts and any(t[:40] in p for p in prompts for t in texts)  # the strategies reached the other model
