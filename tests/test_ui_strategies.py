@@ -73,3 +73,18 @@ def test_audit_a_library_through_the_tab(app):
     app.predict("audit", False, api_name="/strategies_list")  # the entry choices are the listed ones
     _, _, status = app.predict("audit", False, ids[1], api_name="/strategies_delete")
     assert "Deleted" in status and lib.count() == 1
+
+
+def test_the_app_tutor_reads_only_approved_strategies_of_the_library(tmp_path, monkeypatch):
+    from pedagraph.ui.service import TutorService
+
+    from pedagraph.distill.library import DEFAULT_LIBRARY
+    from pedagraph.settings import load_settings
+
+    monkeypatch.setenv("PEDAGRAPH_HOME", str(tmp_path))
+    service = TutorService(load_settings())
+    try:
+        ctx = service._context({"thread_id": "t", "learner_id": "ana"})
+    finally:
+        service.close()
+    assert ctx.strategies == DEFAULT_LIBRARY and ctx.strategy_approved_only

@@ -37,6 +37,7 @@ from pedagraph.prompts import render
 from pedagraph.ui.history import History
 
 from pedagraph.checkpointing import open_checkpointer
+from pedagraph.distill.library import DEFAULT_LIBRARY
 from pedagraph.errors import DataError, PedagraphError
 from pedagraph.learner import get_learner_store, validate_learner_id
 from pedagraph.messages import message_text
@@ -232,7 +233,9 @@ class TutorService:
     # -- runs ----------------------------------------------------------------------------------------------
 
     def _context(self, session: dict[str, str]) -> Context:
-        return Context(learner_id=session["learner_id"], student_mode="human", course=session.get("course") or None)
+        # a real teacher reads the approved strategies of the distilled library (the Strategies tab), if any
+        return Context(learner_id=session["learner_id"], student_mode="human", course=session.get("course") or None,
+                       strategies=DEFAULT_LIBRARY, strategy_approved_only=True)  # fmt: skip
 
     def _stream(self, thread_id: str, inp: Any, ctx: Context) -> Iterator[Reply]:
         """Run the graph in a worker thread (it always finishes the turn) and yield the visible reply as it grows."""

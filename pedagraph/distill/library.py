@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from pedagraph.errors import DataError
+from pedagraph.errors import DataError, PedagraphError
 from pedagraph.memory.store import Memory
 
 COLLECTION = "strategies"
@@ -165,6 +165,13 @@ class StrategyLibrary:
         from pedagraph.memory.tools import retrieve
 
         if not situation.strip():
+            return []
+        try:
+            if self.count() == 0:
+                return []  # an empty library costs no embedding of the situation
+        except PedagraphError:
+            if strict:
+                raise
             return []
         where: dict[str, Any] = {"library": self.name}
         if approved_only:
