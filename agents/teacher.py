@@ -366,9 +366,12 @@ def _reply_issue(state: TutoringState, ctx: TutoringContext, move: TutorMove, te
     return None
 
 
-def _gated_reply(state: TutoringState, ctx: TutoringContext, move: TutorMove, draft: str
+def gated_reply(state: TutoringState, ctx: TutoringContext, move: TutorMove, draft: str
                  ) -> tuple[str, str | None, dict[str, Any]]:  # fmt: skip
-    """The reply the learner gets, the gate's action (allowed, regenerated once, replaced) and what it found."""
+    """The reply the learner gets, the gate's action (allowed, regenerated once, replaced) and what it found.
+
+    The copilot gates its suggestions with it too, as the tutor gates its replies.
+    """
     problem = problem_of(state)
     result = gate_check(make_gate(problem), draft, gate_view(state))
     if result["blocked"] and _may_reveal(state, ctx)[0]:
@@ -389,17 +392,13 @@ def _gated_reply(state: TutoringState, ctx: TutoringContext, move: TutorMove, dr
     return next(safe, template("withheld_plain")), "replaced", issue
 
 
-gated_reply = _gated_reply
-"""The reply the learner may see for a draft (the copilot gates its suggestions with it, as the tutor does)."""
-
-
 def reveal_gate(state: TutoringState, runtime: Runtime[TutoringContext]) -> dict[str, Any]:
     """Final reveal check of the draft; regenerate or replace a blocked reply; add it to messages; commit learning."""
     ctx = context_of(runtime, TutoringContext)
     move = TutorMove.model_validate(state["last_plan"])
     draft = (state.get("draft_reply") or "").strip()
     turn = len(state.get("turns", []))
-    final, action, result = _gated_reply(state, ctx, move, draft)
+    final, action, result = gated_reply(state, ctx, move, draft)
     hint = action in ("replaced", "regenerated") or move.strategy in HINT_STRATEGIES
     revealed = (move.reveal and action != "replaced") or action == "allowed"
     shown = reply_shown(hint=hint, revealed=revealed, problem_id=problem_of(state).id, session_id=thread_id(),

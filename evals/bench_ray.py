@@ -33,16 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pedagraph.evals.runner import RunConfig, RunResult, get_suite, resolve_data_path, run_suite  # noqa: E402
 
+from pedagraph.testing.eval_doubles import sum_items  # noqa: E402
 from pedagraph.testing.openai_stub import OpenAIStub  # noqa: E402
-
-
-def solve_data(n: int, tmp: Path) -> Path:
-    """N synthetic solve items (sums), so the benchmark needs no dataset."""
-    path = tmp / "solve.jsonl"
-    with path.open("w") as fh:
-        for i in range(n):
-            fh.write(json.dumps({"id": f"q{i}", "question": f"What is {i} plus {i}?", "answer": 2 * i}) + "\n")
-    return path
 
 
 def answer(body: dict[str, Any]) -> str:
@@ -113,7 +105,7 @@ def main() -> None:
         startup = start_ray()
         print(f"Ray start-up (local cluster + 2 workers importing pedagraph): {startup:.1f} s, paid once per run")
         try:
-            data = solve_data(args.solve_items, tmp)
+            data = sum_items(tmp / "solve.jsonl", args.solve_items)
             print(f"\n1. solve, stub delay {args.delay * 1000:.0f} ms/call, concurrency {args.concurrency} "
                   f"(ideal {args.concurrency / args.delay:.0f} items/s)")  # fmt: skip
             with OpenAIStub(delay=args.delay, reply_fn=answer) as stub:

@@ -20,17 +20,10 @@ ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'peda
 
 from pedagraph.evals.runner import RunConfig, get_suite, read_results, run_suite  # noqa: E402
 
-from pedagraph.testing.eval_doubles import WorkerKillingSolve  # noqa: E402
+from pedagraph.testing.eval_doubles import WorkerKillingSolve, sum_items  # noqa: E402
 from pedagraph.testing.openai_stub import OpenAIStub  # noqa: E402
 
 pytestmark = pytest.mark.slow
-
-
-def make_data(path: Path, n: int) -> Path:
-    with path.open("w") as fh:
-        for i in range(n):
-            fh.write(json.dumps({"id": f"q{i}", "question": f"What is {i} plus {i}?", "answer": 2 * i}) + "\n")
-    return path
 
 
 def answer(body: dict[str, Any]) -> str:
@@ -80,7 +73,7 @@ def rows(out: Path) -> dict[str, dict[str, Any]]:
 def test_cli_backend_ray_starts_a_local_ray_and_bad_backends_are_one_line(stub, tmp_path, monkeypatch, capsys):
     from pedagraph.cli import main
 
-    data = make_data(tmp_path / "d.jsonl", 6)
+    data = sum_items(tmp_path / "d.jsonl", 6)
     out = tmp_path / "run"
     args = ["eval", "solve", "--data", str(data), "--out", str(out), "--no-progress",
             "--model", "student=openai:stub-model", "--model", f"student.base_url={stub.base_url}"]  # fmt: skip
@@ -100,7 +93,7 @@ def test_cli_backend_ray_starts_a_local_ray_and_bad_backends_are_one_line(stub, 
 
 def test_ray_run_equals_the_local_run_even_when_workers_are_killed(local_ray, stub, tmp_path):
     n = 16
-    data = make_data(tmp_path / "d.jsonl", n)
+    data = sum_items(tmp_path / "d.jsonl", n)
     local = run(get_suite("solve")({}), tmp_path / "local", data, stub, concurrency=4)
     suite = WorkerKillingSolve(kill_items={"q3", "q10"}, marks=tmp_path / "marks")
     remote = run(suite, tmp_path / "ray", data, stub, concurrency=4, backend="ray")
@@ -118,7 +111,7 @@ def test_ray_run_equals_the_local_run_even_when_workers_are_killed(local_ray, st
 
 def test_ray_resume_runs_only_the_missing_items_once(local_ray, stub, tmp_path):
     n = 12
-    data = make_data(tmp_path / "d.jsonl", n)
+    data = sum_items(tmp_path / "d.jsonl", n)
     out = tmp_path / "run"
     first = run(get_suite("solve")({}), out, data, stub, limit=5, backend="ray")
     assert (first.ran, first.ok) == (5, 5)
@@ -136,7 +129,7 @@ def test_ray_resume_runs_only_the_missing_items_once(local_ray, stub, tmp_path):
 
 def test_a_poison_item_that_kills_every_worker_is_an_error_and_the_run_goes_on(local_ray, stub, tmp_path):
     n = 8
-    data = make_data(tmp_path / "d.jsonl", n)
+    data = sum_items(tmp_path / "d.jsonl", n)
     out = tmp_path / "run"
     suite = WorkerKillingSolve(kill_items={"q2"}, marks=tmp_path / "marks", every_attempt=True)
     res = run(suite, out, data, stub, concurrency=2, backend="ray")
@@ -153,7 +146,7 @@ def test_a_poison_item_that_kills_every_worker_is_an_error_and_the_run_goes_on(l
 def test_a_worker_dead_for_good_is_replaced(local_ray, stub, tmp_path):
     from pedagraph.evals.ray_backend import RayItems
 
-    data = make_data(tmp_path / "d.jsonl", 4)
+    data = sum_items(tmp_path / "d.jsonl", 4)
     suite = get_suite("solve")({})
     items = suite.load_items(data)
     config = RunConfig(out_dir=tmp_path / "run", data_path=data, models=models(stub), cache=False, concurrency=2,

@@ -31,17 +31,10 @@ from typer.testing import CliRunner
 from pedagraph.cli import app
 from pedagraph.errors import PedagraphError
 from pedagraph.llm import ScriptedChatModel
+from pedagraph.testing.eval_doubles import sum_items
 from pedagraph.testing.openai_stub import OpenAIStub
 
 cli = CliRunner()
-
-
-def make_data(path: Path, n: int) -> Path:
-    """A generic solve file: `What is i plus i?` -> 2i."""
-    with path.open("w") as fh:
-        for i in range(n):
-            fh.write(json.dumps({"id": f"q{i}", "question": f"What is {i} plus {i}?", "answer": 2 * i}) + "\n")
-    return path
 
 
 def gold_of(text: str) -> int:
@@ -111,7 +104,7 @@ def test_interface_and_registry():
 
 
 def test_outputs_are_complete_and_consistent(tmp_path):
-    data = make_data(tmp_path / "d.jsonl", 12)
+    data = sum_items(tmp_path / "d.jsonl", 12)
     out = tmp_path / "run"
     fn = CountingReplies()
     res = run(solve(), config(out, data, models=scripted(fn), seed=7))
@@ -135,7 +128,7 @@ def test_outputs_are_complete_and_consistent(tmp_path):
 
 
 def test_ctrl_c_keeps_finished_lines_and_rerun_finishes_only_the_rest(tmp_path):
-    data = make_data(tmp_path / "d.jsonl", 30)
+    data = sum_items(tmp_path / "d.jsonl", 30)
     out = tmp_path / "run"
     state = {"n": 0}
 
@@ -161,7 +154,7 @@ def test_ctrl_c_keeps_finished_lines_and_rerun_finishes_only_the_rest(tmp_path):
 
 
 def test_truncated_last_line_is_dropped_and_rerun(tmp_path):
-    data = make_data(tmp_path / "d.jsonl", 6)
+    data = sum_items(tmp_path / "d.jsonl", 6)
     out = tmp_path / "run"
     run(solve(), config(out, data, models=scripted(CountingReplies())))
     text = (out / "results.jsonl").read_text().splitlines(keepends=True)
@@ -177,7 +170,7 @@ def test_truncated_last_line_is_dropped_and_rerun(tmp_path):
 def test_sigkill_mid_run_then_resume(tmp_path):
     """A real SIGKILL of `pedagraph eval` in a subprocess; the rerun finishes exactly what is missing."""
     n = 60
-    data = make_data(tmp_path / "d.jsonl", n)
+    data = sum_items(tmp_path / "d.jsonl", n)
     out = tmp_path / "run"
     with OpenAIStub(delay=0.05, reply_fn=lambda body: f"Answer: {gold_of(body['messages'][-1]['content'])}") as stub:
         cmd = [
@@ -208,7 +201,7 @@ def test_sigkill_mid_run_then_resume(tmp_path):
 
 
 def test_failing_items_are_errors_and_the_run_goes_on_then_retry_errors(tmp_path):
-    data = make_data(tmp_path / "d.jsonl", 10)
+    data = sum_items(tmp_path / "d.jsonl", 10)
     out = tmp_path / "run"
     res = run(solve(), config(out, data, models=scripted(CountingReplies(fail_on={2, 5}))))
     assert (res.ok, res.errors) == (8, 2)
@@ -229,7 +222,7 @@ def test_failing_items_are_errors_and_the_run_goes_on_then_retry_errors(tmp_path
 
 
 def test_model_errors_after_retries_against_a_failing_server(tmp_path):
-    data = make_data(tmp_path / "d.jsonl", 4)
+    data = sum_items(tmp_path / "d.jsonl", 4)
     out = tmp_path / "run"
     with OpenAIStub(fail_rate=1.0, random_faults=["500"]) as stub:
         models = {"student": {"model": "openai:stub-model", "base_url": stub.base_url, "max_retries": 2,
@@ -246,12 +239,12 @@ def test_model_errors_after_retries_against_a_failing_server(tmp_path):
 
 
 def test_changed_configuration_is_refused_unless_force_new(tmp_path):
-    data = make_data(tmp_path / "d.jsonl", 3)
+    data = sum_items(tmp_path / "d.jsonl", 3)
     out = tmp_path / "run"
     run(solve(), config(out, data, seed=1))
     with pytest.raises(PedagraphError, match="different configuration.*seed 1 -> 2"):
         run(solve(), config(out, data, seed=2))
-    other = make_data(tmp_path / "e.jsonl", 4)
+    other = sum_items(tmp_path / "e.jsonl", 4)
     with pytest.raises(PedagraphError, match="data_sha256"):
         run(solve(), config(out, other, seed=1))
     with pytest.raises(PedagraphError, match="models"):
@@ -262,7 +255,7 @@ def test_changed_configuration_is_refused_unless_force_new(tmp_path):
 
 
 def test_cache_rerun_costs_no_calls_and_reproduces_the_metrics(tmp_path):
-    data = make_data(tmp_path / "d.jsonl", 15)
+    data = sum_items(tmp_path / "d.jsonl", 15)
     out = tmp_path / "run"
     fn = CountingReplies(right=False)
     model = ScriptedChatModel(reply_fn=fn)
@@ -282,7 +275,7 @@ def test_cache_rerun_costs_no_calls_and_reproduces_the_metrics(tmp_path):
 
 @pytest.mark.parametrize("concurrency", [1, 8])
 def test_concurrency_reaches_the_server(tmp_path, concurrency):
-    data = make_data(tmp_path / "d.jsonl", 40)
+    data = sum_items(tmp_path / "d.jsonl", 40)
     with OpenAIStub(delay=0.05, reply_fn=lambda body: f"Answer: {gold_of(body['messages'][-1]['content'])}") as stub:
         models = {"student": {"model": "openai:stub-model", "base_url": stub.base_url, "concurrency": 64}}
         res = run(solve(), config(tmp_path / "run", data, models=models, concurrency=concurrency, cache=False))
@@ -299,7 +292,7 @@ def test_concurrency_reaches_the_server(tmp_path, concurrency):
 
 
 def test_compare_runs_side_by_side(tmp_path):
-    data = make_data(tmp_path / "d.jsonl", 8)
+    data = sum_items(tmp_path / "d.jsonl", 8)
     run(solve(), config(tmp_path / "right", data, models=scripted(CountingReplies(True))))
     run(solve(), config(tmp_path / "wrong", data, models=scripted(CountingReplies(False))))
     text = compare_runs([tmp_path / "right", tmp_path / "wrong"])
@@ -314,7 +307,7 @@ def test_compare_runs_side_by_side(tmp_path):
 
 
 def test_metric_uncertainty_matches_metrics_module(tmp_path):
-    data = make_data(tmp_path / "d.jsonl", 10)
+    data = sum_items(tmp_path / "d.jsonl", 10)
     out = tmp_path / "run"
 
     class Half(CountingReplies):
@@ -351,7 +344,7 @@ def test_cli_errors_are_one_line(tmp_path, monkeypatch, capsys, args, expected):
     from pedagraph.cli import main
 
     (tmp_path / "afile").write_text("x")
-    data = make_data(tmp_path / "d.jsonl", 2)
+    data = sum_items(tmp_path / "d.jsonl", 2)
     if "--data" not in args and args[1] == "solve":
         args = [*args, "--data", str(data)]
     monkeypatch.setattr(sys, "argv", ["pedagraph", *args])
@@ -373,7 +366,7 @@ def test_cli_bad_data_file_is_one_line(tmp_path):
 
 def test_sigint_to_the_cli_stops_cleanly_with_exit_130_then_resume(tmp_path):
     n = 60
-    data = make_data(tmp_path / "d.jsonl", n)
+    data = sum_items(tmp_path / "d.jsonl", n)
     out = tmp_path / "run"
     with OpenAIStub(delay=0.05, reply_fn=lambda body: f"Answer: {gold_of(body['messages'][-1]['content'])}") as stub:
         cmd = [
@@ -402,7 +395,7 @@ def test_sigint_to_the_cli_stops_cleanly_with_exit_130_then_resume(tmp_path):
 
 
 def test_a_failing_summarize_or_plot_keeps_results_and_reports_the_failure(tmp_path):
-    data = make_data(tmp_path / "d.jsonl", 3)
+    data = sum_items(tmp_path / "d.jsonl", 3)
     out = tmp_path / "run"
 
     class Broken(type(solve())):
@@ -423,7 +416,7 @@ def test_a_failing_summarize_or_plot_keeps_results_and_reports_the_failure(tmp_p
 def test_two_runs_cannot_write_to_one_directory(tmp_path):
     import fcntl
 
-    data = make_data(tmp_path / "d.jsonl", 2)
+    data = sum_items(tmp_path / "d.jsonl", 2)
     out = tmp_path / "run"
     out.mkdir()
     with (out / ".lock").open("a+") as fh:

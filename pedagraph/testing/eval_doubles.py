@@ -8,6 +8,7 @@ mid-item: Ray runs the task again and the item must still appear exactly once, w
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from collections.abc import Iterable
@@ -17,7 +18,15 @@ from typing import Any
 from pedagraph.evals.runner import Item, ItemContext
 from pedagraph.evals.suites.solve import SolveSuite
 
-__all__ = ["WorkerKillingSolve"]
+__all__ = ["WorkerKillingSolve", "sum_items"]
+
+
+def sum_items(path: Path, n: int) -> Path:
+    """Write n generic `solve` items (`What is i plus i?` -> 2i) to a JSONL file, so no dataset is needed."""
+    with path.open("w") as fh:
+        for i in range(n):
+            fh.write(json.dumps({"id": f"q{i}", "question": f"What is {i} plus {i}?", "answer": 2 * i}) + "\n")
+    return path
 
 
 class WorkerKillingSolve(SolveSuite):
