@@ -251,6 +251,8 @@ def _example(number: int, problem: Problem, analysis: dict[str, Any] | None) -> 
     solution = problem.solution.strip() or "\n".join(s.solution_text for s in problem.steps)
     if not solution:
         solution = f"Answer: {problem.final_answer}" if problem.final_answer else "(worked in class)"
+    # shown as Markdown: `3*60` is multiplication, not emphasis, and each worked line stays a line of its own
+    solution = "  \n".join(re.sub(r"([*_])", r"\\\1", line) for line in solution.splitlines() if line.strip())
     text = render("planner/templates/example", number=number, question=problem.question.strip(),
                   skills=", ".join(problem.skills) or "reasoning", solution=solution).strip()  # fmt: skip
     block = _mistake_block(analysis or {})
