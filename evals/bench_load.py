@@ -9,6 +9,8 @@ For each N in --learners, in one run:
      each a learner working a problem for --turns turns (interrupt + `Command(resume=...)` per turn);
   2. the app: `pedagraph ui` in its own process, N `gradio_client` clients in threads doing the same through
      `/start` and `/send` (streamed), as N browsers would.
+The N sessions are opened first (problem started, opener shown; a new browser session costs Gradio its own
+per-session state), then their turns are timed, all at once: a turn is one learner message and the tutor's reply.
 Printed per N: turns/s, p50 and p95 turn latency, CPU seconds per turn of the serving process (user + system,
 from /proc), and the ratios app / graph. The ideal turn latency is the model delay times the calls a turn makes.
 
@@ -19,6 +21,8 @@ Usage: python evals/bench_load.py [--learners 1,8,32] [--turns 5] [--delay 0.05]
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import os
 import statistics
 import subprocess
@@ -26,8 +30,10 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 os.environ["LANGSMITH_TRACING"] = "false"
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -71,30 +77,46 @@ def start_stub(delay: float) -> tuple[subprocess.Popen, str]:
     raise SystemExit("the stub server did not start")
 
 
-def drive(n: int, session: Callable[[int, list[float]], None]) -> tuple[float, list[float]]:
-    """Run n learner sessions at once; (wall seconds, turn latencies)."""
-    latencies: list[float] = []
+def drive(n: int, work: Callable[[int], Any]) -> list[Any]:
+    """Run work(i) for i in range(n) at once, one thread each; their results in order."""
+    results: list[Any] = [None] * n
     errors: list[BaseException] = []
-    lock = threading.Lock()
 
     def run(i: int) -> None:
-        mine: list[float] = []
         try:
-            session(i, mine)
+            results[i] = work(i)
         except BaseException as exc:  # noqa: BLE001 - reported after the run
             errors.append(exc)
-        with lock:
-            latencies.extend(mine)
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    started = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     if errors:
         raise SystemExit(f"{len(errors)} learner(s) failed; first: {errors[0]!r}")
-    return time.perf_counter() - started, latencies
+    return results
+
+
+def measured(
+    n: int,
+    opened: Callable[[int], Any],
+    turns_of: Callable[[int, Any, list[float]], None],
+    cpu: Callable[[], float],
+) -> dict[str, float]:
+    """Open n sessions (untimed), then time their turns, all at once: turns/s, latencies, CPU per turn."""
+    sessions = drive(n, opened)
+    latencies: list[list[float]] = [[] for _ in range(n)]
+    before, own, started = cpu(), cpu_seconds(), time.perf_counter()
+    drive(n, lambda i: turns_of(i, sessions[i], latencies[i]))
+    return finish(started, latencies, cpu() - before, own)
+
+
+def finish(started: float, latencies: list[list[float]], cpu: float, own_before: float) -> dict[str, float]:
+    """The figures of a timed run that began at `started` (perf_counter), with the driver's own CPU per turn."""
+    result = summary(time.perf_counter() - started, [x for mine in latencies for x in mine], cpu)
+    result["driver_cpu_per_turn"] = (cpu_seconds() - own_before) / max(1, result["turns"])
+    return result
 
 
 def graph_alone(home: Path, n: int, turns: int) -> dict[str, float]:
@@ -109,9 +131,13 @@ def graph_alone(home: Path, n: int, turns: int) -> dict[str, float]:
     os.environ["PEDAGRAPH_HOME"] = str(home)
     graph = build_graph(checkpointer=open_checkpointer(load_settings()).saver)
 
-    def session(i: int, out: list[float]) -> None:
+    def opened(i: int) -> tuple[dict[str, Any], Context]:
         config, ctx = {"configurable": {"thread_id": f"g{n}-{i}"}}, Context(learner_id=f"g{n}-{i}")
         graph.invoke({"problem_id": PID}, config, context=ctx)
+        return config, ctx
+
+    def turns_of(i: int, opened: tuple[dict[str, Any], Context], out: list[float]) -> None:
+        config, ctx = opened
         for k in range(turns):
             started = time.perf_counter()
             for _ in graph.stream(Command(resume=STUDENT_LINES[k % len(STUDENT_LINES)]), config, context=ctx,
@@ -119,40 +145,104 @@ def graph_alone(home: Path, n: int, turns: int) -> dict[str, float]:
                 pass
             out.append(time.perf_counter() - started)
 
-    session(-1, [])  # warm-up: imports, first compile, caches
-    cpu = cpu_seconds()
-    wall, latencies = drive(n, session)
-    return summary(wall, latencies, cpu_seconds() - cpu)
+    turns_of(-1, opened(-1), [])  # warm-up: imports, first compile, caches
+    return measured(n, opened, turns_of, cpu_seconds)
 
 
-def app(home: Path, n: int, turns: int) -> dict[str, float]:
-    """`pedagraph ui` in its own process, n gradio_client learners in threads."""
-    from gradio_client import Client
+class BrowserSession:
+    """One browser session on the app, over the protocol Gradio's own page uses.
 
+    An event joins the queue, then the session's event stream is read until it completes (streamed updates
+    arrive as diffs, as in a browser).
+    """
+
+    def __init__(self, http: Any, fns: dict[str, int]) -> None:
+        self.http, self.fns, self.hash = http, fns, uuid.uuid4().hex
+
+    async def call(self, api_name: str, *data: Any) -> list[Any]:
+        """Run one event of the app and return its final outputs."""
+        body = {"data": list(data), "fn_index": self.fns[api_name], "session_hash": self.hash, "event_data": None}
+        joined = await self.http.post("/gradio_api/queue/join", json=body)
+        joined.raise_for_status()
+        event_id = joined.json()["event_id"]
+        async with self.http.stream("GET", "/gradio_api/queue/data", params={"session_hash": self.hash}) as stream:
+            async for line in stream.aiter_lines():
+                if not line.startswith("data:"):
+                    continue
+                message = json.loads(line[5:])
+                if message.get("event_id") == event_id and message.get("msg") == "process_completed":
+                    if not message.get("success"):
+                        raise RuntimeError(f"/{api_name} failed: {message.get('output')}")
+                    return message["output"]["data"]
+        raise RuntimeError(f"/{api_name}: the event stream ended before the event completed")
+
+
+def app(home: Path, n: int, turns: int, driver: str = "http") -> dict[str, float]:
+    """`pedagraph ui` in its own process, n learners at once: browser sessions (`http`) or `gradio_client` ones."""
     port = free_port()
     proc, _ = start_app(home, port)
     try:
         url = f"http://127.0.0.1:{port}/"
-        clients = [Client(url, verbose=False) for _ in range(n + 1)]
-
-        def session(i: int, out: list[float]) -> None:
-            client = clients[i]
-            state = client.predict({}, api_name="/restore")[0]
-            state = client.predict(state, PID, api_name="/start")[0]
-            for k in range(turns):
-                started = time.perf_counter()
-                job = client.submit(state, STUDENT_LINES[k % len(STUDENT_LINES)], api_name="/send")
-                for _ in job:
-                    pass
-                state = job.result()[0]
-                out.append(time.perf_counter() - started)
-
-        session(-1, [])  # warm-up
-        cpu = cpu_seconds(proc.pid)
-        wall, latencies = drive(n, session)
-        return summary(wall, latencies, cpu_seconds(proc.pid) - cpu)
+        cpu = lambda: cpu_seconds(proc.pid)  # noqa: E731
+        if driver == "gradio_client":
+            return _app_gradio_client(url, n, turns, cpu)
+        return asyncio.run(_app_http(url, n, turns, cpu))
     finally:
         stop_app(proc)
+
+
+async def _app_http(url: str, n: int, turns: int, cpu: Callable[[], float]) -> dict[str, float]:
+    """The app driven by n browser sessions, all on one event loop of this process (a light load generator)."""
+    import httpx
+
+    limits = httpx.Limits(max_connections=4 * n + 8, max_keepalive_connections=4 * n + 8)
+    async with httpx.AsyncClient(base_url=url, timeout=300, limits=limits) as http:
+        config = (await http.get("/config")).json()
+        fns = {d["api_name"]: d["id"] for d in config["dependencies"] if d.get("api_name")}
+
+        async def opened(i: int) -> tuple[BrowserSession, Any]:
+            session = BrowserSession(http, fns)
+            state = (await session.call("restore", {}))[0]
+            return session, (await session.call("start", state, PID))[0]
+
+        async def turns_of(opened: tuple[BrowserSession, Any], out: list[float]) -> None:
+            session, state = opened
+            for k in range(turns):
+                started = time.perf_counter()
+                state = (await session.call("send", state, STUDENT_LINES[k % len(STUDENT_LINES)]))[0]
+                out.append(time.perf_counter() - started)
+
+        await turns_of(await opened(-1), [])  # warm-up
+        sessions = await asyncio.gather(*(opened(i) for i in range(n)))
+        latencies: list[list[float]] = [[] for _ in range(n)]
+        before, own, started = cpu(), cpu_seconds(), time.perf_counter()
+        await asyncio.gather(*(turns_of(sessions[i], latencies[i]) for i in range(n)))
+        return finish(started, latencies, cpu() - before, own)
+
+
+def _app_gradio_client(url: str, n: int, turns: int, cpu: Callable[[], float]) -> dict[str, float]:
+    """The app driven by n `gradio_client` clients in threads (heavier: each client has threads of its own)."""
+    from gradio_client import Client
+
+    clients = [Client(url, verbose=False) for _ in range(n + 1)]
+
+    def opened(i: int) -> Any:
+        client = clients[i]
+        state = client.predict({}, api_name="/restore")[0]
+        return client.predict(state, PID, api_name="/start")[0]
+
+    def turns_of(i: int, state: Any, out: list[float]) -> None:
+        client = clients[i]
+        for k in range(turns):
+            started = time.perf_counter()
+            # streamed as in a browser; waiting on the result rather than iterating the job's updates keeps the
+            # client from polling them every millisecond (gradio_client's iterator) on the cores the app runs on
+            job = client.submit(state, STUDENT_LINES[k % len(STUDENT_LINES)], api_name="/send")
+            state = job.result()[0]
+            out.append(time.perf_counter() - started)
+
+    turns_of(-1, opened(-1), [])  # warm-up
+    return measured(n, opened, turns_of, cpu)
 
 
 def summary(wall: float, latencies: list[float], cpu: float) -> dict[str, float]:
@@ -169,6 +259,8 @@ def main() -> None:
     parser.add_argument("--learners", default="1,8,32", help="comma-separated numbers of simultaneous learners")
     parser.add_argument("--turns", type=int, default=5, help="learner turns per session")
     parser.add_argument("--delay", type=float, default=0.05, help="the stub model's latency per call, seconds")
+    parser.add_argument("--driver", choices=["http", "gradio_client"], default="http",
+                        help="the learners: browser sessions on one event loop (light), or gradio_client clients")
     parser.add_argument("--database-url", help="PEDAGRAPH_DATABASE_URL for both (Postgres); default SQLite")
     args = parser.parse_args()
     stub, stub_url = start_stub(args.delay)
@@ -177,16 +269,17 @@ def main() -> None:
         os.environ["PEDAGRAPH_DATABASE_URL"] = args.database_url
     store = "Postgres" if args.database_url else "SQLite"
     print(f"stub model delay {args.delay * 1000:.0f} ms per call; {args.turns} turns per learner; store: {store}; "
-          f"{os.cpu_count()} cores")  # fmt: skip
-    print(f"{'learners':>8} {'where':>6} {'turns/s':>8} {'p50 s':>7} {'p95 s':>7} {'CPU ms/turn':>12}")
+          f"learners: {args.driver}; {os.cpu_count()} cores")  # fmt: skip
+    print(f"{'learners':>8} {'where':>6} {'turns/s':>8} {'p50 s':>7} {'p95 s':>7} {'CPU ms/turn':>12} "
+          f"{'driver ms/turn':>15}")  # fmt: skip
     try:
         for n in [int(x) for x in args.learners.split(",") if x.strip()]:
             with tempfile.TemporaryDirectory(prefix="pedagraph-load-") as tmp:
                 g = graph_alone(Path(tmp) / "graph", n, args.turns)
-                a = app(Path(tmp) / "app", n, args.turns)
+                a = app(Path(tmp) / "app", n, args.turns, args.driver)
             for name, r in (("graph", g), ("app", a)):
                 print(f"{n:>8} {name:>6} {r['turns_per_s']:>8.2f} {r['p50']:>7.3f} {r['p95']:>7.3f} "
-                      f"{r['cpu_per_turn'] * 1000:>12.1f}")  # fmt: skip
+                      f"{r['cpu_per_turn'] * 1000:>12.1f} {r['driver_cpu_per_turn'] * 1000:>15.1f}")  # fmt: skip
             print(f"{'':>8} ratios app/graph: turns/s {a['turns_per_s'] / g['turns_per_s']:.2f}, "
                   f"CPU per turn {a['cpu_per_turn'] / g['cpu_per_turn']:.2f}")  # fmt: skip
     finally:

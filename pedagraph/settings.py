@@ -84,6 +84,7 @@ class UISettings(BaseModel):
 
     host: str = "127.0.0.1"
     port: int = Field(7860, ge=0, le=65535)
+    concurrency: int = Field(32, ge=1, le=1024, description="Chat turns the app runs at once (others queue).")
 
 
 class Settings(BaseModel):

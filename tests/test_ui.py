@@ -458,5 +458,5 @@ def test_the_reply_stream_coalesces_waiting_tokens_but_still_streams(tmp_path, m
     slow = list(service._stream("t", None, ctx))
     service.close()
     assert burst[-1].text == "".join(words) and burst[-1].done
-    assert len(burst) < len(words) // 2  # tokens produced faster than they are read: few, larger updates
+    assert len(burst) <= 5  # 41 events produced at once: a few updates (at most one per UPDATE_INTERVAL), not 41
     assert len(slow) >= 5 and all(slow[-1].text.startswith(r.text) for r in slow)  # a slow model still streams

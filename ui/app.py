@@ -52,8 +52,12 @@ STORAGE_KEY = "pedagraph-session"
 SECRET_FILE = "ui_browser_secret"
 MAX_UPLOAD = "20mb"
 """Largest file the upload accepts (the ingest default skips larger ones too)."""
-CHAT_CONCURRENCY = 16
-"""Chat turns Gradio runs at once (different sessions run in parallel; one session's turns queue)."""
+THREADS_BESIDE_CHAT = 16
+"""Gradio worker threads kept for other events (page loads, side panels, uploads) beside the chat turns."""
+SERVER_ENV = {"GRADIO_ANALYTICS_CACHE_FREQUENCY": "1000"}
+"""Gradio settings the app sets unless the environment has them: Gradio's queue rebuilds a summary table of up to
+10,000 past events after every event for its monitoring page (off here), about 8 ms per event on a busy server;
+once per 1,000 events costs nothing."""
 
 Outputs = tuple[Any, ...]
 
@@ -146,13 +150,17 @@ class Handlers:
         """Send the learner's message and stream the tutor's visible reply."""
         session, _ = checked_session(session)
         thread_id = session["thread_id"]
-        base = self.service.history(thread_id)
+        snap = self.service.snapshot(thread_id)  # the conversation and status shown while the reply streams
+        base, status = self.service.history(thread_id, snap), self.service.status(thread_id, snap)
         text = message if isinstance(message, str) else ""
         pending = {"role": "user", "content": text.strip()} if text.strip() else None
         box, shown, last = "", base, None
         for chat, reply in self._run(session, base, self.service.send(session, text), pending):
             box, shown, last = ("" if reply.consumed else text), chat, reply
-            yield session, chat, box, gr.skip(), gr.skip()
+            if reply.done and reply.notice is None:
+                continue  # the finished reply: shown below with the stored conversation, in one update
+            # the status as it was (a value costs Gradio less than a skipped output); the panel waits for the end
+            yield session, chat, box, status, gr.skip()
         view = self._finished(session, shown, last)
         yield session, view.chat, box, view.status, view.panel
 
@@ -254,7 +262,14 @@ def _wire_problems(handlers: Handlers, c: SimpleNamespace, view: list[Any], extr
 
 
 def build_app(service: TutorService | None = None, settings: Settings | None = None) -> gr.Blocks:
-    """Return the tutoring app (not launched); the tutor graph is compiled once, over the configured checkpointer."""
+    """Return the tutoring app (not launched); the tutor graph is compiled once, over the configured checkpointer.
+
+    Chat turns of different sessions run in parallel, up to `settings.ui.concurrency` at once (one session's
+    turns queue); a turn mostly waits for the model, so launch the app with at least that many worker threads
+    plus `THREADS_BESIDE_CHAT` (`launch` does).
+    """
+    for name, value in SERVER_ENV.items():
+        os.environ.setdefault(name, value)  # read when the queue is made (demo.queue below)
     service = service or TutorService(settings)
     handlers = Handlers(service)
     header, _ = models_header()
@@ -294,7 +309,7 @@ def build_app(service: TutorService | None = None, settings: Settings | None = N
                         concurrency_id="course")  # fmt: skip
         c.ingest.click(handlers.ingest, inputs=[c.files, c.course, session], outputs=[c.ingest_out, session],
                        api_name="ingest", concurrency_limit=1, concurrency_id="ingest")  # fmt: skip
-    demo.queue(default_concurrency_limit=CHAT_CONCURRENCY)
+    demo.queue(default_concurrency_limit=service.settings.ui.concurrency)
     return demo
 
 
@@ -306,8 +321,10 @@ def launch(
     announce: Callable[[str, str | None], None] | None = None,
 ) -> None:
     """Build the app and serve it until interrupted; `announce(local_url, share_url)` is called once it listens."""
-    demo = build_app()
+    service = TutorService()
+    demo = build_app(service)
     _, local_url, share_url = demo.launch(
+        max_threads=service.settings.ui.concurrency + THREADS_BESIDE_CHAT,  # a streaming turn holds a thread
         server_name=host,
         server_port=port,
         auth=auth,

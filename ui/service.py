@@ -23,6 +23,7 @@ import queue
 import re
 import shutil
 import threading
+import time
 import unicodedata
 import uuid
 from collections.abc import Iterator
@@ -47,9 +48,9 @@ from pedagraph.settings import Settings, ensure_home, load_settings
 from pedagraph.tracing import traced
 
 MAX_MESSAGE_CHARS = 4000
-TOKENS_PER_UPDATE = 4
-"""Most streamed events (about words) coalesced into one chat update."""
 """Longest learner message accepted; longer ones are refused with a clear reply and kept in the box."""
+UPDATE_INTERVAL = 0.04
+"""Least time between two chat updates of a streamed reply, seconds (25 a second: still a smooth stream)."""
 MAX_PROBLEM_CHARS = 4000
 """Longest free-form problem text accepted."""
 RUN_WAIT_SECONDS = 120.0
@@ -254,20 +255,12 @@ class TutorService:
 
         worker = threading.Thread(target=work, name=f"tutor-{thread_id[-8:]}", daemon=True)
         worker.start()
-        text = ""
+        text, sent_at = "", 0.0
         try:
             finished = False
             while not finished:
-                # one update for the events that arrived since the last one (up to TOKENS_PER_UPDATE of them):
-                # a busy server sends fewer, larger updates instead of one per token, and a reply still grows
-                batch = [events.get()]
-                while len(batch) < TOKENS_PER_UPDATE:
-                    try:
-                        batch.append(events.get_nowait())
-                    except queue.Empty:
-                        break
                 changed, final = False, False
-                for event in batch:
+                for event in self._batch(events, done, sent_at + UPDATE_INTERVAL):
                     if event is done:
                         finished = True
                         break
@@ -283,8 +276,25 @@ class TutorService:
                     changed, final = True, final or kind == "final"
                 if changed:
                     yield Reply(text=text, done=final)
+                    sent_at = time.monotonic()
         finally:
             worker.join()  # also when the reader went away: the session lock is held until the turn is saved
+
+    @staticmethod
+    def _batch(events: queue.Queue[Any], done: object, due: float) -> list[Any]:
+        """The events of one chat update: the next one, then all that arrive before the update is due.
+
+        A model that streams faster than the browser needs is sent as a few larger updates (each one is a whole
+        Gradio update of the chat), a slow one still token by token.
+        """
+        batch = [events.get()]
+        while batch[-1] is not done and not isinstance(batch[-1], BaseException):
+            wait = due - time.monotonic()
+            try:
+                batch.append(events.get(timeout=wait) if wait > 0 else events.get_nowait())
+            except queue.Empty:
+                break
+        return batch
 
     def start(
         self,

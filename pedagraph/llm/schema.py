@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import jsonschema
@@ -41,13 +43,19 @@ def schema_info(schema: Any) -> SchemaInfo:
         js = dict(schema)
         return SchemaInfo(_safe_name(name), str(schema.get("description", "")), js, None)
     if isinstance(schema, type) and issubclass(schema, BaseModel):
-        js = schema.model_json_schema()
-        name = schema.model_config.get("title") or schema.__name__  # a model's title is the name the model sees
-        return SchemaInfo(_safe_name(name), (schema.__doc__ or "").strip(), js, schema)
+        name, description, js = _model_schema(schema)
+        return SchemaInfo(name, description, copy.deepcopy(js), schema)  # a copy: request builders may change it
     adapter = TypeAdapter(schema)
     js = adapter.json_schema()
     name = getattr(schema, "__name__", None) or js.get("title") or "response"
     return SchemaInfo(_safe_name(str(name)), str(js.get("description", "")), js, schema)
+
+
+@lru_cache(maxsize=256)
+def _model_schema(schema: type[BaseModel]) -> tuple[str, str, dict[str, Any]]:
+    """A pydantic model's name, description and JSON schema, made once per class (each call of a node asks)."""
+    name = schema.model_config.get("title") or schema.__name__  # a model's title is the name the model sees
+    return _safe_name(name), (schema.__doc__ or "").strip(), schema.model_json_schema()
 
 
 def _safe_name(name: str) -> str:
