@@ -259,8 +259,12 @@ def main() -> None:
     parser.add_argument("--learners", default="1,8,32", help="comma-separated numbers of simultaneous learners")
     parser.add_argument("--turns", type=int, default=5, help="learner turns per session")
     parser.add_argument("--delay", type=float, default=0.05, help="the stub model's latency per call, seconds")
-    parser.add_argument("--driver", choices=["http", "gradio_client"], default="http",
-                        help="the learners: browser sessions on one event loop (light), or gradio_client clients")
+    parser.add_argument(
+        "--driver",
+        choices=["http", "gradio_client"],
+        default="http",
+        help="the learners: browser sessions on one event loop (light), or gradio_client clients",
+    )
     parser.add_argument("--database-url", help="PEDAGRAPH_DATABASE_URL for both (Postgres); default SQLite")
     args = parser.parse_args()
     stub, stub_url = start_stub(args.delay)

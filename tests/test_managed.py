@@ -168,3 +168,22 @@ def test_scripted_model_accepts_ai_message_with_tool_calls():
     inner = ScriptedChatModel(replies=[AIMessage(content="", tool_calls=[{"name": "t", "args": {}, "id": "1"}])])
     out = get_model("teacher", model=inner).invoke("x")
     assert out.tool_calls[0]["name"] == "t"
+
+
+def test_a_schema_is_described_once_per_class_and_each_caller_gets_its_own_copy():
+    from pydantic import BaseModel, ConfigDict
+
+    from pedagraph.llm.schema import schema_info
+
+    class Verdict(BaseModel):
+        """Whether the step is right."""
+
+        model_config = ConfigDict(title="StepVerdict")
+        correct: bool
+
+    first, second = schema_info(Verdict), schema_info(Verdict)
+    assert (first.name, first.description) == ("StepVerdict", "Whether the step is right.")
+    assert first.json_schema == second.json_schema and "correct" in first.json_schema["properties"]
+    first.json_schema["properties"].clear()  # a request builder changing its copy changes no one else's
+    assert "correct" in schema_info(Verdict).json_schema["properties"]
+    assert schema_info(Verdict).validate({"correct": True}).correct is True

@@ -460,3 +460,44 @@ def test_the_reply_stream_coalesces_waiting_tokens_but_still_streams(tmp_path, m
     assert burst[-1].text == "".join(words) and burst[-1].done
     assert len(burst) <= 5  # 41 events produced at once: a few updates (at most one per UPDATE_INTERVAL), not 41
     assert len(slow) >= 5 and all(slow[-1].text.startswith(r.text) for r in slow)  # a slow model still streams
+
+
+def test_a_turn_is_few_whole_updates_the_learner_message_first_then_the_stored_conversation(home):
+    import gradio as gr
+    from pedagraph.ui.app import Handlers
+    from pedagraph.ui.service import TutorService
+
+    problem = get_problem(PID)
+    handlers = Handlers(TutorService())
+    *_, (session, before, status_before, _) = handlers.start(handlers.restore({})[0], PID)
+    updates = list(handlers.send(session, problem.steps[0].answer))
+    stored = handlers.service.history(session["thread_id"])
+    first, *streamed, last = updates
+    assert first[1] == [*before, {"role": "user", "content": problem.steps[0].answer}]  # shown before the reply
+    assert all(u[3] == status_before and u[4] == gr.skip() for u in [first, *streamed])  # the panel waits
+    assert last[1] == stored and "step 2 of 2" in last[3] and "| Skill | Mastery |" in last[4]
+    # the finished reply is not sent twice: no update repeats the one before it
+    assert all(a != b for a, b in zip(updates, updates[1:], strict=False)) and len(updates) <= 3
+    handlers.service.close()
+
+
+def test_the_app_sizes_its_queue_by_ui_concurrency_and_keeps_gradio_analytics_off_the_hot_path(home, monkeypatch):
+    from pedagraph.ui.app import SERVER_ENV, build_app
+
+    from pedagraph.settings import load_settings
+
+    config = home.parent / "pedagraph.toml"
+    config.write_text("[ui]\nconcurrency = 5\n", encoding="utf-8")
+    monkeypatch.setenv("PEDAGRAPH_CONFIG", str(config))
+    monkeypatch.delenv("GRADIO_ANALYTICS_CACHE_FREQUENCY", raising=False)
+    settings = load_settings()
+    assert settings.ui.concurrency == 5
+    demo = build_app(settings=settings)
+    assert demo._queue.default_concurrency_limit == 5
+    assert os.environ["GRADIO_ANALYTICS_CACHE_FREQUENCY"] == SERVER_ENV["GRADIO_ANALYTICS_CACHE_FREQUENCY"]
+    monkeypatch.setenv("GRADIO_ANALYTICS_CACHE_FREQUENCY", "7")  # an operator's own value is kept
+    build_app(settings=settings)
+    assert os.environ["GRADIO_ANALYTICS_CACHE_FREQUENCY"] == "7"
+    config.write_text("[ui]\nconcurrency = 0\n", encoding="utf-8")
+    with pytest.raises(Exception, match="concurrency"):
+        load_settings()
