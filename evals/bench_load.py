@@ -153,15 +153,31 @@ class BrowserSession:
     """One browser session on the app, over the protocol Gradio's own page uses.
 
     An event joins the queue, then the session's event stream is read until it completes (streamed updates
-    arrive as diffs, as in a browser).
+    arrive as diffs, as in a browser); then, as the page does, the events chained after it (`.then`) run, each
+    given the session (the app's chained events take only the session).
     """
 
-    def __init__(self, http: Any, fns: dict[str, int]) -> None:
-        self.http, self.fns, self.hash = http, fns, uuid.uuid4().hex
+    def __init__(self, http: Any, config: dict[str, Any]) -> None:
+        self.http, self.hash = http, uuid.uuid4().hex
+        deps = config["dependencies"]
+        self.fns = {d["api_name"]: d["id"] for d in deps if d.get("api_name")}
+        self.chained: dict[int, list[int]] = {}
+        for d in deps:
+            if d.get("trigger_after") is not None:
+                if len(d["inputs"]) != 1:
+                    raise SystemExit(f"chained event {d['id']} takes {len(d['inputs'])} inputs; the driver gives one")
+                self.chained.setdefault(d["trigger_after"], []).append(d["id"])
 
     async def call(self, api_name: str, *data: Any) -> list[Any]:
-        """Run one event of the app and return its final outputs."""
-        body = {"data": list(data), "fn_index": self.fns[api_name], "session_hash": self.hash, "event_data": None}
+        """Run one event of the app, then the events chained after it, and return the event's final outputs."""
+        fn = self.fns[api_name]
+        outputs = await self._run(fn, list(data))
+        for chained in self.chained.get(fn, []):
+            await self._run(chained, [outputs[0]])  # the session, as the page passes it
+        return outputs
+
+    async def _run(self, fn: int, data: list[Any]) -> list[Any]:
+        body = {"data": data, "fn_index": fn, "session_hash": self.hash, "event_data": None}
         joined = await self.http.post("/gradio_api/queue/join", json=body)
         joined.raise_for_status()
         event_id = joined.json()["event_id"]
@@ -172,9 +188,9 @@ class BrowserSession:
                 message = json.loads(line[5:])
                 if message.get("event_id") == event_id and message.get("msg") == "process_completed":
                     if not message.get("success"):
-                        raise RuntimeError(f"/{api_name} failed: {message.get('output')}")
+                        raise RuntimeError(f"event {fn} failed: {message.get('output')}")
                     return message["output"]["data"]
-        raise RuntimeError(f"/{api_name}: the event stream ended before the event completed")
+        raise RuntimeError(f"event {fn}: the event stream ended before the event completed")
 
 
 def app(home: Path, n: int, turns: int, driver: str = "http") -> dict[str, float]:
@@ -198,10 +214,9 @@ async def _app_http(url: str, n: int, turns: int, cpu: Callable[[], float]) -> d
     limits = httpx.Limits(max_connections=4 * n + 8, max_keepalive_connections=4 * n + 8)
     async with httpx.AsyncClient(base_url=url, timeout=300, limits=limits) as http:
         config = (await http.get("/config")).json()
-        fns = {d["api_name"]: d["id"] for d in config["dependencies"] if d.get("api_name")}
 
         async def opened(i: int) -> tuple[BrowserSession, Any]:
-            session = BrowserSession(http, fns)
+            session = BrowserSession(http, config)
             state = (await session.call("restore", {}))[0]
             return session, (await session.call("start", state, PID))[0]
 

@@ -8,8 +8,9 @@ and returns it, so the same endpoints serve the page and `gradio_client`:
 
 * `/restore(session)` -> session, chat, status, panel (runs on page load);
 * `/start(session, problem_id)` and `/start_own(session, problem_text, answer)` -> a new thread, streamed opener;
-* `/send(session, message)` -> session, chat, message box, status, panel, streamed token by token; before any
-  problem is started, the message is answered from the ingested course material, with citations;
+* `/send(session, message)` -> session, chat, message box, status, panel, mastery plot (and, in the page, the
+  next-problem button), streamed; a turn is this one event; before any problem is started, the message is
+  answered from the ingested course material, with citations;
 * `/ingest(files, course, session)` -> one-line summary, session (the course then filters the material the tutor
   answers from); editing the course box alone also sets the session's course;
 * `/start_next(session)` -> like `/start`, with the problem suggested for the learner's weakest skill;
@@ -17,7 +18,7 @@ and returns it, so the same endpoints serve the page and `gradio_client`:
   in the history of past problems;
 * `/past(session, thread_id)` -> one of the learner's earlier problems, read-only.
 
-After each of these, the problem picker, the history list, the mastery plot and the suggestion button are
+After the others, the problem picker, the history list, the mastery plot and the suggestion button are
 refreshed (`/extras(session)`).
 """
 
@@ -25,6 +26,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -43,7 +46,7 @@ from pedagraph.ui.service import Reply, SessionView, TutorService, checked_sessi
 from pedagraph.ui.strategies_tab import build_strategies_tab
 from pedagraph.ui.tom_tab import build_tom_tab
 
-from pedagraph.learner import get_learner_store
+from pedagraph.learner import LearnerModel, get_learner_store
 from pedagraph.memory.ingest import KINDS
 from pedagraph.settings import Settings
 from pedagraph.tutoring.suggest import Suggestion, suggest_next
@@ -52,6 +55,8 @@ STORAGE_KEY = "pedagraph-session"
 SECRET_FILE = "ui_browser_secret"
 MAX_UPLOAD = "20mb"
 """Largest file the upload accepts (the ingest default skips larger ones too)."""
+SHOWN_SESSIONS = 4096
+"""Sessions whose side panels (learner panel, plot, next-problem button) the app remembers, most recent first."""
 THREADS_BESIDE_CHAT = 16
 """Gradio worker threads kept for other events (page loads, side panels, uploads) beside the chat turns."""
 SERVER_ENV = {"GRADIO_ANALYTICS_CACHE_FREQUENCY": "1000"}
@@ -79,6 +84,14 @@ def browser_secret(home: Path) -> str:
     return value
 
 
+def next_label(suggestion: Suggestion | None) -> str:
+    """The next-problem button's text for a suggestion."""
+    label = "Next problem for me"
+    if suggestion is not None:
+        label += f": problem {suggestion.label}" + (f" ({suggestion.skill})" if suggestion.skill else "")
+    return label
+
+
 def _notice(text: str) -> dict[str, str]:
     return {"role": "assistant", "content": f"ℹ️ {text}"}
 
@@ -88,12 +101,29 @@ class Handlers:
 
     def __init__(self, service: TutorService) -> None:
         self.service = service
+        self._shown: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._shown_lock = threading.Lock()
+
+    def _remember(self, thread_id: str, **shown: Any) -> None:
+        """Keep what a session's side panels now show (re-sent unchanged while a reply streams)."""
+        with self._shown_lock:
+            entry = self._shown.pop(thread_id, {})
+            self._shown[thread_id] = {**entry, **shown}
+            while len(self._shown) > SHOWN_SESSIONS:
+                self._shown.popitem(last=False)
+
+    def _as_shown(self, thread_id: str) -> Outputs:
+        """The side panels as last shown: the same values again cost Gradio less than skipped outputs."""
+        with self._shown_lock:
+            entry = self._shown.get(thread_id, {})
+        return tuple(entry.get(name, gr.skip()) for name in ("panel", "plot", "next"))
 
     def restore(self, session: Any) -> Outputs:
         """Page load: check the stored session (new ids for a new browser) and bring back its conversation."""
         view = self.service.view(session)
         welcome = f"{load_prompt('ui/welcome').strip()}\n\n{load_prompt('ui/welcome_questions').strip()}"
         chat = view.chat or [{"role": "assistant", "content": welcome}]
+        self._remember(view.session["thread_id"], panel=view.panel)
         return view.session, chat, view.status, view.panel
 
     def _run(
@@ -140,6 +170,7 @@ class Handlers:
             shown, last = chat, reply
             yield new, chat, "Starting…", gr.skip()
         view = self._finished(new, shown, last)
+        self._remember(new["thread_id"], panel=view.panel)
         yield new, view.chat, view.status, view.panel
 
     def start_own(self, session: Any, problem_text: str, answer: str) -> Iterator[Outputs]:
@@ -147,7 +178,11 @@ class Handlers:
         yield from self.start(session, None, problem_text or "", answer or "")
 
     def send(self, session: Any, message: str) -> Iterator[Outputs]:
-        """Send the learner's message and stream the tutor's visible reply."""
+        """Send the learner's message and stream the tutor's visible reply; at the end, the panels beside it.
+
+        Outputs: session, chat, message box, status, learner panel, mastery plot, next-problem button (the last
+        two from the same read of the learner model as the panel: no second event per turn).
+        """
         session, _ = checked_session(session)
         thread_id = session["thread_id"]
         snap = self.service.snapshot(thread_id)  # the conversation and status shown while the reply streams
@@ -159,17 +194,26 @@ class Handlers:
             box, shown, last = ("" if reply.consumed else text), chat, reply
             if reply.done and reply.notice is None:
                 continue  # the finished reply: shown below with the stored conversation, in one update
-            # the status as it was (a value costs Gradio less than a skipped output); the panel waits for the end
-            yield session, chat, box, status, gr.skip()
+            # the status and the side panels as they were; the panels change at the end of the turn
+            yield session, chat, box, status, *self._as_shown(thread_id)
         view = self._finished(session, shown, last)
-        yield session, view.chat, box, view.status, view.panel
+        plot, label = self._learner_side(view)
+        self._remember(thread_id, panel=view.panel, plot=plot, next=label)
+        yield session, view.chat, box, view.status, view.panel, plot, label
 
     def suggestion(self, session: dict[str, str]) -> Suggestion | None:
         """The problem suggested next for this learner (their weakest skill), never the one now on screen."""
         values = self.service.values(session["thread_id"])
+        return self._suggest(get_learner_store().get(session["learner_id"]), values)
+
+    def _suggest(self, learner: LearnerModel, values: dict[str, Any]) -> Suggestion | None:
         current = str((values.get("problem") or {}).get("id") or "")
-        learner = get_learner_store().get(session["learner_id"])
         return suggest_next(learner, self.service.problems, exclude=[current] if current else [])
+
+    def _learner_side(self, view: SessionView) -> tuple[str, str]:
+        """The mastery plot and the next-problem button's text of a view (its learner model, read once)."""
+        learner = view.learner or get_learner_store().get(view.session["learner_id"])
+        return mastery_svg(learner), next_label(self._suggest(learner, view.values))
 
     def start_next(self, session: Any) -> Iterator[Outputs]:
         """Start the problem suggested for the learner's weakest skill."""
@@ -184,12 +228,11 @@ class Handlers:
         bundled = {p.id for p in self.service.problems}
         picker = gr.update(value=problem["id"]) if problem.get("id") in bundled else gr.skip()
         past = gr.update(choices=past_choices(self.service, session["learner_id"]), value=None)
-        suggestion = self.suggestion(session)
-        label = "Next problem for me"
-        if suggestion is not None:
-            label += f": problem {suggestion.label}" + (f" ({suggestion.skill})" if suggestion.skill else "")
-        plot = mastery_svg(get_learner_store().get(session["learner_id"]))
-        return picker, past, plot, gr.update(value=label)
+        learner = get_learner_store().get(session["learner_id"])
+        values = self.service.values(session["thread_id"])
+        plot, label = mastery_svg(learner), next_label(self._suggest(learner, values))
+        self._remember(session["thread_id"], plot=plot, next=label)
+        return picker, past, plot, label
 
     def clear(self, session: Any) -> Outputs:
         """The chat's trash icon: a new, empty conversation for the same learner (the old one stays in the history)."""
@@ -299,11 +342,12 @@ def build_app(service: TutorService | None = None, settings: Settings | None = N
                  c.start_next], "api_name": "extras", "show_progress": "hidden"}  # fmt: skip
         demo.load(handlers.restore, inputs=[session], outputs=view, api_name="restore").then(**extra)
         _wire_problems(handlers, c, view, extra)
-        chat_out = [session, chatbot, message, status, c.panel]
+        # a turn is one event: its last update also refreshes the mastery plot and the next-problem button
+        chat_out = [session, chatbot, message, status, c.panel, c.plot, c.start_next]
         for trigger, name in ((message.submit, "send"), (send.click, "send_click")):
             trigger(handlers.send, inputs=[session, message], outputs=chat_out, api_name=name,
                     api_visibility="public" if name == "send" else "private", show_progress="minimal",
-                    concurrency_id="chat").then(**{**extra, "api_name": False})  # fmt: skip
+                    concurrency_id="chat")  # fmt: skip
         c.course.change(handlers.set_course, inputs=[c.course, session], outputs=[session], api_name="set_course",
                         api_visibility="private", show_progress="hidden", trigger_mode="always_last",
                         concurrency_id="course")  # fmt: skip

@@ -40,7 +40,7 @@ from pedagraph.ui.history import History
 from pedagraph.checkpointing import open_checkpointer
 from pedagraph.distill.library import DEFAULT_LIBRARY
 from pedagraph.errors import DataError, PedagraphError
-from pedagraph.learner import get_learner_store, validate_learner_id
+from pedagraph.learner import LearnerModel, get_learner_store, validate_learner_id
 from pedagraph.messages import message_text
 from pedagraph.problems import Problem, bundled_problems
 from pedagraph.redact import redact
@@ -80,6 +80,10 @@ class SessionView:
     chat: list[dict[str, str]] = field(default_factory=list)
     status: str = ""
     panel: str = ""
+    values: dict[str, Any] = field(default_factory=dict)
+    """The session's checkpointed state the view was made from."""
+    learner: LearnerModel | None = None
+    """The learner's model the panel was made from (one read serves the side panel too)."""
 
 
 def new_session(course: str | None = None) -> dict[str, str]:
@@ -224,11 +228,14 @@ class TutorService:
         checked, _ = checked_session(session)
         thread_id, learner_id = checked["thread_id"], checked["learner_id"]
         snap = self.snapshot(thread_id)  # one read of the session for everything shown
+        values, learner = dict(snap.values or {}), get_learner_store().get(learner_id)
         return SessionView(
             session=checked,
             chat=self.history(thread_id, snap),
             status=self.status(thread_id, snap),
-            panel=learner_panel(get_learner_store().get(learner_id), dict(snap.values or {})),
+            panel=learner_panel(learner, values),
+            values=values,
+            learner=learner,
         )
 
     # -- runs ----------------------------------------------------------------------------------------------

@@ -52,7 +52,9 @@ def suggest_next(learner: LearnerModel, problems: Sequence[Problem], exclude: It
     if skill is None:
         return Suggestion(fresh[0], primary_skill(fresh[0].steps[0].skills) if fresh[0].steps else None,
                           render("tutor/suggest/first").strip())  # fmt: skip
-    best = max(fresh, key=lambda p: (_practises(p, skill), -len(p.steps), -fresh.index(p)))
+    # the most steps on the skill, then the shortest, then the first listed (an index, not fresh.index: that
+    # compares whole problems, quadratic in the problems offered)
+    _, best = max(enumerate(fresh), key=lambda ip: (_practises(ip[1], skill), -len(ip[1].steps), -ip[0]))
     if not _practises(best, skill):
         return Suggestion(best, None, render("tutor/suggest/other").strip())
     return Suggestion(best, skill, render("tutor/suggest/weakest").strip())
