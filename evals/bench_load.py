@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -193,30 +194,44 @@ class BrowserSession:
         raise RuntimeError(f"event {fn}: the event stream ended before the event completed")
 
 
-def app(home: Path, n: int, turns: int, driver: str = "http") -> dict[str, float]:
-    """`pedagraph ui` in its own process, n learners at once: browser sessions (`http`) or `gradio_client` ones."""
-    port = free_port()
-    proc, _ = start_app(home, port)
+def app(home: Path, n: int, turns: int, driver: str = "http", processes: int = 1) -> dict[str, float]:
+    """`pedagraph ui` in its own process(es), n learners at once: browser sessions (`http`) or `gradio_client` ones.
+
+    With several processes (one database by URL), learner i stays on process i mod k, as behind a balancer with
+    session affinity; the CPU is the sum of the processes'.
+    """
+    procs = []
     try:
-        url = f"http://127.0.0.1:{port}/"
-        cpu = lambda: cpu_seconds(proc.pid)  # noqa: E731
+        urls = []
+        for k in range(processes):
+            port = free_port()
+            # each process its own home (upload folder, browser key); the sessions and learners are in the database
+            where = home / f"app{k}" if processes > 1 else home
+            where.parent.mkdir(parents=True, exist_ok=True)
+            procs.append(start_app(where, port)[0])
+            urls.append(f"http://127.0.0.1:{port}/")
+        cpu = lambda: sum(cpu_seconds(p.pid) for p in procs)  # noqa: E731
         if driver == "gradio_client":
-            return _app_gradio_client(url, n, turns, cpu)
-        return asyncio.run(_app_http(url, n, turns, cpu))
+            return _app_gradio_client(urls[0], n, turns, cpu)
+        return asyncio.run(_app_http(urls, n, turns, cpu))
     finally:
-        stop_app(proc)
+        for proc in procs:
+            stop_app(proc)
 
 
-async def _app_http(url: str, n: int, turns: int, cpu: Callable[[], float]) -> dict[str, float]:
+async def _app_http(urls: list[str], n: int, turns: int, cpu: Callable[[], float]) -> dict[str, float]:
     """The app driven by n browser sessions, all on one event loop of this process (a light load generator)."""
     import httpx
 
     limits = httpx.Limits(max_connections=4 * n + 8, max_keepalive_connections=4 * n + 8)
-    async with httpx.AsyncClient(base_url=url, timeout=300, limits=limits) as http:
-        config = (await http.get("/config")).json()
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [await stack.enter_async_context(httpx.AsyncClient(base_url=u, timeout=300, limits=limits))
+                   for u in urls]  # fmt: skip
+        configs = [(await http.get("/config")).json() for http in clients]
 
         async def opened(i: int) -> tuple[BrowserSession, Any]:
-            session = BrowserSession(http, config)
+            k = i % len(clients)
+            session = BrowserSession(clients[k], configs[k])
             state = (await session.call("restore", {}))[0]
             return session, (await session.call("start", state, PID))[0]
 
@@ -227,7 +242,8 @@ async def _app_http(url: str, n: int, turns: int, cpu: Callable[[], float]) -> d
                 state = (await session.call("send", state, STUDENT_LINES[k % len(STUDENT_LINES)]))[0]
                 out.append(time.perf_counter() - started)
 
-        await turns_of(await opened(-1), [])  # warm-up
+        for k in range(len(clients)):
+            await turns_of(await opened(k), [])  # warm-up, each process
         sessions = await asyncio.gather(*(opened(i) for i in range(n)))
         latencies: list[list[float]] = [[] for _ in range(n)]
         before, own, started = cpu(), cpu_seconds(), time.perf_counter()
@@ -280,22 +296,28 @@ def main() -> None:
         default="http",
         help="the learners: browser sessions on one event loop (light), or gradio_client clients",
     )
+    parser.add_argument("--app-processes", type=int, default=1,
+                        help="app processes sharing the database (needs --database-url); learners split between them")
     parser.add_argument("--database-url", help="PEDAGRAPH_DATABASE_URL for both (Postgres); default SQLite")
     args = parser.parse_args()
+    if args.app_processes > 1 and not args.database_url:
+        parser.error("--app-processes above 1 needs --database-url (app processes share PostgreSQL)")
+    if args.app_processes > 1 and args.driver != "http":
+        parser.error("--app-processes above 1 needs --driver http")
     stub, stub_url = start_stub(args.delay)
     os.environ.update(model_env(stub_url))
     if args.database_url:
         os.environ["PEDAGRAPH_DATABASE_URL"] = args.database_url
     store = "Postgres" if args.database_url else "SQLite"
     print(f"stub model delay {args.delay * 1000:.0f} ms per call; {args.turns} turns per learner; store: {store}; "
-          f"learners: {args.driver}; {os.cpu_count()} cores")  # fmt: skip
+          f"learners: {args.driver}; app processes: {args.app_processes}; {os.cpu_count()} cores")  # fmt: skip
     print(f"{'learners':>8} {'where':>6} {'turns/s':>8} {'p50 s':>7} {'p95 s':>7} {'CPU ms/turn':>12} "
           f"{'driver ms/turn':>15}")  # fmt: skip
     try:
         for n in [int(x) for x in args.learners.split(",") if x.strip()]:
             with tempfile.TemporaryDirectory(prefix="pedagraph-load-") as tmp:
                 g = graph_alone(Path(tmp) / "graph", n, args.turns)
-                a = app(Path(tmp) / "app", n, args.turns, args.driver)
+                a = app(Path(tmp) / "app", n, args.turns, args.driver, args.app_processes)
             for name, r in (("graph", g), ("app", a)):
                 print(f"{n:>8} {name:>6} {r['turns_per_s']:>8.2f} {r['p50']:>7.3f} {r['p95']:>7.3f} "
                       f"{r['cpu_per_turn'] * 1000:>12.1f} {r['driver_cpu_per_turn'] * 1000:>15.1f}")  # fmt: skip
