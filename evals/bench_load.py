@@ -14,8 +14,10 @@ per-session state), then their turns are timed, all at once: a turn is one learn
 Printed per N: turns/s, p50 and p95 turn latency, CPU seconds per turn of the serving process (user + system,
 from /proc), and the ratios app / graph. The ideal turn latency is the model delay times the calls a turn makes.
 
-Usage: python evals/bench_load.py [--learners 1,8,32] [--turns 5] [--delay 0.05]
-       [--database-url postgresql://...]   (the same with Postgres, where the store supports it)
+With --floor, a no-op Gradio app with the same event shape (`no-op` rows) shows what Gradio itself costs per turn.
+
+Usage: python evals/bench_load.py [--learners 1,8,32] [--turns 5] [--delay 0.05] [--floor]
+       [--driver http|gradio_client] [--database-url postgresql://... [--app-processes K]]
 """
 
 from __future__ import annotations
@@ -132,8 +134,11 @@ def graph_alone(home: Path, n: int, turns: int) -> dict[str, float]:
     os.environ["PEDAGRAPH_HOME"] = str(home)
     graph = build_graph(checkpointer=open_checkpointer(load_settings()).saver)
 
+    run = uuid.uuid4().hex[:8]
+
     def opened(i: int) -> tuple[dict[str, Any], Context]:
-        config, ctx = {"configurable": {"thread_id": f"g{n}-{i}"}}, Context(learner_id=f"g{n}-{i}")
+        name = f"g{run}-{n}-{i}"  # new ids each run: a PostgreSQL database outlives the run
+        config, ctx = {"configurable": {"thread_id": name}}, Context(learner_id=name)
         graph.invoke({"problem_id": PID}, config, context=ctx)
         return config, ctx
 
@@ -276,6 +281,63 @@ def _app_gradio_client(url: str, n: int, turns: int, cpu: Callable[[], float]) -
     return measured(n, opened, turns_of, cpu)
 
 
+def serve_floor(port: int) -> None:
+    """Serve a no-op Gradio app whose turn has the app's shape (7 outputs, 3 updates, a 14-message chat)."""
+    import gradio as gr
+
+    chat = [{"role": "user" if i % 2 else "assistant", "content": f"message {i} " * 20} for i in range(14)]
+
+    def restore(session: Any) -> tuple[Any, ...]:
+        return {"thread_id": "t", "learner_id": "l"}, chat, "status", "panel"
+
+    def start(session: Any, problem_id: str) -> Any:
+        yield session, chat, "status", "panel"
+
+    def send(session: Any, message: str) -> Any:
+        asked = [*chat, {"role": "user", "content": message}]
+        yield session, asked, "", "status", "panel", "<svg/>", "Next"
+        time.sleep(0.1)  # the two model calls of a turn
+        yield session, [*asked, {"role": "assistant", "content": "a reply"}], "", "status", "panel", "<svg/>", "Next"
+        yield session, [*asked, {"role": "assistant", "content": "a reply, whole"}], "", "s", "p", "<svg/>", "Next"
+
+    with gr.Blocks() as demo:
+        state = gr.BrowserState({})
+        chatbot, status, panel, box = gr.Chatbot(), gr.Markdown(), gr.Markdown(), gr.Textbox()
+        plot, button, picker = gr.HTML(), gr.Button("Next"), gr.Dropdown(choices=[PID])
+        demo.load(restore, [state], [state, chatbot, status, panel], api_name="restore")
+        button.click(start, [state, picker], [state, chatbot, status, panel], api_name="start")
+        box.submit(send, [state, box], [state, chatbot, box, status, panel, plot, button], api_name="send")
+    demo.queue(default_concurrency_limit=32).launch(server_port=port, max_threads=48, quiet=True)
+
+
+def floor(n: int, turns: int) -> dict[str, float]:
+    """The no-op app of the same shape under the same learners: Gradio's own cost per turn."""
+    port = free_port()
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_ANALYTICS_CACHE_FREQUENCY": "1000"}
+    proc = subprocess.Popen([sys.executable, __file__, "--serve-floor", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        wait_for_port(port, proc)
+        return asyncio.run(_app_http([f"http://127.0.0.1:{port}/"], n, turns, lambda: cpu_seconds(proc.pid)))
+    finally:
+        stop_app(proc)
+
+
+def wait_for_port(port: int, proc: subprocess.Popen) -> None:
+    """Wait until a server process accepts connections on 127.0.0.1:port."""
+    import socket
+
+    for _ in range(1200):
+        if proc.poll() is not None:
+            raise SystemExit(f"the server exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit("the server did not start")
+
+
 def summary(wall: float, latencies: list[float], cpu: float) -> dict[str, float]:
     """Turns/s, latency percentiles and CPU per turn of one run."""
     ordered = sorted(latencies)
@@ -298,8 +360,14 @@ def main() -> None:
     )
     parser.add_argument("--app-processes", type=int, default=1,
                         help="app processes sharing the database (needs --database-url); learners split between them")
+    parser.add_argument("--floor", action="store_true",
+                        help="also run a no-op Gradio app of the same event shape (Gradio's own cost per turn)")
+    parser.add_argument("--serve-floor", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--database-url", help="PEDAGRAPH_DATABASE_URL for both (Postgres); default SQLite")
     args = parser.parse_args()
+    if args.serve_floor:
+        serve_floor(args.serve_floor)
+        return
     if args.app_processes > 1 and not args.database_url:
         parser.error("--app-processes above 1 needs --database-url (app processes share PostgreSQL)")
     if args.app_processes > 1 and args.driver != "http":
@@ -318,7 +386,8 @@ def main() -> None:
             with tempfile.TemporaryDirectory(prefix="pedagraph-load-") as tmp:
                 g = graph_alone(Path(tmp) / "graph", n, args.turns)
                 a = app(Path(tmp) / "app", n, args.turns, args.driver, args.app_processes)
-            for name, r in (("graph", g), ("app", a)):
+            rows = [("graph", g), ("app", a)] + ([("no-op", floor(n, args.turns))] if args.floor else [])
+            for name, r in rows:
                 print(f"{n:>8} {name:>6} {r['turns_per_s']:>8.2f} {r['p50']:>7.3f} {r['p95']:>7.3f} "
                       f"{r['cpu_per_turn'] * 1000:>12.1f} {r['driver_cpu_per_turn'] * 1000:>15.1f}")  # fmt: skip
             print(f"{'':>8} ratios app/graph: turns/s {a['turns_per_s'] / g['turns_per_s']:.2f}, "

@@ -481,6 +481,8 @@ def test_a_turn_is_few_whole_updates_the_learner_message_first_then_the_stored_c
     assert "<svg" in last[5] and last[6].startswith("Next problem for me: problem ")  # one event a turn
     again = list(handlers.send(session, "I don't know"))
     assert all(u[4:] == last[4:] for u in again[:-1])  # the next turn streams beside the panels the last one left
+    stranger = {"thread_id": session["thread_id"], "learner_id": "learner-0123456789abcdef"}
+    assert not any(session["learner_id"] in str(u[4:]) for u in handlers.send(stranger, "5"))  # panels are per learner
     # the finished reply is not sent twice: no update repeats the one before it
     assert all(a != b for a, b in zip(updates, updates[1:], strict=False)) and len(updates) <= 3
     handlers.service.close()

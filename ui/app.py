@@ -104,18 +104,19 @@ class Handlers:
         self._shown: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._shown_lock = threading.Lock()
 
-    def _remember(self, thread_id: str, **shown: Any) -> None:
+    def _remember(self, session: dict[str, str], **shown: Any) -> None:
         """Keep what a session's side panels now show (re-sent unchanged while a reply streams)."""
+        key = f"{session['learner_id']}/{session['thread_id']}"  # a thread id alone never shows another's panels
         with self._shown_lock:
-            entry = self._shown.pop(thread_id, {})
-            self._shown[thread_id] = {**entry, **shown}
+            entry = self._shown.pop(key, {})
+            self._shown[key] = {**entry, **shown}
             while len(self._shown) > SHOWN_SESSIONS:
                 self._shown.popitem(last=False)
 
-    def _as_shown(self, thread_id: str) -> Outputs:
+    def _as_shown(self, session: dict[str, str]) -> Outputs:
         """The side panels as last shown: the same values again cost Gradio less than skipped outputs."""
         with self._shown_lock:
-            entry = self._shown.get(thread_id, {})
+            entry = self._shown.get(f"{session['learner_id']}/{session['thread_id']}", {})
         return tuple(entry.get(name, gr.skip()) for name in ("panel", "plot", "next"))
 
     def restore(self, session: Any) -> Outputs:
@@ -123,7 +124,7 @@ class Handlers:
         view = self.service.view(session)
         welcome = f"{load_prompt('ui/welcome').strip()}\n\n{load_prompt('ui/welcome_questions').strip()}"
         chat = view.chat or [{"role": "assistant", "content": welcome}]
-        self._remember(view.session["thread_id"], panel=view.panel)
+        self._remember(view.session, panel=view.panel)
         return view.session, chat, view.status, view.panel
 
     def _run(
@@ -170,7 +171,7 @@ class Handlers:
             shown, last = chat, reply
             yield new, chat, "Starting…", gr.skip()
         view = self._finished(new, shown, last)
-        self._remember(new["thread_id"], panel=view.panel)
+        self._remember(new, panel=view.panel)
         yield new, view.chat, view.status, view.panel
 
     def start_own(self, session: Any, problem_text: str, answer: str) -> Iterator[Outputs]:
@@ -195,10 +196,10 @@ class Handlers:
             if reply.done and reply.notice is None:
                 continue  # the finished reply: shown below with the stored conversation, in one update
             # the status and the side panels as they were; the panels change at the end of the turn
-            yield session, chat, box, status, *self._as_shown(thread_id)
+            yield session, chat, box, status, *self._as_shown(session)
         view = self._finished(session, shown, last)
         plot, label = self._learner_side(view)
-        self._remember(thread_id, panel=view.panel, plot=plot, next=label)
+        self._remember(session, panel=view.panel, plot=plot, next=label)
         yield session, view.chat, box, view.status, view.panel, plot, label
 
     def suggestion(self, session: dict[str, str]) -> Suggestion | None:
@@ -231,7 +232,7 @@ class Handlers:
         learner = get_learner_store().get(session["learner_id"])
         values = self.service.values(session["thread_id"])
         plot, label = mastery_svg(learner), next_label(self._suggest(learner, values))
-        self._remember(session["thread_id"], plot=plot, next=label)
+        self._remember(session, plot=plot, next=label)
         return picker, past, plot, label
 
     def clear(self, session: Any) -> Outputs:
