@@ -460,6 +460,7 @@ def test_the_reply_stream_coalesces_waiting_tokens_but_still_streams(tmp_path, m
     service.close()
     assert burst[-1].text == "".join(words) and burst[-1].done
     assert len(burst) <= 5  # 41 events produced at once: a few updates (at most one per UPDATE_INTERVAL), not 41
+    assert burst[0].text == words[0]  # the first word shows at once, alone
     assert len(slow) >= 5 and all(slow[-1].text.startswith(r.text) for r in slow)  # a slow model still streams
 
 

@@ -141,8 +141,10 @@ def test_browser_start_stream_reload_restart(browser, app):
     chat.get_by_text(reply).wait_for(timeout=TIMEOUT_MS)
     final = chat.locator(".bot, [data-testid=bot]").last.inner_text().strip()
     assert final.startswith("That's right") and problem.final_answer not in final
+    # streamed: the page showed part of the reply before all of it (a scripted reply is known at once, so it is
+    # sent as its first word, then whole; a model's reply grows at up to 25 updates a second: tests/test_ui.py)
     growing = [s for s in dict.fromkeys(page.evaluate("window.__snaps")) if s and final.startswith(s) and s != final]
-    assert len(growing) >= 3, f"the reply did not stream: {growing}"
+    assert growing, "the reply did not stream"
     page.locator("#learner-panel").get_by_text("1/1 correct").first.wait_for(timeout=TIMEOUT_MS)
 
     page.reload(wait_until="load")

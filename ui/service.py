@@ -262,12 +262,12 @@ class TutorService:
 
         worker = threading.Thread(target=work, name=f"tutor-{thread_id[-8:]}", daemon=True)
         worker.start()
-        text, sent_at = "", 0.0
+        text, sent_at = "", None
         try:
             finished = False
             while not finished:
                 changed, final = False, False
-                for event in self._batch(events, done, sent_at + UPDATE_INTERVAL):
+                for event in self._batch(events, done, None if sent_at is None else sent_at + UPDATE_INTERVAL):
                     if event is done:
                         finished = True
                         break
@@ -288,14 +288,15 @@ class TutorService:
             worker.join()  # also when the reader went away: the session lock is held until the turn is saved
 
     @staticmethod
-    def _batch(events: queue.Queue[Any], done: object, due: float) -> list[Any]:
+    def _batch(events: queue.Queue[Any], done: object, due: float | None) -> list[Any]:
         """The events of one chat update: the next one, then all that arrive before the update is due.
 
-        A model that streams faster than the browser needs is sent as a few larger updates (each one is a whole
-        Gradio update of the chat), a slow one still token by token.
+        The first update of a reply is its first event alone (it shows at once); after that, a model that streams
+        faster than the browser needs is sent as a few larger updates (each one is a whole Gradio update of the
+        chat), a slow one still token by token.
         """
         batch = [events.get()]
-        while batch[-1] is not done and not isinstance(batch[-1], BaseException):
+        while due is not None and batch[-1] is not done and not isinstance(batch[-1], BaseException):
             wait = due - time.monotonic()
             try:
                 batch.append(events.get(timeout=wait) if wait > 0 else events.get_nowait())
