@@ -7,12 +7,15 @@ For each N in --learners, in one run:
   1. the graph alone: one process, one compiled tutor graph over the app's checkpointer (SQLite, or PostgreSQL
      with --database-url), N threads,
      each a learner working a problem for --turns turns (interrupt + `Command(resume=...)` per turn);
-  2. the app: `pedagraph ui` in its own process, N `gradio_client` clients in threads doing the same through
-     `/start` and `/send` (streamed), as N browsers would.
+  2. the app: `pedagraph ui` in its own process (or K processes on one PostgreSQL, --app-processes), N learners
+     doing the same through `/restore`, `/start` and `/send` (streamed): browser sessions speaking the protocol of
+     Gradio's page on one event loop (--driver http, the default, a light load generator), or `gradio_client`
+     clients in threads (--driver gradio_client; each polls for updates, a load of its own on the same cores).
 The N sessions are opened first (problem started, opener shown; a new browser session costs Gradio its own
 per-session state), then their turns are timed, all at once: a turn is one learner message and the tutor's reply.
-Printed per N: turns/s, p50 and p95 turn latency, CPU seconds per turn of the serving process (user + system,
-from /proc), and the ratios app / graph. The ideal turn latency is the model delay times the calls a turn makes.
+Printed per N: turns/s, p50 and p95 turn latency, CPU per turn of the serving process(es) (user + system, from
+/proc) and of the load generator (this process), and the ratios app / graph. The ideal turn latency is the
+model delay times the calls a turn makes.
 
 With --floor, a no-op Gradio app with the same event shape (`no-op` rows) shows what Gradio itself costs per turn.
 
