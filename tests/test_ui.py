@@ -502,6 +502,9 @@ def test_the_app_sizes_its_queue_by_ui_concurrency_and_keeps_gradio_analytics_of
     assert settings.ui.concurrency == 5
     demo = build_app(settings=settings)
     assert demo._queue.default_concurrency_limit == 5
+    # Gradio's queue polls at most every 5 ms for events and 50 ms for progress (its own 1 and 10 ms burn an idle
+    # core); a Gradio that renamed these attributes fails here, so the setting is never silently lost
+    assert demo._queue.sleep_when_free >= 0.005 and demo._queue.progress_update_sleep_when_free >= 0.05
     assert os.environ["GRADIO_ANALYTICS_CACHE_FREQUENCY"] == SERVER_ENV["GRADIO_ANALYTICS_CACHE_FREQUENCY"]
     monkeypatch.setenv("GRADIO_ANALYTICS_CACHE_FREQUENCY", "7")  # an operator's own value is kept
     build_app(settings=settings)
