@@ -72,15 +72,8 @@ def start_stub(delay: float) -> tuple[subprocess.Popen, str]:
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "pedagraph.testing.openai_stub", "--port", str(port),
                              "--delay", str(delay)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    import socket
-
-    for _ in range(300):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc, f"http://127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit("the stub server did not start")
+    wait_for_port(port, proc)
+    return proc, f"http://127.0.0.1:{port}"
 
 
 def drive(n: int, work: Callable[[int], Any]) -> list[Any]:

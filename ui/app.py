@@ -202,7 +202,7 @@ class Handlers:
             # the status and the side panels as they were; the panels change at the end of the turn
             yield session, chat, box, status, *self._as_shown(session)
         view = self._finished(session, shown, last)
-        plot, label = self._learner_side(view)
+        plot, label = self._learner_side(view.learner, view.values)
         self._remember(session, panel=view.panel, plot=plot, next=label)
         yield session, view.chat, box, view.status, view.panel, plot, label
 
@@ -215,10 +215,9 @@ class Handlers:
         current = str((values.get("problem") or {}).get("id") or "")
         return suggest_next(learner, self.service.problems, exclude=[current] if current else [])
 
-    def _learner_side(self, view: SessionView) -> tuple[str, str]:
-        """The mastery plot and the next-problem button's text of a view (its learner model, read once)."""
-        learner = view.learner or get_learner_store().get(view.session["learner_id"])
-        return mastery_svg(learner), next_label(self._suggest(learner, view.values))
+    def _learner_side(self, learner: LearnerModel, values: dict[str, Any]) -> tuple[str, str]:
+        """The mastery plot and the next-problem button's text for a learner model and a session's state."""
+        return mastery_svg(learner), next_label(self._suggest(learner, values))
 
     def start_next(self, session: Any) -> Iterator[Outputs]:
         """Start the problem suggested for the learner's weakest skill."""
@@ -229,13 +228,12 @@ class Handlers:
     def extras(self, session: Any) -> Outputs:
         """The picker on the session's problem, the history list, the mastery plot and the suggestion button."""
         session, _ = checked_session(session)
-        problem = self.service.values(session["thread_id"]).get("problem") or {}
+        values = self.service.values(session["thread_id"])  # one read of the session for all four
+        problem = values.get("problem") or {}
         bundled = {p.id for p in self.service.problems}
         picker = gr.update(value=problem["id"]) if problem.get("id") in bundled else gr.skip()
         past = gr.update(choices=past_choices(self.service, session["learner_id"]), value=None)
-        learner = get_learner_store().get(session["learner_id"])
-        values = self.service.values(session["thread_id"])
-        plot, label = mastery_svg(learner), next_label(self._suggest(learner, values))
+        plot, label = self._learner_side(get_learner_store().get(session["learner_id"]), values)
         self._remember(session, plot=plot, next=label)
         return picker, past, plot, label
 

@@ -77,13 +77,13 @@ class SessionView:
     """What the app shows for a session: chat messages, a status line and the learner panel."""
 
     session: dict[str, str]
+    learner: LearnerModel
+    """The learner's model the panel was made from (one read serves the side panel too)."""
     chat: list[dict[str, str]] = field(default_factory=list)
     status: str = ""
     panel: str = ""
     values: dict[str, Any] = field(default_factory=dict)
     """The session's checkpointed state the view was made from."""
-    learner: LearnerModel | None = None
-    """The learner's model the panel was made from (one read serves the side panel too)."""
 
 
 def new_session(course: str | None = None) -> dict[str, str]:
