@@ -129,6 +129,25 @@ def test_a_reply_affirming_a_wrong_answer_is_replaced(problem):
     assert event["reason"] == "affirms_wrong_answer" and event["action"] == "replaced"
 
 
+def test_a_reply_giving_the_wrong_value_back_as_the_answer_is_replaced(problem):
+    # what the tiny real model wrote to "16 - 3 = 13" through the app: no praise, the wrong value as the answer
+    reply = f'The answer to the question "{problem.steps[0].question}" is 13.'
+    state, _ = run_turn(reply, "16 - 3 = 13", thread="states-wrong")
+    assert state["reveal_events"][-1]["reason"] == "affirms_wrong_answer"
+    assert "is 13" not in state["messages"][-1].content
+
+
+def test_restating_the_learners_value_or_asking_about_it_is_not_a_contradiction():
+    from pedagraph.taxonomy import Diagnosis, StudentResponse
+    from pedagraph.tutoring.verdict import verdict_disagreement
+
+    wrong = Diagnosis(category=StudentResponse.INCORRECT, verdict="incorrect", value=13.0)
+    for reply in ("Your answer is 13. How many eggs does she use for muffins?", "Is the answer 13? Let's check.",
+                  "The answer is not 13: she also bakes muffins with four.", "The answer is 130 only if we multiply."):
+        assert verdict_disagreement(reply, wrong) is None, reply
+    assert verdict_disagreement("So the final answer is 13.", wrong).reason == "affirms_wrong_answer"
+
+
 def test_a_reply_affirming_i_dont_know_is_replaced():
     state, _ = run_turn("You're right.", "I don't know", thread="idk")
     assert state["messages"][-1].content != "You're right."

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from pedagraph.answers import compare, normalize_text
+from pedagraph.answers import compare, find_numbers, normalize_text
 from pedagraph.problems import Problem
 from pedagraph.taxonomy import Diagnosis, StudentResponse
 
@@ -33,6 +33,8 @@ _DENY_RE = re.compile(
     r"\b(?:not (?:quite )?(?:correct|right)|incorrect|(?:that'?s|that is|it'?s|is) wrong|not quite|isn'?t right"
     r"|try again|(?:there'?s|you made) (?:a|an) (?:mistake|error)|doesn'?t look right|check (?:that|it) again)\b"
 )
+_QUOTED_RE = re.compile(r'"[^"]{0,300}"')
+_ANSWER_IS_RE = re.compile(r"\bthe (?:correct |right |final )?answer\b[^?.!]{0,120}?\b(?:is|equals)\s+")
 _QUANTITY_RE = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s+([a-z]{3,})")
 _WORD_RE = re.compile(r"[a-z][a-z']{2,}")
 _COMMON = frozenset("the and for that this with are was were has have had each per day every she they her his".split())
@@ -71,6 +73,25 @@ def verdict_disagreement(reply: str, diagnosis: Diagnosis | None) -> Disagreemen
     m = _STRONG_AFFIRM_RE.search(plain) or (_WEAK_AFFIRM_RE.search(plain) if attempt_wrong else None)
     if m:
         return Disagreement("affirms_wrong_answer" if attempt_wrong else "affirms_non_answer", m.group(0).strip())
+    stated = _stated_as_the_answer(norm, diagnosis.value) if attempt_wrong else None
+    return Disagreement("affirms_wrong_answer", stated) if stated else None
+
+
+def _stated_as_the_answer(norm: str, value: float | None) -> str | None:
+    """A statement (not a question) that "the answer ... is" the learner's wrong value, as the text that says so.
+
+    Small models give the learner's number back as the answer ("The answer to the question ... is 13.") with no
+    word of praise; "your answer is 13" only restates it and is left alone.
+    """
+    if value is None:
+        return None
+    for sentence in _sentences(_QUOTED_RE.sub("it", norm)):  # a quoted question is not the sentence's end
+        if sentence.rstrip().endswith("?"):
+            continue
+        for m in _ANSWER_IS_RE.finditer(sentence):
+            after = find_numbers(sentence[m.end() :])
+            if after and after[0].start <= 2 and compare(after[0].value, value):
+                return sentence.strip()
     return None
 
 
