@@ -24,15 +24,17 @@ LANGSMITH_KEY = "lsv2_pt_0123456789abcdefSECRET"
 def parts(body: bytes) -> dict[str, Any]:
     """The JSON parts of LangSmith multipart run uploads, by part name (`post.<run id>.inputs`, ...)."""
     out: dict[str, Any] = {}
-    text = body.decode("utf-8", "replace")
-    for match in re.finditer(r'name="([^"]+)"\r?\nContent-Type: application/json\r?\nContent-Length: (\d+)\r?\n\r?\n',
-                             text):  # fmt: skip
+    # Content-Length counts bytes: cut the bytes (a cut of decoded text runs past a part holding "’" into the next
+    # boundary, whose random letters and digits then read as numbers)
+    for match in re.finditer(rb'name="([^"]+)"\r?\nContent-Type: application/json\r?\nContent-Length: (\d+)\r?\n\r?\n',
+                             body):  # fmt: skip
         start = match.end()
-        chunk = text[start : start + int(match.group(2))]
+        chunk = body[start : start + int(match.group(2))].decode("utf-8", "replace")
+        name = match.group(1).decode("utf-8", "replace")
         try:
-            out[match.group(1)] = json.loads(chunk)
+            out[name] = json.loads(chunk)
         except json.JSONDecodeError:
-            out[match.group(1)] = chunk
+            out[name] = chunk
     return out
 
 
@@ -91,6 +93,7 @@ def test_a_traced_tutoring_session_carries_metadata_and_no_secret_or_answer(lang
     body = langsmith.bodies()
     runs = parts(body)
     assert any(name.endswith(".inputs") for name in runs), "nothing was traced"
+    assert not [n for n, v in runs.items() if isinstance(v, str) and "\r\n--" in v]  # each part cut at its end
     extras = [v for name, v in runs.items() if name.endswith(".extra") and isinstance(v, dict)]
     meta = [e.get("metadata", {}) for e in extras]
     assert any(m.get("learner_id") == "ana" and m.get("session_id") == "session-7" and m.get("suite") == "tutoring"
