@@ -381,13 +381,15 @@ def describe_models(roles: Iterable[str], config: RunConfig) -> dict[str, dict[s
 
 def build_run_record(suite: Suite, config: RunConfig, data_sha: str, n_items: int) -> dict[str, Any]:
     """The run.json record: everything needed to know what produced the results."""
+    source = _data_source(config, data_sha)
     return {
         "suite": suite.name,
         "data": {
             "path": str(config.data_path),
             "sha256": data_sha,
             "items": n_items,
-            "source": _data_source(config, data_sha),
+            "source": source,
+            "sample": source.get("origin") == "sample",
         },
         "limit": config.limit,
         "seed": config.seed,
@@ -905,6 +907,9 @@ def _source_text(source: dict[str, Any]) -> str:
     if not source.get("file"):
         return f"a file outside the registry ({source.get('origin', 'path')})"
     origin = source.get("origin")
+    if origin == "sample":
+        return (f"`{source['file']}` ({source.get('dataset')}), **the bundled sample** (the first rows only, not the "
+                f"full dataset): `{source.get('full_data')}` gets the full file")  # fmt: skip
     if origin == "local copy":
         where = f"in the local copy {source.get('root')}"
     elif origin == "fetched":

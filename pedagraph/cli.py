@@ -396,6 +396,15 @@ def eval_(
         highlight=False,
         soft_wrap=True,
     )
+    source = (result.summary.get("config") or {}).get("data", {}).get("source") or {}
+    if source.get("origin") == "sample":
+        err_console.print(
+            f"note: ran on the bundled sample of {source.get('file')} (its first rows, not the full dataset); "
+            f"`{source.get('full_data')}` gets the full data",
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
+        )
     console.print(f"wrote {escape(str(result.report_path))}", highlight=False, soft_wrap=True)
     if result.interrupted:
         err_console.print(

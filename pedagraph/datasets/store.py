@@ -2,7 +2,9 @@
 
 Where a file is looked up, in order: the local copy (`PEDAGRAPH_DATA_DIR`), laid out by key
 (`<dir>/gsm8k/test.jsonl`) or as clones of the upstream repositories (`<dir>/grade-school-math/grade_school_math/
-data/test.jsonl`); then the fetched copy `$PEDAGRAPH_HOME/data/<key>`. A fetch downloads into `<key>.part` and
+data/test.jsonl`); then the fetched copy `$PEDAGRAPH_HOME/data/<key>`; last the sample bundled in the package
+(`pedagraph/data/samples/<key>`, the first few dozen rows), so every suite runs on a fresh install.
+A fetch downloads into `<key>.part` and
 moves the file into place only once it is complete and its checksum checked, so a file under its key is always
 whole; a dropped connection is resumed with an HTTP Range request (the partial file is kept between runs), a
 server that ignores Range makes it start over. `PEDAGRAPH_DATA_URL_BASE` (or `mirror=`) replaces the upstream
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pedagraph.datasets.registry import DATASETS, DataFile, Dataset
+from pedagraph.datasets.samples import sample_path, samples_root
 from pedagraph.errors import DataError, PedagraphError
 
 DATA_DIR_ENV = "PEDAGRAPH_DATA_DIR"
@@ -33,10 +36,11 @@ MANIFEST_FILE = "manifest.json"
 LOCK_FILE = ".lock"
 CHUNK = 1 << 16
 
-Origin = Literal["local copy", "fetched", "path"]
+Origin = Literal["local copy", "fetched", "sample", "path"]
 Checksum = Literal["verified", "differs", "unpinned"]
 
 CHECKSUM_TEXT: dict[str, str] = {
+    "sample": "the bundled sample (the first rows of the file), not the full dataset",
     "verified": "matches the pinned upstream sha256",
     "differs": "differs from the pinned upstream sha256 (a split or subset?): reported, not enforced",
     "unpinned": "no pinned upstream sha256 (not verified here)",
@@ -151,8 +155,10 @@ class Located:
         return find_file(self.key) if self.key else None
 
 
-def locate(key: str, *, local: Path | None = None, home: Path | None = None, use_env: bool = True) -> Located | None:
-    """Find the file `key`: in the local copy first (PEDAGRAPH_DATA_DIR), then in `$PEDAGRAPH_HOME/data`."""
+def locate(
+    key: str, *, local: Path | None = None, home: Path | None = None, use_env: bool = True, sample: bool = True
+) -> Located | None:
+    """Find the file `key`: in the local copy (PEDAGRAPH_DATA_DIR), `$PEDAGRAPH_HOME/data`, then the bundled sample."""
     key = _norm_key(key)
     local = local if local is not None else (local_copy() if use_env else None)
     if local is not None:
@@ -163,12 +169,16 @@ def locate(key: str, *, local: Path | None = None, home: Path | None = None, use
     path = home / key
     if path.is_file():
         return Located(path, "fetched", home, key)
+    if sample:
+        path = sample_path(key)
+        if path is not None:
+            return Located(path, "sample", samples_root(), key)
     return None
 
 
-def require(key: str, *, suite: str | None = None) -> Located:
-    """Find the file `key` or raise a one-line DataError naming the `pedagraph data fetch` command that gets it."""
-    located = locate(key)
+def require(key: str, *, suite: str | None = None, sample: bool = True) -> Located:
+    """Find the file `key` (full copy, else its bundled sample) or raise a one-line DataError naming the fetch."""
+    located = locate(key, sample=sample)
     if located is not None:
         return located
     key = _norm_key(key)
@@ -229,6 +239,11 @@ def describe(path: Path, sha256: str) -> dict[str, Any]:
     local, home = local_copy(), data_home()
     for dataset in DATASETS:
         for file in dataset.files:
+            sample = sample_path(file.key)
+            if sample is not None and _same(path, sample):
+                return {"origin": "sample", "root": str(samples_root()), "dataset": dataset.name, "file": file.key,
+                        "upstream": file.url, "upstream_sha256": file.sha256, "checksum": "sample",
+                        "full_data": fetch_command(file.key)}  # fmt: skip
             for origin, root in (("local copy", local), ("fetched", home)):
                 if root is None or not any(_same(path, p) for p in _candidates(file.key, root)):
                     continue
