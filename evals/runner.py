@@ -316,6 +316,17 @@ class RunResult:
         """report.md of the run."""
         return self.out_dir / REPORT_FILE
 
+    def shared_data_error(self) -> str | None:
+        """The data error every item of a finished run ended in, when it is one and the same; else None."""
+        if self.interrupted or self.ok or not self.errors or self.errors != self.items:
+            return None
+        rows = read_results(self.results_path).values()
+        errors = {(r.get("error_type"), r.get("error")) for r in rows if r.get("status") == "error"}
+        if len(errors) != 1:
+            return None
+        kind, text = errors.pop()
+        return str(text) if kind == "DataError" else None
+
     @property
     def missing(self) -> int:
         """Items without a line yet (non-zero only after an interrupted run)."""

@@ -200,6 +200,43 @@ def require(key: str, *, suite: str | None = None, sample: bool = True) -> Locat
     )
 
 
+def beside(path: Path, key: str, other: str) -> Path | None:
+    """The registry file `other` next to `path`, a copy of the file `key` (the same data root, else the same folder).
+
+    `DIR/strategyqa/dev.json` (laid out by key or as upstream clones) finds `DIR/strategyqa/train.json`; a file
+    elsewhere finds a file of the same name in its folder.
+    """
+    path = Path(path).absolute()
+    found = find_file(key)
+    layouts = [_norm_key(key)] + ([found[1].clone_path] if found else [])
+    candidates: list[Path] = []
+    for rel in layouts:
+        parts = Path(rel).parts
+        if len(path.parts) > len(parts) and path.parts[-len(parts) :] == parts:
+            candidates += _candidates(other, Path(*path.parts[: -len(parts)]))
+    candidates.append(path.parent / Path(other).name)
+    return next((p for p in candidates if p.is_file()), None)
+
+
+def companion(path: Path, key: str, other: str, *, what: str, suite: str) -> Path:
+    """The file `other` that goes with the data file `path` (a copy of `key`): beside it, else a full copy here.
+
+    Raises a one-line DataError naming what is missing, before any item runs.
+    """
+    near = beside(path, key, other)
+    if near is not None:
+        return near
+    located = locate(other, sample=False)
+    if located is not None:
+        return located.path
+    found = find_file(other)
+    fetch = f", or `{fetch_command(other)}`" if found else ""
+    raise DataError(
+        f"no data for the {suite} suite: {what} {other} is not beside {path}",
+        hint=f"put {Path(other).name} next to it{fetch} (or pass --option pool=PATH)",
+    )
+
+
 def resolve_name(name: str) -> Located | None:
     """Find `name` given as a file key, a dataset name (its main file) or a path relative to a data root."""
     if find_file(name) is None and name in dataset_names():
