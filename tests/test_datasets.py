@@ -677,3 +677,15 @@ def test_a_run_whose_every_item_fails_with_one_data_error_exits_non_zero(home, t
         assert result.exit_code == 0, result.output  # one item scored: the errors are the items', not the data's
     finally:
         SUITES.pop("broken-data", None)
+
+
+def test_the_datasets_page_agrees_with_the_registry():
+    """docs/datasets.md lists every dataset once with the registry's licence and suites (what `data list` prints)."""
+    text = (REPO / "docs" / "datasets.md").read_text(encoding="utf-8")
+    rows = {m.group(1): [c.strip() for c in m.group(2).split(" | ")]
+            for m in re.finditer(r"^\| `([a-z0-9-]+)` \| (.*) \|$", text, re.M)}  # fmt: skip
+    assert set(rows) == {d.name for d in DATASETS}
+    for d in DATASETS:
+        _source, licence, _size, suites = rows[d.name]
+        assert licence == d.licence and suites == ", ".join(d.suites), d.name
+        assert all(f.path in rows[d.name][0] for f in d.files), d.name
