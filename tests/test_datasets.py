@@ -689,3 +689,19 @@ def test_the_datasets_page_agrees_with_the_registry():
         _source, licence, _size, suites = rows[d.name]
         assert licence == d.licence and suites == ", ".join(d.suites), d.name
         assert all(f.path in rows[d.name][0] for f in d.files), d.name
+
+
+@pytest.mark.parametrize("suite", ["solve", "judge", "tutoring", "tom", "lesson", "copilot", "coach", "distill"])
+def test_every_suite_runs_on_its_bundled_sample_with_nothing_configured(online, home, suite):
+    """A fresh install (no local copy, nothing fetched): `eval SUITE --limit 2` runs and says it used a sample."""
+    from pedagraph.evals.runner import load_suites
+
+    assert len(load_suites()) == 8
+    out = home.parent / f"run-{suite}"
+    result = cli.invoke(app, ["eval", suite, "--out", str(out), "--limit", "2", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "2 scored, 0 errors of 2 items" in result.output
+    run = json.loads((out / "run.json").read_text())
+    assert run["data"]["sample"] is True and run["data"]["source"]["origin"] == "sample"
+    assert run["data"]["source"]["full_data"].startswith("pedagraph data fetch ")
+    assert "**the bundled sample**" in (out / "report.md").read_text()
