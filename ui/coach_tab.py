@@ -118,7 +118,7 @@ def build_coach_tab() -> None:
                 upload = gr.File(label="Or upload a text, CSV or JSON file", type="filepath", elem_id="coach-upload",
                                  file_types=[".txt", ".csv", ".json", ".jsonl"])  # fmt: skip
                 fmt = gr.Dropdown(FORMATS, value="auto", label="Format")
-                mathdial = gr.Number(value=None, precision=0, minimum=0, label="Or MathDial conversation #",
+                mathdial = gr.Number(value=0, precision=0, minimum=0, label="Or MathDial conversation #",
                                      elem_id="coach-mathdial")  # fmt: skip
         run = gr.Button("Coach this transcript", variant="primary", elem_id="coach-run")
         status = gr.Markdown(elem_id="coach-status")
