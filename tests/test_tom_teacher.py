@@ -452,3 +452,14 @@ def test_the_tiny_model_gives_first_token_probabilities():
     assert probs.method == "logprobs" and probs.cost.calls == 1
     assert sum(probs.probs.values()) == pytest.approx(1.0) and set(probs.probs) == {"yes", "no"}
     assert parse_option(item, probs.text) == probs.top()  # greedy decoding says the most probable option
+
+
+def test_the_tab_says_when_every_function_ties_instead_of_naming_a_winner(tmp_path):
+    from pedagraph.ui.tom_tab import run_sweep, sweep_outputs
+
+    functions = ["random", "expected_utility"]
+    records = run_sweep("scripted", "scripted", "strategyqa", 0, 3, "human", [41], 2, functions=functions)
+    _, text = sweep_outputs(records, "human", functions, 0.4, "strategyqa[0:3]: scripted teaches scripted", tmp_path)
+    head = text.splitlines()[0]
+    assert head == "At budget **0.4**, all functions tie at 0.000: the scripted student never changes its answer."
+    assert "best function" not in text
