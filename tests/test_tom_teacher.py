@@ -463,3 +463,15 @@ def test_the_tab_says_when_every_function_ties_instead_of_naming_a_winner(tmp_pa
     head = text.splitlines()[0]
     assert head == "At budget **0.4**, all functions tie at 0.000: the scripted student never changes its answer."
     assert "best function" not in text
+
+
+def test_the_tab_says_when_its_items_come_from_the_bundled_sample(data_file):
+    from pedagraph.ui.tom_tab import _sweep
+
+    *_, (plot, table, status) = _sweep("scripted", "scripted", "strategyqa", 0, 2, 0.4, "human", ["random"], "41", 2,
+                                       progress=lambda *a, **k: None)  # fmt: skip
+    sample = data_file("strategyqa/dev.json").origin == "sample"
+    assert status.startswith("Done: 2 item scores.") and plot
+    assert ("The StrategyQA items come from the small sample shipped with pedagraph (its first 40 rows)" in status) \
+        == sample, status
+    assert "pedagraph data" not in status

@@ -104,6 +104,11 @@ def _coach(transcript: str, upload: str | None, fmt: str, mathdial_index: float 
     dropped = len(result.get("dropped", []))
     status = (f"{len(result['turns'])} turns read; {len(result['suggestions'])} suggestions kept, {dropped} dropped "
               f"as already done. Sources: " + ", ".join(f"{k} {v}" for k, v in sorted(result["sources"].items())))
+    if result.get("mathdial"):
+        from pedagraph.datasets import sample_notice
+
+        notice = sample_notice("mathdial/test.jsonl")
+        status = f"{status}. {notice}" if notice else status
     return (*coach_view(result), status)
 
 

@@ -128,7 +128,9 @@ def _sweep(
     out_dir = Path(tempfile.mkdtemp(prefix="pedagraph-tom-"))
     title = f"{dataset}[{int(start)}:{int(start) + count_i}]: {teacher or 'teacher'} teaches {student or 'student'}"
     plot, table = sweep_outputs(records, explanation, functions, float(budget), title, out_dir)
-    note = _scripted_note(student, teacher)
+    from pedagraph.datasets import sample_notice
+
+    note = f"{_scripted_note(student, teacher)} {sample_notice(str(DATASET_FILES[dataset]['test']))}".strip()
     yield plot, table, f"Done: {len(records)} item scores. {note}".strip()
 
 

@@ -200,6 +200,21 @@ def require(key: str, *, suite: str | None = None, sample: bool = True) -> Locat
     )
 
 
+def sample_notice(key: str) -> str:
+    """A sentence for an app's status line when `key` is read from its bundled sample ("" for a full copy)."""
+    from pedagraph.datasets.samples import ROWS
+
+    located = locate(key)
+    if located is None or located.origin != "sample":
+        return ""
+    found = find_file(key)
+    title = found[0].title if found else key
+    rows = ROWS.get(located.key or key)
+    part = f"its first {rows} rows" if rows else "the whole file"
+    return (f"The {title} items come from the small sample shipped with pedagraph ({part}), not the full dataset; "
+            "whoever runs this app can fetch the full one.")
+
+
 def beside(path: Path, key: str, other: str) -> Path | None:
     """The registry file `other` next to `path`, a copy of the file `key` (the same data root, else the same folder).
 
