@@ -316,6 +316,17 @@ class RunResult:
         """report.md of the run."""
         return self.out_dir / REPORT_FILE
 
+    def shared_data_error(self) -> str | None:
+        """The data error every item of a finished run ended in, when it is one and the same; else None."""
+        if self.interrupted or self.ok or not self.errors or self.errors != self.items:
+            return None
+        rows = read_results(self.results_path).values()
+        errors = {(r.get("error_type"), r.get("error")) for r in rows if r.get("status") == "error"}
+        if len(errors) != 1:
+            return None
+        kind, text = errors.pop()
+        return str(text) if kind == "DataError" else None
+
     @property
     def missing(self) -> int:
         """Items without a line yet (non-zero only after an interrupted run)."""
@@ -381,13 +392,15 @@ def describe_models(roles: Iterable[str], config: RunConfig) -> dict[str, dict[s
 
 def build_run_record(suite: Suite, config: RunConfig, data_sha: str, n_items: int) -> dict[str, Any]:
     """The run.json record: everything needed to know what produced the results."""
+    source = _data_source(config, data_sha)
     return {
         "suite": suite.name,
         "data": {
             "path": str(config.data_path),
             "sha256": data_sha,
             "items": n_items,
-            "source": _data_source(config, data_sha),
+            "source": source,
+            "sample": source.get("origin") == "sample",
         },
         "limit": config.limit,
         "seed": config.seed,
@@ -905,6 +918,9 @@ def _source_text(source: dict[str, Any]) -> str:
     if not source.get("file"):
         return f"a file outside the registry ({source.get('origin', 'path')})"
     origin = source.get("origin")
+    if origin == "sample":
+        return (f"`{source['file']}` ({source.get('dataset')}), **the bundled sample** (the first rows only, not the "
+                f"full dataset): `{source.get('full_data')}` gets the full file")  # fmt: skip
     if origin == "local copy":
         where = f"in the local copy {source.get('root')}"
     elif origin == "fetched":

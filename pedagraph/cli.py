@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from pedagraph import __version__
-from pedagraph.errors import PedagraphError
+from pedagraph.errors import DataError, PedagraphError
 from pedagraph.redact import redact, register_secret
 from pedagraph.settings import CONFIG_ENV, ROLES
 
@@ -396,7 +396,19 @@ def eval_(
         highlight=False,
         soft_wrap=True,
     )
+    source = (result.summary.get("config") or {}).get("data", {}).get("source") or {}
+    if source.get("origin") == "sample":
+        err_console.print(
+            f"note: ran on the bundled sample of {source.get('file')} (its first rows, not the full dataset); "
+            f"`{source.get('full_data')}` gets the full data",
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
+        )
     console.print(f"wrote {escape(str(result.report_path))}", highlight=False, soft_wrap=True)
+    shared = result.shared_data_error()
+    if shared:
+        raise DataError(f"every item of the run failed with the same data error: {shared}")
     if result.interrupted:
         err_console.print(
             f"interrupted: {result.missing} items left; run the same command again to finish them",

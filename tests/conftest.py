@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 # Set before gradio, huggingface_hub, transformers or chromadb are imported anywhere.
 for _name, _value in {
@@ -20,14 +21,36 @@ for _name, _value in {
 
 import pytest  # noqa: E402
 
+if TYPE_CHECKING:
+    from pedagraph.datasets import Located
+
 _MODEL_ENV_PREFIXES = ("PEDAGRAPH_", "OPENAI_", "OLLAMA_")
-# The datasets: the registry's local copy (`--from` / PEDAGRAPH_DATA_DIR) is ../shared/data beside the repository,
-# or the PEDAGRAPH_DATA_DIR the tests were started with. Nothing is downloaded.
+# The datasets: the registry's local copy (`--from` / PEDAGRAPH_DATA_DIR) is the PEDAGRAPH_DATA_DIR the tests were
+# started with, else ../shared/data beside the repository (as CI has it), else none: every test then runs on the
+# samples bundled in the package. `PEDAGRAPH_DATA_DIR= pytest` (set, empty) runs as on a bare clone. Nothing is
+# downloaded.
 _SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+_ENV_DATA = os.environ.get("PEDAGRAPH_DATA_DIR")
 SHARED_DATA: Path | None = (
-    Path(os.environ["PEDAGRAPH_DATA_DIR"]) if os.environ.get("PEDAGRAPH_DATA_DIR")
+    (Path(_ENV_DATA) if _ENV_DATA.strip() else None) if _ENV_DATA is not None
     else _SHARED_DATA if _SHARED_DATA.is_dir() else None
 )  # fmt: skip
+_NO_FETCHED = Path(__file__).resolve().parent / ".no-fetched-data"  # never exists: tests see no fetched copy
+
+
+def data_file(key: str) -> Located:
+    """A registry file as the tests use it: the full copy (SHARED_DATA) when it holds it, else the bundled sample."""
+    from pedagraph.datasets import locate
+
+    found = locate(key, local=SHARED_DATA, home=_NO_FETCHED, use_env=False)
+    assert found is not None, f"{key} has neither a full copy nor a bundled sample"
+    return found
+
+
+@pytest.fixture(scope="session", name="data_file")
+def data_file_fixture():
+    """`data_file(key)`: the full copy of a registry file, else its bundled sample (`.origin == "sample"`)."""
+    return data_file
 
 
 @pytest.fixture(autouse=True)

@@ -154,3 +154,21 @@ def test_the_coach_tab_highlights_cited_turns_and_exports_markdown(tmp_path):
     refused = _coach("   ", None, "auto", None)
     assert refused[-1].startswith("⚠️ the transcript is empty") and "\n" not in refused[-1]
     assert run_coach("", None, "auto", 0)["turns"][0]["speaker"] == "teacher"  # MathDial conversation 0
+
+
+def test_the_coach_tabs_default_action_coaches_a_mathdial_conversation():
+    """Pressing the button on the tab as it opens coaches MathDial conversation 0 (the bundled sample's, bare)."""
+    import gradio as gr
+    from pedagraph.ui.coach_tab import _coach, build_coach_tab
+
+    with gr.Blocks() as demo:
+        build_coach_tab()
+    defaults = {c.elem_id: c.value for c in demo.blocks.values() if getattr(c, "elem_id", None)}
+    out = _coach(defaults["coach-transcript"] or "", None, "auto", defaults["coach-mathdial"])
+    assert "suggestions kept" in out[-1] and out[1].startswith("## A. Scores"), out[-1]
+    from conftest import data_file
+
+    sample = data_file("mathdial/test.jsonl").origin == "sample"  # the status says so when the sample is read
+    assert ("come from the small sample shipped with pedagraph (its first 40 rows)" in out[-1]) == sample
+    assert "pedagraph data" not in out[-1]  # no CLI command for a teacher
+    assert "sample" not in _coach(LESSON, None, "auto", None)[-1]  # a pasted transcript is no sample

@@ -20,18 +20,18 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import SHARED_DATA, data_file
 from rich.console import Console
 from typer.testing import CliRunner
 
 from pedagraph import datasets
 from pedagraph.cli import app
-from pedagraph.datasets import DATASETS, Fetcher, fetch, find_file, verify
+from pedagraph.datasets import DATASETS, Fetcher, fetch, find_file, store, verify
+from pedagraph.datasets.samples import ROWS, make_samples, sample_path, samples_root
 from pedagraph.errors import DataError, PedagraphError
 from pedagraph.testing.data_server import DataServer
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("PEDAGRAPH_DATA_DIR") or REPO.parent / "shared" / "data")  # as tests/conftest.py
-needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"shared data not found at {SHARED}")
 cli = CliRunner()
 
 SMALL = "strategyqa/harmful_explanations.json"  # 8.8 kB, pinned
@@ -64,22 +64,37 @@ def online(monkeypatch):
     monkeypatch.delenv("PEDAGRAPH_DATA_URL_BASE", raising=False)
 
 
-class Served:
-    """The files the test server serves: ../shared/data with the registry's entries, else synthetic stand-ins."""
+@pytest.fixture
+def reference(tmp_path, monkeypatch) -> Path:
+    """A copy holding every registry file: the full copy beside the repository (../shared/data or
+    PEDAGRAPH_DATA_DIR), else a copy of the bundled samples with the registry pinned to their checksums (a sample
+    of a few rows is not the upstream file; the whole-file samples keep the real pins)."""
+    if SHARED_DATA is not None:
+        return SHARED_DATA
+    root = tmp_path / "reference"
+    shutil.copytree(samples_root(), root)
+    pinned = tuple(
+        dataclasses.replace(d, files=tuple(
+            dataclasses.replace(f, sha256=sha(root / f.key), size=(root / f.key).stat().st_size) if f.sha256 else f
+            for f in d.files))
+        for d in DATASETS
+    )  # fmt: skip
+    monkeypatch.setattr(store, "DATASETS", pinned)
+    return root
 
-    def __init__(self, tmp_path: Path) -> None:
-        keys = (SMALL, EXAMPLE, UNPINNED)
-        if all((SHARED / k).is_file() for k in keys):
-            self.root, self.files = SHARED, {k: registry_file(k) for k in keys}
-            return
-        self.root, self.files = tmp_path / "served", {}
-        for n, key in enumerate(keys, 1):  # same keys, made-up bytes; pinned like the real entries
-            path = self.root / key
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text("".join(json.dumps({"row": i, "of": key}) + "\n" for i in range(200 * n)))
-            pinned = registry_file(key).sha256 is not None
-            self.files[key] = dataclasses.replace(registry_file(key), sha256=sha(path) if pinned else None,
-                                                  size=path.stat().st_size if pinned else None)  # fmt: skip
+
+@pytest.fixture
+def reference_copy(reference, monkeypatch) -> Path:
+    """The reference copy configured as the local copy (PEDAGRAPH_DATA_DIR), as conftest does with the full one."""
+    monkeypatch.setenv("PEDAGRAPH_DATA_DIR", str(reference))
+    return reference
+
+
+class Served:
+    """The files the test server serves: the reference copy (full files, else the samples) and their entries."""
+
+    def __init__(self, root: Path) -> None:
+        self.root, self.files = root, {k: registry_file(k) for k in (SMALL, EXAMPLE, UNPINNED)}
 
     def file(self, key: str) -> datasets.DataFile:
         return self.files[key]
@@ -89,8 +104,8 @@ class Served:
 
 
 @pytest.fixture
-def served(online, tmp_path):
-    return Served(tmp_path)
+def served(online, reference):
+    return Served(reference)
 
 
 @pytest.fixture
@@ -138,18 +153,53 @@ def test_registry_entries_are_complete_and_pinned_to_commits():
         assert name in found[0].suites
 
 
-@needs_shared
 def test_pinned_checksums_are_those_of_the_unmodified_shared_files():
-    present = [f for d in DATASETS for f in d.files if (SHARED / f.key).is_file()]
-    assert present, f"no registry file in {SHARED}"
+    """The full files (when beside the repository) and the whole-file samples are the pinned upstream files."""
+    files = [f for d in DATASETS for f in d.files]
+    checked = 0
+    for f in files:
+        full = SHARED_DATA / f.key if SHARED_DATA is not None else None
+        if full is not None and SHARED_DATA == REPO.parent / "shared" / "data":  # it holds every registry file
+            assert full.is_file(), f.key
+        whole_sample = sample_path(f.key) if ROWS[f.key] is None else None
+        for path in (full, whole_sample):
+            if f.sha256 and path is not None and path.is_file():
+                assert sha(path) == f.sha256 and path.stat().st_size == f.size, (f.key, path)
+                checked += 1
+    assert checked >= 2  # at least the two whole-file samples
+
+
+def test_every_registry_file_has_a_bundled_sample_drawn_reproducibly(tmp_path):
+    """Each registry file has its sample (a few dozen rows, a SAMPLE.md with licence and citation per dataset
+    folder), and drawing the samples again gives the same bytes: from the full files when they are here, else from
+    the samples themselves (the first rows of the first rows)."""
+    keys = [f.key for d in DATASETS for f in d.files]
+    assert set(keys) <= set(ROWS)
+    source = SHARED_DATA if SHARED_DATA is not None else samples_root()
+    make_samples(source, tmp_path / "again", keys=keys)
+    for key in keys:
+        bundled = sample_path(key)
+        assert bundled is not None, key
+        assert (tmp_path / "again" / key).read_bytes() == bundled.read_bytes(), key
+        rows = load_rows(bundled)
+        assert len(rows) == (ROWS[key] or len(rows)) and 2 <= len(rows) <= 60, key
     for d in DATASETS:
-        for f in d.files:
-            path = SHARED / f.key
-            if SHARED == REPO.parent / "shared" / "data":  # the reference copy holds every registry file
-                assert path.is_file(), f.key
-            if f.sha256 and path.is_file():
-                assert sha(path) == f.sha256, f.key
-                assert path.stat().st_size == f.size, f.key
+        note = (samples_root() / d.main.key.split("/")[0] / "SAMPLE.md").read_text(encoding="utf-8")
+        assert d.licence in note and d.citation in note and "pedagraph data fetch" in note, d.name
+    mit = (samples_root() / "mathdial" / "SAMPLE.md").read_text(encoding="utf-8")
+    assert "share-alike" in mit
+
+
+def load_rows(path: Path) -> list:
+    """The rows of a JSON array, JSON Lines or CSV (header excluded) file."""
+    import csv
+
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".json":
+        return json.loads(text)
+    if path.suffix == ".jsonl":
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+    return list(csv.reader(io.StringIO(text, newline="")))[1:]
 
 
 def test_unknown_names_list_the_known_ones():
@@ -165,16 +215,15 @@ def test_unknown_names_list_the_known_ones():
 # ------------------------------------------------------------------------------------------------------------
 
 
-@needs_shared
-def test_fetch_downloads_verifies_and_is_idempotent(server, home):
+def test_fetch_downloads_verifies_and_is_idempotent(server, served, home):
     results = fetch(["strategyqa"], mirror=server.url)
     assert [r.key for r in results] == [f.key for f in datasets.get_dataset("strategyqa").files]
     for r in results:
         assert r.action == "downloaded" and r.checksum == "verified" and r.resumed_from == 0
-        assert r.path == home / "data" / r.key and sha(r.path) == sha(SHARED / r.key) == r.sha256
+        assert r.path == home / "data" / r.key and sha(r.path) == sha(served.path(r.key)) == r.sha256
         assert r.source == f"{server.url}/{r.key}" and r.transferred == r.size and r.throughput
     manifest = json.loads((home / "data" / "manifest.json").read_text())
-    assert manifest[SMALL]["kind"] == "download" and manifest[SMALL]["sha256"] == sha(SHARED / SMALL)
+    assert manifest[SMALL]["kind"] == "download" and manifest[SMALL]["sha256"] == sha(served.path(SMALL))
     assert not list((home / "data").rglob("*.part*"))
     served = len(server.requests)
     again = fetch(["strategyqa"], mirror=server.url)
@@ -183,7 +232,23 @@ def test_fetch_downloads_verifies_and_is_idempotent(server, home):
     assert forced[0].action == "downloaded" and len(server.requests) == served + 1
 
 
-@needs_shared
+@pytest.mark.parametrize("manifest", ["kept", "lost"])
+def test_a_corrupted_file_under_its_key_is_not_taken_for_present(server, served, home, manifest):
+    """A fetched file changed afterwards (a bad disk, an edit) is fetched again, never reported `already here`."""
+    [first] = fetch([SMALL], mirror=server.url)
+    first.path.write_bytes(first.path.read_bytes()[:-40] + b"corrupted")
+    if manifest == "lost":
+        (home / "data" / "manifest.json").unlink()
+    [c] = verify([SMALL])
+    assert c.status == "corrupt" and not c.ok, c
+    result = cli.invoke(app, ["data", "fetch", SMALL, "--mirror", server.url, "-q"])
+    assert result.exit_code == 0, result.output
+    assert "already here" not in result.output and "downloaded" in result.output
+    assert first.path.read_bytes() == served.path(SMALL).read_bytes()
+    [c] = verify([SMALL])
+    assert c.status == "verified"
+
+
 def test_url_base_from_the_environment_and_progress_bar(server, home, monkeypatch):
     monkeypatch.setenv("PEDAGRAPH_DATA_URL_BASE", server.url + "/")
     buffer = io.StringIO()
@@ -228,7 +293,7 @@ def test_a_run_that_keeps_failing_keeps_the_part_and_the_next_run_resumes(server
     part = dest.with_name(dest.name + ".part")
     size = (served.path(SMALL)).stat().st_size
     assert not dest.exists() and 0 < part.stat().st_size < size  # a partial file never looks complete
-    assert datasets.locate(SMALL) is None
+    assert datasets.locate(SMALL, sample=False) is None
     held = part.stat().st_size
     r = fetch_one(server, served.file(SMALL))
     assert server.requests_for(SMALL)[-1].range == f"bytes={held}-" and r.resumed_from == held
@@ -334,8 +399,7 @@ def test_bad_mirror_url(online):
 def test_fetch_from_a_local_copy_reports_a_differing_checksum(online, home, tmp_path):
     copy = tmp_path / "mirror"
     (copy / "strategyqa").mkdir(parents=True)
-    upstream = SHARED / SMALL
-    rows = json.loads(upstream.read_text()) if upstream.is_file() else [{"question": "q", "answer": True}] * 3
+    rows = json.loads(data_file(SMALL).path.read_text())
     (copy / SMALL).write_text(json.dumps(rows[:2]))  # a subset: differs from upstream
     [r] = fetch([SMALL], source_dir=copy)
     assert r.action == "copied" and r.checksum == "differs" and r.source == str(copy / SMALL)
@@ -346,8 +410,7 @@ def test_fetch_from_a_local_copy_reports_a_differing_checksum(online, home, tmp_
         fetch([EXAMPLE], source_dir=copy)
 
 
-@needs_shared
-def test_fetch_uses_the_configured_local_copy_without_network(home, monkeypatch):
+def test_fetch_uses_the_configured_local_copy_without_network(home, reference_copy, monkeypatch):
     monkeypatch.setenv("PEDAGRAPH_DATA_URL_BASE", "http://127.0.0.1:9")  # would fail if it were used
     results = fetch(["mrbench-v1", "mathdial"])
     assert {r.action for r in results} == {"copied"}
@@ -356,14 +419,13 @@ def test_fetch_uses_the_configured_local_copy_without_network(home, monkeypatch)
         "mathdial/test.csv": "unpinned", "mathdial/example.jsonl": "verified"}  # fmt: skip
 
 
-@needs_shared
-def test_upstream_clone_layout(online, tmp_path, monkeypatch):
+def test_upstream_clone_layout(online, reference, tmp_path, monkeypatch):
     clones = tmp_path / "clones"
     for d in DATASETS:
         for f in d.files:
             target = clones / f.clone_path
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.symlink_to(SHARED / f.key)
+            target.symlink_to(reference / f.key)
     assert (clones / "grade-school-math/grade_school_math/data/test.jsonl").is_symlink()
     monkeypatch.setenv("PEDAGRAPH_DATA_DIR", str(clones))
     located = datasets.locate("mrbench/MRBench/MRBench_V1.json")
@@ -378,7 +440,6 @@ def test_upstream_clone_layout(online, tmp_path, monkeypatch):
 # ------------------------------------------------------------------------------------------------------------
 
 
-@needs_shared
 def test_verify_finds_a_fetched_file_that_changed(server, home):
     fetch([SMALL, UNPINNED], mirror=server.url)
     checks = {(c.key, c.where): c for c in verify([SMALL, UNPINNED])}
@@ -395,8 +456,7 @@ def test_verify_finds_a_fetched_file_that_changed(server, home):
     assert result.exit_code == 1 and "1 corrupt" in result.output
 
 
-@needs_shared
-def test_verify_the_shared_copy(home):
+def test_verify_the_shared_copy(home, reference_copy):
     checks = verify()
     assert checks and {c.where for c in checks} == {"local copy"}
     by_status = {c.key: c.status for c in checks}
@@ -410,7 +470,6 @@ def test_verify_the_shared_copy(home):
 # ------------------------------------------------------------------------------------------------------------
 
 
-@needs_shared
 def test_cli_fetch_says_each_licence_once(server, home):
     result = cli.invoke(app, ["data", "fetch", "strategyqa", "mrbench-v1", "--mirror", server.url, "-q"])
     assert result.exit_code == 0, result.output
@@ -428,9 +487,11 @@ def test_cli_fetch_says_each_licence_once(server, home):
 def test_cli_errors(online, home):
     result = cli.invoke(app, ["data", "fetch"])
     assert isinstance(result.exception, PedagraphError) and "or pass --all" in str(result.exception)
-    result = cli.invoke(app, ["data", "path", "mathdial"])
-    assert isinstance(result.exception, DataError)
-    assert "run `pedagraph data fetch mathdial`" in result.exception.one_line()
+    result = cli.invoke(app, ["data", "path", "mathdial"])  # nothing fetched: the bundled sample's files
+    assert result.exit_code == 0, result.output
+    assert result.output.split() == [str(sample_path(f.key)) for f in datasets.get_dataset("mathdial").files]
+    with raises_line(r"mathdial/test.jsonl has not been fetched — run `pedagraph data fetch mathdial`"):
+        datasets.require("mathdial/test.jsonl", sample=False)
 
 
 def _pedagraph(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -453,13 +514,16 @@ def test_cli_errors_are_one_line(home):
 # ------------------------------------------------------------------------------------------------------------
 
 
-def test_nothing_configured_names_the_fetch_command(home):
-    proc = _pedagraph("eval", "tutoring", "--out", str(home / "run"), env={"PEDAGRAPH_HOME": str(home)})
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    assert proc.stderr.strip().splitlines() == [
-        "error: no data for the tutoring suite: mathdial/test.jsonl has not been fetched — run `pedagraph data "
-        "fetch mathdial` (or pass --data PATH, or set PEDAGRAPH_DATA_DIR to a local copy)"
-    ]
+def test_nothing_configured_runs_on_the_sample_and_says_so(home):
+    proc = _pedagraph("eval", "tutoring", "--limit", "1", "--out", str(home / "run"), "--no-progress",
+                      env={"PEDAGRAPH_HOME": str(home)})  # fmt: skip
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert ("note: ran on the bundled sample of mathdial/test.jsonl (its first rows, not the full dataset); "
+            "`pedagraph data fetch mathdial` gets the full data") in proc.stderr  # fmt: skip
+    run = json.loads((home / "run" / "run.json").read_text())
+    assert run["data"]["sample"] is True and run["data"]["source"]["origin"] == "sample"
+    assert run["data"]["items"] == ROWS["mathdial/test.jsonl"]
+    assert "**the bundled sample**" in (home / "run" / "report.md").read_text()
 
 
 @pytest.mark.parametrize(("suite", "command"), [("solve", "pedagraph data fetch gsm8k"),
@@ -467,8 +531,10 @@ def test_nothing_configured_names_the_fetch_command(home):
 def test_each_default_names_its_dataset(online, suite, command):
     from pedagraph.evals.runner import get_suite, resolve_data_path
 
+    cls = get_suite(suite)
+    assert resolve_data_path(cls, None) == sample_path(cls.default_data)  # nothing fetched: the sample
     with raises_line(f"run `{command}`"):
-        resolve_data_path(get_suite(suite), None)
+        datasets.require(cls.default_data, suite=suite, sample=False)
 
 
 def test_a_local_copy_without_the_file(home, tmp_path, monkeypatch):
@@ -477,27 +543,28 @@ def test_a_local_copy_without_the_file(home, tmp_path, monkeypatch):
     monkeypatch.setenv("PEDAGRAPH_DATA_DIR", str(tmp_path))
     with raises_line(r"neither in the local copy .* nor fetched .*`PEDAGRAPH_DATA_DIR= pedagraph "
                                         r"data fetch mrbench-v1`"):  # fmt: skip
-        resolve_data_path(get_suite("judge"), None)
+        datasets.require("mrbench/MRBench/MRBench_V1.json", sample=False)
+    assert resolve_data_path(get_suite("judge"), None) == sample_path("mrbench/MRBench/MRBench_V1.json")
 
 
-@needs_shared
-def test_data_option_takes_paths_keys_and_names(home):
+def test_data_option_takes_paths_keys_and_names(home, reference_copy):
     from pedagraph.evals.runner import get_suite, resolve_data_path
 
     judge = get_suite("judge")
-    v2 = SHARED / "mrbench/MRBench/MRBench_V2.json"
+    v2 = reference_copy / "mrbench/MRBench/MRBench_V2.json"
     assert resolve_data_path(judge, "mrbench-v2") == v2.resolve()
     assert resolve_data_path(judge, "mrbench/MRBench/MRBench_V2.json") == v2.resolve()
     assert resolve_data_path(judge, str(v2)) == v2.resolve()
     other = "mrbench/BEA_Shared_Task_2025_Datasets/mrbench_v3_testset.json"  # in the local copy, not the registry
-    assert resolve_data_path(judge, other) == (SHARED / other).resolve()
+    if not (reference_copy / other).is_file():
+        (reference_copy / other).write_text("[]")
+    assert resolve_data_path(judge, other) == (reference_copy / other).resolve()
     with raises_line("data file not found: nope.json"):
         resolve_data_path(judge, "nope.json")
 
 
-@needs_shared
 @pytest.mark.parametrize("suite", ["solve", "judge", "tutoring"])
-def test_every_suite_runs_with_no_data_option(home, suite):
+def test_every_suite_runs_with_no_data_option(home, reference_copy, suite):
     """With PEDAGRAPH_DATA_DIR on the shared copy (conftest), each suite finds its default data."""
     out = home.parent / f"run-{suite}"
     result = cli.invoke(app, ["eval", suite, "--out", str(out), "--limit", "2", "--no-progress"])
@@ -507,13 +574,12 @@ def test_every_suite_runs_with_no_data_option(home, suite):
                    "tutoring": "mathdial/test.jsonl"}[suite]  # fmt: skip
     source = run["data"]["source"]
     assert source["origin"] == "local copy" and source["file"] == cls_default
-    assert source["root"] == str(SHARED) and source["upstream"].startswith("https://raw.githubusercontent.com/")
+    assert source["root"] == str(reference_copy) and source["upstream"].startswith("https://raw.githubusercontent.com/")
     assert source["checksum"] == ("verified" if suite == "judge" else "unpinned")
-    assert run["data"]["sha256"] == sha(SHARED / cls_default)
+    assert run["data"]["sha256"] == sha(reference_copy / cls_default) and run["data"]["sample"] is False
     assert "data source" in (out / "report.md").read_text()
 
 
-@needs_shared
 def test_a_fetched_file_is_the_default_and_run_json_says_where_it_came_from(server, home):
     from pedagraph.evals.runner import RunConfig, build_run_record, get_suite, resolve_data_path
 
@@ -529,3 +595,113 @@ def test_a_fetched_file_is_the_default_and_run_json_says_where_it_came_from(serv
     shutil.copy(path, copy)
     record = build_run_record(judge({}), RunConfig(out_dir=home / "run", data_path=copy), sha(copy), 1)
     assert record["data"]["source"]["origin"] == "path" and record["data"]["source"]["dataset"] == "mrbench-v1"
+
+
+# ------------------------------------------------------------------------------------------------------------
+# data list for people and scripts; --data FILE finds the dataset's other files
+# ------------------------------------------------------------------------------------------------------------
+
+
+def test_data_list_is_one_row_per_dataset_when_piped_and_json_for_scripts(home):
+    proc = _pedagraph("data", "list", env={"PEDAGRAPH_HOME": str(home), "COLUMNS": "40"})
+    assert proc.returncode == 0, proc.stderr
+    for d in DATASETS:  # `pedagraph data list | grep -w NAME` finds the whole row
+        rows = [line for line in proc.stdout.splitlines() if re.search(rf"(^|\s){re.escape(d.name)}(\s|$)", line)]
+        assert len(rows) == 1, (d.name, rows)
+        assert d.main.key in rows[0] and d.licence in rows[0] and rows[0].rstrip().endswith("sample"), rows[0]
+    proc = _pedagraph("data", "list", "--json", env={"PEDAGRAPH_HOME": str(home)})
+    rows = json.loads(proc.stdout)
+    assert [r["dataset"] for r in rows] == [d.name for d in DATASETS]
+    strategyqa = next(r for r in rows if r["dataset"] == "strategyqa")
+    assert strategyqa["files"][0] == "strategyqa/dev.json" and strategyqa["here"] == "sample"
+    assert strategyqa["suites"] == ["solve", "tom"] and strategyqa["licence"] == "MIT"
+
+
+def _tom(data: Path, out: Path) -> object:
+    args = ["eval", "tom", "--data", str(data), "--limit", "1", "--seeds", "41", "--option", "calibration_items=2",
+            "--option", "multiturn=", "--option", "samples=1", "--out", str(out), "--no-progress"]  # fmt: skip
+    return cli.invoke(app, args)
+
+
+@pytest.mark.parametrize("layout", ["key", "clone", "folder"])
+def test_eval_data_file_finds_the_pool_beside_it_or_stops_at_once(online, home, tmp_path, layout):
+    dev, train = data_file("strategyqa/dev.json").path, data_file("strategyqa/train.json").path
+    key, pool = registry_file("strategyqa/dev.json"), registry_file("strategyqa/train.json")
+    rel = {"key": (key.key, pool.key), "clone": (key.clone_path, pool.clone_path),
+           "folder": ("mine/test.json", "mine/train.json")}[layout]  # fmt: skip
+    data = tmp_path / "copy" / rel[0]
+    data.parent.mkdir(parents=True)
+    shutil.copy(dev, data)
+    result = _tom(data, tmp_path / "run-missing")  # no pool beside it, none fetched: one line, before any item
+    assert result.exit_code != 0 and isinstance(result.exception, DataError)
+    assert result.exception.one_line().startswith(
+        f"no data for the tom suite: the training pool strategyqa/train.json is not beside {data}")
+    assert "pedagraph data fetch strategyqa" in result.exception.one_line()
+    assert not (tmp_path / "run-missing" / "results.jsonl").exists()
+    (tmp_path / "copy" / rel[1]).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(train, tmp_path / "copy" / rel[1])
+    result = _tom(data, tmp_path / "run")
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(x) for x in (tmp_path / "run" / "results.jsonl").read_text().splitlines()]
+    assert [r["status"] for r in rows] == ["ok"]
+
+
+def test_a_run_whose_every_item_fails_with_one_data_error_exits_non_zero(home, tmp_path):
+    from pedagraph.evals.runner import SUITES, Item, Suite, register_suite
+
+    class Broken(Suite):
+        name = "broken-data"
+        description = "every item needs a file that is not there"
+        roles = ()
+        default_data = "gsm8k/test.jsonl"
+
+        def load_items(self, path):
+            return [Item(str(i), {}) for i in range(3)]
+
+        async def run_item(self, item, ctx):
+            if self.options.get("half") and item.id == "0":
+                return {}
+            raise DataError("pool.json not found")
+
+        def summarize(self, results):
+            return {}
+
+    register_suite(Broken)
+    try:
+        result = cli.invoke(app, ["eval", "broken-data", "--out", str(tmp_path / "a"), "--no-progress"])
+        assert result.exit_code == 1 and isinstance(result.exception, DataError)
+        line = result.exception.one_line()
+        assert line == "every item of the run failed with the same data error: pool.json not found"
+        result = cli.invoke(app, ["eval", "broken-data", "--out", str(tmp_path / "b"), "--option", "half=1",
+                                  "--no-progress"])  # fmt: skip
+        assert result.exit_code == 0, result.output  # one item scored: the errors are the items', not the data's
+    finally:
+        SUITES.pop("broken-data", None)
+
+
+def test_the_datasets_page_agrees_with_the_registry():
+    """docs/datasets.md lists every dataset once with the registry's licence and suites (what `data list` prints)."""
+    text = (REPO / "docs" / "datasets.md").read_text(encoding="utf-8")
+    rows = {m.group(1): [c.strip() for c in m.group(2).split(" | ")]
+            for m in re.finditer(r"^\| `([a-z0-9-]+)` \| (.*) \|$", text, re.M)}  # fmt: skip
+    assert set(rows) == {d.name for d in DATASETS}
+    for d in DATASETS:
+        _source, licence, _size, suites = rows[d.name]
+        assert licence == d.licence and suites == ", ".join(d.suites), d.name
+        assert all(f.path in rows[d.name][0] for f in d.files), d.name
+
+
+@pytest.mark.parametrize("suite", ["solve", "judge", "tutoring", "tom", "lesson", "copilot", "coach", "distill"])
+def test_every_suite_runs_on_its_bundled_sample_with_nothing_configured(online, home, suite):
+    """A fresh install (no local copy, nothing fetched): `eval SUITE --limit 2` runs and says it used a sample."""
+    from pedagraph.evals.runner import load_suites
+
+    assert len(load_suites()) == 8
+    out = home.parent / f"run-{suite}"
+    result = cli.invoke(app, ["eval", suite, "--out", str(out), "--limit", "2", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "2 scored, 0 errors of 2 items" in result.output
+    run = json.loads((out / "run.json").read_text())
+    assert run["data"]["sample"] is True and run["data"]["source"]["origin"] == "sample"
+    assert run["data"]["source"]["full_data"].startswith("pedagraph data fetch ")
+    assert "**the bundled sample**" in (out / "report.md").read_text()

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 
 import pytest
+from conftest import data_file
 
 from pedagraph.errors import DataError
 from pedagraph.llm import ScriptedChatModel, StandInChatModel
 from pedagraph.problems import parse_mathdial
 
-REPO = Path(__file__).resolve().parents[1]
-TEST = REPO.parent / "shared" / "data" / "mathdial" / "test.jsonl"
-needs_data = pytest.mark.skipif(not TEST.is_file(), reason="MathDial data not found at ../shared/data")
+TEST = data_file("mathdial/test.jsonl").path  # the full file beside the repository, else the bundled sample
 
 RECORD = {
     "qid": 1,
@@ -87,7 +85,6 @@ def test_copilot_suite_refuses_bad_options():
         CopilotSuite({"max_turns": 0})
 
 
-@needs_data
 @pytest.mark.parametrize("name", ["copilot", "coach"])
 def test_suites_run_end_to_end_through_the_runner(tmp_path, name):
     from pedagraph.evals.runner import RunConfig, get_suite, run_suite_sync

@@ -5,25 +5,22 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import data_file
 
 from pedagraph.errors import DataError
 from pedagraph.llm import StandInChatModel
 from pedagraph.testing.distill import KnownTutor
-from tests.conftest import SHARED_DATA
-
-needs_data = pytest.mark.skipif(SHARED_DATA is None, reason="the shared datasets (../shared/data) are not present")
 
 
 @pytest.fixture
 def mathdial(tmp_path):
-    """The first 24 MathDial records, as a file of their own."""
-    lines = (SHARED_DATA / "mathdial" / "test.jsonl").read_text(encoding="utf-8").splitlines()[:24]
+    """The first 24 MathDial records (of the full file or the bundled sample), as a file of their own."""
+    lines = data_file("mathdial/test.jsonl").path.read_text(encoding="utf-8").splitlines()[:24]
     path = tmp_path / "mathdial.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
 
-@needs_data
 def test_library_helps_the_known_weak_tutor_on_held_out_scenarios_and_resume_reuses_it(tmp_path, mathdial):
     from pedagraph.evals.runner import RunConfig, get_suite, run_suite_sync
 
@@ -62,7 +59,6 @@ def test_bad_options_are_one_clear_error():
         get_suite("distill")({"student": "robot"})
 
 
-@needs_data
 def test_the_library_is_given_to_another_small_model_over_http(tmp_path, mathdial, monkeypatch):
     """Transfer: `transfer_model` (here an OpenAI-compatible server) answers the same held-out scenarios with and
     without the library built for the first tutor; its prompts carry the retrieved strategies only 'with'."""

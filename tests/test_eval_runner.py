@@ -127,7 +127,15 @@ def test_outputs_are_complete_and_consistent(tmp_path):
     assert "![accuracy](accuracy.png)" in report and (out / "accuracy.png").stat().st_size > 1000
 
 
-def test_ctrl_c_keeps_finished_lines_and_rerun_finishes_only_the_rest(tmp_path):
+@pytest.fixture
+def ctrl_c():
+    """Ctrl-C raises KeyboardInterrupt, even when the tests run in a background job (which ignores SIGINT)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_keeps_finished_lines_and_rerun_finishes_only_the_rest(tmp_path, ctrl_c):
     data = sum_items(tmp_path / "d.jsonl", 30)
     out = tmp_path / "run"
     state = {"n": 0}
@@ -374,7 +382,9 @@ def test_sigint_to_the_cli_stops_cleanly_with_exit_130_then_resume(tmp_path):
             "--concurrency", "2", "--no-progress",
             "--model", "student=openai:stub-model", "--model", f"student.base_url={stub.base_url}",
         ]  # fmt: skip
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # Ctrl-C reaches the CLI even when the tests run in a background job (which starts with SIGINT ignored)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
         results = out / "results.jsonl"
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not (results.exists() and results.read_text().count("\n") >= 6):

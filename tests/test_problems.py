@@ -4,8 +4,10 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
+from conftest import data_file
 
 from pedagraph.answers import compare, find_numbers
+from pedagraph.datasets.samples import ROWS
 from pedagraph.errors import DataError
 from pedagraph.problems import (
     SKILLS,
@@ -21,12 +23,10 @@ from pedagraph.problems import (
 )
 from pedagraph.reveal import RevealGate
 
-REPO = Path(__file__).resolve().parent.parent
-DATA = REPO.parent / "shared" / "data"
-GSM8K_SOCRATIC = DATA / "gsm8k" / "test_socratic.jsonl"
-GSM8K_PLAIN = DATA / "gsm8k" / "test.jsonl"
-MATHDIAL = DATA / "mathdial" / "test.jsonl"
-MATHDIAL_CSV = DATA / "mathdial" / "test.csv"
+GSM8K_SOCRATIC = "gsm8k/test_socratic.jsonl"
+GSM8K_PLAIN = "gsm8k/test.jsonl"
+MATHDIAL = "mathdial/test.jsonl"
+MATHDIAL_CSV = "mathdial/test.csv"
 
 JANET = {
     "question": "Janet\u2019s ducks lay 16 eggs per day. She eats three for breakfast every morning and bakes muffins "
@@ -48,10 +48,14 @@ def _standalone(text: str, value: float | None) -> bool:
     return value is not None and any(compare(m.value, value) for m in find_numbers(text))
 
 
-def _need(path: Path) -> Path:
-    if not path.is_file():
-        pytest.skip(f"shared data file not present: {path} (expected beside the repository, in ../shared/data)")
-    return path
+def _need(key: str) -> Path:
+    """The full file beside the repository (../shared/data or PEDAGRAPH_DATA_DIR), else its bundled sample."""
+    return data_file(key).path
+
+
+def _rows(key: str, full: int) -> int:
+    """How many rows the file the tests read has: `full` for the full copy, the sample's size otherwise."""
+    return full if data_file(key).origin != "sample" else ROWS[key]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -308,7 +312,8 @@ def test_bundled_rows_are_verbatim_upstream_lines():
     text = resources.files("pedagraph").joinpath("data", "problems", "gsm8k_sample.jsonl").read_text(encoding="utf-8")
     lines = text.splitlines()
     assert len(lines) == 40
-    assert all(line in upstream for line in lines)
+    # all 40 are rows of the full file; 23 of them are among its first 40 rows, the bundled registry sample
+    assert sum(line in upstream for line in lines) == (40 if data_file(GSM8K_SOCRATIC).origin != "sample" else 23)
 
 
 def test_get_problem():
@@ -330,7 +335,7 @@ def socratic_problems() -> list[Problem]:
 
 
 def test_all_socratic_rows_last_step_matches_final(socratic_problems):
-    assert len(socratic_problems) == 1055
+    assert len(socratic_problems) == _rows(GSM8K_SOCRATIC, 1055)
     mismatched = [p.id for p in socratic_problems if not compare(p.steps[-1].answer_value, p.final_value)]
     rate = 1 - len(mismatched) / len(socratic_problems)
     # The few exceptions are dataset quirks: the last line is a comparison ("1600 > 1200"), a closing remark,
@@ -387,7 +392,7 @@ def test_all_socratic_rows_hints_pass_the_gate_in_a_tutoring_flow(socratic_probl
 
 def test_all_plain_gsm8k_rows_parse():
     problems = load_problems(_need(GSM8K_PLAIN))
-    assert len(problems) == 1055
+    assert len(problems) == _rows(GSM8K_PLAIN, 1055)
     assert all(p.source == "gsm8k" for p in problems)
     matched = sum(compare(p.steps[-1].answer_value, p.final_value) for p in problems)
     assert matched / len(problems) >= 0.98
@@ -403,9 +408,9 @@ def test_all_plain_gsm8k_rows_parse():
 @pytest.mark.parametrize("path", [MATHDIAL, MATHDIAL_CSV], ids=["jsonl", "csv"])
 def test_all_mathdial_rows_parse(path):
     problems = load_problems(_need(path))
-    assert len(problems) == 479
+    assert len(problems) == _rows(path, 479)
     assert all(p.source == "mathdial" and p.id.startswith("mathdial-") for p in problems)
-    assert len({p.id for p in problems}) == 479
+    assert len({p.id for p in problems}) == len(problems)
     assert all(p.final_value is not None and p.steps for p in problems)
     assert all(isinstance(p.extras.get("student_incorrect_solution"), str) for p in problems)
     matched = sum(compare(p.steps[-1].answer_value, p.final_value) for p in problems)

@@ -8,7 +8,7 @@ import random
 from pathlib import Path
 
 import pytest
-from conftest import SHARED_DATA
+from conftest import data_file
 from typer.testing import CliRunner
 
 from pedagraph.errors import DataError
@@ -30,9 +30,6 @@ from pedagraph.teaching.items import TeachItem, parse_option
 from pedagraph.teaching.measure import ALL_SIGNALS, TeachingModels, score_item
 from pedagraph.testing.logprobs import logprobs_metadata, reply_with_probs
 from pedagraph.testing.tom import KnownStudent, SeeingTeacher, synthetic_items
-
-needs_data = pytest.mark.skipif(SHARED_DATA is None, reason="needs ../shared/data (or PEDAGRAPH_DATA_DIR)")
-
 
 # -- a world of known behaviour ------------------------------------------------------------------------------
 
@@ -167,13 +164,13 @@ def test_the_mental_model_reads_letters_for_choices_and_a_verdict_for_numbers():
     assert "Student's answer: 5 (wrong)" in prompt and "Explanation: Multiply." in prompt
 
 
-@needs_data
 def test_dataset_loaders_keep_the_human_explanations():
     from pedagraph.teaching.items import registry_harmful, registry_items
 
     sqa = registry_items("strategyqa", "test", limit=2)
     assert sqa[0].kind == "yes_no" and sqa[0].explanation.endswith(".")
-    assert len(registry_items("strategyqa", "pool")) > 2000
+    pool = len(registry_items("strategyqa", "pool"))  # the full training pool, else the bundled sample's 48
+    assert pool > 2000 if data_file("strategyqa/train.json").origin != "sample" else pool == 48
     ecqa = registry_items("ecqa", "test", limit=1)[0]
     assert ecqa.kind == "choice" and len(ecqa.options) == 5 and ecqa.explanation
     gsm = registry_items("gsm8k", "test", limit=1)[0]
@@ -367,7 +364,6 @@ def _write_strategyqa(items, path):
     return path
 
 
-@needs_data
 def test_tom_suite_writes_the_curves_and_a_resumed_sweep_redoes_nothing(tmp_path):
     from pedagraph.evals.runner import RunConfig, get_suite, run_suite_sync
 
@@ -397,7 +393,6 @@ def test_tom_suite_writes_the_curves_and_a_resumed_sweep_redoes_nothing(tmp_path
     assert len(world.student_double.calls) + len(world.teacher_double.calls) == calls
 
 
-@needs_data
 def test_eval_tom_from_the_command_line_with_suite_flags(tmp_path):
     from pedagraph.cli import app
 
@@ -417,7 +412,6 @@ def test_eval_tom_from_the_command_line_with_suite_flags(tmp_path):
 # -- the app tab -------------------------------------------------------------------------------------------------------
 
 
-@needs_data
 @pytest.mark.slow
 def test_app_tab_runs_a_sweep_through_gradio_client(tmp_path):
     import gradio as gr
@@ -458,3 +452,26 @@ def test_the_tiny_model_gives_first_token_probabilities():
     assert probs.method == "logprobs" and probs.cost.calls == 1
     assert sum(probs.probs.values()) == pytest.approx(1.0) and set(probs.probs) == {"yes", "no"}
     assert parse_option(item, probs.text) == probs.top()  # greedy decoding says the most probable option
+
+
+def test_the_tab_says_when_every_function_ties_instead_of_naming_a_winner(tmp_path):
+    from pedagraph.ui.tom_tab import run_sweep, sweep_outputs
+
+    functions = ["random", "expected_utility"]
+    records = run_sweep("scripted", "scripted", "strategyqa", 0, 3, "human", [41], 2, functions=functions)
+    _, text = sweep_outputs(records, "human", functions, 0.4, "strategyqa[0:3]: scripted teaches scripted", tmp_path)
+    head = text.splitlines()[0]
+    assert head == "At budget **0.4**, all functions tie at 0.000: the scripted student never changes its answer."
+    assert "best function" not in text
+
+
+def test_the_tab_says_when_its_items_come_from_the_bundled_sample(data_file):
+    from pedagraph.ui.tom_tab import _sweep
+
+    *_, (plot, table, status) = _sweep("scripted", "scripted", "strategyqa", 0, 2, 0.4, "human", ["random"], "41", 2,
+                                       progress=lambda *a, **k: None)  # fmt: skip
+    sample = data_file("strategyqa/dev.json").origin == "sample"
+    assert status.startswith("Done: 2 item scores.") and plot
+    assert ("The StrategyQA items come from the small sample shipped with pedagraph (its first 40 rows)" in status) \
+        == sample, status
+    assert "pedagraph data" not in status

@@ -104,6 +104,11 @@ def _coach(transcript: str, upload: str | None, fmt: str, mathdial_index: float 
     dropped = len(result.get("dropped", []))
     status = (f"{len(result['turns'])} turns read; {len(result['suggestions'])} suggestions kept, {dropped} dropped "
               f"as already done. Sources: " + ", ".join(f"{k} {v}" for k, v in sorted(result["sources"].items())))
+    if result.get("mathdial"):
+        from pedagraph.datasets import sample_notice
+
+        notice = sample_notice("mathdial/test.jsonl")
+        status = f"{status}. {notice}" if notice else status
     return (*coach_view(result), status)
 
 
@@ -118,7 +123,7 @@ def build_coach_tab() -> None:
                 upload = gr.File(label="Or upload a text, CSV or JSON file", type="filepath", elem_id="coach-upload",
                                  file_types=[".txt", ".csv", ".json", ".jsonl"])  # fmt: skip
                 fmt = gr.Dropdown(FORMATS, value="auto", label="Format")
-                mathdial = gr.Number(value=None, precision=0, minimum=0, label="Or MathDial conversation #",
+                mathdial = gr.Number(value=0, precision=0, minimum=0, label="Or MathDial conversation #",
                                      elem_id="coach-mathdial")  # fmt: skip
         run = gr.Button("Coach this transcript", variant="primary", elem_id="coach-run")
         status = gr.Markdown(elem_id="coach-status")

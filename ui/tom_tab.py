@@ -94,7 +94,15 @@ def sweep_outputs(
     table = "\n".join(_curve_table(curves, budgets))
     at = {f: next(p for p in pts if abs(p["budget"] - budget) < 1e-9) for f, pts in curves.items()}
     best = max(at, key=lambda f: at[f]["mean"])
-    head = f"At budget **{budget:g}**, the best function is **{best}** ({at[best]['mean']:.3f})."
+    tied = [f for f in at if abs(at[f]["mean"] - at[best]["mean"]) < 1e-9]
+    if len(tied) == len(at) and len(at) > 1:
+        why = ": the scripted student never changes its answer" if title.endswith(" teaches scripted") else ""
+        head = f"At budget **{budget:g}**, all functions tie at {at[best]['mean']:.3f}{why}."
+    elif len(tied) > 1:
+        head = (f"At budget **{budget:g}**, {', '.join(f'**{f}**' for f in tied)} tie for best "
+                f"({at[best]['mean']:.3f}).")  # fmt: skip
+    else:
+        head = f"At budget **{budget:g}**, the best function is **{best}** ({at[best]['mean']:.3f})."
     return str(path), f"{head}\n\n{table}"
 
 
@@ -120,7 +128,9 @@ def _sweep(
     out_dir = Path(tempfile.mkdtemp(prefix="pedagraph-tom-"))
     title = f"{dataset}[{int(start)}:{int(start) + count_i}]: {teacher or 'teacher'} teaches {student or 'student'}"
     plot, table = sweep_outputs(records, explanation, functions, float(budget), title, out_dir)
-    note = _scripted_note(student, teacher)
+    from pedagraph.datasets import sample_notice
+
+    note = f"{_scripted_note(student, teacher)} {sample_notice(str(DATASET_FILES[dataset]['test']))}".strip()
     yield plot, table, f"Done: {len(records)} item scores. {note}".strip()
 
 

@@ -109,6 +109,7 @@ class TomSuite(Suite):
             multiturn=self.multiturn,
             multiturn_explanation=next((k for k in self.kinds if k != "harmful"), "human"),
         )
+        self._pool_path: Path | None = None
         self._setups: dict[int, asyncio.Future[SeedSetup]] = {}
         self._pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="tom")
 
@@ -126,8 +127,21 @@ class TomSuite(Suite):
             raise PedagraphError("tom: give at least one seed, and non-negative multiturn counts")
 
     def load_items(self, path: Path) -> list[Item]:
-        """Test items (StrategyQA .json, ECQA .csv, GSM8K .jsonl), each run for every seed."""
-        return [Item(i.id, i.model_dump(mode="json")) for i in load_teach_items(path)]
+        """Test items (StrategyQA .json, ECQA .csv, GSM8K .jsonl), each run for every seed.
+
+        The training pool is found here, before any item runs: `--option pool=PATH`, else the dataset's pool file
+        beside the data file (`DIR/strategyqa/train.json` for `DIR/strategyqa/dev.json`), else a full copy.
+        """
+        from pedagraph.datasets import companion
+
+        items = load_teach_items(path)
+        if "dataset" not in self.options and items[0].dataset in DATASET_FILES:
+            self.dataset = items[0].dataset  # a file of another dataset given with --data
+        if not self.options.get("pool"):
+            files = DATASET_FILES[self.dataset]
+            assert files["test"] is not None and files["pool"] is not None
+            self._pool_path = companion(path, files["test"], files["pool"], what="the training pool", suite="tom")
+        return [Item(i.id, i.model_dump(mode="json")) for i in items]
 
     # -- running ---------------------------------------------------------------------------------------------
 
@@ -138,7 +152,7 @@ class TomSuite(Suite):
         return asyncio.get_running_loop().run_in_executor(self._pool, call)
 
     def _pool_items(self) -> list[TeachItem]:
-        path = self.options.get("pool")
+        path = self.options.get("pool") or self._pool_path
         return load_teach_items(path) if path else registry_items(self.dataset, "pool")
 
     async def _setup(self, seed: int, ctx: ItemContext) -> SeedSetup:

@@ -37,34 +37,73 @@ def _consoles() -> tuple[Console, Console]:
     return Console(highlight=False, soft_wrap=True), Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-@data_app.command(name="list")
-def list_() -> None:
-    """List the registry: each dataset's files, licence, size, the suites that use it and where it is here."""
-    from rich.table import Table
-
+def _rows() -> list[dict[str, object]]:
+    """One record per dataset: name, main file, files, licence, size, suites and where its files are here."""
     from pedagraph.datasets.store import DATASETS, data_home, local_copy, locate
 
-    out, _ = _consoles()
     local, home = local_copy(), data_home()
-    table = Table(title="pedagraph datasets")
-    for col in ("dataset", "main file (--data NAME)", "files", "licence", "size", "suites", "here"):
-        table.add_column(col, overflow="fold")
+    rows: list[dict[str, object]] = []
     for dataset in DATASETS:
-        found = [locate(f.key, local=local, home=home, use_env=False) for f in dataset.files]
+        found = [locate(f.key, local=local, home=home, use_env=False, sample=False) for f in dataset.files]
         origins = {x.origin for x in found if x is not None}
         if len([x for x in found if x]) < len(found):
-            here = "partly" if origins else "-"
+            here = "partly" if origins else "sample"
         else:
             here = " + ".join(sorted(origins))
         known = sum(f.size or 0 for f in dataset.files)
-        size = _size(known) if dataset.size is not None else (f"{_size(known)} + ?" if known else "?")
-        main = dataset.main.key + ("" if dataset.main.sha256 else " *")
-        pinned = sum(bool(f.sha256) for f in dataset.files)
-        files = f"{len(dataset.files)} ({pinned} pinned)"
-        table.add_row(dataset.name, main, files, dataset.licence, size, ", ".join(dataset.suites), here)
+        rows.append({
+            "dataset": dataset.name,
+            "main": dataset.main.key,
+            "main_pinned": bool(dataset.main.sha256),
+            "files": [f.key for f in dataset.files],
+            "pinned": sum(bool(f.sha256) for f in dataset.files),
+            "licence": dataset.licence,
+            "size": dataset.size if dataset.size is not None else None,
+            "known_size": known,
+            "suites": list(dataset.suites),
+            "here": here,
+        })  # fmt: skip
+    return rows
+
+
+@data_app.command(name="list")
+def list_(
+    as_json: Annotated[bool, typer.Option("--json", help="A JSON list, one object per dataset (for scripts).")] = False,
+) -> None:
+    """List the registry: one row per dataset (files, licence, size, suites, where it is here); `--json` for scripts."""
+    import json
+    import sys
+
+    from rich import box
+    from rich.table import Table
+
+    from pedagraph.datasets.store import data_home, local_copy
+
+    out, _ = _consoles()
+    rows = _rows()
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    local, home = local_copy(), data_home()
+    piped = not out.is_terminal
+    table = Table(title=None if piped else "pedagraph datasets", box=None if piped else box.HEAVY_HEAD)
+    for col in ("dataset", "main file (--data NAME)", "files", "licence", "size", "suites", "here"):
+        table.add_column(col, no_wrap=piped, overflow="ignore" if piped else "fold")
+    for r in rows:
+        files = list(r["files"])  # type: ignore[call-overload]
+        size = int(r["known_size"])  # type: ignore[call-overload]
+        shown = _size(size) if r["size"] is not None else (f"{_size(size)} + ?" if size else "?")
+        table.add_row(str(r["dataset"]), f"{r['main']}{'' if r['main_pinned'] else ' *'}",
+                      f"{len(files)} ({r['pinned']} pinned)", str(r["licence"]), shown,
+                      ", ".join(r["suites"]), str(r["here"]))  # type: ignore[arg-type]  # fmt: skip
+    if piped:
+        from rich.console import Console
+
+        out = Console(highlight=False, soft_wrap=True, width=10_000)  # one line per row, whatever the width
     out.print(table)
     out.print("* no pinned upstream sha256 (the reference copy here is a subset): a fetch reports its checksum")
-    out.print("files of a dataset: `pedagraph data path NAME`; sources, licences: the README's Datasets section")
+    out.print("here: sample = only the bundled sample (the first rows of each file); `pedagraph data fetch NAME`")
+    out.print("files of a dataset: `pedagraph data path NAME`; sources and licences: docs/datasets.md")
     out.print(f"fetched files: {home}")
     out.print(f"local copy: {local} (PEDAGRAPH_DATA_DIR)" if local else "local copy: none (PEDAGRAPH_DATA_DIR)")
 

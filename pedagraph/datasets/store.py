@@ -2,7 +2,9 @@
 
 Where a file is looked up, in order: the local copy (`PEDAGRAPH_DATA_DIR`), laid out by key
 (`<dir>/gsm8k/test.jsonl`) or as clones of the upstream repositories (`<dir>/grade-school-math/grade_school_math/
-data/test.jsonl`); then the fetched copy `$PEDAGRAPH_HOME/data/<key>`. A fetch downloads into `<key>.part` and
+data/test.jsonl`); then the fetched copy `$PEDAGRAPH_HOME/data/<key>`; last the sample bundled in the package
+(`pedagraph/data/samples/<key>`, the first few dozen rows), so every suite runs on a fresh install.
+A fetch downloads into `<key>.part` and
 moves the file into place only once it is complete and its checksum checked, so a file under its key is always
 whole; a dropped connection is resumed with an HTTP Range request (the partial file is kept between runs), a
 server that ignores Range makes it start over. `PEDAGRAPH_DATA_URL_BASE` (or `mirror=`) replaces the upstream
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pedagraph.datasets.registry import DATASETS, DataFile, Dataset
+from pedagraph.datasets.samples import sample_path, samples_root
 from pedagraph.errors import DataError, PedagraphError
 
 DATA_DIR_ENV = "PEDAGRAPH_DATA_DIR"
@@ -33,10 +36,11 @@ MANIFEST_FILE = "manifest.json"
 LOCK_FILE = ".lock"
 CHUNK = 1 << 16
 
-Origin = Literal["local copy", "fetched", "path"]
+Origin = Literal["local copy", "fetched", "sample", "path"]
 Checksum = Literal["verified", "differs", "unpinned"]
 
 CHECKSUM_TEXT: dict[str, str] = {
+    "sample": "the bundled sample (the first rows of the file), not the full dataset",
     "verified": "matches the pinned upstream sha256",
     "differs": "differs from the pinned upstream sha256 (a split or subset?): reported, not enforced",
     "unpinned": "no pinned upstream sha256 (not verified here)",
@@ -151,8 +155,10 @@ class Located:
         return find_file(self.key) if self.key else None
 
 
-def locate(key: str, *, local: Path | None = None, home: Path | None = None, use_env: bool = True) -> Located | None:
-    """Find the file `key`: in the local copy first (PEDAGRAPH_DATA_DIR), then in `$PEDAGRAPH_HOME/data`."""
+def locate(
+    key: str, *, local: Path | None = None, home: Path | None = None, use_env: bool = True, sample: bool = True
+) -> Located | None:
+    """Find the file `key`: in the local copy (PEDAGRAPH_DATA_DIR), `$PEDAGRAPH_HOME/data`, then the bundled sample."""
     key = _norm_key(key)
     local = local if local is not None else (local_copy() if use_env else None)
     if local is not None:
@@ -163,12 +169,16 @@ def locate(key: str, *, local: Path | None = None, home: Path | None = None, use
     path = home / key
     if path.is_file():
         return Located(path, "fetched", home, key)
+    if sample:
+        path = sample_path(key)
+        if path is not None:
+            return Located(path, "sample", samples_root(), key)
     return None
 
 
-def require(key: str, *, suite: str | None = None) -> Located:
-    """Find the file `key` or raise a one-line DataError naming the `pedagraph data fetch` command that gets it."""
-    located = locate(key)
+def require(key: str, *, suite: str | None = None, sample: bool = True) -> Located:
+    """Find the file `key` (full copy, else its bundled sample) or raise a one-line DataError naming the fetch."""
+    located = locate(key, sample=sample)
     if located is not None:
         return located
     key = _norm_key(key)
@@ -187,6 +197,58 @@ def require(key: str, *, suite: str | None = None) -> Located:
     raise DataError(
         f"{what} has not been fetched",
         hint=f"run `{fetch_command(key)}` (or {also}set {DATA_DIR_ENV} to a local copy)",
+    )
+
+
+def sample_notice(key: str) -> str:
+    """A sentence for an app's status line when `key` is read from its bundled sample ("" for a full copy)."""
+    from pedagraph.datasets.samples import ROWS
+
+    located = locate(key)
+    if located is None or located.origin != "sample":
+        return ""
+    found = find_file(key)
+    title = found[0].title if found else key
+    rows = ROWS.get(located.key or key)
+    part = f"its first {rows} rows" if rows else "the whole file"
+    return (f"The {title} items come from the small sample shipped with pedagraph ({part}), not the full dataset; "
+            "whoever runs this app can fetch the full one.")
+
+
+def beside(path: Path, key: str, other: str) -> Path | None:
+    """The registry file `other` next to `path`, a copy of the file `key` (the same data root, else the same folder).
+
+    `DIR/strategyqa/dev.json` (laid out by key or as upstream clones) finds `DIR/strategyqa/train.json`; a file
+    elsewhere finds a file of the same name in its folder.
+    """
+    path = Path(path).absolute()
+    found = find_file(key)
+    layouts = [_norm_key(key)] + ([found[1].clone_path] if found else [])
+    candidates: list[Path] = []
+    for rel in layouts:
+        parts = Path(rel).parts
+        if len(path.parts) > len(parts) and path.parts[-len(parts) :] == parts:
+            candidates += _candidates(other, Path(*path.parts[: -len(parts)]))
+    candidates.append(path.parent / Path(other).name)
+    return next((p for p in candidates if p.is_file()), None)
+
+
+def companion(path: Path, key: str, other: str, *, what: str, suite: str) -> Path:
+    """The file `other` that goes with the data file `path` (a copy of `key`): beside it, else a full copy here.
+
+    Raises a one-line DataError naming what is missing, before any item runs.
+    """
+    near = beside(path, key, other)
+    if near is not None:
+        return near
+    located = locate(other, sample=False)
+    if located is not None:
+        return located.path
+    found = find_file(other)
+    fetch = f", or `{fetch_command(other)}`" if found else ""
+    raise DataError(
+        f"no data for the {suite} suite: {what} {other} is not beside {path}",
+        hint=f"put {Path(other).name} next to it{fetch} (or pass --option pool=PATH)",
     )
 
 
@@ -229,6 +291,11 @@ def describe(path: Path, sha256: str) -> dict[str, Any]:
     local, home = local_copy(), data_home()
     for dataset in DATASETS:
         for file in dataset.files:
+            sample = sample_path(file.key)
+            if sample is not None and _same(path, sample):
+                return {"origin": "sample", "root": str(samples_root()), "dataset": dataset.name, "file": file.key,
+                        "upstream": file.url, "upstream_sha256": file.sha256, "checksum": "sample",
+                        "full_data": fetch_command(file.key)}  # fmt: skip
             for origin, root in (("local copy", local), ("fetched", home)):
                 if root is None or not any(_same(path, p) for p in _candidates(file.key, root)):
                     continue
