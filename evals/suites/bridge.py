@@ -48,6 +48,7 @@ from pedagraph.tutoring.bridge import (
     gold_labels,
     published_pick,
     random_decisions,
+    rule_decisions,
     write_response,
 )
 
@@ -200,7 +201,7 @@ class BridgeSuite(Suite):
         topic, conversation = str(row.get("lesson_topic") or ""), conversation_lines(row)
         teacher, evaluator = ctx.model("teacher"), ctx.model("evaluator")
         if teacher.is_scripted:
-            decided = {**RULE_DECISION, "by": dict.fromkeys(STEPS, "rules"), "replaced": {}}
+            decided = rule_decisions(RULE_DECISION).dump()
         else:
             decided = decide(teacher, topic=topic, conversation=conversation, rules=RULE_DECISION).dump()
         scripted = {"teacher": teacher.is_scripted, "evaluator": evaluator.is_scripted}

@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 
 from pedagraph.errors import ModelError
 from pedagraph.llm import ManagedChatModel
+from pedagraph.llm.usage import record_decision
 from pedagraph.prompts import render
 from pedagraph.structured import ask
 from pedagraph.taxonomy import ErrorType, Intention, Strategy
@@ -43,6 +44,7 @@ __all__ = [
     "gold_labels",
     "published_pick",
     "random_decisions",
+    "rule_decisions",
     "write_response",
 ]
 
@@ -232,16 +234,27 @@ def decide(
         answer = ask(model, schema, prompt, node=f"{node}.{step}")
         if answer is None:
             out.by[step] = "rules"
+            record_decision(f"bridge.{step}", "rules")
             continue
-        value = str(getattr(answer, step).value if hasattr(getattr(answer, step), "value") else getattr(answer, step))
+        value = str(getattr(answer, step))
         problem = check_decisions(step, value, verdict=verdict, reveal=reveal)
         if problem is not None:
             out.replaced[step] = f"{value} ({problem})"
             out.by[step] = "rules"
+            record_decision(f"bridge.{step}", "replaced")
             continue
         setattr(out, step, value)
         out.by[step] = "model"
+        record_decision(f"bridge.{step}", "model")
     return out
+
+
+def rule_decisions(rules: Mapping[str, str]) -> BridgeDecisions:
+    """The rules' decisions when no model decides (the scripted teacher), counted as `bridge.<step>` by rules."""
+    for step in ("error", "strategy", "intention"):
+        record_decision(f"bridge.{step}", "rules")
+    return BridgeDecisions(error=rules["error"], strategy=rules["strategy"], intention=rules["intention"],
+                           by=dict.fromkeys(("error", "strategy", "intention"), "rules"))  # fmt: skip
 
 
 def random_decisions(rng: random.Random) -> dict[str, str]:
