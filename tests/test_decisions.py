@@ -13,7 +13,6 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 
 from pedagraph.llm.usage import track_usage
-from pedagraph.problems import get_problem
 from pedagraph.taxonomy import StudentResponse, SubproblemState, TutorAction, TutorMove
 from pedagraph.tutoring.bridge import check_decisions
 from pedagraph.tutoring.decisions import ClassTurn, check_class_turn
@@ -45,6 +44,7 @@ def prompts(stub) -> list[str]:
                                                     ("affirm_correct_answer", True)])  # fmt: skip
 def test_copilot_bridge_steps_reach_the_suggestion_and_the_trace(monkeypatch, strategy, replaced):
     from pedagraph.graphs.copilot import Context, build_graph
+
     from pedagraph.testing.openai_stub import OpenAIStub
 
     want = "ask_question" if replaced else strategy  # the policy's probe on a first wrong answer replaces it
@@ -85,6 +85,7 @@ def test_copilot_bridge_steps_reach_the_suggestion_and_the_trace(monkeypatch, st
 
 def test_tutor_class_turn_valid_fields_are_adopted_invalid_ones_replaced(monkeypatch):
     from pedagraph.graphs.tutor import Context, build_graph
+
     from pedagraph.testing.openai_stub import OpenAIStub
 
     def reply(body):
