@@ -130,3 +130,20 @@ def test_approved_only_never_returns_an_unapproved_strategy(setting, tmp_path):
     memory = Memory(tmp_path)
     assert strategies_for(setting, "a student subtracted", memory=memory, approved_only=True) == []
     assert strategies_for(setting, "a student subtracted", memory=memory, approved_only=False)
+
+
+def test_the_rationalize_teacher_is_given_the_gold_answer_and_explains_it():
+    from pedagraph.llm import StandInChatModel
+    from pedagraph.teaching.calls import EXPLANATION_TYPES, explain
+    from pedagraph.teaching.items import TeachItem
+
+    item = TeachItem(id="r", dataset="d", kind="yes_no", question="Can a penguin fly?", gold=False,
+                     explanation="Penguins are flightless birds.")  # fmt: skip
+    teacher = StandInChatModel(reply_fn=lambda call: "Penguins have flippers, not wings for flight.\nAnswer: yes")
+    expl = explain(teacher, item, "rationalize")
+    (call,) = teacher.calls
+    assert "The answer to the last question is no" in call.last_user and "Can a penguin fly?" in call.last_user
+    assert expl.answer == "no" and expl.text == "Penguins have flippers, not wings for flight."  # the given answer
+    assert "rationalize" in EXPLANATION_TYPES
+    scripted = explain(None, item, "rationalize")
+    assert scripted.source == "template" and scripted.answer == "no"
