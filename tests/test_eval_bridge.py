@@ -125,6 +125,13 @@ def test_a_real_teacher_decides_in_sequence_and_writes_four_responses(tmp_path):
     assert set(r["responses"]) == {"expert", "model", "random", "none"} and all(r["responses"].values())
     prompts = [c.system or c.last_user for c in teacher.calls if not c.schema_name]
     assert any("provide hint" in p for p in prompts) and any("In your response" not in p for p in prompts)
-    assert set(r["ablation"].values()) == {0.5} and len(r["ablation"]) == 6
+    assert set(r["ablation"].values()) == {0.5} and len(r["ablation"]) == 6 and r["judge_failed.ablation"] == 0
     summary = suite.summarize([r])
     assert summary["decisions.model"] == 3 and summary["decisions.rules"] == 0
+    # a judge that cannot answer: its comparisons count as ties, and the report says how many failed
+    broken = StandInChatModel(reply_fn=lambda call: {"better": "maybe"} if call.schema_name else "?")
+    ctx = ItemContext(0, {}, {"teacher": {"model": _decider()}, "evaluator": {"model": broken}})
+    r = asyncio.run(suite.run_item(Item(items[0].id, items[0].data), ctx))
+    assert r["judge_failed.ablation"] == 6 and set(r["ablation"].values()) == {0.5}
+    summary = suite.summarize([r])
+    assert "failed on 6 of 6 comparisons" in suite.report({"metrics": summary}, [r])

@@ -172,8 +172,8 @@ class BridgeSuite(Suite):
 
     # -- one item ----------------------------------------------------------------------------------------------
 
-    def _prefer(self, evaluator: Any, topic: str, conversation: str, a: str, b: str, swap: bool) -> float:
-        """1.0 when `a` is preferred, 0.5 for a tie, 0.0 when `b` is (None-safe: a failed call is a tie)."""
+    def _prefer(self, evaluator: Any, topic: str, conversation: str, a: str, b: str, swap: bool) -> float | None:
+        """1.0 when `a` is preferred, 0.5 for a tie, 0.0 when `b` is; None when the evaluator's call failed."""
         if evaluator.is_scripted:
             from pedagraph.agents.evaluator import judge_response
 
@@ -183,18 +183,23 @@ class BridgeSuite(Suite):
         first, second = (b, a) if swap else (a, b)
         prompt = render("evaluator/pairwise", topic=topic, conversation=conversation, a=first, b=second)
         answer = ask(evaluator, Preference, prompt, node="bridge.judge")
-        if answer is None or answer.better == "tie":
+        if answer is None:
+            return None
+        if answer.better == "tie":
             return 0.5
         return 1.0 if (answer.better == "A") != swap else 0.0
 
     def _pairs(self, evaluator: Any, topic: str, conversation: str, texts: dict[str, str],
-               ctx: ItemContext) -> dict[str, float]:  # fmt: skip
-        out = {}
+               ctx: ItemContext) -> tuple[dict[str, float], int]:  # fmt: skip
+        """Win score per pair (a failed comparison counts as a tie) and how many comparisons failed."""
+        out, failed = {}, 0
         for a, b in PAIRS:
             if texts.get(a) and texts.get(b):
                 swap = ctx.rng.random() < 0.5
-                out[f"{a}_vs_{b}"] = self._prefer(evaluator, topic, conversation, texts[a], texts[b], swap)
-        return out
+                score = self._prefer(evaluator, topic, conversation, texts[a], texts[b], swap)
+                failed += score is None
+                out[f"{a}_vs_{b}"] = 0.5 if score is None else score
+        return out, failed
 
     def _run(self, item: Item, ctx: ItemContext) -> dict[str, Any]:
         row, gold = item.data["row"], item.data["gold"]
@@ -213,10 +218,13 @@ class BridgeSuite(Suite):
             texts = {c: write_response(teacher, topic=topic, conversation=conversation, decisions=d)
                      for c, d in conditions.items()}  # fmt: skip
             result["responses"] = texts
-            result["ablation"] = self._pairs(evaluator, topic, conversation, {k: v for k, v in texts.items() if v}, ctx)
+            written = {k: v for k, v in texts.items() if v}
+            result["ablation"], result["judge_failed.ablation"] = self._pairs(evaluator, topic, conversation, written,
+                                                                             ctx)  # fmt: skip
         published = item.data.get("responses") or {}
         if self.published_ablation and published:
-            result["published_ablation"] = self._pairs(evaluator, topic, conversation, published, ctx)
+            result["published_ablation"], result["judge_failed.published_ablation"] = self._pairs(
+                evaluator, topic, conversation, published, ctx)
         return result
 
     async def run_item(self, item: Item, ctx: ItemContext) -> dict[str, Any]:
@@ -264,6 +272,8 @@ class BridgeSuite(Suite):
                 scores = [r[source][f"{a}_vs_{b}"] for r in results if f"{a}_vs_{b}" in (r.get(source) or {})]
                 if scores:
                     summary[f"{source}.{a}_vs_{b}"] = bootstrap(lambda s: sum(s) / len(s), scores).to_dict()
+            summary[f"{source}.judge_failed"] = sum(int(r.get(f"judge_failed.{source}") or 0) for r in results)
+            summary[f"{source}.compared"] = sum(len(r.get(source) or {}) for r in results)
         summary["judge_scripted"] = any(r["scripted"]["evaluator"] for r in results)
         summary["teacher_scripted"] = any(r["scripted"]["teacher"] for r in results)
         return summary
@@ -312,6 +322,9 @@ class BridgeSuite(Suite):
             for a, b in rows:
                 value, unc, count = format_metric(m[f"{source}.{a}_vs_{b}"])
                 lines.append(f"| {a} vs {b} | {value} | {unc} | {count} |")
+            if m.get(f"{source}.judge_failed"):
+                lines += ["", f"The evaluator's call failed on {m[f'{source}.judge_failed']} of "
+                          f"{m.get(f'{source}.compared', 0)} comparisons; they count as ties above."]  # fmt: skip
         return "\n".join(lines) + "\n"
 
 
