@@ -167,9 +167,10 @@ def score(state: CoachState, runtime: Runtime[CoachContext]) -> dict[str, Any]:
                 found.append(Score(code=code, name=DIMENSIONS[code][0], score=s.score, scale=DIMENSIONS[code][1],
                                    evidence=s.evidence[:5], reason=s.reason.strip()[:300]))  # fmt: skip
         found = list({s.code: s for s in found}.values())
-    source = "model" if found else "rules"
     rules = {s.code: s for s in score_transcript(turns)}
     merged = [next((s for s in found if s.code == code), rules[code]) for code in DIMENSIONS]
+    filled = [code for code in DIMENSIONS if not any(s.code == code for s in found)]
+    source = "rules" if not found else "model" if not filled else f"model; rules filled {', '.join(filled)}"
     return {"scores": [s.model_dump() for s in merged], "sources": {"scores": source}}
 
 

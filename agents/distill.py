@@ -125,7 +125,8 @@ def improve(task: dict[str, Any], runtime: Runtime[DistillContext]) -> dict[str,
     if text is None:
         return {"candidates": [{**record, "gain": 0.0, "kept": False, "why": "no usable strategy"}]}
     verify = [scenario, *_siblings(scenario, pool, ctx.verify_siblings)]
-    before = [failure["score"]] + [try_scenario(s, ctx, ctx.library)["score"] for s in verify[1:]]
+    # "before" measured afresh, not the failing score that selected the scenario (a minimum: regression to the mean)
+    before = [try_scenario(s, ctx, ctx.library)["score"] for s in verify]
     with_it = {"library": ctx.library, "given": [{"strategy": text, "kind": scenario.kind, "skill": task["skill"]}]}
     after = [try_scenario(s, ctx, with_it) for s in verify]
     b, a = sum(before) / len(before), sum(x["score"] for x in after) / len(after)

@@ -107,10 +107,10 @@ def setup(state: dict[str, Any], runtime: Runtime[PlannerContext]) -> dict[str, 
         raise DataError("eduplanner: give a topic or at least one problem", hint='{"topic": "fractions of amounts"}')
     try:
         targets = target_problems(topic, raw)
+        tests = pick_test_problems(targets, ctx.test_problems, seed=ctx.seed)  # disjoint from the targets
     except (ValueError, PedagraphError) as exc:
         raise DataError(f"eduplanner: {exc}") from None
     group = group or _form_group(state)
-    tests = pick_test_problems(targets, ctx.test_problems, seed=ctx.seed)
     material = _material(ctx, topic or targets[0].question)
     return {
         "topic": topic or targets[0].question[:80],

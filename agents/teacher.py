@@ -19,7 +19,6 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 from pedagraph.prompts import render
-from pydantic import BaseModel, Field
 
 from pedagraph.distill.library import Strategy as LibraryStrategy
 from pedagraph.distill.library import strategies_for
@@ -33,9 +32,19 @@ from pedagraph.problems import Problem, bundled_problems, get_problem, steps_of
 from pedagraph.runtime import check_owner, context_of, real_model, services, thread_id
 from pedagraph.state import TutoringState
 from pedagraph.streaming import GatedStream, finish_reply, stream_reply, stream_writer
-from pedagraph.structured import ask
-from pedagraph.taxonomy import Diagnosis, Intention, Strategy, StudentResponse, SubproblemState, TutorMove
+from pedagraph.taxonomy import (
+    STRATEGY_MOVE,
+    Diagnosis,
+    Intention,
+    Strategy,
+    StudentResponse,
+    SubproblemState,
+    TutorMove,
+)
+from pedagraph.tutoring.bridge import decide, rule_decisions
 from pedagraph.tutoring.context import TutoringContext
+from pedagraph.tutoring.copilot import bridge_error
+from pedagraph.tutoring.decisions import class_turn, rule_class_turn
 from pedagraph.tutoring.decompose import decompose
 from pedagraph.tutoring.gate import GateView, evaluator_flags_leak, gate_check, make_gate, passes
 from pedagraph.tutoring.ladder import ladder_hint
@@ -56,13 +65,6 @@ DISAGREEMENTS = frozenset({"affirms_wrong_answer", "affirms_non_answer", "denies
 """Reasons a model's reply is replaced by the move's own deterministic words (it contradicted the verdict)."""
 HINT_STRATEGIES = frozenset({Strategy.PROVIDE_HINT, Strategy.PROVIDE_STRATEGY, Strategy.EXPLAIN_CONCEPT})
 """Strategies that count as a hint received in the learner's stats."""
-
-
-class PlanFocus(BaseModel):
-    """A real teacher's framing of a move the policy already chose."""
-
-    intention: Intention = Field(description="What the tutor intends with the reply (Bridge intention).")
-    focus: str = Field("", description="One private sentence: what the learner should focus on next.")
 
 
 # -- reading state -------------------------------------------------------------------------------------------
@@ -182,24 +184,59 @@ def open_session(state: TutoringState, runtime: Runtime[TutoringContext]) -> dic
 # -- plan_move -----------------------------------------------------------------------------------------------
 
 
-def _framed(state: TutoringState, teacher: ManagedChatModel, problem: Problem, move: TutorMove) -> TutorMove:
-    """A real teacher's intention and private focus for the move (the focus only if it passes the reveal gate)."""
+def _turn_lines(state: TutoringState, limit: int = 12) -> str:
+    """The current problem's visible conversation as `student:` / `tutor:` lines (the latest `limit`)."""
+    messages = state.get("messages", [])[state.get("problem_start", 0):][-limit:]
+    return "\n".join(f"{'student' if isinstance(m, HumanMessage) else 'tutor'}: {' '.join(message_text(m).split())}"
+                     for m in messages)  # fmt: skip
+
+
+def _class_decided(state: TutoringState, teacher: ManagedChatModel, problem: Problem, move: TutorMove,
+                   diagnosis: Diagnosis) -> TutorMove:  # fmt: skip
+    """A real teacher's CLASS turn on the policy's move, checked (`tutoring.decisions`); its focus only if gated."""
     prompt = render(
-        "tutor/plan",
+        "tutor/class_turn",
         problem=problem.question,
         step_question=steps_of(problem)[move.step_index].question,
         learner=last_text(state.get("messages", []), HumanMessage),
-        diagnosis=move.category.value,
-        action=move.action.value,
-        strategy=move.strategy.value,
+        verdict=diagnosis.verdict.replace("_", " "),
     )
-    focus = ask(teacher, PlanFocus, prompt, node="plan_move")
-    if focus is None:
+    decided = class_turn(teacher, prompt, move, node="plan_move")
+    if decided.focus and not passes(make_gate(problem), gate_view(state))(decided.focus):
+        decided = decided.model_copy(update={"focus": None})
+    return decided
+
+
+def _bridge_decided(state: TutoringState, teacher: ManagedChatModel, problem: Problem, move: TutorMove,
+                    diagnosis: Diagnosis) -> TutorMove:  # fmt: skip
+    """A real teacher's Bridge decisions (error -> strategy -> intention) for the move, each checked by the rules."""
+    rules = {"error": bridge_error(diagnosis), "strategy": move.strategy.value, "intention": move.intention.value}
+    step = steps_of(problem)[move.step_index]
+    decided = decide(teacher, topic=f"{problem.question}\nCurrent step: {step.question}",
+                     conversation=_turn_lines(state), rules=rules,
+                     verdict=diagnosis.verdict if diagnosis.graded else None, reveal=move.reveal,
+                     node="plan_move.bridge")  # fmt: skip
+    strategy = Strategy(decided.strategy)
+    record = {"values": {"error": decided.error, "strategy": decided.strategy, "intention": decided.intention},
+              "by": decided.by, "replaced": decided.replaced}  # fmt: skip
+    return move.model_copy(update={"strategy": strategy, "move": STRATEGY_MOVE[strategy],
+                                   "intention": Intention(decided.intention),
+                                   "decisions": {**(move.decisions or {}), "bridge": record}})  # fmt: skip
+
+
+def _decided(state: TutoringState, ctx: TutoringContext, teacher: ManagedChatModel | None, problem: Problem,
+             move: TutorMove, diagnosis: Diagnosis) -> TutorMove:  # fmt: skip
+    """The turn's decisions: a real teacher's (CLASS turn, or Bridge's steps for the copilot), else the rules'."""
+    if teacher is None or move.kind in ("reveal", "affirm_done"):  # counted as the rules'; the move is unchanged
+        if ctx.decisions == "bridge":
+            rule_decisions({"error": bridge_error(diagnosis), "strategy": move.strategy.value,
+                            "intention": move.intention.value})  # fmt: skip
+        else:
+            rule_class_turn(move)
         return move
-    update: dict[str, Any] = {"intention": focus.intention}
-    if focus.focus and passes(make_gate(problem), gate_view(state))(focus.focus):
-        update["focus"] = focus.focus.strip()[:300]
-    return move.model_copy(update=update)
+    if ctx.decisions == "bridge":
+        return _bridge_decided(state, teacher, problem, move, diagnosis)
+    return _class_decided(state, teacher, problem, move, diagnosis)
 
 
 def _advance(state: TutoringState, ctx: TutoringContext, move: TutorMove) -> dict[str, Any]:
@@ -250,8 +287,7 @@ def plan_move(state: TutoringState, runtime: Runtime[TutoringContext]) -> dict[s
     suggested = None
     if move.kind in ("affirm_done", "reveal"):
         move, suggested = _next_up(state, ctx, move)
-    if teacher is not None and move.kind not in ("reveal", "affirm_done"):
-        move = _framed(state, teacher, problem, move)
+    move = _decided(state, ctx, teacher, problem, move, diagnosis)
     return {**_advance(state, ctx, move), "suggested_problem": suggested or state.get("suggested_problem")}
 
 

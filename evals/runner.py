@@ -66,7 +66,7 @@ RUN_FILE = "run.json"
 CACHE_FILE = "cache.sqlite"
 BACKENDS = ("local", "ray")
 _REPO = Path(__file__).resolve().parents[1]
-_SUITE_MODULES = ("solve", "judge", "tutoring", "tom", "lesson", "copilot", "coach", "distill")
+_SUITE_MODULES = ("solve", "judge", "tutoring", "tom", "lesson", "copilot", "coach", "distill", "bridge")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -574,6 +574,33 @@ def _usage_of(tracker: Any) -> dict[str, dict[str, Any]]:
     }
 
 
+def _fallbacks_of(tracker: Any) -> dict[str, int]:
+    """Structured calls per node whose caller used its deterministic fallback (failed or unanswered)."""
+    out: dict[str, int] = {}
+    for row in tracker.structured_rows():
+        if row["fallback"]:
+            out[row["node"]] = out.get(row["node"], 0) + row["fallback"]
+    return out
+
+
+def decisions_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Who made the pedagogical decisions over a run's rows: per kind and in total, with the share made by rules."""
+    per_kind: dict[str, dict[str, int]] = {}
+    fallbacks: dict[str, int] = {}
+    for r in rows:
+        for kind, counts in (r.get("decisions") or {}).items():
+            agg = per_kind.setdefault(kind, {"model": 0, "rules": 0, "replaced": 0})
+            for by, n in counts.items():
+                agg[by] = agg.get(by, 0) + int(n)
+        for node, n in (r.get("fallbacks") or {}).items():
+            fallbacks[node] = fallbacks.get(node, 0) + int(n)
+    total = {by: sum(c.get(by, 0) for c in per_kind.values()) for by in ("model", "rules", "replaced")}
+    count = sum(total.values())
+    share = round((total["rules"] + total["replaced"]) / count, 4) if count else None
+    return {"per_kind": dict(sorted(per_kind.items())), "total": total, "rules_share": share,
+            "fallbacks_per_node": dict(sorted(fallbacks.items()))}  # fmt: skip
+
+
 def _progress(total: int, done: int, suite: str, enabled: bool) -> Any:
     from rich.console import Console
     from rich.progress import (
@@ -821,6 +848,8 @@ async def execute_item(suite: Suite, item: Item, ctx: ItemContext, models: dict[
         "result": result,
         "models": models,
         "usage": _usage_of(tracker),
+        "decisions": tracker.decision_rows(),
+        "fallbacks": _fallbacks_of(tracker),
         "latency_s": round(time.perf_counter() - start, 4),
         "finished_at": _now(),
     }
@@ -903,6 +932,7 @@ def build_summary(
         "metrics": metrics,
         "error_reasons": dict(reasons.most_common()),
         "usage": {"per_role": usage, "total": total},
+        "decisions": decisions_summary(rows),
         "latency_s": latency,
         "wall_time_s": round(wall, 3),
         "config": record,
@@ -949,6 +979,24 @@ def format_metric(m: dict[str, Any], digits: int = 3) -> tuple[str, str, str]:
 
 def _md_escape(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _decision_lines(decisions: dict[str, Any]) -> list[str]:
+    """Who made the pedagogical decisions (model, rules, rules replacing an invalid model answer)."""
+    total = decisions.get("total") or {}
+    if not any(total.values()):
+        return []
+    lines = ["", f"Decisions: {total.get('model', 0)} by the model, {total.get('rules', 0)} by the rules, "
+             f"{total.get('replaced', 0)} invalid model decisions replaced by the rules (share made by rules "
+             f"{decisions.get('rules_share', 0):.1%}).", "",
+             "| decision | model | rules | replaced |", "| --- | --- | --- | --- |"]  # fmt: skip
+    for kind, c in (decisions.get("per_kind") or {}).items():
+        lines.append(f"| {kind} | {c.get('model', 0)} | {c.get('rules', 0)} | {c.get('replaced', 0)} |")
+    fallbacks = decisions.get("fallbacks_per_node") or {}
+    if fallbacks:
+        lines += ["", "Structured calls that fell back to the rules, per node: "
+                  + ", ".join(f"{node} {n}" for node, n in fallbacks.items()) + "."]  # fmt: skip
+    return lines
 
 
 def render_report(
@@ -1013,6 +1061,7 @@ def render_report(
                 f"| {role} | {int(u.get('calls', 0))} | {int(u.get('cache_hits', 0))} | {int(u.get('input_tokens', 0))}"
                 f" | {int(u.get('output_tokens', 0))} | {int(u.get('retries', 0))} | {int(u.get('errors', 0))} |"
             )
+    lines += _decision_lines(summary.get("decisions") or {})
     lines += ["", "## Errors", ""]
     if summary["error_reasons"]:
         lines += ["| reason | items |", "| --- | --- |"]

@@ -54,7 +54,10 @@ class Context(TutoringContext):
     As the tutor's (`TutoringContext`): `learner_id` (the student), `teacher_model` (writes the suggestions; the
     scripted model uses the tutor's templates), `evaluator_model` (refines the diagnosis), `student_mode` (`human`
     for a second person, `simulated` for a simulated student), `reveal_policy`, `max_turns` and the rest.
+    A real teacher decides Bridge's error -> strategy -> intention for each suggestion (`decisions`).
     """
+
+    decisions: Literal["class", "bridge"] = "bridge"
 
 
 class State(CopilotState, total=False):

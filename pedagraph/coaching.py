@@ -350,7 +350,7 @@ def _after_student_errors(turns: Sequence[CoachTurn]) -> list[int]:
     out = []
     for prev, turn in zip(turns, turns[1:], strict=False):
         if prev.speaker == "student" and turn.speaker == "teacher" and _is_answer(prev.text):
-            if "telling" in teacher_moves(turn.text) or turn.label == "telling":
+            if "telling" in teacher_moves(turn.text):  # the text only: a dataset's gold move label is not read
                 out.append(turn.n)
     return out
 
@@ -369,7 +369,7 @@ def find_moments(turns: Sequence[CoachTurn], limit: int = 5) -> list[Finding]:
                                       reason=f"elicits student thinking ({what})"))  # fmt: skip
             continue
         answered = prev is not None and prev.speaker == "student" and _is_answer(prev.text)
-        if answered and ("telling" in moves or turn.label == "telling") and len(missed) < limit:
+        if answered and "telling" in moves and len(missed) < limit:  # never the gold label (an eval's answer key)
             missed.append(Finding(kind="missed", turn=turn.n, quote=_quote(turn),
                                   reason=f"the student's answer at turn {prev.n} was corrected or told, not probed"))
     return highlights + missed

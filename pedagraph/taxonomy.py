@@ -272,6 +272,8 @@ class TutorMove(_Record):
     closing: bool = False
     reply_source: str | None = None
     mode: str | None = None
+    decisions: dict[str, Any] | None = None
+    """A real teacher's decisions for the move (`class` and/or `bridge`: values, who made each, what was replaced)."""
 
     @classmethod
     def make(

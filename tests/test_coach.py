@@ -127,7 +127,8 @@ def test_a_real_coach_model_is_checked_against_the_transcript_and_filtered_for_n
     assert [s["turn"] for s in out["suggestions"]] == [7]
     assert len(out["dropped"]) == 1 and out["dropped"][0]["done_at"] == 3
     assert "1 of 2 suggestions dropped" in out["report"]
-    assert out["sources"] == {"scores": "model", "findings": "model", "suggestions": "model"}
+    assert out["sources"] == {"scores": "model; rules filled CLPC, REMED, SMQR", "findings": "model",
+                              "suggestions": "model"}  # two scores were invalid, CLPC missing: the rules filled them
     transcript_seen = [c for c in model.calls if c.schema_name == "ModelSuggestions"][0]
     assert "3. Teacher: How did you get 3?" in (transcript_seen.system + transcript_seen.last_user)
 

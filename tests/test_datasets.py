@@ -505,7 +505,7 @@ def test_cli_errors_are_one_line(home):
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines() == [
         "error: unknown dataset 'mnist' — known datasets: gsm8k, gsm8k-socratic, mathdial, mrbench-v1, mrbench-v2, "
-        "bea2025-dev, strategyqa, ecqa"
+        "bea2025-dev, strategyqa, ecqa, bridge"
     ]
 
 

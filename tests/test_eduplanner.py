@@ -369,8 +369,11 @@ def test_the_lesson_suite_reports_rounds_gain_and_ablations_and_resumes(tmp_path
         assert curve[0]["round"] == 0 and curve[-1]["mean"] >= curve[0]["mean"]
     assert metrics["success_final[full]"]["value"] > metrics["success_final[no_analyst]"]["value"]
     assert metrics["pertinence[full]"]["value"] > metrics["pertinence[no_skill_tree]"]["value"]
+    assert metrics["rounds_run[single_call]"]["value"] == 0 and metrics["gain[single_call]"]["value"] == 0
+    assert metrics["success_final[full]"]["value"] > metrics["success_final[single_call]"]["value"]  # one call
     report = result.report_path.read_text()
     assert "| no_skill_tree |" in report and "### CIDDP of the final plan" in report
+    assert "| single_call |" in report and "this table checks the pipeline" in report
     for png in ("rounds.png", "ciddp.png"):
         assert (tmp_path / "run" / png).stat().st_size > 1000
     again = run_suite_sync(get_suite("lesson")(options), config, progress=False)

@@ -40,6 +40,7 @@ def test_library_helps_the_known_weak_tutor_on_held_out_scenarios_and_resume_reu
     assert metrics["tutor/with.strategies_used"]["value"] > 0
     assert metrics["tutor/with.judge.score"]["value"] > metrics["tutor/without.judge.score"]["value"]
     assert metrics["gain.tutor"]["value"] > 0 and metrics["gain.tutor"]["se"] is not None
+    assert "tutor/generic.judge.score" in metrics and "gain_over_generic.tutor" in metrics  # the generic baseline
     assert "tutor/with.success@1" in metrics and "tutor/with.telling@1" in metrics
     assert (tmp_path / "run" / "distill_with_without.png").is_file()
     assert "with and without the library" in result.report_path.read_text()

@@ -348,6 +348,29 @@ def test_tutoring_suite_with_a_real_tutor_and_judge(tmp_path):
     judged = result["judged"]
     assert judged and all(bool(j["labels"]) != bool(j.get("error")) for j in judged)  # labelled, or failed and said so
     assert "judge.failed" in summary["metrics"]
+    # the real tutor's CLASS turns: every decision counted as the model's, the rules', or replaced by the rules
+    decisions = summary["decisions"]
+    assert set(decisions["per_kind"]) == {"class.evaluation", "class.action", "class.subproblem_state"}
+    made = sum(decisions["total"].values())
+    assert made > 0 and made % 3 == 0 and row["decisions"]["class.action"] == decisions["per_kind"]["class.action"]
+    assert "Decisions: " in (out / "report.md").read_text()
+
+
+def test_bridge_suite_with_a_tiny_teacher_and_judge(tmp_path):
+    sample = Path(__file__).resolve().parents[1] / "pedagraph" / "data" / "samples" / "bridge" / "test.json"
+    out = tmp_path / "run"
+    summary = eval_cli(
+        "bridge", "--data", str(sample), "--out", str(out), "--limit", "2", "--model", "teacher=tiny",
+        "--model", "evaluator=tiny", "--model", "teacher.max_tokens=32", "--model", "evaluator.max_tokens=32",
+    )  # fmt: skip
+    assert summary["counts"] == {"items": 2, "ok": 2, "errors": 0, "missing": 0}
+    m = summary["metrics"]
+    assert m["decisions.model"] + m["decisions.rules"] == 6 and 0 <= m["decisions.rules_share"]["value"] <= 1
+    for row in results_of(out):
+        assert set(row["result"]["model"]["by"].values()) <= {"model", "rules"}
+        assert set(row["result"]["responses"]) == {"expert", "model", "random", "none"}
+    report = (out / "report.md").read_text()
+    assert "configured teacher model" in report and "Decision ablation: responses of the configured teacher" in report
 
 
 def test_solve_suite_with_a_tiny_student(tmp_path):

@@ -15,7 +15,7 @@ from pedagraph.distill.scoring import missing_skills, rule_labels, score_labels
 from pedagraph.distill.tutor import run_tutor
 from pedagraph.llm import StandInChatModel
 from pedagraph.memory import Memory
-from pedagraph.problems import get_problem
+from pedagraph.problems import bundled_problems, get_problem
 from pedagraph.taxonomy import MRBenchDimension
 from pedagraph.testing.distill import BAD_REPLY, GOOD_REPLY, KnownTutor, RuleJudge, WordCoach, known_scenarios
 
@@ -69,9 +69,11 @@ def test_kinds_from_mathdial_profiles_and_stable_split():
                "relevant and which are irrelevant to solving the problem.")
     assert kind_of(profile) == "relevant_information"
     assert kind_of("He likes football.") == "other"
-    pool = known_scenarios(get_problem(PID), 5)
+    pool = [s.model_copy(update={"id": f"{p.id}-{s.id}"}) for p in bundled_problems()[:6]
+            for s in known_scenarios(p, 2)]  # fmt: skip
     train, test = split(pool, 0.4, seed=1)
     assert train and test and not {s.id for s in train} & {s.id for s in test}
+    assert not {s.problem["id"] for s in train} & {s.problem["id"] for s in test}  # disjoint by problem
     assert split(pool, 0.4, seed=1) == (train, test)
 
 

@@ -799,7 +799,7 @@ def test_tutor_over_a_real_openai_compatible_server_gates_a_leaky_model(tutor, p
         structured = [r for r in stub.chat_requests if r not in plain]
     assert state["reveal_events"][-1]["action"] == "replaced"
     assert len(plain) == 2 and plain[0].body.get("stream") and "Never state the final answer" in plain[0].text
-    assert {"PlanFocus", "Diagnosis"} <= {r.body["response_format"]["json_schema"]["name"] for r in structured}
+    assert {"ClassTurn", "Diagnosis"} <= {r.body["response_format"]["json_schema"]["name"] for r in structured}
     assert reassemble(events) == replies(state)[-1:]
     assert final not in "".join(e["text"] for e in events if e["type"] == "token")
     assert not any(final in str(getattr(msg, "content", "")) for msg, _meta in raw)

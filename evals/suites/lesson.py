@@ -7,14 +7,18 @@ problem, for a group profile cycled over `weak` [2,2,2,2,2], `mixed` [4,4,3,4,3]
 
 * `full` — question analyst and skill tree;
 * `no_analyst` — without the question analyst (methods.md §2.5 ablation);
-* `no_skill_tree` — the planner does not see the group's skill tree (the simulated learners still do).
+* `no_skill_tree` — the planner does not see the group's skill tree (the simulated learners still do);
+* `single_call` — the baseline planner: one plan from one planner call (no analyst, no optimisation rounds),
+  scored by the same simulated learners and judge.
+
+Test problems are disjoint from the lesson's targets and its worked examples (`planning.plans.pick_test_problems`).
 
 Reported per variant: predicted success (mean probability, 0-1) and CIDDP (mean of the five, 0-100) of the best
 plan at round 0 and at the end, the gain between them, each CIDDP dimension at the end, rounds run and model calls;
 per round, the mean over items of the queue's best predicted success and CIDDP (an item that stopped early keeps
 its last value). Plots: `rounds.png` (success and CIDDP against the round, one line per variant), `ciddp.png`.
 
-Options: `variants` (default full,no_analyst,no_skill_tree), `rounds` (N, default 5), `candidates` (K, 3),
+Options: `variants` (default full,no_analyst,no_skill_tree,single_call), `rounds` (N, default 5), `candidates` (K, 3),
 `survivors` (P, 3), `test_problems` (T, 4), `repeats` (M, 2), `min_gain` (0.005), `patience` (1), `levels`
 (one profile for every item, e.g. 4,4,3,4,3), `original` (1: N=20, K=3, P=3, T=8, M=5 as in the paper).
 """
@@ -39,10 +43,11 @@ from pedagraph.problems import load_problems
 
 __all__ = ["PROFILES", "VARIANTS", "LessonSuite"]
 
-VARIANTS: dict[str, dict[str, bool]] = {
+VARIANTS: dict[str, dict[str, Any]] = {
     "full": {"analyst": True, "skill_tree": True},
     "no_analyst": {"analyst": False, "skill_tree": True},
     "no_skill_tree": {"analyst": True, "skill_tree": False},
+    "single_call": {"analyst": False, "skill_tree": True, "rounds": 0, "candidates": 1},
 }
 PROFILES: dict[str, list[int]] = {"weak": [2, 2, 2, 2, 2], "mixed": [4, 4, 3, 4, 3], "strong": [4, 5, 4, 4, 5]}
 _DEFAULTS = {"rounds": 5, "candidates": 3, "survivors": 3, "test_problems": 4, "repeats": 2, "patience": 1}
@@ -129,8 +134,8 @@ class LessonSuite(Suite):
         runs = {}
         models = {f"{role}_model": ctx.model(role) for role in self.roles}
         for variant in self.variants:
-            context = Context(**self.settings, min_gain=self.settings_gain, seed=ctx.item_seed % 10_000,
-                              material_k=0, **VARIANTS[variant], **models)  # fmt: skip
+            context = Context(**{**self.settings, **VARIANTS[variant]}, min_gain=self.settings_gain,
+                              seed=ctx.item_seed % 10_000, material_k=0, **models)  # fmt: skip
             out = await asyncio.to_thread(graph.invoke, self._state(item.data), context=context)
             result = out["result"]
             runs[variant] = {
@@ -166,6 +171,7 @@ class LessonSuite(Suite):
             for key in ("success_round0", "success_final", "gain", "ciddp_round0", "ciddp_final", "rounds_run",
                         "calls"):  # fmt: skip
                 metrics[f"{key}[{variant}]"] = mean([r[key] for r in runs]).to_dict()
+            metrics[f"fallbacks[{variant}]"] = mean([float(_count(r.get("fallbacks"))) for r in runs]).to_dict()
             for d in DIMENSIONS:
                 metrics[f"{d}[{variant}]"] = mean([r["final_ciddp"][d] for r in runs if r["final_ciddp"][d] is not None]
                                                   ).to_dict()  # fmt: skip
@@ -203,9 +209,15 @@ class LessonSuite(Suite):
                   "|---" * (len(DIMENSIONS) + 1) + "|"]  # fmt: skip
         for v in self.variants:
             lines.append(f"| {v} | " + " | ".join(cell(f"{d}[{v}]", 1) for d in DIMENSIONS) + " |")
+        fallbacks = ", ".join(f"{v} {cell(f'fallbacks[{v}]', 1)}" for v in self.variants)
+        lines += ["", f"Simulated-learner predictions that failed and fell back to the heuristic, per lesson: "
+                  f"{fallbacks}."]  # fmt: skip
         if any(r.get("models", {}).get("planner", "").startswith("scripted") for r in results):
             lines += ["", "> The planner is the built-in **scripted** model: plans, predictions and CIDDP come "
-                      "from the deterministic heuristics of `pedagraph.planning.plans`, not from language models."]
+                      "from the deterministic heuristics of `pedagraph.planning.plans`, not from language models. "
+                      "The gaps between variants are then the hand-set coefficients of those heuristics (e.g. "
+                      "`predict_success`'s terms for pointed-out mistakes and pitched support): this table checks "
+                      "the pipeline, it does not measure the method."]  # fmt: skip
         return "\n".join(lines)
 
     def plots(self, summary: dict[str, Any], results: list[dict[str, Any]], out_dir: Path) -> list[Path]:
@@ -243,6 +255,13 @@ class LessonSuite(Suite):
         ax.legend(fontsize=8)
         paths.append(_save(fig, out_dir / "ciddp.png"))
         return paths
+
+
+def _count(value: Any) -> int:
+    """A fallback count as the graph reports it (a number, or counts per node)."""
+    if isinstance(value, dict):
+        return sum(_count(v) for v in value.values())
+    return int(value or 0) if isinstance(value, (int, float)) else 0
 
 
 def _json_line(path: Path, number: int, line: str) -> Any:

@@ -12,7 +12,8 @@ Options (`--option KEY=VALUE`, or `--KEY VALUE` after the suite name):
 * `budgets`: fractions of the items explained, default 0,0.2,0.4,0.6,0.8,1;
 * `functions`: intervention functions, default random,teacher_confidence,mm_pre,mm_post,expected_utility
   (also oracle, least_confident — references that read the real student — and misaligned);
-* `explanations`: human (default), unpersonalised, personalised, harmful;
+* `explanations`: human (default), unpersonalised, rationalize (the teacher is given the gold answer), personalised,
+  harmful;
 * `seeds`: default 41,42,43 (each seed: its own student demos, calibration sample and random order);
 * `multiturn`: numbers of explained pool items the student learns from, default 0,4,8 (empty: off);
 * `student_demos` (4), `calibration_items` (16), `mm_demos` (4), `teacher_demos` (4), `samples` (5): as in

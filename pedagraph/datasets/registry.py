@@ -80,6 +80,7 @@ _MATHDIAL = ("eth-nlped/mathdial", "b452be46f28b1e64cfe2646302e3ca8c502926d0")
 _MRBENCH = ("kaushal0494/UnifyingAITutorEvaluation", "bbef521ddb875f2cc8a5ee798f4066965a7cfd8a")
 _STRATEGYQA = ("eladsegal/strategyqa", "1ba1e97452e189569357876f2854b01357ffbe37")
 _SAHA = ("swarnaHub/ExplanationIntervention", "f3b0d67d1e96387ce695e47230f429f5e6814823")
+_BRIDGE = ("rosewang2008/bridge", "a5b1d426ce517e0aeb4b7b2a64e842501c98e38f")
 
 _GSM8K_CITATION = (
     "Cobbe et al. 2021, Training Verifiers to Solve Math Word Problems, arXiv:2110.14168"
@@ -87,6 +88,35 @@ _GSM8K_CITATION = (
 _MRBENCH_CITATION = (
     "Maurya et al. 2025, Unifying AI Tutor Evaluation: An Evaluation Taxonomy for Pedagogical Ability "
     "Assessment of LLM-Powered AI Tutors, NAACL 2025"
+)
+
+_BRIDGE_FILES = (  # path in the repository (the key: bridge/ + the path without dataset/), sha256, size
+    ("dataset/test.json",
+     "7c1f5eccce6f635924ca495439c7a9d70885c73122dd4caf8ad9066c657265e9", 521815),
+    ("dataset/train.json",
+     "870fa10d299711d315718d1995f234988582d7168fa9c054c267ededd89ba260", 1025478),
+    ("dataset/validation.json",
+     "1d87ffece5fba05b6f5e91a2bcd0e5d556afb00973dd47e09969c875576bf327", 172532),
+    ("outputs/step_a_error/gpt4.json",
+     "9df46a9f2f3ae3049732ce56eef9973940ff3a5f6073fec1546b6f122049e3b6", 575805),
+    ("outputs/step_a_error/chatgpt.json",
+     "856c27c0579b07d466fa7565c9ffe36d72c23a6755f654d91fb9f95c5362ca52", 573999),
+    ("outputs/step_a_error/llama-2-70b-chat.json",
+     "53720ba11fd12c8e8f533b03fd5f67e366e6434c625d988332aeb63a3b079ef4", 1056300),
+    ("outputs/step_bc_strategy_intention/gpt4.json",
+     "f91cd17cdabe3e69a059481a2173cdf6ce9060c04b4ccbb9bbe7129d831e3f76", 616206),
+    ("outputs/step_bc_strategy_intention/chatgpt.json",
+     "4aa7155445ae464715c1d064c83fb44f2de9d914750a2cf0a26f305ae89865c7", 603087),
+    ("outputs/step_bc_strategy_intention/llama-2-70b-chat.json",
+     "36485ca4e04cdab749b810c7b2ae8e7998bf3182d67c328ea39d8b50ff24ac10", 1027515),
+    ("outputs/responses/expert_gpt4.json",
+     "5545bccd8deffa69b30b51109d4e6fbaf97d562fa44743d21f71dcda99c96d42", 511060),
+    ("outputs/responses/gpt4_gpt4.json",
+     "bdfa6c9a81d02db5fd4c0d9d86a33680034e815492b59e5a6c945701e80801ee", 176061),
+    ("outputs/responses/none_gpt4.json",
+     "67a4d9989393e9ef9bbe5cba7af8ce51f999c4313e198d7d71cdf1cf065eebb7", 176047),
+    ("outputs/responses/random_gpt4.json",
+     "78550bb9806f009a036defbbf76791d8ac6d9561d67a89cb4c8143fdec7ff7a5", 297696),
 )
 
 DATASETS: tuple[Dataset, ...] = (
@@ -245,5 +275,23 @@ DATASETS: tuple[Dataset, ...] = (
         ),
         suites=("solve", "tom"),
         homepage="https://github.com/dair-iitd/ECQA-Dataset",
+    ),
+    Dataset(
+        name="bridge",
+        title="Bridge",
+        description="tutoring conversations cut at a student's mistake, with an expert's error, strategy, intention "
+        "and response; the paper's published model predictions and responses (outputs/)",
+        files=tuple(
+            DataFile(f"bridge/{path.removeprefix('dataset/')}", *_BRIDGE, path, sha, size)
+            for path, sha, size in _BRIDGE_FILES
+        ),
+        licence="MIT",
+        licence_url=f"https://github.com/{_BRIDGE[0]}/blob/{_BRIDGE[1]}/LICENSE",
+        citation=(
+            "Wang, Zhang, Robinson, Loeb & Demszky 2024, Bridging the Novice-Expert Gap via Models of "
+            "Decision-Making: A Case Study on Remediating Math Mistakes, NAACL 2024 (arXiv:2310.10648)"
+        ),
+        suites=("bridge",),
+        homepage=f"https://github.com/{_BRIDGE[0]}",
     ),
 )

@@ -202,17 +202,18 @@ def strategies_for(setting: Any, situation: str, *, memory: Memory, k: int = 3,
 
     `setting` is None (none), a library name (its entries retrieved for the situation), a list of strategies
     used as they are, or `{"library": name, "given": [...]}` (the given ones first, then the retrieved ones: how
-    the distillation loop tests a candidate on top of the library).
+    the distillation loop tests a candidate on top of the library). With `approved_only`, an unapproved strategy is
+    never returned, given or retrieved.
     """
     if setting is None or setting == "" or setting is False:
         return []
     if isinstance(setting, dict):
-        given = given_strategies(setting.get("given"))
-        library = setting.get("library")
+        given, library = given_strategies(setting.get("given")), setting.get("library")
     elif isinstance(setting, str):
         given, library = [], setting
     else:
-        given, library = [s for s in given_strategies(setting) if s.approved or not approved_only], None
+        given, library = given_strategies(setting), None
+    given = [s for s in given if s.approved or not approved_only]  # every path honours the approval filter
     retrieved = []
     if isinstance(library, str) and library.strip():
         retrieved = StrategyLibrary(memory, library).retrieve(situation, k=k, approved_only=approved_only,

@@ -108,16 +108,25 @@ def registry_scenarios(key: str = "mathdial/test.jsonl") -> list[Scenario]:
     return load_scenarios(datasets.require(key, suite="distill").path)
 
 
-def held_out(scenario_id: str, share: float, seed: int = 0) -> bool:
-    """Whether a scenario is in the held-out part of a split (a stable hash of seed and id)."""
-    digest = hashlib.sha256(f"{seed}:{scenario_id}".encode()).hexdigest()
+def held_out(key: str, share: float, seed: int = 0) -> bool:
+    """Whether a key (a scenario's problem) is in the held-out part of a split (a stable hash of seed and key)."""
+    digest = hashlib.sha256(f"{seed}:{key}".encode()).hexdigest()
     return int(digest[:8], 16) / 0xFFFFFFFF < share
 
 
+def problem_key(scenario: Scenario) -> str:
+    """The problem a scenario is about (its question, whitespace and case folded): several dialogues share one."""
+    return " ".join(str(scenario.problem.get("question", "")).lower().split()) or scenario.id
+
+
 def split(scenarios: Sequence[Scenario], share: float = 0.5, seed: int = 0) -> tuple[list[Scenario], list[Scenario]]:
-    """(training, held-out) scenarios: a stable split by hash, the same for every run with the same seed."""
-    train = [s for s in scenarios if not held_out(s.id, share, seed)]
-    test = [s for s in scenarios if held_out(s.id, share, seed)]
+    """(training, held-out) scenarios: a stable split by hash of the problem, the same for every run with the seed.
+
+    Split by problem, not by dialogue: MathDial has several dialogues per problem, and a held-out scenario whose
+    problem the library was trained on would measure recall, not transfer.
+    """
+    train = [s for s in scenarios if not held_out(problem_key(s), share, seed)]
+    test = [s for s in scenarios if held_out(problem_key(s), share, seed)]
     return train, test
 
 

@@ -45,12 +45,27 @@ class StructuredCounts:
     fallback: int = 0
 
 
+DecisionBy = Literal["model", "rules", "replaced"]
+"""Who made a pedagogical decision: `model` (a valid structured answer), `rules` (no model answer: the scripted
+model or a failed call), `replaced` (the model's answer was invalid and the rules replaced it)."""
+
+
+@dataclass
+class DecisionCounts:
+    """Decisions of one kind (e.g. `bridge.strategy`): how many the model made, the rules made, the rules replaced."""
+
+    model: int = 0
+    rules: int = 0
+    replaced: int = 0
+
+
 @dataclass
 class UsageTracker:
     """Thread-safe usage counters keyed by role and model."""
 
     by_role_model: dict[tuple[str, str], RoleUsage] = field(default_factory=dict)
     structured: dict[tuple[str, str, str], StructuredCounts] = field(default_factory=dict)
+    decisions: dict[str, DecisionCounts] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def record(
@@ -92,6 +107,17 @@ class UsageTracker:
             elif outcome == "failed":
                 counts.failed += 1
 
+    def record_decision(self, decision: str, by: DecisionBy) -> None:
+        """Count one pedagogical decision of kind `decision` and who made it."""
+        with self._lock:
+            counts = self.decisions.setdefault(decision, DecisionCounts())
+            setattr(counts, by, getattr(counts, by) + 1)
+
+    def decision_rows(self) -> dict[str, dict[str, int]]:
+        """Decision counters per kind, JSON-ready."""
+        with self._lock:
+            return {name: asdict(c) for name, c in sorted(self.decisions.items())}
+
     def structured_rows(self) -> list[dict[str, Any]]:
         """Structured-output counters per role, model and node, JSON-ready."""
         with self._lock:
@@ -121,6 +147,9 @@ class UsageTracker:
         structured = self.structured_rows()
         if structured:
             out["structured"] = structured
+        decisions = self.decision_rows()
+        if decisions:
+            out["decisions"] = decisions
         return out
 
     def totals(self) -> dict[str, float]:
@@ -136,6 +165,7 @@ class UsageTracker:
         with self._lock:
             self.by_role_model.clear()
             self.structured.clear()
+            self.decisions.clear()
 
 
 _GLOBAL = UsageTracker()
@@ -166,6 +196,12 @@ def global_usage() -> UsageTracker:
 def active_trackers() -> tuple[UsageTracker, ...]:
     """The global tracker plus those opened with `track_usage` in the current context."""
     return (_GLOBAL, *_ACTIVE.get())
+
+
+def record_decision(decision: str, by: DecisionBy) -> None:
+    """Count a pedagogical decision (who made it) in every active tracker."""
+    for tracker in active_trackers():
+        tracker.record_decision(decision, by)
 
 
 @contextmanager

@@ -190,15 +190,34 @@ def target_problems(topic: str, problems: Sequence[Any], *, limit: int = 3) -> l
 
 
 def pick_test_problems(targets: Sequence[Problem], count: int, *, seed: int = 0) -> list[Problem]:
-    """T test problems: the target problems, then bundled problems sharing their skills (a seeded sample)."""
-    out = list(targets[:count])
+    """T test problems disjoint from the targets: bundled problems sharing their skills (a seeded sample).
+
+    A lesson's own problems and its worked examples are what it teaches; testing on them would measure recall of
+    the plan, so neither a target (by id or question) nor a worked example (`example_problems`) is a test problem.
+    """
+    taken = {p.id for p in targets}
+    asked = {_norm(p.question) for p in targets}
+    pool = [p for p in bundled_problems() if p.id not in taken and _norm(p.question) not in asked]
+    if not pool:
+        raise ValueError("no bundled problem is left to test with: every one is a target of the lesson")
     skills = {s for p in targets for s in p.skills}
-    taken = {p.id for p in out}
-    pool = [p for p in bundled_problems() if p.id not in taken]
-    related = [p for p in pool if skills & set(p.skills)] or pool
+    related = [p for p in pool if skills & set(p.skills)]
     rng = random.Random(seed)  # noqa: S311 - a reproducible sample, not security
-    extra = rng.sample(related, min(len(related), max(0, count - len(out))))
-    return out + extra
+    picked = rng.sample(related, min(len(related), count))
+    rest = [p for p in pool if p not in picked]
+    return picked + rng.sample(rest, min(len(rest), max(0, count - len(picked))))
+
+
+def example_problems(targets: Sequence[Problem], tests: Sequence[Problem]) -> list[Problem]:
+    """Where a plan's worked examples come from: the targets, then bundled problems that are not test problems."""
+    held_out = {p.id for p in tests} | {_norm(p.question) for p in tests}
+    taken = {p.id for p in targets}
+    others = [p for p in bundled_problems() if p.id not in taken and p.id not in held_out]
+    return [*targets, *(p for p in others if _norm(p.question) not in held_out)]
+
+
+def _norm(question: str) -> str:
+    return " ".join(question.lower().split())
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -408,15 +427,17 @@ def improve_plan(
 ) -> str:  # fmt: skip
     """The parent plan with one of its suggestions acted on (the `suggestion_index`-th, else the first).
 
-    A worked example comes from the target or test problems with the skill; an exercise is added at the asked
-    difficulty; mistakes are added to the examples that lack them; support is added when the group is known
-    (without the skill tree the planner cannot pitch it). Teacher notes not in the plan yet are appended.
+    A worked example comes from the targets or other bundled problems with the skill, never a test problem; an
+    exercise is added at the asked difficulty; mistakes are added to the examples that lack them; support is added
+    when the group is known (without the skill tree the planner cannot pitch it). Teacher notes not in the plan yet
+    are appended.
     """
     text = parent.markdown.rstrip()
     features = plan_features(text)
     todo = [s for s in parent.suggestions if _actionable(s, group, analysis)]
     if todo:
-        text = _act(text, todo[min(suggestion_index, len(todo) - 1)], features, [*targets, *tests], analysis, group)
+        examples = example_problems(targets, tests)  # never a test problem: the plan must not teach the test
+        text = _act(text, todo[min(suggestion_index, len(todo) - 1)], features, examples, analysis, group)
     for note in notes:
         if note.strip() and note.strip() not in text:
             text += "\n\n" + render("planner/templates/teacher_note", comment=note.strip()).strip()

@@ -31,10 +31,12 @@ __all__ = [
     "teacher_confidence",
 ]
 
-ExplanationType = Literal["human", "unpersonalised", "personalised", "harmful"]
+ExplanationType = Literal["human", "unpersonalised", "rationalize", "personalised", "harmful"]
 EXPLANATION_TYPES: dict[str, str] = {
     "human": "the data's gold explanation (an upper reference)",
     "unpersonalised": "the teacher explains with random demos (the student's own)",
+    "rationalize": "the teacher is given the gold answer and explains it post hoc (Saha et al.'s blind rationalizing "
+    "teacher), with random demos",
     "personalised": "the teacher explains with demos that helped this student (its learner model's useful ones)",
     "harmful": "a misaligned teacher argues for a wrong answer (Saha et al.'s misleading demos)",
 }
@@ -205,7 +207,7 @@ def explain(
             return Explanation(kind, render("teacher/templates/misleading", answer=wrong).strip(), "template", wrong)
         prompt = render("teacher/explain_misleading", demos=_misleading_block(harmful) or "(no examples)",
                         question=item.prompt_question(), wrong=wrong)  # fmt: skip
-    elif kind in ("unpersonalised", "personalised"):
+    elif kind in ("unpersonalised", "personalised", "rationalize"):
         if model is None:
             text = render("teacher/templates/explanation", answer=item.gold_label).strip()
             return Explanation(kind, text, "template", item.gold_label)
@@ -213,13 +215,18 @@ def explain(
             render("teacher/explain_demo", question=d.question, explanation=d.explanation, answer=d.answer).strip()
             for d in demos
         )
-        prompt = render("teacher/explain", rule=load_prompt(f"student/answer_rules/{item.kind}").strip(),
-                        demos=block or "(no examples)", question=item.prompt_question())  # fmt: skip
+        rule = load_prompt(f"student/answer_rules/{item.kind}").strip()
+        if kind == "rationalize":  # explains an answer it is given (post hoc), not one it reasons towards
+            prompt = render("teacher/rationalize", rule=rule, demos=block or "(no examples)",
+                            question=item.prompt_question(), answer=item.gold_label)  # fmt: skip
+        else:
+            prompt = render("teacher/explain", rule=rule, demos=block or "(no examples)",
+                            question=item.prompt_question())  # fmt: skip
     else:
         raise ValueError(f"unknown explanation type {kind!r}; use one of {', '.join(EXPLANATION_TYPES)}")
     cost = Cost()
     reply = model.invoke([HumanMessage(content=prompt)], max_tokens=EXPLANATION_TOKENS)
     cost.add(reply)
     text = reply.content if isinstance(reply.content, str) else str(reply.content)
-    answer = wrong if kind == "harmful" else parse_option(item, text)
+    answer = wrong if kind == "harmful" else item.gold_label if kind == "rationalize" else parse_option(item, text)
     return Explanation(kind, explanation_text(text), "teacher", answer, cost)

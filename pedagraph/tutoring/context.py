@@ -48,3 +48,6 @@ class TutoringContext(BaseContext):
     """How many strategies are retrieved per turn."""
     strategy_approved_only: bool = False
     """Use only strategies a person approved (the app's strategy tab)."""
+    decisions: Literal["class", "bridge"] = "class"
+    """What a real teacher decides each turn, checked by the rules: `class` (the CLASS turn: evaluation, action,
+    subproblem state) or `bridge` (Bridge's error -> strategy -> intention, the copilot's default)."""

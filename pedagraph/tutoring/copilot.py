@@ -125,10 +125,17 @@ def error_label(diagnosis: Diagnosis | None) -> str:
     return "none"
 
 
+def bridge_error(diagnosis: Diagnosis | None) -> str:
+    """Step A as the rules decide it, in Bridge's labels (`no_error` for no error)."""
+    label = error_label(diagnosis)
+    return "no_error" if label == "none" else label
+
+
 def suggestion_labels(diagnosis: Diagnosis | None, move: TutorMove) -> dict[str, str]:
     """The labels shown with a suggestion: Bridge error type, strategy, intention; MathDial move; CLASS codes."""
+    decided = ((move.decisions or {}).get("bridge") or {}).get("values") or {}
     return {
-        "error_type": error_label(diagnosis),
+        "error_type": decided.get("error") or error_label(diagnosis),
         "strategy": move.strategy.value,
         "intention": move.intention.value,
         "move": move.move.value,
