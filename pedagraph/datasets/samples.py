@@ -38,8 +38,36 @@ ROWS: dict[str, int | None] = {
     "strategyqa/harmful_explanations.json": None,  # 12 items: the whole file
     "ecqa/cqa_data_test.csv": 40,
     "ecqa/cqa_data_val.csv": 48,  # the ToM pool of ECQA
+    "bridge/test.json": 40,
+    "bridge/train.json": 40,
+    "bridge/validation.json": 40,
+    # Bridge's published outputs: row i of these is test row i (the same 210 conversations)
+    "bridge/outputs/step_a_error/gpt4.json": 40,
+    "bridge/outputs/step_a_error/chatgpt.json": 40,
+    "bridge/outputs/step_a_error/llama-2-70b-chat.json": 40,
+    "bridge/outputs/step_bc_strategy_intention/gpt4.json": 40,
+    "bridge/outputs/step_bc_strategy_intention/chatgpt.json": 40,
+    "bridge/outputs/step_bc_strategy_intention/llama-2-70b-chat.json": 40,
+    "bridge/outputs/responses/expert_gpt4.json": 40,
+    # the decision ablation's 100 conversations: those of the test sample (see FOLLOWS)
+    "bridge/outputs/responses/gpt4_gpt4.json": 40,
+    "bridge/outputs/responses/none_gpt4.json": 40,
+    "bridge/outputs/responses/random_gpt4.json": 40,
 }
-"""Rows kept per registry file key (None: the whole file)."""
+"""Rows kept per registry file key (None: the whole file; for a key in FOLLOWS, the leader's rows drawn)."""
+
+FOLLOWS: dict[str, str] = {
+    "bridge/outputs/responses/gpt4_gpt4.json": "bridge/test.json",
+    "bridge/outputs/responses/none_gpt4.json": "bridge/test.json",
+    "bridge/outputs/responses/random_gpt4.json": "bridge/test.json",
+}
+"""Files not row-aligned with their leader: their sample keeps the rows whose conversation (id and turns) is among
+the leader's first `ROWS[leader]` rows, so a run on the samples pairs them as on the full files."""
+
+
+def conversation(row: dict) -> str:
+    """A Bridge conversation's identity: its id and its turns (ids repeat across conversations of one session)."""
+    return json.dumps([row.get("c_id"), row.get("c_h")], sort_keys=True)
 
 
 def samples_root() -> Path:
@@ -58,8 +86,11 @@ def folder(key: str) -> str:
     return key.split("/", 1)[0]
 
 
-def draw(key: str, source: Path) -> bytes:
-    """The sample of the file `key` drawn from the full file `source` (its first `ROWS[key]` rows)."""
+def draw(key: str, source: Path, leader: Path | None = None) -> bytes:
+    """The sample of the file `key` drawn from the full file `source` (its first `ROWS[key]` rows).
+
+    A key in FOLLOWS needs `leader`, the full file of its leader: the rows of the leader's sampled conversations.
+    """
     if key not in ROWS:
         raise DataError(f"no sample rule for {key}", hint="add it to pedagraph.datasets.samples.ROWS")
     n = ROWS[key]
@@ -67,6 +98,12 @@ def draw(key: str, source: Path) -> bytes:
     if n is None:
         return raw
     suffix = Path(key).suffix
+    if key in FOLLOWS:
+        if leader is None:
+            raise DataError(f"the sample of {key} follows {FOLLOWS[key]}, which was not given")
+        keep = {conversation(r) for r in json.loads(leader.read_bytes())[: ROWS[FOLLOWS[key]]]}
+        rows = [r for r in json.loads(raw) if conversation(r) in keep]
+        return (json.dumps(rows, indent=4, ensure_ascii=False) + "\n").encode("utf-8")
     if suffix == ".jsonl":
         lines = raw.decode("utf-8").splitlines(keepends=True)
         return "".join(lines[:n]).encode("utf-8")
@@ -101,6 +138,8 @@ def sample_note(folder_name: str, keys: Iterable[str], root: Path) -> str:
         path = root / key
         rows = ROWS[key]
         count = f"first {rows}" if rows is not None else "all"
+        if key in FOLLOWS:
+            count = f"those of the first {ROWS[FOLLOWS[key]]} `{FOLLOWS[key].split('/', 1)[1]}` conversations"
         digest = _sha256(path.read_bytes())
         lines.append(f"| `{key.split('/', 1)[1]}` | {count} | `{digest[:16]}…` | {_upstream(key)} |")
     lines += ["", "## Licence and citation", ""]
@@ -119,7 +158,8 @@ def sample_note(folder_name: str, keys: Iterable[str], root: Path) -> str:
         "first rows of each file in file order: JSON Lines rows byte for byte, JSON arrays re-indented with 4",
         "spaces, CSV rows (header first) re-serialised with Python's csv module (minimal quoting, `\\n` line ends).",
         "Files that match row for row (GSM8K test and its Socratic version; MathDial's .jsonl and .csv) keep the",
-        "same rows. Nothing else is changed. Drawing again from the same full files gives the same bytes.",
+        "same rows; Bridge's published outputs keep the rows of the test sample's conversations. Nothing else is",
+        "changed. Drawing again from the same full files gives the same bytes.",
         "",
     ]
     return "\n".join(lines)
@@ -152,9 +192,10 @@ def make_samples(source: Path, dest: Path | None = None, keys: Iterable[str] | N
         src = in_dir(key, source)
         if src is None:
             raise DataError(f"{key} is not in {source}", hint="pass --from DIR holding the full files")
+        leader = in_dir(FOLLOWS[key], source) if key in FOLLOWS else None
         out = dest / key
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(draw(key, src))
+        out.write_bytes(draw(key, src, leader))
         written.append(out)
         by_folder.setdefault(folder(key), []).append(key)
     for name, folder_keys in by_folder.items():
