@@ -217,6 +217,11 @@ def stated_values(text: str) -> list[tuple[str, float]]:
 
 # -- what the chat may show ------------------------------------------------------------------------------------
 
+CHAT_DISPLAY: dict[str, object] = {"render_markdown": True, "sanitize_html": True, "allow_tags": False,
+                                   "latex_delimiters": []}  # fmt: skip
+"""How a chat shows tutor text (Gradio `Chatbot` settings): Markdown rendered, HTML sanitised, no custom tags, no
+LaTeX; with `chat_text` applied first, the browser shows what the reveal gate read."""
+
 _SHOWN_DROP = frozenset({"Cf", "Cc", "Co", "Cs", "Cn"})
 _IMAGE_RE = re.compile(r"!\[([^\]\n]{0,300})\]\s*(?:\([^)\n]{0,500}\)|\[[^\]\n]{0,100}\])")
 _LINK_RE = re.compile(r"\[([^\]\n]{0,300})\]\s*\([^)\n]{0,500}\)")
