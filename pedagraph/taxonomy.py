@@ -228,6 +228,9 @@ class Diagnosis(_Record):
     greeting: Greeting | None = None
     """What kind of greeting a `greeting` turn is."""
     working: dict[str, Any] | None = None
+    needs_working: bool = False
+    """A bare guess after `guess_limit` others in a row on the step: the tutor asks for the working first (the
+    value is neither confirmed nor credited yet)."""
     """The learner's working as read (`Working.dump()`), when they showed any."""
     feedback: str | None = None
     """What the diagnosis says about the working, in the learner's terms (a reply may quote it)."""

@@ -328,7 +328,8 @@ def build_app(service: TutorService | None = None, settings: Settings | None = N
             with gr.Row():
                 with gr.Column(scale=3):
                     status = gr.Markdown(elem_id="session-status")
-                    chatbot = gr.Chatbot(label="Tutor", height=520, elem_id="tutor-chat", buttons=["copy"], **CHAT_DISPLAY)
+                    chatbot = gr.Chatbot(label="Tutor", height=520, elem_id="tutor-chat", buttons=["copy"],
+                                         **CHAT_DISPLAY)
                     with gr.Row():
                         message = gr.Textbox(placeholder="Your answer or question…", show_label=False, scale=5,
                                              lines=1, max_lines=6, elem_id="message-box")  # fmt: skip
