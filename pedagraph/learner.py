@@ -361,6 +361,9 @@ class Misconception(BaseModel):
     error_type: ErrorTypeField
     mistake_type: MistakeType | None = None
     description: str
+    """What the learner sees: the rules' sentence or the taxonomy's words for the type (never a model's)."""
+    note: str = Field("", max_length=500)
+    """A model's sentence about the misconception: shown to teachers only."""
     evidence: list[MisconceptionEvidence] = Field(default_factory=list)
     status: Literal["active", "remediated"] = "active"
     confidence: float = Field(0.5, ge=0.0, le=1.0)
@@ -785,6 +788,8 @@ class MisconceptionUpdate(BaseModel):
     evidence: MisconceptionEvidence | None = None
     confidence: float = 0.5
     mistake_type: MistakeType | None = None
+    note: str = Field("", max_length=500)
+    """A model's sentence about the misconception (teachers only)."""
 
     @classmethod
     def checked(
@@ -796,6 +801,7 @@ class MisconceptionUpdate(BaseModel):
         evidence: MisconceptionEvidence | None = None,
         confidence: float = 0.5,
         mistake_type: MistakeType | str | None = None,
+        note: str = "",
     ) -> MisconceptionUpdate:
         """Validate the parts of a misconception with the store's error messages."""
         skill = _check_name("skill name", skill)
@@ -820,6 +826,7 @@ class MisconceptionUpdate(BaseModel):
             evidence=evidence,
             confidence=confidence,
             mistake_type=mtype,
+            note=(note or "").strip()[:500],
         )
 
 
@@ -965,12 +972,15 @@ def apply_misconception(model: LearnerModel, item: MisconceptionUpdate) -> tuple
             entry.last_seen = _now()
             if entry.mistake_type is None and item.mistake_type is not None:
                 entry.mistake_type = item.mistake_type
+            if item.note and not entry.note:
+                entry.note = item.note
             return True, entry
     entry = Misconception(
         skill=item.skill,
         error_type=item.error_type,
         mistake_type=item.mistake_type,
         description=item.description,
+        note=item.note,
         evidence=[evidence] if evidence is not None else [],
         confidence=item.confidence,
     )

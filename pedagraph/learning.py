@@ -108,7 +108,7 @@ def _misconception_changes(problem: Problem, step: Step, diagnosis: Diagnosis, g
         return (), ()
     confidence = MISCONCEPTION_CONFIDENCE.get(diagnosis.error_type, 0.5)
     update = MisconceptionUpdate.checked(skill, diagnosis.error_type, diagnosis.misconception, evidence=seen,
-                                         confidence=confidence)  # fmt: skip
+                                         confidence=confidence, note=diagnosis.misconception_note or "")  # fmt: skip
     return (update,), ()
 
 
