@@ -421,9 +421,9 @@ def gated_reply(state: TutoringState, ctx: TutoringContext, move: TutorMove, dra
         return draft, None, result
     prior, step = conversation(state)[1], steps_of(problem)[move.step_index]
     shown = passes(make_gate(problem), gate_view(state))
-    own = template_reply(move, live=True)
+    own = template_reply(move, live=True) if move.reply_source == "model" else ""
     if sent.strip():
-        ending = f"{sent}{own}" if shown(f"{sent}{own}") else sent.strip()
+        ending = f"{sent}{own}" if own and shown(f"{sent}{own}") else sent.strip()
         return ending, "cut", issue
     teacher = real_model(ctx, "teacher")
     if move.reply_source == "model" and teacher is not None:

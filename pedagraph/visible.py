@@ -25,7 +25,14 @@ from functools import lru_cache
 
 from markdown_it import MarkdownIt
 
-from pedagraph.answers import compare, evaluate_arithmetic, find_numbers, format_number, normalize_text
+from pedagraph.answers import (
+    compare,
+    evaluate_arithmetic,
+    find_numbers,
+    format_number,
+    normalize_text,
+    number_to_words,
+)
 
 _MD = MarkdownIt("commonmark", {"html": True})
 _COMMENT_RE = re.compile(r"<!--.*?-->", re.DOTALL)
@@ -265,17 +272,36 @@ def chat_text(text: str) -> str:
 
 @lru_cache(maxsize=1)
 def _confusable_table() -> dict[int, str]:
-    """Every character Unicode's confusables data makes look like an ASCII letter or digit, to that character."""
+    """Every character Unicode's confusables data makes look like an ASCII letter or digit, to that character.
+
+    The data maps characters to a skeleton (Cyrillic І, Greek Ι and Latin I all to `l`); a look-alike is read as
+    the ASCII character of its skeleton in its own case (an upper-case letter as `I`, a digit-like one as `1`).
+    """
+    import string
+
     from confusable_homoglyphs import utils
 
-    table: dict[int, str] = {}
+    skeleton: dict[str, str] = {}
     for char, glyphs in utils.load("confusables.json").items():
-        for glyph in glyphs:
-            c = glyph["c"]
-            if len(char) == 1 and not char.isascii() and len(c) == 1 and c.isascii() and c.isalnum():
-                table.setdefault(ord(char), c)
-            elif len(char) == 1 and char.isascii() and char.isalnum() and len(c) == 1 and not c.isascii():
-                table.setdefault(ord(c), char)
+        ascii_glyphs = [g["c"] for g in glyphs if len(g["c"]) == 1 and g["c"].isascii() and g["c"].isalnum()]
+        if len(char) == 1 and ascii_glyphs:  # an ASCII character's own skeleton too: I -> l
+            skeleton.setdefault(char, ascii_glyphs[0])
+        elif len(char) == 1 and char.isascii() and char.isalnum():
+            for glyph in glyphs:
+                if len(glyph["c"]) == 1 and not glyph["c"].isascii():
+                    skeleton.setdefault(glyph["c"], char)
+    by_skeleton: dict[str, list[str]] = {}
+    for a in string.ascii_letters + string.digits:
+        by_skeleton.setdefault(skeleton.get(a, a), []).append(a)
+    table: dict[int, str] = {}
+    for char, key in skeleton.items():
+        if char.isascii():
+            continue
+        options = list(dict.fromkeys([*by_skeleton.get(key, []), key]))
+        category = unicodedata.category(char)
+        preferred = [o for o in options if (o.isupper() if category == "Lu" else o.isdigit() if category[0] == "N"
+                                            else o.islower())]  # fmt: skip
+        table[ord(char)] = (preferred or options)[0]
     return table
 
 
@@ -371,6 +397,11 @@ def read_values(text: str) -> list[tuple[str, float, bool]]:
 # -- one protected value in loose forms ------------------------------------------------------------------------
 
 _CJK_LANGS = ("ja", "ko", "th")
+_LOOKALIKE_WORDS = frozenset(
+    "to in on at an as is it be we he me my no of or so up us do go if by am ok hi ya yo la le de el un na ni "
+    "due elf once sex set tie fem men van bat tin nam mot hai sau bon net per con dos tres ein".split()
+)
+"""Number words of other languages (and reversed number words) that are everyday English or Romance words."""
 _SPELLED_RE = re.compile(r"(?<![a-z])(?:[a-z](?:[\s\-.,_*/|·•]+|\s*\u200b\s*)){2,}[a-z](?![a-z])")
 
 
@@ -389,7 +420,7 @@ def foreign_forms(value: float) -> tuple[tuple[str, bool], ...]:
             continue
         words = normalize_text(str(words)).strip()
         bare = lang.split("_")[0] in _CJK_LANGS
-        if words and (bare or len(words) >= 3):
+        if words and (bare or len(words) >= 2) and words not in _LOOKALIKE_WORDS:
             forms.add((words, bare))
             if not bare and "-" in words:
                 forms.add((words.replace("-", " "), False))
@@ -410,6 +441,10 @@ def hidden_forms_in(text: str, value: float) -> str | None:
     """
     import roman
 
+    squeezed_words = {re.sub(r"[\s-]+", "", w) for w, _bare in foreign_forms(value)}
+    if value == int(value) and 0 <= value < 10**12:
+        squeezed_words.add(re.sub(r"[\s-]+", "", number_to_words(value)))
+    squeezed_words = {w for w in squeezed_words if len(w) >= 3}
     for seen in readings(text):
         norm = normalize_text(seen)
         squeezed = re.sub(r"\s+", "", norm)
@@ -425,12 +460,9 @@ def hidden_forms_in(text: str, value: float) -> str | None:
                         return token
                 except roman.RomanError:
                     pass
-            backwards = token[::-1]
-            if len(token) >= 3 and any(compare(m.value, value) for m in find_numbers(backwards)):
+            if len(token) >= 3 and token[::-1] in squeezed_words and token not in _LOOKALIKE_WORDS:
                 return token
         for joined in _spelled_words(norm):
-            if any(compare(m.value, value) for m in find_numbers(joined)) or any(
-                compare(m.value, value) for m in find_numbers(joined[::-1])
-            ):
+            if any(w in joined or w in joined[::-1] for w in squeezed_words):
                 return joined
     return None
