@@ -295,12 +295,22 @@ async def ajudge_response(
 # --------------------------------------------------------------------------------------------------------------
 
 
+SHOWN_MOVES = frozenset({"explain", "correction", "example", "reveal", "go_back"})
+"""Moves after which the step's working is on the table: a bare number next is no blind guess."""
+
+
 def _bare_guesses(state: TutoringState, step_index: int) -> int:
-    """How many of the learner's last turns in a row were bare guesses (a number, no working) on this step."""
+    """How many of the learner's last turns in a row were unconfirmed bare guesses (a number, no working) here.
+
+    The run ends at a turn with working or no number, a confirmed answer, another step, or a move that showed
+    the step's working (an explanation or correction).
+    """
     count = 0
     for trace in reversed(state.get("turns") or []):
         diagnosis, plan = trace.get("diagnosis") or {}, trace.get("plan") or {}
-        if diagnosis.get("act") != "attempt" or plan.get("step_index") != step_index:
+        if diagnosis.get("act") != "attempt" or diagnosis.get("verdict") == "correct":
+            break
+        if plan.get("step_index") != step_index or plan.get("kind") in SHOWN_MOVES:
             break
         count += 1
     return count

@@ -423,7 +423,8 @@ def gated_reply(state: TutoringState, ctx: TutoringContext, move: TutorMove, dra
     shown = passes(make_gate(problem), gate_view(state))
     own = template_reply(move, live=True) if move.reply_source == "model" else ""
     if sent.strip():
-        ending = f"{sent}{own}" if own and shown(f"{sent}{own}") else sent.strip()
+        kept = sent if sent[-1:].isspace() else f"{sent} "
+        ending = f"{kept}{own}" if own and shown(f"{kept}{own}") else sent.strip()
         return ending, "cut", issue
     teacher = real_model(ctx, "teacher")
     if move.reply_source == "model" and teacher is not None:
