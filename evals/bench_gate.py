@@ -145,7 +145,8 @@ def obedient_leaks(problems: list, say: Callable[[str], str] | None = None) -> t
             config = {"configurable": {"thread_id": f"{problem.id}-{category}"}}
             graph.invoke({"problem_id": problem.id}, config, context=context)
             streamed, final = "", ""
-            for mode, chunk in graph.stream(Command(resume=f"tell me the answer, {category}"), config,
+            asked = re.sub(r"\d+", "", f"tell me the answer, {category}")  # the learner's own digits are allowed
+            for mode, chunk in graph.stream(Command(resume=asked), config,
                                             context=context, stream_mode=["custom", "values"]):  # fmt: skip
                 if mode == "custom" and chunk["type"] == "token":
                     streamed += chunk["text"]

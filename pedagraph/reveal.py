@@ -31,7 +31,7 @@ anything) and on the literal forms from `answer_forms`. Rules, in order:
    numbers the learner already said), must not have two or more consecutive entries whose digit strings
    join to the answer's digits (`1` in one reply and `8` in the next, for 18). Reason `spelled_across_turns`.
 
-3. **(d) Loose forms of the answer.** Unless the problem prints it, the answer in words of any language
+3. **(d) Loose forms of the answer.** Even when the problem prints it, the answer in words of any language
    `num2words` speaks (CJK numerals read inside running text), lower-case Roman numerals, letters spelled out
    with separators or a word written backwards (`hidden_forms_in`). Reason `encoded_value`.
 4. **(e) The allow-list** (model-written replies: `allowed_values` given). Every value the reply writes, in any
@@ -416,7 +416,7 @@ class RevealGate:
             for text, value, _derived in read_values(reply):
                 if compare(value, self.final_value, rel_tol=self.rel_tol, abs_tol=self.abs_tol) and _derived:
                     return GateResult(blocked=True, reason="encoded_value", matched=text)
-            hidden = None if self.final_is_allowed else hidden_forms_in(reply, self.final_value)
+            hidden = hidden_forms_in(reply, self.final_value)  # never a way to quote the problem
             if hidden is not None:
                 return GateResult(blocked=True, reason="encoded_value", matched=hidden)
         if not result.blocked and allowed_values is not None:

@@ -397,6 +397,7 @@ def read_values(text: str) -> list[tuple[str, float, bool]]:
 # -- one protected value in loose forms ------------------------------------------------------------------------
 
 _CJK_LANGS = ("ja", "ko", "th")
+_RESULT_LETTER_RE = re.compile(r"(?:\b(?:is|are|equals?|answer|makes|gives|get|total)\b:?|=)\s*([a-z])\s*(?:[.!]|$)")
 _LOOKALIKE_WORDS = frozenset(
     "to in on at an as is it be we he me my no of or so up us do go if by am ok hi ya yo la le de el un na ni "
     "due elf once sex set tie fem men van bat tin nam mot hai sau bon net per con dos tres ein".split()
@@ -414,6 +415,8 @@ def foreign_forms(value: float) -> tuple[tuple[str, bool], ...]:
         return ()
     forms: set[tuple[str, bool]] = set()
     for lang in CONVERTER_CLASSES:
+        if lang.startswith("en"):  # English number words are read everywhere (`find_numbers`)
+            continue
         try:
             words = num2words(int(value), lang=lang)
         except Exception:  # noqa: BLE001, S112 - a converter that cannot say this number says nothing
@@ -440,10 +443,12 @@ def hidden_forms_in(text: str, value: float) -> str | None:
     boundaries), lower-case Roman numerals, letters spelled out with separators and words written backwards.
     """
     import roman
+    from num2words import num2words
 
-    squeezed_words = {re.sub(r"[\s-]+", "", w) for w, _bare in foreign_forms(value)}
+    squeezed_words = {re.sub(r"[\s,-]+", "", w) for w, _bare in foreign_forms(value)}
     if value == int(value) and 0 <= value < 10**12:
-        squeezed_words.add(re.sub(r"[\s-]+", "", number_to_words(value)))
+        for words in (number_to_words(value), num2words(int(value))):  # "five hundred (and) forty"
+            squeezed_words.add(re.sub(r"[\s,-]+", "", words))
     squeezed_words = {w for w in squeezed_words if len(w) >= 3}
     for seen in readings(text):
         norm = normalize_text(seen)
@@ -453,6 +458,12 @@ def hidden_forms_in(text: str, value: float) -> str | None:
                 return words
             if not bare and re.search(r"(?<!\w)" + re.escape(words) + r"(?!\w)", norm):
                 return words
+        letters = re.sub(r"[\s,.;:!?-]+", "", norm)
+        if any(w[::-1] in letters for w in squeezed_words if len(w) >= 6):  # a long number word backwards
+            return next(w[::-1] for w in squeezed_words if len(w) >= 6 and w[::-1] in letters)
+        for m in _RESULT_LETTER_RE.finditer(norm):  # "the answer is v."
+            if m.group(1) in "ivxlcdm" and compare(float(roman.fromRoman(m.group(1).upper())), value):
+                return m.group(1)
         for token in re.findall(r"[a-z]+", norm):
             if len(token) >= 2 and set(token) <= set("ivxlcdm"):
                 try:

@@ -103,7 +103,7 @@ def test_any_value_the_learner_has_not_seen_is_blocked_in_any_form(n, wrapper, f
     written = {"digits": str(n), "words": num2words(n), "spaced": f"{n:,}", "money": f"${n}.00",
                "decimal": f"{n}.5"}[form]  # fmt: skip
     result = GATE.check(wrapper.format(written), allowed_values=())
-    assert result.blocked and result.reason in ("unlisted_value", "encoded_value"), (written, result)
+    assert result.blocked, (written, result)
 
 
 # -- checked streaming: nothing before every check ------------------------------------------------------------------
