@@ -99,7 +99,7 @@ def _issue_forms(n: int) -> dict[str, tuple[str, str]]:
         "spelled letters": (f"It is {'-'.join(word)}.", "-".join(word)),
         "word backwards": (f"It is {word[::-1]}.", word[::-1]),
         "scientific notation": (f"It is {n / 10:g}e1.", f"{n / 10:g}e1"),
-        "times ten to the": (f"It is {n / 10:g} × 10¹.", f"{n / 10:g} × 10¹"),
+        "mantissa and exponent": (f"It is {n / 10:g} × 10¹.", f"{n / 10:g} × 10¹"),
         "dozen": (f"It is {n / 12:g} dozen.", f"{n / 12:g} dozen"),
         "take away": (f"It is {n + 1} take away 1.", f"{n + 1} take away 1"),
         "percent of": (f"It is {n * 10}% of 10.", f"{n * 10}% of 10"),
