@@ -289,3 +289,32 @@ def test_visible_text_of_chat_text_is_what_the_gate_reads(gate):
     reply = "It is \u202e81\u202c, <span>or</span> ❶❽."
     assert visible_text(chat_text(reply)) == "It is 81, or 18."
     assert gate.check(chat_text(reply), allowed_values=()).blocked
+
+
+@pytest.mark.parametrize("regeneration", ["Which numbers does this step use?", "It must be 9 eggs then."])
+def test_an_unlisted_value_regenerates_once_then_falls_back_to_the_moves_own_words(regeneration):
+    from pedagraph.graphs.tutor import Context, build_graph
+
+    from pedagraph.taxonomy import TutorMove
+    from pedagraph.tutoring.replies import template_reply
+
+    def reply(call):
+        if call.schema_name:
+            return None
+        return "You should get 9 eggs." if call.last_user else regeneration
+
+    graph = build_graph(checkpointer=InMemorySaver())
+    teacher = StandInChatModel(reply_fn=reply)
+    context = Context(learner_id=f"regen-{len(regeneration)}", teacher_model=teacher, leak_check=False)
+    config = {"configurable": {"thread_id": f"regen-{len(regeneration)}"}}
+    graph.invoke({"problem_id": PID}, config, context=context)
+    out = graph.invoke(Command(resume="can I have a hint?"), config, context=context)
+    event = out["reveal_events"][-1]
+    assert event["reason"] == "unlisted_value" and event["matched"] == "9"
+    final = out["messages"][-1].content
+    if "9" in regeneration:  # the regeneration failed too: the move's own words
+        move = TutorMove.model_validate(out["last_plan"])
+        assert event["action"] == "replaced" and final == template_reply(move, live=True)
+    else:
+        assert event["action"] == "regenerated" and final == regeneration
+    assert len([c for c in teacher.calls if not c.schema_name]) == 2
