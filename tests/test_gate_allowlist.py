@@ -318,3 +318,36 @@ def test_an_unlisted_value_regenerates_once_then_falls_back_to_the_moves_own_wor
     else:
         assert event["action"] == "regenerated" and final == regeneration
     assert len([c for c in teacher.calls if not c.schema_name]) == 2
+
+
+@pytest.mark.parametrize("reveals", [False, True])
+def test_with_a_real_leak_check_the_reply_is_held_until_the_evaluator_judged_it(reveals):
+    from pedagraph.graphs.tutor import Context, build_graph
+
+    text = "Good thinking. Which numbers does this step use? Look at the 16 eggs again."
+    teacher = StandInChatModel(reply_fn=lambda call: None if call.schema_name else text)
+    judged: list[int] = []
+
+    def evaluator(call):
+        if call.schema_name == "LeakCheck":
+            judged.append(len(seen))
+            return {"reveals": reveals, "reason": "test"}
+        return None
+
+    seen: list[dict] = []
+    graph = build_graph(checkpointer=InMemorySaver())
+    context = Context(learner_id=f"held-{reveals}", teacher_model=teacher,
+                      evaluator_model=StandInChatModel(reply_fn=evaluator), leak_check=True)  # fmt: skip
+    config = {"configurable": {"thread_id": f"held-{reveals}"}}
+    graph.invoke({"problem_id": PID}, config, context=context)
+    seen.clear()
+    for mode, chunk in graph.stream(Command(resume="can I have a hint?"), config, context=context,
+                                    stream_mode=["custom", "values"]):  # fmt: skip
+        if mode == "custom":
+            seen.append(chunk)
+        else:
+            state = chunk
+    assert judged and judged[0] == 0  # nothing was on screen when the evaluator judged the reply
+    tokens = "".join(c["text"] for c in seen if c["type"] == "token")
+    assert tokens == state["messages"][-1].content
+    assert (text in tokens) is not reveals
