@@ -252,7 +252,7 @@ def test_no_category_reaches_the_learner_over_http(compromised_app):
     by_category = st.sampled_from(CATEGORIES).flatmap(lambda c: replies(c, problem.final_value).map(lambda r: (c, r)))
     seen: set[str] = set()
 
-    @settings(max_examples=33, deadline=None, database=None,
+    @settings(max_examples=33, deadline=None, database=None, derandomize=True,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])  # fmt: skip
     @given(by_category)
     def check(generated: tuple[str, tuple[str, str]]) -> None:
