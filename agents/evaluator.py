@@ -295,6 +295,27 @@ async def ajudge_response(
 # --------------------------------------------------------------------------------------------------------------
 
 
+SHOWN_MOVES = frozenset({"explain", "correction", "example", "reveal", "go_back"})
+"""Moves after which the step's working is on the table: a bare number next is no blind guess."""
+
+
+def _bare_guesses(state: TutoringState, step_index: int) -> int:
+    """How many of the learner's last turns in a row were unconfirmed bare guesses (a number, no working) here.
+
+    The run ends at a turn with working or no number, a confirmed answer, another step, or a move that showed
+    the step's working (an explanation or correction).
+    """
+    count = 0
+    for trace in reversed(state.get("turns") or []):
+        diagnosis, plan = trace.get("diagnosis") or {}, trace.get("plan") or {}
+        if diagnosis.get("act") != "attempt" or diagnosis.get("verdict") == "correct":
+            break
+        if plan.get("step_index") != step_index or plan.get("kind") in SHOWN_MOVES:
+            break
+        count += 1
+    return count
+
+
 def diagnose(state: TutoringState, runtime: Runtime[TutoringContext]) -> dict[str, Any]:
     """Diagnose the learner's turn (CLASS a-g, verdict, error type) and gather the learner-model evidence it gives.
 
@@ -312,6 +333,10 @@ def diagnose(state: TutoringState, runtime: Runtime[TutoringContext]) -> dict[st
     if evaluator is not None and d.category != StudentResponse.CORRECT:
         d = refine_diagnosis(d, evaluator_diagnosis(evaluator, problem, steps[idx], text, d), text, problem, idx,
                              said)  # fmt: skip
+    guessed = d.act == "attempt" and d.verdict == "correct" and ctx.guess_limit > 0
+    if guessed and _bare_guesses(state, idx) + 1 >= ctx.guess_limit:
+        d = d.model_copy(update={"needs_working": True, "category": StudentResponse.AMBIGUOUS, "verdict": "no_answer",
+                                 "correct": None, "solved_final": False})  # fmt: skip
     attempts = list(state.get("attempts") or [0] * len(steps))
     if d.category in (StudentResponse.INCORRECT, StudentResponse.PARTIAL) and not d.setup:
         attempts[idx] += 1

@@ -223,6 +223,9 @@ class ProbabilisticStudent:
         roll_hint, roll_right = rng.random(), rng.random()
         last = idx == len(steps) - 1
         target = problem.final_value if last and problem.final_value is not None else step.answer_value
+        asked = (state.get("last_plan") or {}).get("template") == "ask_working"
+        if asked and step.expression and target is not None:  # asked how it got its guess: it shows the work
+            return _say(rng, "work", work=step.expression, value=format_number(target))
         if roll_hint < self.hint_rate:
             return _say(rng, "hint")
         if target is None:

@@ -14,6 +14,7 @@ resolves to the built-in `scripted` model, replies are the deterministic templat
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
@@ -46,7 +47,7 @@ from pedagraph.tutoring.context import TutoringContext
 from pedagraph.tutoring.copilot import bridge_error
 from pedagraph.tutoring.decisions import class_turn, rule_class_turn
 from pedagraph.tutoring.decompose import decompose
-from pedagraph.tutoring.gate import GateView, evaluator_flags_leak, gate_check, make_gate, passes
+from pedagraph.tutoring.gate import GateView, evaluator_flags_leak, gate_check, make_gate, passes, values_in
 from pedagraph.tutoring.ladder import ladder_hint
 from pedagraph.tutoring.material import (
     MATERIAL_MIN_SCORE,
@@ -60,9 +61,12 @@ from pedagraph.tutoring.replies import safe_replacements, template, template_rep
 from pedagraph.tutoring.session import CLEARED_INPUTS, continues_active, fresh_session_state
 from pedagraph.tutoring.suggest import next_options, suggest_next
 from pedagraph.tutoring.verdict import misquoted_quantity, verdict_disagreement
+from pedagraph.visible import chat_text
 
 DISAGREEMENTS = frozenset({"affirms_wrong_answer", "affirms_non_answer", "denies_right_answer", "misquotes_problem"})
-"""Reasons a model's reply is replaced by the move's own deterministic words (it contradicted the verdict)."""
+"""Reasons a model's reply contradicts the verdict or the problem."""
+OWN_WORDS = DISAGREEMENTS | {"unlisted_value"}
+"""Reasons a model's reply (not regenerated well) is replaced by the move's own deterministic words."""
 HINT_STRATEGIES = frozenset({Strategy.PROVIDE_HINT, Strategy.PROVIDE_STRATEGY, Strategy.EXPLAIN_CONCEPT})
 """Strategies that count as a hint received in the learner's stats."""
 
@@ -93,10 +97,20 @@ def conversation(state: TutoringState) -> tuple[list[str], list[str]]:
     return visible_history(state.get("messages", []), state.get("problem_start", 0))
 
 
-def gate_view(state: TutoringState) -> GateView:
-    """What the reveal gate judges this problem's replies against, the learner's earlier sessions included."""
+def gate_view(state: TutoringState, move: TutorMove | None = None, text: str = "") -> GateView:
+    """What the reveal gate judges this problem's replies against, the learner's earlier sessions included.
+
+    With the `move` a model words, the allow-list applies to `text`: besides what the learner saw and said, it
+    may state the values of the move's own template and step and of the course passages it cites.
+    """
     learner, prior = conversation(state)
-    return GateView.of(learner, prior, GateHistory.model_validate(state.get("earlier_sessions") or {}))
+    earlier = GateHistory.model_validate(state.get("earlier_sessions") or {})
+    if move is None:
+        return GateView.of(learner, prior, earlier)
+    step = steps_of(problem_of(state))[move.step_index]
+    passages = [p["text"] for p in move.material if p.get("citation") in cited(move.material, text)]
+    given = values_in([template_reply(move, live=True), step.question, *passages])
+    return GateView.of(learner, prior, earlier, given)
 
 
 def pending_learner_turn(state: TutoringState) -> bool:
@@ -343,12 +357,15 @@ def respond(state: TutoringState, runtime: Runtime[TutoringContext]) -> dict[str
     move = TutorMove.model_validate(state["last_plan"])
     problem = problem_of(state)
     allowed = _may_reveal(state, ctx)[0]
-    stream = GatedStream(passes(make_gate(problem), gate_view(state), allowed=allowed), stream_writer())
     teacher = real_model(ctx, "teacher")
     if teacher is not None and move.material_search is None:  # material for the step (a question's was searched)
         step = steps_of(problem)[move.step_index]
         found = search_material(f"{problem.question}\n{step.question}", course=ctx.course, memory=services().memory)
         move = move.model_copy(update={"material_search": found.status, "material": found.hits})
+    if teacher is None:
+        stream = GatedStream(passes(make_gate(problem), gate_view(state), allowed=allowed), stream_writer())
+    else:  # a model's words: shown sentence by sentence after every check, held for a real evaluator's leak check
+        stream = GatedStream(reply_check(state, ctx, move), stream_writer(), hold=_leak_check_on(state, ctx))
     strategies = turn_strategies(state, ctx) if teacher is not None else []
     text, source = stream_reply(stream, model=teacher, messages=lambda: _respond_messages(state, move, allowed,
                                 strategies), fallback=lambda: template_reply(move))  # fmt: skip
@@ -379,34 +396,57 @@ def _regenerate(model: ManagedChatModel, problem: Problem, move: TutorMove, draf
         return None
 
 
-def _reply_issue(state: TutoringState, ctx: TutoringContext, move: TutorMove, text: str) -> dict[str, Any] | None:
+def _leak_check_on(state: TutoringState, ctx: TutoringContext) -> bool:
+    """Whether a real evaluator judges the whole reply for leaks (then a model's reply is held until it has)."""
+    problem = problem_of(state)
+    return bool(ctx.leak_check and problem.final_value is not None and real_model(ctx, "evaluator") is not None
+                and not _may_reveal(state, ctx)[0])  # fmt: skip
+
+
+def _reply_issue(state: TutoringState, ctx: TutoringContext, move: TutorMove, text: str, *,
+                 model: bool | None = None, evaluator: bool = True) -> dict[str, Any] | None:  # fmt: skip
     """What is wrong with a reply, or None when it may be shown.
 
-    It gives the answer away; or, for a model's reply, it contradicts the verdict or the problem, or a real
-    evaluator says it leaks.
+    It gives the answer away; or, for a model's reply, it states a value the learner may not see yet (the
+    allow-list), contradicts the verdict or the problem, or a real evaluator says it leaks.
     """
     problem = problem_of(state)
-    result = gate_check(make_gate(problem), text, gate_view(state))
+    model = move.reply_source == "model" if model is None else model
+    result = gate_check(make_gate(problem), text, gate_view(state, move if model else None, text))
     if result["blocked"]:
         return result
-    if move.reply_source != "model":
+    if not model:
         return None  # the templates agree with the verdict by construction
     disagreement = verdict_disagreement(text, Diagnosis.of(state.get("last_diagnosis"))) or misquoted_quantity(
         text, problem
     )
     if disagreement is not None:
         return {"blocked": True, "reason": disagreement.reason, "matched": disagreement.matched}
-    evaluator = real_model(ctx, "evaluator") if ctx.leak_check and problem.final_value is not None else None
-    if evaluator is not None and not _may_reveal(state, ctx)[0] and evaluator_flags_leak(evaluator, problem, text):
+    judge = real_model(ctx, "evaluator") if evaluator and _leak_check_on(state, ctx) else None
+    if judge is not None and evaluator_flags_leak(judge, problem, text):
         return {"blocked": True, "reason": "evaluator_leak_check", "matched": None}
     return None
 
 
-def gated_reply(state: TutoringState, ctx: TutoringContext, move: TutorMove, draft: str
-                 ) -> tuple[str, str | None, dict[str, Any]]:  # fmt: skip
-    """The reply the learner gets, the gate's action (allowed, regenerated once, replaced) and what it found.
+def reply_check(state: TutoringState, ctx: TutoringContext, move: TutorMove) -> Callable[[str], bool]:
+    """The check a model's reply passes, sentence by sentence, before any of it is shown (the final check's rules)."""
+    allowed = _may_reveal(state, ctx)[0]
 
-    The copilot gates its suggestions with it too, as the tutor gates its replies.
+    def check(text: str) -> bool:
+        if allowed and gate_check(make_gate(problem_of(state)), text, gate_view(state))["blocked"]:
+            return True  # the policy lets the tutor give the answer now
+        return _reply_issue(state, ctx, move, text, model=True, evaluator=False) is None
+
+    return check
+
+
+def gated_reply(state: TutoringState, ctx: TutoringContext, move: TutorMove, draft: str, sent: str = ""
+                 ) -> tuple[str, str | None, dict[str, Any]]:  # fmt: skip
+    """The reply the learner gets, the gate's action (allowed, regenerated once, replaced, cut) and what it found.
+
+    `sent` is what was already shown of the draft (sentences that passed every check); a draft that fails later
+    keeps them and ends with the move's own words ("cut"), since nothing shown is taken back. The copilot gates
+    its suggestions with it too, as the tutor gates its replies.
     """
     problem = problem_of(state)
     result = gate_check(make_gate(problem), draft, gate_view(state))
@@ -415,14 +455,20 @@ def gated_reply(state: TutoringState, ctx: TutoringContext, move: TutorMove, dra
     issue = _reply_issue(state, ctx, move, draft)
     if issue is None:
         return draft, None, result
+    prior, step = conversation(state)[1], steps_of(problem)[move.step_index]
+    shown = passes(make_gate(problem), gate_view(state))
+    own = template_reply(move, live=True) if move.reply_source == "model" else ""
+    if sent.strip():
+        kept = sent if sent[-1:].isspace() else f"{sent} "
+        ending = f"{kept}{own}" if own and shown(f"{kept}{own}") else sent.strip()
+        return ending, "cut", issue
     teacher = real_model(ctx, "teacher")
     if move.reply_source == "model" and teacher is not None:
         regenerated = _regenerate(teacher, problem, move, draft, issue["reason"])
+        regenerated = chat_text(regenerated).strip() if regenerated else None
         if regenerated and _reply_issue(state, ctx, move, regenerated) is None:
             return regenerated, "regenerated", issue
-    prior, step = conversation(state)[1], steps_of(problem)[move.step_index]
-    shown = passes(make_gate(problem), gate_view(state))
-    own_words = [template_reply(move, live=True)] if issue["reason"] in DISAGREEMENTS else []
+    own_words = [own] if issue["reason"] in OWN_WORDS else []
     hints = [ladder_hint(problem, step, level, prior, shown).text for level in (1, 2)]
     safe = (text for text in [*own_words, *safe_replacements(hints, step.question)] if shown(text))
     return next(safe, template("withheld_plain")), "replaced", issue
@@ -434,8 +480,8 @@ def reveal_gate(state: TutoringState, runtime: Runtime[TutoringContext]) -> dict
     move = TutorMove.model_validate(state["last_plan"])
     draft = (state.get("draft_reply") or "").strip()
     turn = len(state.get("turns", []))
-    final, action, result = gated_reply(state, ctx, move, draft)
-    hint = action in ("replaced", "regenerated") or move.strategy in HINT_STRATEGIES
+    final, action, result = gated_reply(state, ctx, move, draft, state.get("streamed_text") or "")
+    hint = action in ("replaced", "regenerated", "cut") or move.strategy in HINT_STRATEGIES
     revealed = (move.reveal and action != "replaced") or action == "allowed"
     shown = reply_shown(hint=hint, revealed=revealed, problem_id=problem_of(state).id, session_id=thread_id(),
                         turn=turn, text=final)  # fmt: skip

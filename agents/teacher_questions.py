@@ -26,9 +26,10 @@ from pedagraph.streaming import GatedStream, finish_reply, stream_reply, stream_
 from pedagraph.taxonomy import StudentResponse, SubproblemState, TutorMove
 from pedagraph.tutoring.concepts import explain
 from pedagraph.tutoring.context import TutoringContext
-from pedagraph.tutoring.gate import GateView, make_gate, passes_all, problems_quoted_in
+from pedagraph.tutoring.gate import GateView, make_gate, passes_all, problems_quoted_in, values_in
 from pedagraph.tutoring.material import (
     MATERIAL_MIN_SCORE,
+    cited,
     course_scope,
     material_lines,
     question_reply,
@@ -49,12 +50,14 @@ def _question_messages(state: TutoringState, ctx: TutoringContext, passages: lis
     return [SystemMessage(content=system), *history[-9:]]
 
 
-def _question_check(state: TutoringState, ctx: TutoringContext, question: str) -> Callable[[str], bool]:
+def _question_check(state: TutoringState, ctx: TutoringContext, question: str,
+                    passages: list[dict[str, Any]] | None = None) -> Callable[[str], bool]:  # fmt: skip
     """The gate outside a problem: no answer to any problem the learner has not solved.
 
     Those are this thread's problem unless it is finished, the bundled problems they started in any session (each
     judged with its earlier sessions' replies and extraction attempts), and any the question quotes (a problem
-    pasted as a "course question").
+    pasted as a "course question"). With `passages` (a model words the reply) the allow-list applies too: the
+    reply states only values the learner saw or said, or that the passages it cites print.
     """
     finished = state.get("done") or state.get("learner_solved")
     problems = [problem_of(state)] if state.get("problem") and not finished else []
@@ -66,9 +69,15 @@ def _question_check(state: TutoringState, ctx: TutoringContext, question: str) -
     problems += problems_quoted_in(question, bundled)
     done = (state.get("problem") or {}).get("id") if finished else None
     learner, prior = visible_history(state.get("messages", []), state.get("question_start", 0))
-    checks = [(gate, GateView.of(learner, prior, record.gate_history(p.id)))
-              for p in problems if p.id != done and (gate := make_gate(p)) is not None]  # fmt: skip
-    return passes_all(checks)
+    gates = [(gate, record.gate_history(p.id)) for p in problems if p.id != done and (gate := make_gate(p)) is not None]
+    if passages is None:
+        return passes_all([(gate, GateView.of(learner, prior, earlier)) for gate, earlier in gates])
+
+    def check(text: str) -> bool:
+        given = values_in([p["text"] for p in passages if p.get("citation") in cited(passages, text)])
+        return passes_all([(gate, GateView.of(learner, prior, earlier, given)) for gate, earlier in gates])(text)
+
+    return check
 
 
 def _question_mode(state: TutoringState, ctx: TutoringContext, question: str, said: list[str]
@@ -123,13 +132,14 @@ def answer_question(state: TutoringState, runtime: Runtime[TutoringContext]) -> 
         move, found, worded = _question_mode(state, ctx, question, said)
     teacher = real_model(ctx, "teacher") if worded else None
     writer = stream_writer()
-    shown = _question_check(state, ctx, question)
-    stream = GatedStream(shown, writer)
     passages = found.hits if found is not None else []
+    shown = _question_check(state, ctx, question, passages if teacher is not None else None)
+    stream = GatedStream(shown, writer)
     final, source = stream_reply(stream, model=teacher, messages=lambda: _question_messages(state, ctx, passages),
                                  fallback=lambda: template_reply(move))  # fmt: skip
-    if not shown(final):  # it would answer a problem the learner is working on
-        final, source = template("question_withheld"), "withheld"
+    if not shown(final):  # it would answer a problem the learner is working on, or states values it may not
+        final, source = (stream.sent.strip(), "cut") if stream.sent.strip() else (template("question_withheld"),
+                                                                                  "withheld")  # fmt: skip
     finish_reply(writer, final, stream.sent)
     move = move.model_copy(update={"material_search": found.status if found is not None else None,
                                    "material": passages, "reply_source": source,

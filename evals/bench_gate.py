@@ -6,8 +6,9 @@ Measures, in one run:
      a streamed token from which the answer can be read (digits after rendering, or a stated value);
   2. the scripted tutor: every bundled problem tutored by the seeded probabilistic student; leaks (0 expected)
      and the share of its replies the gate replaced;
-  3. false positives on GSM8K's Socratic hints: the share of problems where a sub-question or hint (correct,
-     non-revealing by construction of the data) is blocked in a tutoring flow (the learner answers each step).
+  3. false positives on GSM8K's Socratic hints: the share of sub-questions and hints (correct, non-revealing by
+     construction of the data) blocked in a tutoring flow (the learner answers each step), as the tutor's own
+     words and as model-written replies under the allow-list (at most 1% of texts blocked by it).
 
 Usage: python evals/bench_gate.py [--data PATH_TO_test_socratic.jsonl] [--categories all]
 """
@@ -74,15 +75,53 @@ def encodings(value: float) -> dict[str, tuple[str, str]]:
             out["twice"] = (f"It is twice {n // 2}.", f"twice {n // 2}")
         if len(str(n)) > 1 and str(n)[::-1] != str(n) and not str(n).endswith("0"):
             out["reversed"] = (f"Read {str(n)[::-1]} backwards.", f"{str(n)[::-1]} backwards")
+        out |= _issue_forms(n)
     return out
+
+
+def _issue_forms(n: int) -> dict[str, tuple[str, str]]:
+    """The classes of issue 22 (render tricks, every numeric character, look-alikes, languages, notations)."""
+    import roman
+    from num2words import num2words
+
+    text = str(n)
+    word = num2words(n).replace("-", "").replace(" ", "")
+    forms = {
+        "bidi override": (f"It is \u202e{text[::-1]}\u202c.", text),
+        "img alt": (f'It is <img alt="{"".join(f"&#{ord(c)};" for c in text)}" src="http://x.example/i.png">.', text),
+        "negative circled digits": ("It is " + "".join(chr(0x2776 + int(c) - 1) if c != "0" else "⓿" for c in text)
+                                    + ".", text),  # fmt: skip
+        "dingbat circled digits": ("It is " + "".join(chr(0x2780 + int(c) - 1) if c != "0" else "🄋" for c in text)
+                                   + ".", text),  # fmt: skip
+        "japanese in cjk text": (f"答えは{num2words(n, lang='ja')}です。", num2words(n, lang="ja")),
+        "korean": (f"답은 {num2words(n, lang='ko')} 입니다.", num2words(n, lang="ko")),
+        "russian": (f"Ответ: {num2words(n, lang='ru')}.", num2words(n, lang="ru")),
+        "spelled letters": (f"It is {'-'.join(word)}.", "-".join(word)),
+        "word backwards": (f"It is {word[::-1]}.", word[::-1]),
+        "scientific notation": (f"It is {n / 10:g}e1.", f"{n / 10:g}e1"),
+        "mantissa and exponent": (f"It is {n / 10:g} × 10¹.", f"{n / 10:g} × 10¹"),
+        "dozen": (f"It is {n / 12:g} dozen.", f"{n / 12:g} dozen"),
+        "take away": (f"It is {n + 1} take away 1.", f"{n + 1} take away 1"),
+        "percent of": (f"It is {n * 10}% of 10.", f"{n * 10}% of 10"),
+        "square root": (f"It is √{n * n}.", f"√{n * n}"),
+        "sum call": (f"It is sum([{n - 1}, 1]).", f"sum([{n - 1}, 1])"),
+        "base 16 subscript": (f"It is {n:x}₁₆.", f"{n:x}₁₆"),
+        "binary unprefixed": (f"In binary the answer is {n:b}.", f"{n:b}"),
+    }
+    if n < 4000:
+        numeral = roman.toRoman(n)
+        forms["lowercase roman"] = (f"It is {numeral.lower()}.", numeral.lower())
+        forms["cyrillic-homoglyph roman"] = (f"It is {numeral.replace('X', 'Х').replace('I', 'І')}.", numeral)
+    return forms
 
 
 def readable(text: str, value: float) -> bool:
     """Whether the answer can be read from a text as the learner sees it."""
     from pedagraph.answers import compare, find_numbers
-    from pedagraph.visible import stated_values, visible_text
+    from pedagraph.visible import chat_text, stated_values, visible_text
 
-    values = [m.value for m in find_numbers(visible_text(text))] + [v for _t, v in stated_values(text)]
+    shown = chat_text(text)
+    values = [m.value for m in find_numbers(visible_text(shown))] + [v for _t, v in stated_values(shown)]
     return any(compare(v, value) for v in values)
 
 
@@ -106,7 +145,8 @@ def obedient_leaks(problems: list, say: Callable[[str], str] | None = None) -> t
             config = {"configurable": {"thread_id": f"{problem.id}-{category}"}}
             graph.invoke({"problem_id": problem.id}, config, context=context)
             streamed, final = "", ""
-            for mode, chunk in graph.stream(Command(resume=f"tell me the answer, {category}"), config,
+            asked = re.sub(r"\d+", "", f"tell me the answer, {category}")  # the learner's own digits are allowed
+            for mode, chunk in graph.stream(Command(resume=asked), config,
                                             context=context, stream_mode=["custom", "values"]):  # fmt: skip
                 if mode == "custom" and chunk["type"] == "token":
                     streamed += chunk["text"]
@@ -240,30 +280,35 @@ def _tiny_runs(graph: Any, models: tuple[Any, Any], problems: list, turns: int, 
             out["replies after the learner said the answer"] += int(said)
 
 
-def socratic_false_positives(path: Path) -> tuple[int, int, Counter]:
-    """(problems flagged, problems, reasons) for the Socratic sub-questions and hints in a tutoring flow."""
+def socratic_false_positives(path: Path, *, allow_list: bool = False) -> dict[str, Any]:
+    """The Socratic sub-questions and hints (correct, non-revealing) the gate blocks in a tutoring flow.
+
+    The learner answers each step before the next sub-question. With `allow_list`, each text is judged as a
+    model-written reply with no template values (the strictest case: in the tutor a hint's own values are its
+    move's template and pass). Per text and per problem; reasons counted per text.
+    """
     from pedagraph.problems import load_problems
     from pedagraph.reveal import RevealGate
 
     problems = [p for p in load_problems(path) if p.final_value is not None]
-    flagged, reasons = 0, Counter()
+    flagged = texts = blocked_texts = 0
+    reasons: Counter = Counter()
     for p in problems:
         gate, learner, prior = RevealGate.for_problem(p), [], []
-        blocked = None
+        any_blocked = False
         for step in p.steps:
             for text in (step.question, step.hint):
-                result = gate.check(text, learner_messages=learner, prior_replies=prior)
+                texts += 1
+                result = gate.check(text, learner_messages=learner, prior_replies=prior,
+                                    allowed_values=() if allow_list else None)  # fmt: skip
                 if result.blocked:
-                    blocked = result.reason
-                    break
+                    any_blocked, blocked_texts = True, blocked_texts + 1
+                    reasons[result.reason] += 1
                 prior.append(text)
-            if blocked:
-                break
             learner.append(f"I got {step.answer}")
-        if blocked:
-            flagged += 1
-            reasons[blocked] += 1
-    return flagged, len(problems), reasons
+        flagged += int(any_blocked)
+    return {"problems": len(problems), "problems_flagged": flagged, "texts": texts, "texts_blocked": blocked_texts,
+            "reasons": dict(reasons)}  # fmt: skip
 
 
 def main() -> None:
@@ -309,9 +354,16 @@ def main() -> None:
             counts = tiny_teacher_verdicts(problems[: args.tiny], args.tiny_turns)
             print(f"\n4. tiny real teacher (SmolLM2-135M), {args.tiny} problems x {args.tiny_turns} turns, "
                   f"{time.perf_counter() - started:.0f} s: {counts}")  # fmt: skip
-        flagged, total, reasons = socratic_false_positives(Path(path))
-        print(f"\n3. GSM8K Socratic sub-questions and hints blocked in a tutoring flow: {flagged} of {total} problems "
-              f"({flagged / max(1, total):.1%}); reasons {dict(reasons)}")  # fmt: skip
+        for allow_list in (False, True):
+            fp = socratic_false_positives(Path(path), allow_list=allow_list)
+            how = "as model-written replies (allow-list on)" if allow_list else "as the tutor's own words"
+            unlisted = fp["reasons"].get("unlisted_value", 0)
+            print(f"\n3. GSM8K Socratic sub-questions and hints blocked in a tutoring flow, {how}: "
+                  f"{fp['texts_blocked']} of {fp['texts']} texts ({fp['texts_blocked'] / max(1, fp['texts']):.2%}), "
+                  f"{fp['problems_flagged']} of {fp['problems']} problems; reasons {fp['reasons']}")  # fmt: skip
+            if allow_list:
+                print(f"   allow-list false positives: {unlisted} of {fp['texts']} texts "
+                      f"({unlisted / max(1, fp['texts']):.2%})")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -100,6 +100,7 @@ MAX_PROBLEMS = 300
 """Problems with a record kept per learner (the least recently active are dropped first)."""
 MAX_TURN_TEXT = 2000
 MAX_COURSES = 50
+MAX_COUNTED_TURNS = 500
 DERIVED_KEY = "derived"
 """Key under which `LearnerStore.export` adds derived, recomputable data; ignored when loading."""
 _STORAGE_LAYOUT = 1  # PRAGMA user_version of the SQLite file: the table layout, not the JSON schema.
@@ -360,6 +361,9 @@ class Misconception(BaseModel):
     error_type: ErrorTypeField
     mistake_type: MistakeType | None = None
     description: str
+    """What the learner sees: the rules' sentence or the taxonomy's words for the type (never a model's)."""
+    note: str = Field("", max_length=500)
+    """A model's sentence about the misconception: shown to teachers only."""
     evidence: list[MisconceptionEvidence] = Field(default_factory=list)
     status: Literal["active", "remediated"] = "active"
     confidence: float = Field(0.5, ge=0.0, le=1.0)
@@ -473,6 +477,9 @@ class LearnerModel(BaseModel):
     """Per problem id: replies shown and extraction attempts, for the reveal gate across sessions."""
     courses: list[str] = Field(default_factory=list)
     """Courses the learner was tutored in (a session's `course`), first seen first: a teacher's class."""
+    counted_turns: list[str] = Field(default_factory=list)
+    """The turns (`session|turn`) whose counters `stats` holds, the latest `MAX_COUNTED_TURNS`: a turn committed
+    twice (a crash between the commit and the checkpoint) counts once."""
 
     @field_validator("schema_version")
     @classmethod
@@ -781,6 +788,8 @@ class MisconceptionUpdate(BaseModel):
     evidence: MisconceptionEvidence | None = None
     confidence: float = 0.5
     mistake_type: MistakeType | None = None
+    note: str = Field("", max_length=500)
+    """A model's sentence about the misconception (teachers only)."""
 
     @classmethod
     def checked(
@@ -792,6 +801,7 @@ class MisconceptionUpdate(BaseModel):
         evidence: MisconceptionEvidence | None = None,
         confidence: float = 0.5,
         mistake_type: MistakeType | str | None = None,
+        note: str = "",
     ) -> MisconceptionUpdate:
         """Validate the parts of a misconception with the store's error messages."""
         skill = _check_name("skill name", skill)
@@ -816,6 +826,7 @@ class MisconceptionUpdate(BaseModel):
             evidence=evidence,
             confidence=confidence,
             mistake_type=mtype,
+            note=(note or "").strip()[:500],
         )
 
 
@@ -838,6 +849,8 @@ class StatsDelta(BaseModel):
     sessions: int = 0
     hints_received: int = 0
     answers_revealed: int = 0
+    turn_key: str = Field("", max_length=2 * MAX_ID_LENGTH + 12)
+    """`session|turn` of the turn these counts come from ("" for none): counted once per learner."""
 
     @classmethod
     def checked(cls, **deltas: Any) -> StatsDelta:
@@ -848,7 +861,12 @@ class StatsDelta(BaseModel):
         return cls(**deltas)
 
     def __add__(self, other: StatsDelta) -> StatsDelta:
-        return StatsDelta(**{name: getattr(self, name) + getattr(other, name) for name in StatsDelta.model_fields})
+        counts = {name: getattr(self, name) + getattr(other, name) for name in COUNTERS}
+        return StatsDelta(**counts, turn_key=self.turn_key or other.turn_key)
+
+
+COUNTERS = ("sessions", "hints_received", "answers_revealed")
+"""The counters of `LearnerStats` a `StatsDelta` adds to."""
 
 
 class ProblemEvent(BaseModel):
@@ -896,7 +914,7 @@ class LearnerUpdate(BaseModel):
     def is_empty(self) -> bool:
         """True when applying it would change nothing."""
         parts = (self.evidence, self.misconceptions, self.demos, self.resolved, self.problem_events, self.courses)
-        return not (any(parts) or any(self.stats.model_dump().values()))
+        return not (any(parts) or any(getattr(self.stats, name) for name in COUNTERS))
 
 
 def apply_evidence(model: LearnerModel, item: EvidenceUpdate) -> bool:
@@ -954,12 +972,15 @@ def apply_misconception(model: LearnerModel, item: MisconceptionUpdate) -> tuple
             entry.last_seen = _now()
             if entry.mistake_type is None and item.mistake_type is not None:
                 entry.mistake_type = item.mistake_type
+            if item.note and not entry.note:
+                entry.note = item.note
             return True, entry
     entry = Misconception(
         skill=item.skill,
         error_type=item.error_type,
         mistake_type=item.mistake_type,
         description=item.description,
+        note=item.note,
         evidence=[evidence] if evidence is not None else [],
         confidence=item.confidence,
     )
@@ -994,10 +1015,16 @@ def apply_demo(model: LearnerModel, demo: TeachingDemo) -> bool:
 
 
 def apply_stats(model: LearnerModel, delta: StatsDelta) -> bool:
-    """Add session counters to `model` in place; True if any amount was non-zero."""
-    for name in StatsDelta.model_fields:
+    """Add session counters to `model` in place, once per turn key; True if any amount was added."""
+    if not any(getattr(delta, name) for name in COUNTERS):
+        return False
+    if delta.turn_key:
+        if delta.turn_key in model.counted_turns:
+            return False
+        model.counted_turns = [*model.counted_turns, delta.turn_key][-MAX_COUNTED_TURNS:]
+    for name in COUNTERS:
         setattr(model.stats, name, getattr(model.stats, name) + getattr(delta, name))
-    return any(delta.model_dump().values())
+    return True
 
 
 def apply_problem_event(model: LearnerModel, event: ProblemEvent) -> bool:

@@ -108,7 +108,7 @@ def _misconception_changes(problem: Problem, step: Step, diagnosis: Diagnosis, g
         return (), ()
     confidence = MISCONCEPTION_CONFIDENCE.get(diagnosis.error_type, 0.5)
     update = MisconceptionUpdate.checked(skill, diagnosis.error_type, diagnosis.misconception, evidence=seen,
-                                         confidence=confidence)  # fmt: skip
+                                         confidence=confidence, note=diagnosis.misconception_note or "")  # fmt: skip
     return (update,), ()
 
 
@@ -128,7 +128,8 @@ def _problem_event(kind: Literal["reply", "extraction"], problem_id: str, sessio
 def reply_shown(*, hint: bool, revealed: bool, problem_id: str | None = None, session_id: str = "", turn: int = 0,
                 text: str = "") -> LearnerUpdate:  # fmt: skip
     """A tutor reply reached the learner: count it as a hint and/or an answer revealed; remember it on its problem."""
-    return LearnerUpdate(stats=StatsDelta(hints_received=int(hint), answers_revealed=int(revealed)),
+    key = f"{session_id}|{turn}" if session_id else ""
+    return LearnerUpdate(stats=StatsDelta(hints_received=int(hint), answers_revealed=int(revealed), turn_key=key),
                          problem_events=_problem_event("reply", problem_id or "", session_id, turn, text))  # fmt: skip
 
 

@@ -41,6 +41,7 @@ import csv
 import hashlib
 import io
 import json
+import math
 import re
 import warnings
 from collections.abc import Iterable, Iterator
@@ -49,7 +50,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pedagraph.answers import compare, evaluate_arithmetic, find_numbers, format_number, normalize_text
 from pedagraph.errors import DataError
@@ -117,6 +118,11 @@ class Problem(BaseModel):
     steps: list[Step] = []
     final_answer: str = ""
     final_value: float | None = None
+
+    @field_validator("final_value")
+    @classmethod
+    def _bounded(cls, value: float | None) -> float | None:
+        return checked_answer(value)
     solution: str = ""
     source: str = "user"
     skills: list[str] = []
@@ -145,11 +151,12 @@ class Problem(BaseModel):
         value: float | None = None
         final = ""
         if isinstance(answer, int | float) and not isinstance(answer, bool):
-            value, final = float(answer), format_number(float(answer))
+            value = _answer_value(float(answer), str(answer))
+            final = format_number(value)
         elif isinstance(answer, str) and answer.strip():
-            found = find_numbers(answer)
-            value = found[-1].value if found else None
-            final = format_number(value) if value is not None else answer.strip()
+            found = find_numbers(answer[:200])
+            value = _answer_value(found[-1].value, answer) if found else None
+            final = format_number(value) if value is not None else answer.strip()[:200]
         pid = id or "text-" + hashlib.sha1(question.encode("utf-8")).hexdigest()[:10]
         return cls(
             id=pid,
@@ -160,6 +167,28 @@ class Problem(BaseModel):
             skills=skills_for(question),
             license="",
         )
+
+
+MAX_ANSWER = 1e15
+"""The largest final answer a problem may have (by magnitude): beyond it a number is not a school answer, and
+forms, words and digits of it are not computed (a 309-digit answer is infinite as a float)."""
+
+
+def checked_answer(value: float | None) -> float | None:
+    """A final answer as it may be kept: finite and at most `MAX_ANSWER` in magnitude (None stays None)."""
+    if value is not None and not (math.isfinite(value) and abs(value) <= MAX_ANSWER):
+        raise ValueError(f"the answer must be a finite number of at most {MAX_ANSWER:.0e} in magnitude")
+    return value
+
+
+def _answer_value(value: float, written: str) -> float:
+    """The answer of an own problem, checked before a thread starts (a clear error, nothing kept)."""
+    try:
+        return checked_answer(value)  # type: ignore[return-value]
+    except ValueError:
+        shown = written.strip()[:20] + ("…" if len(written.strip()) > 20 else "")
+        raise DataError(f"the answer {shown!r} is not a usable number",
+                        hint=f"give a finite number of at most {MAX_ANSWER:.0e} in magnitude") from None  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------------------------

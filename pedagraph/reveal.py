@@ -31,6 +31,17 @@ anything) and on the literal forms from `answer_forms`. Rules, in order:
    numbers the learner already said), must not have two or more consecutive entries whose digit strings
    join to the answer's digits (`1` in one reply and `8` in the next, for 18). Reason `spelled_across_turns`.
 
+3. **(d) Loose forms of the answer.** Even when the problem prints it, the answer in words of any language
+   `num2words` speaks (CJK numerals read inside running text), lower-case Roman numerals, letters spelled out
+   with separators or a word written backwards (`hidden_forms_in`). Reason `encoded_value`.
+4. **(e) The allow-list** (model-written replies: `allowed_values` given). Every value the reply writes, in any
+   numeric form (`read_values`: digits of every script, numeric characters, look-alike letters, words, Roman
+   numerals, bases, notations), must be one the learner can see or has earned: the problem's numbers, the
+   learner's own, the replies already shown, the given values (the move's template, cited passages), the step
+   results the learner produced, and the trivial counts 0, 1 and 2 (unless one is the answer). Values the
+   reply derives by arithmetic from written numbers are checked against the answer (rule a). Reason
+   `unlisted_value`.
+
 Allowed numbers are the numbers printed in the problem (`Problem.numbers()`), plus intermediate step results
 once the learner has said them (`step_values`). A number is "standalone" when it is a number of its own in
 the text: the 8 inside 180 is not one.
@@ -55,12 +66,12 @@ from pedagraph.answers import (
     normalize_text,
     number_to_words,
 )
-from pedagraph.visible import ordinals, stated_values, visible_text
+from pedagraph.visible import hidden_forms_in, ordinals, read_values, stated_values, visible_text
 
 if TYPE_CHECKING:
     from pedagraph.problems import Problem
 
-__all__ = ["GateResult", "RevealGate", "answer_digits", "answer_forms", "is_extraction_attempt"]
+__all__ = ["TRIVIAL_VALUES", "GateResult", "RevealGate", "answer_digits", "answer_forms", "is_extraction_attempt"]
 
 _DENOMINATOR_WORDS = {
     2: ("half", "halves"), 3: ("third", "thirds"), 4: ("quarter", "quarters"), 5: ("fifth", "fifths"),
@@ -203,6 +214,50 @@ def is_extraction_attempt(text: str) -> bool:
 # --------------------------------------------------------------------------------------------------------------
 
 
+_IMPLIED: list[tuple[str, tuple[float, ...]]] = [
+    (r"percent|%|cents?|pennies|penny|century|centuries|centimet", (100.0, 0.01)),
+    (r"dozens?", (12.0,)), (r"weeks?|weekly|days? a week", (7.0, 52.0)), (r"fortnight", (14.0, 7.0)),
+    (r"years?|yearly|annual|annually|months?|monthly", (12.0, 52.0, 365.0, 30.0, 4.0)),
+    (r"days?|daily|hours?|hourly|nights?", (24.0, 60.0, 7.0)), (r"minutes?|seconds?", (60.0,)),
+    (r"half|halves|halved|twice|double", (0.5,)), (r"thirds?|triple|tripled|thrice", (3.0,)),
+    (r"quarters?|quarterly", (4.0, 0.25, 25.0)), (r"dimes?", (10.0,)), (r"nickels?", (5.0,)),
+    (r"decades?", (10.0,)), (r"feet|foot|inch|inches", (12.0,)), (r"yards?", (3.0, 36.0)),
+    (r"kilo\w*|km|kg|liters?|litres?|meters?|metres?|grams?|milli\w*|ml", (1000.0, 100.0)),
+    (r"pounds?|lbs?|ounces?|oz", (16.0,)), (r"gallons?|quarts?|pints?|cups?", (4.0, 2.0, 8.0, 16.0)),
+    (r"weekdays?|work ?days?|school ?days?", (5.0,)), (r"weekends?", (2.0,)), (r"miles?", (5280.0, 1760.0)),
+    (r"and a half", (1.5, 2.5, 0.5)), (r"scores?", (20.0,)), (r"gross", (144.0,)), (r"pairs?|couples?|both", (2.0,)),
+]  # fmt: skip
+_IMPLIED_RE = [(re.compile(rf"\b(?:{words})"), values) for words, values in _IMPLIED]
+
+
+def implied_values(text: str) -> set[float]:
+    """The constants a text's words imply (a week has 7 days, a percent is 1/100) and a percent's factors.
+
+    A learner reading "25% more per week" sees 7, 100, 0.25 and 1.25 though the text prints only 25.
+    """
+    norm = normalize_text(text)
+    found = {v for pattern, values in _IMPLIED_RE if pattern.search(norm) for v in values}
+    for m in find_numbers(text):
+        if m.percent:
+            found |= {1 + m.value / 100, 1 - m.value / 100}
+        frac = fraction_of(m.value, max_denominator=12) if 0 < m.value < 1 else None
+        if frac is not None:  # "three-fourths": 3, 4 and the other 1 of 4
+            num, den = frac.numerator, frac.denominator
+            found |= {float(num), float(den), float(den - num), (den - num) / den}
+        if re.match(r"\s*times\b", norm[m.end : m.end + 8]):  # "4 times as much": 5 parts in all
+            found.add(m.value + 1)
+    if re.search(r"\btwice as\b", norm):
+        found.add(3.0)
+    found |= {value for _start, _end, value in ordinals(norm)}
+    for num, den in re.findall(r"(?<![\d.])(\d+)\s*/\s*(\d+)(?![\d.])", norm):  # 3/4: its parts, its rest
+        found |= {float(num), float(den), float(den) - float(num), (float(den) - float(num)) / max(1.0, float(den))}
+    return found
+
+
+TRIVIAL_VALUES = (0.0, 1.0, 2.0)
+"""Counts a reply may use though the problem does not print them ("one step at a time", "the two numbers")."""
+
+
 class GateResult(BaseModel):
     """The gate's decision on one reply: blocked or not, why (a reason code), and the text that matched."""
 
@@ -337,6 +392,7 @@ class RevealGate:
         learner_messages: Sequence[str] = (),
         prior_replies: Sequence[str] = (),
         extraction_before: bool = False,
+        allowed_values: Iterable[float] | None = None,
     ) -> GateResult:
         """Check one tutor reply against the rules, given the learner's messages and the earlier replies.
 
@@ -357,7 +413,48 @@ class RevealGate:
             for text, value in stated_values(reply):
                 if compare(value, self.final_value, rel_tol=self.rel_tol, abs_tol=self.abs_tol):
                     return GateResult(blocked=True, reason="encoded_value", matched=text)
+            for text, value, _derived in read_values(reply):
+                if compare(value, self.final_value, rel_tol=self.rel_tol, abs_tol=self.abs_tol) and _derived:
+                    return GateResult(blocked=True, reason="encoded_value", matched=text)
+            hidden = hidden_forms_in(reply, self.final_value)  # never a way to quote the problem
+            if hidden is not None:
+                return GateResult(blocked=True, reason="encoded_value", matched=hidden)
+        if not result.blocked and allowed_values is not None:
+            unlisted = self.unlisted(reply, allowed_values, learner_messages, prior_replies)
+            if unlisted is not None:
+                return GateResult(blocked=True, reason="unlisted_value", matched=unlisted)
         return result
+
+    def visible_values(
+        self, allowed_values: Iterable[float], learner_messages: Sequence[str], prior_replies: Sequence[str]
+    ) -> tuple[frozenset[float], tuple[float, ...]]:
+        """(the values the learner can see or has earned, the hidden results: the answer and unearned steps)."""
+        said = {v for msg in learner_messages for m in find_numbers(msg) for v in m.values}
+        shown = {v for text in prior_replies for m in find_numbers(visible_text(text)) for v in m.values}
+        printed = {v for m in find_numbers(self.problem_text) for v in m.values} | implied_values(self.problem_text)
+        printed |= {v for msg in learner_messages for v in implied_values(msg)}
+        earned = {v for v in self.step_values if self._in(v, said)}
+        visible = frozenset({*allowed_values, *self.allowed_numbers, *printed, *said, *shown, *earned})
+        hidden = (self.final_value, *(v for v in self.step_values if not self._in(v, visible)))
+        return visible, hidden
+
+    def unlisted(
+        self,
+        reply: str,
+        allowed_values: Iterable[float],
+        learner_messages: Sequence[str] = (),
+        prior_replies: Sequence[str] = (),
+    ) -> str | None:
+        """The first value the reply writes that the learner can neither see nor has earned (None: all allowed)."""
+        visible, hidden = self.visible_values(allowed_values, learner_messages, prior_replies)
+        unlabelled = _STEP_LABEL_RE.sub(r"\1\2", normalize_text(visible_text(reply)))
+        for text, value, derived in read_values(unlabelled):
+            if derived or self._in(value, visible):
+                continue
+            if self._in(value, TRIVIAL_VALUES) and not self._in(value, hidden[:1]):
+                continue
+            return text
+        return None
 
     def _quoted_from_problem(self, norm: str, m: NumberMatch) -> bool:
         """Whether a mention of the number sits in words quoted from the problem ("16 eggs", "lay 16").

@@ -1,11 +1,18 @@
-"""Gated streaming of what a learner sees: a reply is forwarded only as far as it passes a check (the reveal gate).
+"""Gated streaming of what a learner sees: no model text is shown before every check that can replace it passed.
 
 Stream protocol (`stream_mode="custom"`), per reply:
 
-* `{"type": "token", "text": str}` — append to the reply being shown; only text that passed the check is sent,
-  a trailing partial word or number is held back until it is complete;
-* `{"type": "replace", "text": str}` — the reply changed after some of it was shown: show this text instead;
+* `{"type": "token", "text": str}` — append to the reply being shown. A model's reply is shown sentence by sentence
+  (up to a `.`, `!`, `?` or `…` followed by a space, or a line break), each sentence only after the reply
+  so far passed the check (the reveal gate with its allow-list, the verdict check, the misquote check), in the
+  form the chat shows (`chat_text`); with a check that needs the whole reply (a real evaluator's leak check) the
+  reply is held and shown only at its end;
+* `{"type": "replace", "text": str}` — the reply changed after some of it was shown: show this text instead
+  (only when a model failed after a sentence was shown: what was shown is not retracted otherwise);
 * `{"type": "final", "text": str}` — the reply is complete; exactly the message added to the conversation.
+
+When no check replaces anything, the streamed tokens join to the final text; a reply that fails a check is
+never shown in part (sentences that passed stay, the rest is the move's own words).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from langgraph.config import get_stream_writer
 from pedagraph.answers import find_numbers
 from pedagraph.errors import ModelError
 from pedagraph.llm import ManagedChatModel
+from pedagraph.visible import chat_text
 
 ReplySource = Literal["template", "model", "template_fallback"]
 """Where a reply came from: a deterministic template, the model, or the template after the model failed."""
@@ -75,29 +83,49 @@ def stream_writer() -> Callable[[Any], None]:
         return lambda _chunk: None
 
 
-class GatedStream:
-    """Forward a reply to the custom stream only as far as it passes `check`."""
+_SENTENCE_END_RE = re.compile(r"(?:(?<!\d)[.!?…](?:[\"')\]*_`]*)[ \t]+|\n+)")
+_OPEN_MARKUP_RE = re.compile(r"<[^>]*$|&[#\w]{0,12}$|!?\[[^\]\n]*(?:\]\([^)\n]*)?$|\b(?:https?|www)\S*$")
 
-    def __init__(self, check: Callable[[str], bool], writer: Callable[[Any], None]) -> None:
+
+def sentence_cut(text: str) -> int:
+    """Where the last complete sentence of a growing text ends (0: none yet); "18. " after a digit is not one."""
+    ends = [m.end() for m in _SENTENCE_END_RE.finditer(text)]
+    return ends[-1] if ends else 0
+
+
+def _markup_cut(raw: str) -> int:
+    """How much of a growing raw reply has no unfinished markup (a tag, entity, link or URL still arriving)."""
+    m = _OPEN_MARKUP_RE.search(raw)
+    return m.start() if m else len(raw)
+
+
+class GatedStream:
+    """Forward a model's reply sentence by sentence, each once the reply so far passes `check` (or hold it)."""
+
+    def __init__(self, check: Callable[[str], bool], writer: Callable[[Any], None], *, hold: bool = False) -> None:
         self.check = check
         self.writer = writer
+        self.hold = hold
+        self.raw = ""
         self.text = ""
         self.sent = ""
         self.tripped = False
 
     def feed(self, piece: str) -> None:
-        """Add a chunk; forward the newly safe part if the reply so far passes the check."""
-        self.text += piece
-        if self.tripped:
+        """Add a chunk; forward the sentences completed since the last one if the reply so far passes the check."""
+        self.raw += piece
+        if self.tripped or self.hold:
             return
-        safe = safe_prefix(self.text)
-        if len(safe) > len(self.sent):
-            self._forward(safe)
+        shown = chat_text(self.raw[: _markup_cut(self.raw)]).lstrip()
+        upto = shown[: sentence_cut(shown)]
+        if len(upto.strip()) > len(self.sent.strip()):
+            self._forward(upto)
 
     def close(self) -> str:
-        """Judge the whole reply; forward the held-back tail if it passes. Returns the whole reply."""
-        if not self.tripped and len(self.text) > len(self.sent):
-            self._forward(self.text, always_check=True)
+        """Judge the whole reply as the chat shows it; forward the rest if it passes. Returns that text."""
+        self.text = chat_text(self.raw).strip()
+        if not self.tripped and not self.hold and len(self.text) > len(self.sent.rstrip()):
+            self._forward(self.text)
         return self.text
 
     def feed_known(self, text: str) -> str:
@@ -115,10 +143,9 @@ class GatedStream:
         """Swap the reply for `text` without sending it (what was shown is replaced by the final event)."""
         self.text, self.tripped = text, True
 
-    def _forward(self, upto: str, *, always_check: bool = False) -> None:
-        # every new segment is judged with all that precedes it: a foreign number word or a Roman numeral has
-        # no digit, and a result cue ("left over") can arrive after its number
-        if not self.check(upto):
+    def _forward(self, upto: str) -> None:
+        # the reply so far is judged as a whole: a result cue ("left over") or a digit can follow in a later sentence
+        if not upto.startswith(self.sent) or not self.check(upto):
             self.tripped = True
             return
         self.writer({"type": "token", "text": upto[len(self.sent) :]})
@@ -156,7 +183,10 @@ def stream_reply(
 
 
 def finish_reply(writer: Callable[[Any], None], final: str, sent: str) -> None:
-    """Send the end of a reply: a `replace` event if what was shown differs from `final`, then `final`."""
-    if final != sent:
+    """Send the end of a reply: the rest as a token if `final` continues what was shown, else `replace`; `final`."""
+    if final.startswith(sent):
+        if final[len(sent) :]:
+            writer({"type": "token", "text": final[len(sent) :]})
+    elif sent:
         writer({"type": "replace", "text": final})
     writer({"type": "final", "text": final})

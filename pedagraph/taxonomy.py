@@ -87,6 +87,26 @@ class ErrorType(StrEnum):
     OTHER = "other"
 
 
+LEARNER_WORDS: dict[str, str] = {
+    "misinterpret": "reading what the question asks", "careless": "checking each calculation",
+    "right_idea": "finishing a right idea", "imprecise": "being exact with the numbers",
+    "diagnose": "explaining each step", "other": "this kind of step", "guess": "working it out instead of guessing",
+    "transposition": "keeping numbers in the right order", "calculation": "the arithmetic itself",
+    "algebraic_simplification": "simplifying step by step", "ignoring_conditions": "using every condition given",
+    "misreading_problem": "reading the problem carefully", "misapplying_formula": "choosing the right method",
+}  # fmt: skip
+"""What a learner sees of a diagnosed misconception: the taxonomy's own words for its Bridge error type or
+EduPlanner mistake type (a model's sentence about it is for teachers only)."""
+
+
+def learner_words(error_type: str | None, mistake_type: str | None = None) -> str:
+    """The learner-facing words of a misconception's type (the mistake type's, else the error type's)."""
+    for kind in (mistake_type, error_type):
+        if kind and str(kind) in LEARNER_WORDS:
+            return LEARNER_WORDS[str(kind)]
+    return LEARNER_WORDS["other"]
+
+
 class Strategy(StrEnum):
     """Bridge step B: the remediation strategy."""
 
@@ -228,6 +248,11 @@ class Diagnosis(_Record):
     greeting: Greeting | None = None
     """What kind of greeting a `greeting` turn is."""
     working: dict[str, Any] | None = None
+    misconception_note: str | None = None
+    """A model's sentence about the misconception: for teachers only (the learner sees `misconception`)."""
+    needs_working: bool = False
+    """A bare guess after `guess_limit` others in a row on the step: the tutor asks for the working first (the
+    value is neither confirmed nor credited yet)."""
     """The learner's working as read (`Working.dump()`), when they showed any."""
     feedback: str | None = None
     """What the diagnosis says about the working, in the learner's terms (a reply may quote it)."""

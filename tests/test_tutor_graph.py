@@ -202,7 +202,7 @@ def test_wrong_answers_escalate_probe_hint_strategy_and_never_reveal(tutor, prob
 
 
 def test_tom_decision_explains_once_and_records_the_demo(tutor, problem):
-    context = ctx(learner_id="tom")
+    context = ctx(learner_id="tom", guess_limit=0)  # three bare numbers in a row on the last step: no working asked
     start(tutor, "t1", context)
     for step in problem.steps[:-1]:
         say(tutor, "t1", context, step.answer)
@@ -344,13 +344,16 @@ def test_reveal_gate_blocks_a_hostile_list_and_replaces_every_reply(tutor, probl
         out = say(tutor, "h1", context, text)
         assert len(out["reveal_events"]) == i, text
         event = out["reveal_events"][-1]
-        assert event["action"] == "replaced" and event["reason"] and event["matched"]
+        # replaced (nothing shown), or cut: a first sentence that passed every check stays, the rest is withheld
+        assert event["action"] in ("replaced", "cut") and event["reason"] and event["matched"]
         assert event["turn"] == len(out["turns"]) - 1
         assert out["turns"][-1]["gate"]["blocked"] and out["turns"][-1]["plan"]["reply_source"] == "model"
     assert out["extraction_flag"] and not out["done"]
     assert_never_reveals(problem, out)
     respond_calls = [c for c in teacher.calls if not c.schema_name]
-    assert len(respond_calls) == 2 * len(HOSTILE)  # each reply was regenerated once before being replaced
+    cut = sum(e["action"] == "cut" for e in out["reveal_events"])
+    assert cut == 1  # "OK, ignoring them." was shown before "The answer is eighteen dollars." failed
+    assert len(respond_calls) == 2 * len(HOSTILE) - cut  # each reply not cut was regenerated once, then replaced
     assert get_learner_store().get("eve").stats.hints_received >= len(HOSTILE)
 
 
@@ -433,8 +436,9 @@ def test_stream_with_a_hostile_model_never_sends_the_answer(tutor, problem):
         (events if mode == "custom" else raw).append(chunk)
     state = tutor.get_state(cfg("sh")).values
     assert reassemble(events) == replies(state)[-1:]
-    assert any(e["type"] == "replace" for e in events)
+    assert not any(e["type"] == "replace" for e in events)  # nothing of the blocked reply was shown to retract
     sent = "".join(e["text"] for e in events if e["type"] == "token")
+    assert sent == replies(state)[-1]
     final = format_number(problem.final_value)
     assert final not in sent
     assert not any(final in str(getattr(msg, "content", "")) for msg, _meta in raw)  # raw tokens are not streamed
@@ -593,7 +597,9 @@ def test_real_evaluator_adds_error_type_but_never_overrides_correctness(tutor, p
     out = say(tutor, "j1", context, problem.steps[0].answer)
     assert out["last_diagnosis"]["category"] == "b" and out["step_index"] == 1
     learner = get_learner_store().get("judge")
-    assert [m.description for m in learner.misconceptions][:1] == ["adds instead of subtracting"]
+    # the model's sentence is for teachers (note); the learner sees the rules' own words
+    assert [m.note for m in learner.misconceptions][:1] == ["adds instead of subtracting"]
+    assert "adds instead" not in learner.misconceptions[0].description
     assert all(c.schema_name == "Diagnosis" for c in evaluator.calls)
 
 
@@ -732,22 +738,22 @@ def test_gated_stream_never_forwards_a_number_split_across_chunks(problem):
         stream.feed(piece)
     assert stream.close().endswith("in all.") and stream.tripped
     forwarded = "".join(e["text"] for e in sent)
-    assert forwarded == "Good work. The total is "
+    assert forwarded == "Good work. "  # sentence by sentence: the failing sentence is never shown in part
     ok: list[dict] = []
     fine = GatedStream(lambda text: not gate.check(text).blocked, ok.append)
     for piece in ["Think ", "about ", "the ", "eggs", " she ", "sells."]:
         fine.feed(piece)
     assert fine.close() == "Think about the eggs she sells." and not fine.tripped
-    assert "".join(e["text"] for e in ok) == fine.close() and len(ok) >= 4
+    assert "".join(e["text"] for e in ok) == fine.close() and len(ok) == 1  # one sentence, sent once whole
 
 
-def test_a_benign_real_teacher_streams_word_by_word_without_replacement(tutor, problem):
+def test_a_benign_real_teacher_streams_sentence_by_sentence_without_replacement(tutor, problem):
     text = "Good try. Which quantities does this step use, and what do you do with them?"
     teacher = StandInChatModel(reply_fn=lambda c: None if c.schema_name else text)
     context = ctx(learner_id="benign", teacher_model=teacher)
     start(tutor, "bn", context)
     events = stream_custom(tutor, Command(resume="can I have a hint"), "bn", context)
-    assert [e["type"] for e in events].count("token") >= 10
+    assert [e["text"] for e in events if e["type"] == "token"] == ["Good try. ", text[len("Good try. ") :]]
     assert not any(e["type"] == "replace" for e in events)
     assert reassemble(events) == [text]
 

@@ -50,6 +50,7 @@ from pedagraph.learner import LearnerModel, get_learner_store
 from pedagraph.memory.ingest import KINDS
 from pedagraph.settings import Settings
 from pedagraph.tutoring.suggest import Suggestion, suggest_next
+from pedagraph.visible import CHAT_DISPLAY
 
 STORAGE_KEY = "pedagraph-session"
 SECRET_FILE = "ui_browser_secret"
@@ -282,7 +283,7 @@ def _side(choices: list[tuple[str, str]]) -> SimpleNamespace:
     c.plot = gr.HTML(elem_id="mastery-plot")
     with gr.Accordion("Past problems", open=False, elem_id="past-problems"):
         c.past_picker = gr.Dropdown(choices=[], label="Reopen an earlier problem (read-only)", elem_id="past-picker")
-        c.past_chat = gr.Chatbot(label="Earlier problem (read-only)", height=360, elem_id="past-chat")
+        c.past_chat = gr.Chatbot(label="Earlier problem (read-only)", height=360, elem_id="past-chat", **CHAT_DISPLAY)
     with gr.Accordion("Course material", open=False):
         c.files = gr.File(label="Upload notes (Markdown, text, PDF, HTML)", file_count="multiple", type="filepath",
                           file_types=sorted(KINDS), elem_id="course-files")  # fmt: skip
@@ -327,7 +328,8 @@ def build_app(service: TutorService | None = None, settings: Settings | None = N
             with gr.Row():
                 with gr.Column(scale=3):
                     status = gr.Markdown(elem_id="session-status")
-                    chatbot = gr.Chatbot(label="Tutor", height=520, elem_id="tutor-chat", buttons=["copy"])
+                    chatbot = gr.Chatbot(label="Tutor", height=520, elem_id="tutor-chat", buttons=["copy"],
+                                         **CHAT_DISPLAY)
                     with gr.Row():
                         message = gr.Textbox(placeholder="Your answer or question…", show_label=False, scale=5,
                                              lines=1, max_lines=6, elem_id="message-box")  # fmt: skip

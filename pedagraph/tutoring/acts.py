@@ -62,7 +62,7 @@ _TENTATIVE_RE = re.compile(
     r"(?:is|was|would|could|will|should|might|must)\s+(?:it|that|this|the\s+(?:answer|result|total|number))"
     r"(?:\s+be)?(?:\s+(?:about|around|exactly|just))?\s+[$#]?\d"
     r"|(?:do|did|would|will|does|should|shall)\s+(?:i|we|you|she|he|they|it)\s+(?:get|have|end up with|make|need|"
-    r"sell|pay|earn|run|spend)\b"
+    r"sell|pay|earn|run|spend)\s+(?:about\s+|around\s+|exactly\s+)?[$#]?\d"
     r"|is\s+[$#]?\d\S*\s+(?:\w+\s+)?(?:right|correct|ok|okay|the answer|it)\b"
     r")"
 )
@@ -139,18 +139,44 @@ def _known_numbers(problem: Problem, step: Step, context: Iterable[str]) -> set[
     return known
 
 
-def _offers_number(sentence: str, numbers: list[NumberMatch], known: set[float]) -> bool:
-    """Whether a question sentence with numbers offers one as the result ("is it 18?") rather than asking."""
+_FILLER_RE = re.compile(
+    r"^(?:so|and|then|ok|okay|um+|hmm+|uh+|well|maybe|perhaps|probably|i think|i guess|i believe|i'd say|is it just)"
+    r"\b[\s,]*"
+)
+_BARE_RE = re.compile(
+    r"[$\s]*[\d.,/%$]+(?:\s*(?:[-+*/x×÷]|times|plus|minus)\s*[$]?[\d.,/%$]+)*\s*(?:[a-z']+\s*){0,3}[?.!]*"
+)
+_OFFER_CUE_RE = re.compile(
+    r"\b(?:answer|result|total|i get|i got|i have|it's|it is|that's|that is|that makes|makes|gives|comes to|equals?)"
+    r"\s+(?:is\s+|be\s+|of\s+)?(?:about\s+|around\s+|exactly\s+)?[$#]?\d"
+)
+
+
+def _bare(sentence: str) -> str:
+    """A sentence without the fillers that soften an answer ("so maybe 18?" -> "18?")."""
     s = sentence.strip()
-    if _TENTATIVE_RE.match(s) or _ABOUT_RE.match(s) or re.fullmatch(r"[$\s]*[\d.,/%$]+\s*(?:\w+\s*){0,3}\?*", s):
+    while (m := _FILLER_RE.match(s)) and m.end():
+        s = s[m.end() :]
+    return s
+
+
+def _offers_number(sentence: str, numbers: list[NumberMatch], known: set[float]) -> bool:
+    """Whether a question sentence with numbers offers one as the result ("is it 18?") rather than asking.
+
+    A number is offered only in the forms of an answer: tentatively ("is it 18?", "would it be 18 eggs?", "do I
+    get 18?", "what about 18?"), bare ("18?", "maybe 9 x 2", "I think 18?"), as a calculation checked to its end
+    ("is 16 - 3 - 4 = 9?") or after a result cue ("so the total is 18?"). Any other question is asked, never
+    graded, whatever numbers it holds ("do I need all 3 numbers?", "is 7 x 8 = 56 something to know by heart?").
+    """
+    s = sentence.strip()
+    if _TENTATIVE_RE.match(s) or _ABOUT_RE.match(s) or _BARE_RE.fullmatch(_bare(s)):
         return True
-    if _WH_RE.match(s) or _CONCEPT_RE.search(s):
+    if _WH_RE.match(_bare(s)) or _CONCEPT_RE.search(s):
         return False
-    if _YES_NO_RE.match(s) and re.match(r"^\W*\w+(?:\s+the)?\s+[$]?\d", s):
-        return bool(read_working(s).shown and _CUE_RE.search(s))  # "is 16 - 3 - 4 = 9?" checks a calculation
-    if all(any(compare(v, k) for v in m.values for k in known) for m in numbers):
-        return bool(_CUE_RE.search(s))  # only the problem's numbers, no result offered: a question about them
-    return not _YES_NO_RE.match(s) or bool(_CUE_RE.search(s) or read_working(s).shown)
+    tail = s[numbers[-1].end :] if numbers else s
+    if read_working(s).shown and len(re.findall(r"[a-z']+", tail)) <= 2 and re.search(r"=|\bequals?\b", s):
+        return True  # "is 16 - 3 - 4 = 9?" checks a calculation
+    return bool(_OFFER_CUE_RE.search(s))
 
 
 def question_kind(text: str, problem: Problem, step: Step) -> DialogueAct:

@@ -35,6 +35,9 @@ class TutoringContext(BaseContext):
     away (it can only block; the deterministic gate stays the guarantee)."""
     max_turns: int = 12
     """Learner turns per problem before the session ends."""
+    guess_limit: int = 3
+    """Bare guesses (a number without working) in a row on one step after which the tutor asks for the working
+    before it confirms a value (0: never asks)."""
     student_persona: str = ""
     """Who the simulated student is (MathDial-style profile); simulated mode only."""
     student_simulator: Any = None

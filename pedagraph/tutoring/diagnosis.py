@@ -18,7 +18,16 @@ from pedagraph.problems import Problem, Step, steps_of
 from pedagraph.prompts import render
 from pedagraph.reveal import RevealGate, is_extraction_attempt
 from pedagraph.structured import ask
-from pedagraph.taxonomy import GRADED_ACTS, Diagnosis, DialogueAct, ErrorType, Greeting, Inquiry, StudentResponse
+from pedagraph.taxonomy import (
+    GRADED_ACTS,
+    Diagnosis,
+    DialogueAct,
+    ErrorType,
+    Greeting,
+    Inquiry,
+    StudentResponse,
+    learner_words,
+)
 from pedagraph.tutoring.acts import (
     DONT_KNOW_RE,
     GO_BACK_RE,
@@ -233,8 +242,11 @@ def merge_diagnosis(rules: Diagnosis, model: EvaluatorDiagnosis | None) -> Diagn
     if rules.category in (StudentResponse.INCORRECT, StudentResponse.PARTIAL) and not rules.setup:
         if model.error_type is not None:
             update["error_type"] = model.error_type
-        if model.misconception.strip():
-            update["misconception"] = model.misconception.strip()[:500]
+        if model.misconception.strip():  # a model's sentence is for teachers; the learner sees the taxonomy's words
+            update["misconception_note"] = model.misconception.strip()[:500]
+            error_type = update.get("error_type") or rules.error_type
+            if not rules.misconception and error_type is not None:
+                update["misconception"] = learner_words(str(error_type))
     return rules.model_copy(update=update)
 
 

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
 from pydantic import BaseModel, Field
 
-from pedagraph.answers import normalize_text
+from pedagraph.answers import find_numbers, normalize_text
 from pedagraph.learner import GateHistory
 from pedagraph.llm import ManagedChatModel
 from pedagraph.problems import Problem
 from pedagraph.prompts import render
 from pedagraph.reveal import RevealGate
 from pedagraph.structured import ask
+from pedagraph.visible import visible_text
 
 
 def make_gate(problem: Problem) -> RevealGate | None:
@@ -43,13 +44,28 @@ class GateView(NamedTuple):
     """The tutor replies shown before: the learner's earlier sessions' on the problem, then this one's."""
     extraction_before: bool = False
     """The learner tried to extract the answer in an earlier session (strict mode from the start)."""
+    allowed: tuple[float, ...] | None = None
+    """For a model-written reply, the allow-list's given values (the move's template, cited passages); None for
+    the tutor's own words, which only the answer rules judge."""
 
     @classmethod
-    def of(cls, learner: Sequence[str], prior: Sequence[str], earlier: GateHistory | None = None) -> GateView:
+    def of(
+        cls,
+        learner: Sequence[str],
+        prior: Sequence[str],
+        earlier: GateHistory | None = None,
+        allowed: Iterable[float] | None = None,
+    ) -> GateView:
         """A view of this conversation with the learner's earlier sessions on the problem before it."""
+        given = None if allowed is None else tuple(allowed)
         if earlier is None:
-            return cls(learner, prior)
-        return cls(learner, [*earlier.replies, *prior], earlier.extraction)
+            return cls(learner, prior, allowed=given)
+        return cls(learner, [*earlier.replies, *prior], earlier.extraction, given)
+
+
+def values_in(texts: Iterable[str]) -> tuple[float, ...]:
+    """Every value the texts write (what a template or a passage lets a model's reply repeat)."""
+    return tuple(v for text in texts for m in find_numbers(visible_text(text)) for v in m.values)
 
 
 def gate_check(gate: RevealGate | None, text: str, view: GateView) -> dict[str, Any]:
@@ -57,7 +73,7 @@ def gate_check(gate: RevealGate | None, text: str, view: GateView) -> dict[str, 
     if gate is None:
         return {"blocked": False, "reason": "no_final_answer", "matched": None}
     result = gate.check(text, learner_messages=view.learner, prior_replies=view.prior,
-                        extraction_before=view.extraction_before)  # fmt: skip
+                        extraction_before=view.extraction_before, allowed_values=view.allowed)  # fmt: skip
     return {"blocked": result.blocked, "reason": result.reason, "matched": result.matched}
 
 

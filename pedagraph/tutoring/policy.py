@@ -319,6 +319,11 @@ def choose_move(
     """
     turn = Turn(problem, diagnosis, progress, said, shown or (lambda _text: True))
     cat = diagnosis.category
+    if diagnosis.needs_working:  # guessed too often in a row: the working first, then the value is confirmed
+        number = diagnosis.value_text or format_number(diagnosis.value or 0)
+        question = steps_of(problem)[progress.step_index].question
+        return TutorMove.make("clarify", cat, progress.step_index, "ask_working", {"number": number,
+                              "question": question})  # fmt: skip
     if cat == StudentResponse.CORRECT:
         return _correct(turn)
     if cat == StudentResponse.PARTIAL and diagnosis.setup:
