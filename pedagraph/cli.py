@@ -155,6 +155,10 @@ from pedagraph.datasets.cli import data_app as _data_app  # noqa: E402
 
 app.add_typer(_data_app, name="data")
 
+from pedagraph.accounts_cli import users_app as _users_app  # noqa: E402
+
+app.add_typer(_users_app, name="users")
+
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 OFFLINE_ENV = {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
