@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from pedagraph.prompts import render
+from pedagraph.prompts import load_prompt, render
 
 from pedagraph.errors import PedagraphError
 from pedagraph.learner import LearnerModel, ability_levels
@@ -44,6 +44,13 @@ def models_header() -> tuple[str, bool]:
         notice = render("ui/scripted_notice", roles=" and ".join(scripted_roles)).strip()
         header = f"{header}\n\n> {notice}"
     return header, bool(scripted_roles)
+
+
+def learner_header() -> str:
+    """The learners' app's header in the learner's words: no model names; a plain notice when replies are canned."""
+    _, scripted = models_header()
+    head = "**pedagraph tutor**"
+    return f"{head}\n\n> {load_prompt('ui/learner_scripted_notice').strip()}" if scripted else head
 
 
 MOVE_WORDS = {
