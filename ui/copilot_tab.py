@@ -337,7 +337,8 @@ def build_copilot_tab(learner_choices: Any = None) -> SimpleNamespace:
         code, shown = gr.State(""), gr.State("")
         with gr.Row():
             problem = gr.Dropdown(choices, value=choices[0][1] if choices else None, label="Problem", scale=3)
-            t.student = gr.Dropdown([], label="Learner (from your class)", scale=2, elem_id="copilot-learner")
+            t.student = gr.Dropdown([], label="Learner (from your class)", scale=2, elem_id="copilot-learner",
+                                    allow_custom_value=True)
             simulated = gr.Checkbox(label="Simulated student", value=False, scale=1, elem_id="copilot-simulated")
             start = gr.Button("Start as tutor", variant="primary", scale=1, elem_id="copilot-open")
         status = gr.Markdown(elem_id="copilot-status")

@@ -290,8 +290,8 @@ def build_lesson_tab() -> SimpleNamespace:
             problems = gr.Textbox(label="Problems to teach (one per line, optional)", lines=3)
         with gr.Row():
             t.source = source = gr.Radio(list(SOURCES), value=SOURCES[0], label="Group")
-            t.learners = learners = gr.Dropdown([], multiselect=True, elem_id="lesson-learners",
-                                                label="Learners (tick them in the Class tab)")  # fmt: skip
+            t.learners = learners = gr.Dropdown([], multiselect=True, allow_custom_value=True,
+                                                elem_id="lesson-learners", label="Learners (tick them in Class)")
         with gr.Row():
             levels = [gr.Slider(1, 5, value=3, step=1, label=a.label) for a in ABILITIES]
         with gr.Row():

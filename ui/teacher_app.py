@@ -16,6 +16,7 @@ import csv
 import html
 import io
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -55,9 +56,13 @@ def class_learners(account: Account, include_models: bool = False) -> dict[str, 
     return shown
 
 
-def _by_activity(view: ClassView) -> None:
-    """Most recently active learners first (never-active ones last, by name)."""
-    view.rows.sort(key=lambda r: (r.sessions[0]["last"] if r.sessions else ""), reverse=True)
+def _page(view: ClassView, names: dict[str, str], number: int) -> tuple[ClassView, list[str]]:
+    """One page of the view, most recently active first, learners shown by their display names; and their ids."""
+    rows = sorted(view.rows, key=lambda r: (r.sessions[0]["last"] if r.sessions else ""), reverse=True)
+    rows = rows[(number - 1) * PAGE_SIZE : number * PAGE_SIZE]
+    shown = [replace(r, learner_id=names.get(r.learner_id, r.learner_id)) for r in rows]
+    held = [{**m, "learners": [names[i] for i in m["learners"] if i in names]} for m in view.misconceptions]
+    return replace(view, rows=shown, misconceptions=held), [r.learner_id for r in rows]
 
 
 def _esc(text: Any) -> str:
@@ -97,15 +102,10 @@ def show_class(account: Account, wanted: str, page: float = 1, include_models: b
     if not ids:
         return None, "No learners yet: add them below, or give them the class code.", "", \
             gr.update(choices=[], value=[]), None, ""  # fmt: skip
-    view = class_view(get_learner_store(), ids)
-    _by_activity(view)
-    pages = max(1, -(-len(view.rows) // PAGE_SIZE))
+    full = class_view(get_learner_store(), ids)
+    pages = max(1, -(-len(full.rows) // PAGE_SIZE))
     number = min(max(1, int(page or 1)), pages)
-    view.rows = view.rows[(number - 1) * PAGE_SIZE : number * PAGE_SIZE]
-    for row in view.rows:
-        row.learner_id = names.get(row.learner_id, row.learner_id)  # shown by display name
-    for m in view.misconceptions:
-        m["learners"] = [names.get(i, i) for i in m["learners"] if i in names]
+    view, ids_shown = _page(full, names, number)
     out_dir = Path(tempfile.mkdtemp(prefix="pedagraph-class-"))
     held = _table(["misconception", "skill", "learners"],
                   [[m["description"], m["skill"], f"{', '.join(m['learners'])} ({len(m['learners'])})"]
@@ -117,8 +117,7 @@ def show_class(account: Account, wanted: str, page: float = 1, include_models: b
                        for r in view.rows])  # fmt: skip
     csv_path = out_dir / "class.csv"
     csv_path.write_text(_safe_csv(class_csv(view)), encoding="utf-8")
-    back = {v: k for k, v in names.items()}
-    choices = [(r.learner_id, back.get(r.learner_id, r.learner_id)) for r in view.rows if r.error is None]
+    choices = [(r.learner_id, i) for r, i in zip(view.rows, ids_shown, strict=True) if r.error is None]
     status = f"Page {number} of {pages} · {len(ids)} learner(s)."
     return heatmap_png(view, out_dir), held, sessions, gr.update(choices=choices, value=[]), str(csv_path), status
 
@@ -202,7 +201,8 @@ def build_teacher_app(service: TutorService | None = None) -> gr.Blocks:
             with gr.Row():
                 held = gr.HTML(elem_id="class-misconceptions")
                 sessions = gr.HTML(elem_id="class-sessions")
-            picked = gr.CheckboxGroup([], label="Learners for the lesson's group", elem_id="class-pick")
+            picked = gr.Dropdown([], multiselect=True, allow_custom_value=True, elem_id="class-pick",
+                                 label="Learners for the lesson's group")  # fmt: skip
             use = gr.Button("Plan a lesson for these learners", elem_id="class-use")
             csv_file = gr.File(label="CSV export", elem_id="class-csv")
             with gr.Accordion("Add learners", open=False):
@@ -224,7 +224,7 @@ def build_teacher_app(service: TutorService | None = None) -> gr.Blocks:
             ingest_out = gr.Markdown(elem_id="ingest-summary")
         show.click(show_class, inputs=[wanted, page, models],
                    outputs=[heatmap, held, sessions, picked, csv_file, status], api_name="class_view")  # fmt: skip
-        use.click(endpoint("teacher", account=False)(_use_learners), inputs=[picked],
+        use.click(_use_learners, inputs=[picked],
                   outputs=[planner.learners, planner.source], api_name="use_learners")  # fmt: skip
         add.click(add_learners, inputs=[names, roster], outputs=[added, added_csv], api_name="add_learners")
         ingest.click(_ingest_for(service), inputs=[files, course], outputs=[ingest_out], api_name="ingest",
@@ -235,11 +235,16 @@ def build_teacher_app(service: TutorService | None = None) -> gr.Blocks:
     return demo
 
 
-def _use_learners(ids: list[str] | None) -> Outputs:
-    """Put the ticked learners into the lesson planner's group."""
+@endpoint("teacher")
+def _use_learners(account: Account, ids: list[str] | None) -> Outputs:
+    """Put the ticked learners (of the teacher's class) into the lesson planner's group."""
     from pedagraph.ui.lesson_tab import SOURCES
 
-    return gr.update(choices=ids or [], value=ids or []), SOURCES[1]
+    names = class_learners(account)
+    if any(i not in names for i in ids or []):
+        raise Refused("the group may hold only learners of your class")
+    choices = [(names[i], i) for i in ids or []]
+    return gr.update(choices=choices, value=list(ids or [])), SOURCES[1]
 
 
 @endpoint("teacher")
