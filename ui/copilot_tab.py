@@ -67,6 +67,7 @@ class CopilotRooms:
         home = ensure_home(self.settings)
         self.conn = sqlite3.connect(home / "copilot.sqlite", check_same_thread=False)
         self.saver = SqliteSaver(self.conn)
+        self.saver.setup()
         self.graph = build_graph(checkpointer=self.saver)
         with self.saver.lock:
             self.conn.execute("CREATE TABLE IF NOT EXISTS copilot_rooms (code TEXT PRIMARY KEY, problem_id TEXT, "
@@ -231,14 +232,18 @@ def _labels_markdown(s: dict[str, Any]) -> str:
 
 # -- the tab -----------------------------------------------------------------------------------------------------
 
-_ROOMS: CopilotRooms | None = None
+_ROOMS: dict[Any, CopilotRooms] = {}
+_ROOMS_LOCK = threading.Lock()
 
 
 def _rooms() -> CopilotRooms:
-    global _ROOMS
-    if _ROOMS is None:
-        _ROOMS = CopilotRooms()
-    return _ROOMS
+    """The rooms of the configured PEDAGRAPH_HOME (one instance per home)."""
+    settings = load_settings()
+    key = settings.home.resolve()
+    with _ROOMS_LOCK:
+        if key not in _ROOMS:
+            _ROOMS[key] = CopilotRooms(settings)
+        return _ROOMS[key]
 
 
 def _error(exc: PedagraphError) -> str:
