@@ -81,7 +81,8 @@ def stores(service: Any) -> str:
     with service.saver.cursor() as cur:
         checkpoints = cur.execute("SELECT COUNT(*) FROM checkpoints").fetchone()[0]
     return json.dumps({"accounts": get_account_store().counts(), "history": service.past.counts(),
-                       "rooms": _rooms().counts(), "tutor": checkpoints, "learners": models}, sort_keys=True)  # fmt: skip
+                       "rooms": _rooms().counts(), "tutor": checkpoints, "learners": models},
+                      sort_keys=True)
 
 
 def test_every_endpoint_of_both_apps_checks_its_caller(school):
