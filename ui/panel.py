@@ -107,7 +107,7 @@ def _misconceptions(model: LearnerModel) -> list[str]:
 def learner_panel(model: LearnerModel, values: dict[str, Any]) -> str:
     """Return the learner panel in the learner's words: skills, what to work on, what was fixed, this problem."""
     stats = model.stats
-    lines = [f"### Your progress\nLearner `{model.learner_id}`\n",
+    lines = ["### Your progress\n",
              f"Sessions **{stats.sessions}** · hints received **{stats.hints_received}** · "
              f"answers shown **{stats.answers_revealed}**"]  # fmt: skip
     lines += _skills(model) + _misconceptions(model)
