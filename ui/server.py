@@ -2,12 +2,12 @@
 
 FastAPI with the two Gradio apps mounted (`gr.mount_gradio_app`), each with Gradio's own login flow, so that a
 browser gets the login page and a script logs in with `gradio_client.Client(url, auth=(name, password))`. The
-learners' app lets only learner accounts in, the teachers' app only teachers and admins; every endpoint checks
-again on each call (`ui/identity.py`).
+learners' app lets every account in (each works on their own learner record: a teacher can try the tutor), the
+teachers' app only teachers and admins; every endpoint checks again on each call (`ui/identity.py`).
 
 On first start (no teacher or admin account yet) the server creates a local teacher account and prints a
-one-time login link, as Jupyter prints its token: `GET /login-link?token=...` logs the browser into the teachers'
-app once, and the token is then spent. With `[ui] proxy_user_header` set, a trusted reverse proxy names the
+one-time login link, as Jupyter prints its token: `GET /login-link?token=...` logs the browser into both apps
+once (it lands on the teachers' app), and the token is then spent. With `[ui] proxy_user_header` set, a trusted reverse proxy names the
 logged-in account in that header instead (single sign-on; off by default).
 """
 
@@ -68,6 +68,7 @@ class Server:
     service: TutorService
     links: LoginLinks
     teacher_gradio: Any = None
+    learner_gradio: Any = None
 
 
 def first_teacher(store: AccountStore) -> tuple[str, str] | None:
@@ -117,32 +118,34 @@ def build_server(service: TutorService | None = None) -> Server:
     @app.get("/login-link")
     def login_link(token: str = "") -> Any:
         name = links.redeem(token)
-        teacher = server.teacher_gradio
-        if name is None or teacher is None:
+        if name is None:
             return PlainTextResponse("This login link was used already or is not valid: log in with your password.",
                                      status_code=403)  # fmt: skip
-        session = secrets.token_urlsafe(16)
-        teacher.tokens[session] = name
         response = RedirectResponse(f"{TEACHER_PATH}/", status_code=303)
-        response.set_cookie(f"access-token-{teacher.cookie_id}", session, httponly=True, samesite="none", secure=True)
-        response.set_cookie(f"access-token-unsecure-{teacher.cookie_id}", session, httponly=True)
+        for gradio_app in (server.teacher_gradio, server.learner_gradio):  # logged into both apps
+            session = secrets.token_urlsafe(16)
+            gradio_app.tokens[session] = name
+            response.set_cookie(f"access-token-{gradio_app.cookie_id}", session, httponly=True, samesite="none",
+                                secure=True)  # fmt: skip
+            response.set_cookie(f"access-token-unsecure-{gradio_app.cookie_id}", session, httponly=True)
         return response
 
     header = settings.ui.proxy_user_header
-    teachers, learners = ("teacher", "admin"), ("learner",)
+    teachers, everyone = ("teacher", "admin"), ("learner", "teacher", "admin")
     common: dict[str, Any] = {"max_file_size": MAX_UPLOAD, "footer_links": ["api"], "ssr_mode": False}
     if header:
         teacher_auth: dict[str, Any] = {"auth_dependency": _proxy_user(header, teachers)}
-        learner_auth: dict[str, Any] = {"auth_dependency": _proxy_user(header, learners)}
+        learner_auth: dict[str, Any] = {"auth_dependency": _proxy_user(header, everyone)}
     else:
         message = "Log in with the name and password your teacher gave you."
         teacher_auth = {"auth": _login(teachers), "auth_message": "Teachers: log in (or use the one-time link)."}
-        learner_auth = {"auth": _login(learners), "auth_message": message}
+        learner_auth = {"auth": _login(everyone), "auth_message": message}
     teacher_blocks = build_teacher_app(service)
     learner_blocks = build_app(service)
     gr.mount_gradio_app(app, teacher_blocks, path=TEACHER_PATH, **teacher_auth, **common)
     gr.mount_gradio_app(app, learner_blocks, path="/", **learner_auth, **common)
-    server = Server(app=app, service=service, links=links, teacher_gradio=_mounted(app, TEACHER_PATH))
+    server = Server(app=app, service=service, links=links, teacher_gradio=_mounted(app, TEACHER_PATH),
+                    learner_gradio=_mounted(app, ""))  # fmt: skip
     return server
 
 
