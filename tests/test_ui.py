@@ -66,8 +66,8 @@ TEACHER = ("tina", "tina-password-1")
 class App:
     """A `pedagraph ui` subprocess on a PEDAGRAPH_HOME that can be restarted, with a teacher and her learners."""
 
-    def __init__(self, home: Path, cwd: Path) -> None:
-        self.home, self.cwd = home, cwd
+    def __init__(self, home: Path, cwd: Path, seed: bool = True) -> None:
+        self.home, self.cwd, self.seed = home, cwd, seed
         self.proc: subprocess.Popen | None = None
         self.port = 0
         self.log = cwd / "ui.log"
@@ -89,7 +89,8 @@ class App:
 
     def start(self) -> App:
         self.home.mkdir(parents=True, exist_ok=True)
-        self.accounts().close()
+        if self.seed:
+            self.accounts().close()
         self.port = free_port()
         self._log = self.log.open("a")
         self.proc = subprocess.Popen(
