@@ -13,7 +13,6 @@ person, so one person has one learner record across the apps. The audit table re
 from __future__ import annotations
 
 import csv
-import io
 import re
 import secrets
 import sqlite3
@@ -48,6 +47,7 @@ MIN_PASSWORD = 8
 MAX_ROSTER = 500
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+_SETUP_LOCK = 0x70656461_6163  # one process at a time creates the tables (PostgreSQL advisory lock key)
 _HASHER = PasswordHasher()
 _DUMMY_HASH = _HASHER.hash("not a password of anyone")
 
@@ -130,7 +130,11 @@ def new_code() -> str:
 def parse_roster(text: str) -> list[tuple[str, str]]:
     """(name, display name) rows of a roster: CSV with `name[,display_name]` per line (a header line is skipped)."""
     rows: list[tuple[str, str]] = []
-    for i, row in enumerate(csv.reader(io.StringIO(text or ""))):
+    try:
+        lines = list(csv.reader((text or "").splitlines()))
+    except csv.Error as exc:
+        raise DataError(f"the roster is not readable CSV: {exc}") from None
+    for i, row in enumerate(lines):
         cells = [c.strip() for c in row]
         if not cells or not cells[0] or (i == 0 and cells[0].lower() in ("name", "username", "login")):
             continue
@@ -140,8 +144,8 @@ def parse_roster(text: str) -> list[tuple[str, str]]:
     return rows
 
 
-class AccountStore:
-    """Accounts, classes and the audit log in one SQLite file or one PostgreSQL database (thread-safe)."""
+class Database:
+    """One small SQLite file or one PostgreSQL database, with `?` placeholders either way (thread-safe)."""
 
     def __init__(self, path: str | Path | None = None, *, url: str | None = None) -> None:
         self._lock = threading.RLock()
@@ -156,22 +160,35 @@ class AccountStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA busy_timeout=30000")
             self._mark = "?"
-        with self._tx():
-            for sql in _SCHEMA:
-                self._conn.execute(sql)
+
+    @classmethod
+    def configured(cls, filename: str, home: str | Path | None = None) -> Database:
+        """The configured database: PostgreSQL by `PEDAGRAPH_DATABASE_URL`, else `filename` in PEDAGRAPH_HOME."""
+        if home is not None:
+            return cls(Path(home).expanduser() / filename)
+        from pedagraph.settings import ensure_home, load_settings
+
+        settings = load_settings()
+        if settings.database_url is not None:
+            return cls(url=settings.database_url.get_secret_value())
+        return cls(ensure_home(settings) / filename)
 
     def close(self) -> None:
-        """Close the database connection."""
+        """Close the connection."""
         with self._lock:
             self._conn.close()
 
     @contextmanager
-    def _tx(self) -> Iterator[None]:
+    def tx(self) -> Iterator[None]:
+        """One transaction (nested calls of this thread join it)."""
         with self._lock:
             if self.url is not None:
                 with self._conn.transaction():
                     yield
+            elif self._conn.in_transaction:
+                yield
             else:
                 self._conn.execute("BEGIN IMMEDIATE")
                 try:
@@ -181,10 +198,38 @@ class AccountStore:
                     raise
                 self._conn.execute("COMMIT")
 
-    def _q(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    def setup(self, statements: tuple[str, ...]) -> None:
+        """Create tables once, also when several processes start at the same moment (one at a time in PostgreSQL)."""
+        with self.tx():
+            if self.url is not None:
+                self.q("SELECT pg_advisory_xact_lock(?)", (_SETUP_LOCK,))
+            for sql in statements:
+                self.q(sql)
+
+    def q(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Run one statement; its rows (none for a write)."""
         with self._lock:
             cur = self._conn.execute(sql.replace("?", self._mark), args)
             return list(cur.fetchall()) if cur.description else []
+
+
+class AccountStore:
+    """Accounts, classes and the audit log in one SQLite file or one PostgreSQL database (thread-safe)."""
+
+    def __init__(self, path: str | Path | None = None, *, url: str | None = None) -> None:
+        self.db = Database(path, url=url)
+        self.url = url
+        self.db.setup(_SCHEMA)
+
+    def close(self) -> None:
+        """Close the database connection."""
+        self.db.close()
+
+    def _tx(self) -> Any:
+        return self.db.tx()
+
+    def _q(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        return self.db.q(sql, args)
 
     # -- accounts
 
@@ -206,6 +251,15 @@ class AccountStore:
         name, role = check_name(name), check_role(role)
         check_password(password)
         display = clean_display(display_name, name)
+        try:
+            return self._add(name, role, password, display, class_code, actor)
+        except Exception as exc:
+            if type(exc).__name__ in ("IntegrityError", "UniqueViolation"):  # made by another process just now
+                raise DataError(f"account {name!r} exists already", hint="pick another name") from None
+            raise
+
+    def _add(self, name: str, role: Role, password: str, display: str, class_code: str | None,
+             actor: str) -> Account:  # fmt: skip
         with self._tx():
             if self._q("SELECT 1 FROM accounts WHERE name = ?", (name,)):
                 raise DataError(f"account {name!r} exists already", hint="pick another name, or `users remove` it")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -15,6 +16,7 @@ import httpx
 import pytest
 from pedagraph.prompts import render
 
+from pedagraph.errors import DataError
 from pedagraph.problems import get_problem
 
 REPO = Path(__file__).resolve().parents[1]
@@ -82,9 +84,11 @@ class App:
         """The server's account store (the same SQLite file the server reads)."""
         from pedagraph.accounts import AccountStore
 
-        store = AccountStore(self.home / "accounts.sqlite")
+        url = self.extra_env.get("PEDAGRAPH_DATABASE_URL")
+        store = AccountStore(url=url) if url else AccountStore(self.home / "accounts.sqlite")
         if store.get(TEACHER[0]) is None:
-            store.add(*TEACHER[:1], "teacher", TEACHER[1], display_name="Tina")
+            with contextlib.suppress(DataError):  # another server of the same database made her a moment ago
+                store.add(*TEACHER[:1], "teacher", TEACHER[1], display_name="Tina")
         return store
 
     def start(self) -> App:

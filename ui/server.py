@@ -7,8 +7,8 @@ teachers' app only teachers and admins; every endpoint checks again on each call
 
 On first start (no teacher or admin account yet) the server creates a local teacher account and prints a
 one-time login link, as Jupyter prints its token: `GET /login-link?token=...` logs the browser into both apps
-once (it lands on the teachers' app), and the token is then spent. With `[ui] proxy_user_header` set, a trusted reverse proxy names the
-logged-in account in that header instead (single sign-on; off by default).
+once (it lands on the teachers' app), and the token is then spent. With `[ui] proxy_user_header` set, a trusted
+reverse proxy names the logged-in account in that header instead (single sign-on; off by default).
 """
 
 from __future__ import annotations
