@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -215,3 +216,45 @@ def _note(folder):
     path = folder / "note.md"
     path.write_text("# Subtraction\n\nTake away the smaller number.\n", encoding="utf-8")
     return path
+
+
+def test_the_proxy_header_is_off_by_default_and_names_only_existing_accounts(school, home, monkeypatch):
+    from fastapi.testclient import TestClient
+    from pedagraph.ui.server import build_server
+
+    store, service, apps = school
+    with TestClient(build_server(service).app) as http:  # default: Gradio's login, the header means nothing
+        assert http.get("/config", headers={"X-Forwarded-User": "t1"}).status_code == 401
+        assert http.get("/login-link", params={"token": "guess"}).status_code == 403
+    config = home.parent / "pedagraph.toml"
+    config.write_text('[ui]\nproxy_user_header = "X-Forwarded-User"\n', encoding="utf-8")
+    monkeypatch.setenv("PEDAGRAPH_CONFIG", str(config))
+    from pedagraph.ui.service import TutorService
+
+    proxied = TutorService()
+    with TestClient(build_server(proxied).app) as http:
+        assert http.get("/config", headers={"X-Forwarded-User": "l1"}).status_code == 200
+        assert http.get("/teacher/config", headers={"X-Forwarded-User": "l1"}).status_code == 401  # not a teacher
+        assert http.get("/teacher/config", headers={"X-Forwarded-User": "t1"}).status_code == 200
+        assert http.get("/config", headers={"X-Forwarded-User": "nobody"}).status_code == 401
+        assert http.get("/config").status_code == 401
+    proxied.close()
+
+
+def test_a_teacher_adds_learners_by_name_and_roster_to_their_own_class(school, tmp_path):
+    store, service, apps = school
+    add = endpoints(apps["teacher"])["/add_learners"][0]
+    roster = tmp_path / "roster.csv"
+    roster.write_text("name,display_name\nzoe,Zoë\nyan,Yan\n", encoding="utf-8")
+    shown, csv_path = call(add, ["max,Max M\nmia", str(roster)], "t2")
+    made = {row.split(",")[0]: row.split(",")[2] for row in Path(csv_path).read_text().splitlines()[1:]}
+    assert sorted(made) == ["max", "mia", "yan", "zoe"] and all(pw in shown for pw in made.values())
+    assert all(store.verify(name, pw).class_code == store.classes_of("t2")[0] for name, pw in made.items())
+    assert store.get("zoe").display_name == "Zoë" and store.teaches(store.get("t2"), "mia")
+    assert not store.teaches(store.get("t1"), "mia")
+    before = stores(service)
+    with pytest.raises(gr.Error, match="taken"):
+        call(add, ["l1\nnewkid", None], "t2")  # a taken name: nobody is added
+    with pytest.raises(gr.Error, match="not valid"):
+        call(add, ["ok-kid\n[x](http://evil)", None], "t2")
+    assert stores(service) == before

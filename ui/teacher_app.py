@@ -131,13 +131,12 @@ def add_learners(account: Account, names: str, roster: str | None) -> Outputs:
     classes = get_account_store().classes_of(account.name)
     if not classes:
         raise Refused("you have no class to add learners to (an admin adds learners with `pedagraph users add`)")
-    text = names or ""
+    rows = parse_roster(names or "")  # every name checked before any account is made
     if roster:
         path = Path(roster)
         if path.stat().st_size > 200_000:
             raise DataError("the roster file is larger than 200 kB")
-        text += "\n" + path.read_text(encoding="utf-8", errors="replace")
-    rows = parse_roster(text)  # every name checked before any account is made
+        rows += parse_roster(path.read_text(encoding="utf-8", errors="replace"))  # its own header line
     if not rows:
         raise DataError("no names: one per line, or a CSV file with name[,display name]")
     store = get_account_store()
