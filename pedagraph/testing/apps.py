@@ -27,3 +27,19 @@ def launch_with_login(demo: Any) -> str:
     demo.queue()
     _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", auth=check)
     return url
+
+
+def learner_login(home: Any, name: str) -> tuple[str, str]:
+    """A learner account of a PEDAGRAPH_HOME (or of PEDAGRAPH_DATABASE_URL when set), made if missing: its login."""
+    import os
+    from pathlib import Path
+
+    from pedagraph.accounts import AccountStore
+
+    url = os.environ.get("PEDAGRAPH_DATABASE_URL")
+    store = AccountStore(url=url) if url else AccountStore(Path(home) / "accounts.sqlite")
+    password = f"{name}-password"
+    if store.get(name) is None:
+        store.add(name, "learner", password)
+    store.close()
+    return name, password
