@@ -116,7 +116,7 @@ def learner_panel(model: LearnerModel, values: dict[str, Any]) -> str:
 
 
 def session_summary(values: dict[str, Any]) -> str:
-    """Return this problem's part of the panel: what the tutor did, hints given and the reveal gate's work."""
+    """Return this problem's part of the panel: what the tutor did, hints given, replies reworded to keep the answer."""
     turns = [t for t in values.get("turns", []) if isinstance(t, dict)]
     if not values.get("problem"):
         return question_summary(turns)
@@ -135,9 +135,8 @@ def session_summary(values: dict[str, Any]) -> str:
     lines.append("**What the tutor did**: " + (", ".join(f"{k} ×{v}" for k, v in moves.most_common()) or "nothing yet"))
     events = [e for e in values.get("reveal_events", []) if isinstance(e, dict)]
     blocked = [e for e in events if e.get("action") != "allowed"]
-    lines.append(f"\n**Reveal gate**: {len(events)} event(s)" + ("" if events else " — nothing blocked"))
-    if blocked:
-        lines.append(f"- {len(blocked)} reply(ies) would have given the answer away and were reworded")
+    if blocked:  # in the learner's words: no gate, no counters of it
+        lines.append(f"\nThe tutor reworded {len(blocked)} reply(ies) that would have given the answer away.")
     return "\n".join(lines)
 
 
