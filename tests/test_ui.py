@@ -547,3 +547,23 @@ def test_the_app_sizes_its_queue_by_ui_concurrency_and_keeps_gradio_analytics_of
     config.write_text("[ui]\nconcurrency = 0\n", encoding="utf-8")
     with pytest.raises(Exception, match="concurrency"):
         load_settings()
+
+
+def test_outsiders_get_nothing_through_gradio_client_or_http(app):
+    from gradio_client import Client
+
+    with pytest.raises(Exception, match="login|credentials"):
+        Client(app.url, verbose=False)  # no login: not even the API description
+    learner = app.new_learner()
+    with pytest.raises(ValueError, match="login"):
+        Client(app.url + "teacher/", auth=learner, verbose=False)  # a learner's password does not open it
+    export = app.teacher().predict("", 1, False, api_name="/class_view")[4]
+    path = export["path"] if isinstance(export, dict) else export
+    anonymous, pupil = httpx.Client(timeout=10), logged_in(app.url, learner)
+    for http in (anonymous, pupil):
+        assert http.post(app.url + "teacher/gradio_api/call/class_view", json={"data": ["", 1, False]}).status_code \
+            == 401  # fmt: skip
+        assert http.get(app.url + "teacher/gradio_api/file=" + path).status_code == 401
+        assert http.get(app.url + "gradio_api/file=" + path).status_code in (401, 403)  # nor through the learners'
+    assert anonymous.post(app.url + "gradio_api/call/send", json={"data": ["5"]}).status_code == 401
+    assert anonymous.get(app.url + "login-link", params={"token": "guessed"}).status_code == 403

@@ -18,11 +18,13 @@ import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, RedirectResponse
+from gradio.utils import get_upload_folder
 from pedagraph.ui.app import MAX_UPLOAD, THREADS_BESIDE_CHAT, build_app
 from pedagraph.ui.service import TutorService
 from pedagraph.ui.teacher_app import build_teacher_app
@@ -143,7 +145,9 @@ def build_server(service: TutorService | None = None) -> Server:
     teacher_blocks = build_teacher_app(service)
     learner_blocks = build_app(service)
     gr.mount_gradio_app(app, teacher_blocks, path=TEACHER_PATH, **teacher_auth, **common)
-    gr.mount_gradio_app(app, learner_blocks, path="/", **learner_auth, **common)
+    # the learners' app hands out no files: it serves none of Gradio's cache, where the teachers' exports are
+    blocked = [str(Path(get_upload_folder()).resolve())]
+    gr.mount_gradio_app(app, learner_blocks, path="/", blocked_paths=blocked, **learner_auth, **common)
     server = Server(app=app, service=service, links=links, teacher_gradio=_mounted(app, TEACHER_PATH),
                     learner_gradio=_mounted(app, ""))  # fmt: skip
     return server
