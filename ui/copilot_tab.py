@@ -1,15 +1,17 @@
-"""The app's "Copilot" tab: a human tutor and a student in two browsers, joined by a session code.
+"""The "Copilot" tabs: a teacher tutors a learner of their class, each in their own app, joined server-side.
 
-The tutor starts a session on a problem and gets a code; the student joins with it (or the tutor ticks "simulated
-student"). Both views poll the one checkpointed copilot thread (`gr.Timer`), so each sees the other's messages
-within a second. Each view shows only its own panel: the tutor sees the suggestion with its Bridge labels and the
-send / edit / another / ignore controls; the student sees the conversation and a message box, never a suggestion.
+The teacher (teachers' app) opens a session on a problem for a learner of their class, or with a simulated
+student; the learner (learners' app) joins the session opened for them with one click: no code is typed or shown
+to them. Both views poll the one checkpointed copilot thread (`gr.Timer`). The tutor sees the suggestion with its
+Bridge labels and the send / edit / another / ignore controls; the learner sees the conversation and a message
+box, never a suggestion. The learner's messages and evidence go to their own learner record (`user:NAME`).
 
 `CopilotRooms` is the Gradio-free back end (one compiled copilot graph over a `SqliteSaver` in
-`PEDAGRAPH_HOME/copilot.sqlite`; a small table maps codes to their problem and student mode; runs on one session are
-serialised by a lock). Endpoints: `/copilot_open(problem_id, simulated)`, `/copilot_join(code)`, `/copilot_send`,
-`/copilot_regenerate`, `/copilot_ignore` (each `(code, shown, suggestion, own, override, strategy)`),
-`/copilot_student(code, text)`, `/copilot_poll(code, role, shown)`.
+`PEDAGRAPH_HOME/copilot.sqlite`; a table maps codes to their problem, student mode, teacher and learner; only the
+room's teacher (or an admin) acts as its tutor). Teachers' endpoints: `/copilot_open(problem_id, simulated,
+learner)`, `/copilot_send`, `/copilot_regenerate`, `/copilot_ignore` (each `(suggestion, own, override,
+strategy)`, on the room of the caller's browser session), `/copilot_poll()`; learners': `/copilot_join()`,
+`/copilot_student(text)`, `/copilot_poll()`.
 """
 
 from __future__ import annotations

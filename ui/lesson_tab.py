@@ -1,17 +1,14 @@
-"""The app's "Lesson planner" and "Class" tabs (EduPlanner): plan a lesson for a group, see the class first.
+"""The teachers' "Lesson planner" tab (EduPlanner): plan a lesson for a group of the teacher's class.
 
-**Lesson planner**: a topic or problems, the group (a skill-tree profile or learners ticked in the Class tab), the
-loop's settings; the plans' scores by round (a plot of CIDDP and predicted success across rounds), the final plan
-as Markdown to read and download. With approval on, the run pauses (a LangGraph interrupt, checkpointed in
-`PEDAGRAPH_HOME/planner.sqlite`) for the teacher to accept, edit or ask for another round.
-
-**Class**: every learner in one view (a mastery heatmap learners x skills, the most frequent misconceptions with the
-learners who hold them, recent sessions), a CSV export, and learners to tick for the lesson's group.
+A topic or problems, the group (a skill-tree profile or learners ticked in the Class tab, who must be the
+teacher's), the loop's settings (capped by `[ui] max_plan_work`); the plans' scores by round (a plot of CIDDP and
+predicted success across rounds), the final plan as Markdown to read and download. With approval on, the run
+pauses (a LangGraph interrupt, checkpointed in `PEDAGRAPH_HOME/planner.sqlite`) for the teacher to accept, edit or
+ask for another round. The Class tab itself is in `ui/teacher_app.py`; `heatmap_png` draws its mastery heatmap.
 
 Endpoints (also for `gradio_client`): `/plan_lesson(topic, problems, source, numerical, abstract, logical, analogy,
-spatial, learners, rounds, candidates, test_problems, repeats, approval, run)` and `/approve_plan(run, action,
-plan, comment)` -> run, status, plot, rounds table, plan (Markdown), plan to edit, download;
-`/class_view(filter, course)` -> heatmap, misconceptions, sessions, learner choices, CSV file.
+spatial, learners, rounds, candidates, test_problems, repeats, approval)` and `/approve_plan(action, plan,
+comment)` -> run, status, plot, rounds table, plan (Markdown), plan to edit, download.
 """
 
 from __future__ import annotations
