@@ -144,7 +144,7 @@ def test_first_start_prints_a_one_time_link_that_logs_in_and_works_a_problem(bro
         page.goto(link, wait_until="load")
         page.locator("#class-show").wait_for(timeout=TIMEOUT_MS)  # the teachers' app, logged in
         page.goto(fresh.url, wait_until="load")  # and the tutor, to try it
-        page.locator("#start-button").click()
+        page.locator("#start-button").click(timeout=3 * TIMEOUT_MS)  # a first page on a loaded machine is slow
         chat = page.locator("#tutor-chat")
         chat.get_by_text(f"First step: {problem.steps[0].question}").wait_for(timeout=TIMEOUT_MS)
         box = page.locator("#message-box textarea")
