@@ -155,8 +155,8 @@ class BrowserSession:
     """One browser session on the app, over the protocol Gradio's own page uses.
 
     An event joins the queue, then the session's event stream is read until it completes (streamed updates
-    arrive as diffs, as in a browser); then, as the page does, the events chained after it (`.then`) run, each
-    given the session (the app's chained events take only the session).
+    arrive as diffs, as in a browser); then, as the page does, the events chained after it (`.then`) run (the
+    app's chained events take no input: the server knows the learner from the login cookie of `http`).
     """
 
     def __init__(self, http: Any, config: dict[str, Any]) -> None:
@@ -166,8 +166,8 @@ class BrowserSession:
         self.chained: dict[int, list[int]] = {}
         for d in deps:
             if d.get("trigger_after") is not None:
-                if len(d["inputs"]) != 1:
-                    raise SystemExit(f"chained event {d['id']} takes {len(d['inputs'])} inputs; the driver gives one")
+                if d["inputs"]:
+                    raise SystemExit(f"chained event {d['id']} takes {len(d['inputs'])} inputs; the driver gives none")
                 self.chained.setdefault(d["trigger_after"], []).append(d["id"])
 
     async def call(self, api_name: str, *data: Any) -> list[Any]:
@@ -175,7 +175,7 @@ class BrowserSession:
         fn = self.fns[api_name]
         outputs = await self._run(fn, list(data))
         for chained in self.chained.get(fn, []):
-            await self._run(chained, [outputs[0]])  # the session, as the page passes it
+            await self._run(chained, [])
         return outputs
 
     async def _run(self, fn: int, data: list[Any]) -> list[Any]:
@@ -201,6 +201,8 @@ def app(home: Path, n: int, turns: int, driver: str = "http", processes: int = 1
     With several processes (one database by URL), learner i stays on process i mod k, as behind a balancer with
     session affinity; the CPU is the sum of the processes'.
     """
+    from pedagraph.testing.apps import learner_login
+
     procs = []
     try:
         urls = []
@@ -209,42 +211,53 @@ def app(home: Path, n: int, turns: int, driver: str = "http", processes: int = 1
             # each process its own home (upload folder, browser key); the sessions and learners are in the database
             where = home / f"app{k}" if processes > 1 else home
             where.parent.mkdir(parents=True, exist_ok=True)
+            for i in range(-processes, n):  # the learners (and one for each process's warm-up) log in
+                learner_login(where, f"bench{i}")
             procs.append(start_app(where, port)[0])
             urls.append(f"http://127.0.0.1:{port}/")
         cpu = lambda: sum(cpu_seconds(p.pid) for p in procs)  # noqa: E731
         if driver == "gradio_client":
-            return _app_gradio_client(urls[0], n, turns, cpu)
-        return asyncio.run(_app_http(urls, n, turns, cpu))
+            return _app_gradio_client(urls[0], n, turns, cpu, home)
+        return asyncio.run(_app_http(urls, n, turns, cpu, home))
     finally:
         for proc in procs:
             stop_app(proc)
 
 
-async def _app_http(urls: list[str], n: int, turns: int, cpu: Callable[[], float]) -> dict[str, float]:
+async def _app_http(urls: list[str], n: int, turns: int, cpu: Callable[[], float], home: Path) -> dict[str, float]:
     """The app driven by n browser sessions, all on one event loop of this process (a light load generator)."""
     import httpx
 
-    limits = httpx.Limits(max_connections=4 * n + 8, max_keepalive_connections=4 * n + 8)
+    from pedagraph.testing.apps import learner_login
+
+    limits = httpx.Limits(max_connections=8, max_keepalive_connections=8)
     async with contextlib.AsyncExitStack() as stack:
-        clients = [await stack.enter_async_context(httpx.AsyncClient(base_url=u, timeout=300, limits=limits))
-                   for u in urls]  # fmt: skip
-        configs = [(await http.get("/config")).json() for http in clients]
 
-        async def opened(i: int) -> tuple[BrowserSession, Any]:
-            k = i % len(clients)
-            session = BrowserSession(clients[k], configs[k])
-            state = (await session.call("restore", {}))[0]
-            return session, (await session.call("start", state, PID))[0]
+        async def browser(i: int) -> Any:
+            """A browser of learner `bench{i}`, logged in (its own cookie) on process i mod k."""
+            url = urls[i % len(urls)]
+            http = await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=300, limits=limits))
+            name, password = learner_login(home / f"app{i % len(urls)}" if len(urls) > 1 else home, f"bench{i}")
+            (await http.post("/login", data={"username": name, "password": password})).raise_for_status()
+            return http
 
-        async def turns_of(opened: tuple[BrowserSession, Any], out: list[float]) -> None:
-            session, state = opened
+        first = [await browser(-k - 1) for k in range(len(urls))]
+        configs = [(await http.get("/config")).json() for http in first]
+
+        async def opened(i: int, http: Any = None) -> BrowserSession:
+            session = BrowserSession(http or await browser(i), configs[i % len(urls)])
+            await session.call("restore")
+            await session.call("start", PID)
+            return session
+
+        async def turns_of(session: BrowserSession, out: list[float]) -> None:
             for k in range(turns):
                 started = time.perf_counter()
-                state = (await session.call("send", state, STUDENT_LINES[k % len(STUDENT_LINES)]))[0]
+                await session.call("send", STUDENT_LINES[k % len(STUDENT_LINES)])
                 out.append(time.perf_counter() - started)
 
-        for k in range(len(clients)):
-            await turns_of(await opened(k), [])  # warm-up, each process
+        for k, http in enumerate(first):
+            await turns_of(await opened(-k - 1, http), [])  # warm-up, each process
         sessions = await asyncio.gather(*(opened(i) for i in range(n)))
         latencies: list[list[float]] = [[] for _ in range(n)]
         before, own, started = cpu(), cpu_seconds(), time.perf_counter()
@@ -252,25 +265,27 @@ async def _app_http(urls: list[str], n: int, turns: int, cpu: Callable[[], float
         return finish(started, latencies, cpu() - before, own)
 
 
-def _app_gradio_client(url: str, n: int, turns: int, cpu: Callable[[], float]) -> dict[str, float]:
+def _app_gradio_client(url: str, n: int, turns: int, cpu: Callable[[], float], home: Path) -> dict[str, float]:
     """The app driven by n `gradio_client` clients in threads (heavier: each client has threads of its own)."""
     from gradio_client import Client
 
-    clients = [Client(url, verbose=False) for _ in range(n + 1)]
+    from pedagraph.testing.apps import learner_login
+
+    clients = [Client(url, auth=learner_login(home, f"bench{i}"), verbose=False) for i in range(-1, n)]
 
     def opened(i: int) -> Any:
-        client = clients[i]
-        state = client.predict({}, api_name="/restore")[0]
-        return client.predict(state, PID, api_name="/start")[0]
+        client = clients[i + 1]
+        client.predict(api_name="/restore")
+        return client.predict(PID, api_name="/start")
 
-    def turns_of(i: int, state: Any, out: list[float]) -> None:
-        client = clients[i]
+    def turns_of(i: int, _state: Any, out: list[float]) -> None:
+        client = clients[i + 1]
         for k in range(turns):
             started = time.perf_counter()
             # streamed as in a browser; waiting on the result rather than iterating the job's updates keeps the
             # client from polling them every millisecond (gradio_client's iterator) on the cores the app runs on
-            job = client.submit(state, STUDENT_LINES[k % len(STUDENT_LINES)], api_name="/send")
-            state = job.result()[0]
+            job = client.submit(STUDENT_LINES[k % len(STUDENT_LINES)], api_name="/send")
+            job.result()
             out.append(time.perf_counter() - started)
 
     turns_of(-1, opened(-1), [])  # warm-up

@@ -120,21 +120,24 @@ def bench_first_token(root: Path, n: int) -> tuple[list[float], list[float], lis
     """Seconds to the first streamed tutor text, to the end of the turn, and of a bare `/restore` round trip."""
     from gradio_client import Client
 
+    from pedagraph.testing.apps import learner_login
+
     port = free_port()
+    login = learner_login(root / "home-stream", "bench")
     proc, _ = start_app(root / "home-stream", port)
     try:
-        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
-        session = client.predict({}, api_name="/restore")[0]
+        client = Client(f"http://127.0.0.1:{port}/", auth=login, verbose=False)
+        client.predict(api_name="/restore")
         first, whole = [], []
         for i in range(n + 1):
             if i % 5 == 0:  # a fresh problem every five turns keeps the session far from its turn limit
-                session = client.predict(session, PID, api_name="/start")[0]
+                client.predict(PID, api_name="/start")
             text = STUDENT_LINES[i % len(STUDENT_LINES)]
             started = time.perf_counter()
-            job = client.submit(session, text, api_name="/send")
+            job = client.submit(text, api_name="/send")
             t_first = None
             for out in job:
-                chat = out[1]
+                chat = out[0]
                 if t_first is None and isinstance(chat, list) and len(chat) >= 2:
                     if text_of(chat[-2]) == text and chat[-1]["role"] == "assistant" and text_of(chat[-1]):
                         t_first = time.perf_counter() - started
@@ -146,7 +149,7 @@ def bench_first_token(root: Path, n: int) -> tuple[list[float], list[float], lis
         bare = []
         for _ in range(n):
             started = time.perf_counter()
-            client.predict(session, api_name="/restore")
+            client.predict(api_name="/restore")
             bare.append(time.perf_counter() - started)
         return first, whole, bare
     finally:

@@ -40,6 +40,7 @@ from pedagraph.agents.student import student_turn
 from pedagraph.agents.teacher import open_session, pending_learner_turn, plan_move, setup_problem
 
 from pedagraph.runtime import ModelOverride, bind_services, documented
+from pedagraph.state import LearnerView, learner_facing
 from pedagraph.tutoring.context import TutoringContext
 from pedagraph.tutoring.copilot import CopilotState
 
@@ -83,9 +84,11 @@ def route_after_review(state: State) -> Literal["tutor_review", "draft_suggestio
     return "student_turn"
 
 
-def build_graph(checkpointer: Any = None, store: Any = None, *, memory: Any = None, learners: Any = None) -> Any:
+def build_graph(
+    checkpointer: Any = None, store: Any = None, *, memory: Any = None, learners: Any = None, learner_view: bool = False
+) -> Any:
     """Return the compiled copilot graph; a checkpointer (thread = session) is needed for its interrupts."""
-    builder = StateGraph(State, context_schema=Context)
+    builder = StateGraph(State, context_schema=Context, output_schema=LearnerView if learner_view else None)
     builder.add_node("require_problem", require_problem)
     builder.add_node("setup_problem", setup_problem)
     builder.add_node("open_session", open_session)
@@ -106,8 +109,10 @@ def build_graph(checkpointer: Any = None, store: Any = None, *, memory: Any = No
     builder.add_edge("check_suggestion", "tutor_review")
     builder.add_conditional_edges("tutor_review", route_after_review)
     compiled = builder.compile(checkpointer=checkpointer, store=store, name="copilot")
+    if learner_view:
+        learner_facing(compiled)
     return bind_services(compiled, learners=learners, memory=memory)
 
 
-graph = build_graph()
-"""The copilot graph compiled without a checkpointer (for embedding and `langgraph dev`, which adds its own)."""
+graph = build_graph(learner_view=True)
+"""The copilot graph for embedding and `langgraph dev` (which adds its own checkpointer): shows only `LearnerView`."""

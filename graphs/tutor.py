@@ -60,7 +60,7 @@ from pedagraph.agents.teacher import (
 from pedagraph.agents.teacher_questions import answer_question
 
 from pedagraph.runtime import ModelOverride, bind_services, documented
-from pedagraph.state import TutoringState
+from pedagraph.state import LearnerView, TutoringState, learner_facing
 from pedagraph.tutoring.context import RevealPolicy, StudentMode, TutoringContext
 
 __all__ = ["Context", "ModelOverride", "RevealPolicy", "State", "StudentMode", "build_graph", "graph"]
@@ -108,13 +108,15 @@ def route_after_answer(state: State) -> Literal["student_turn", "__end__"]:
     return END if state.get("end_reason") else "student_turn"
 
 
-def build_graph(checkpointer: Any = None, store: Any = None, *, memory: Any = None, learners: Any = None) -> Any:
+def build_graph(
+    checkpointer: Any = None, store: Any = None, *, memory: Any = None, learners: Any = None, learner_view: bool = False
+) -> Any:
     """Return the compiled tutor graph; pass a checkpointer (thread = session) to pause for a human learner.
 
     `memory` (a `pedagraph.memory.Memory`) and `learners` (a `pedagraph.learner.LearnerStore`) replace the
     process-wide stores of the configured `PEDAGRAPH_HOME` for this graph's nodes.
     """
-    builder = StateGraph(State, context_schema=Context)
+    builder = StateGraph(State, context_schema=Context, output_schema=LearnerView if learner_view else None)
     builder.add_node("setup_problem", setup_problem)
     builder.add_node("open_session", open_session)
     builder.add_node("student_turn", student_turn)
@@ -133,8 +135,10 @@ def build_graph(checkpointer: Any = None, store: Any = None, *, memory: Any = No
     builder.add_edge("respond", "reveal_gate")
     builder.add_conditional_edges("reveal_gate", route_after_gate)
     compiled = builder.compile(checkpointer=checkpointer, store=store, name="tutor")
+    if learner_view:
+        learner_facing(compiled)
     return bind_services(compiled, learners=learners, memory=memory)
 
 
-graph = build_graph()
-"""The tutor graph compiled without a checkpointer (for embedding and `langgraph dev`, which adds its own)."""
+graph = build_graph(learner_view=True)
+"""The tutor graph for embedding and `langgraph dev` (which adds its own checkpointer): it shows only `LearnerView`."""

@@ -15,7 +15,7 @@ from rich.table import Table
 
 from pedagraph import __version__
 from pedagraph.errors import DataError, PedagraphError
-from pedagraph.redact import redact, register_secret
+from pedagraph.redact import redact
 from pedagraph.settings import CONFIG_ENV, ROLES
 
 app = typer.Typer(
@@ -155,20 +155,13 @@ from pedagraph.datasets.cli import data_app as _data_app  # noqa: E402
 
 app.add_typer(_data_app, name="data")
 
+from pedagraph.accounts_cli import users_app as _users_app  # noqa: E402
+
+app.add_typer(_users_app, name="users")
+
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 OFFLINE_ENV = {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
-
-
-def parse_auth(value: str | None) -> tuple[str, str] | None:
-    """Parse `--auth user:password` (the password may contain colons); never echo the password in errors."""
-    if value is None:
-        return None
-    user, sep, password = value.partition(":")
-    if not sep or not user.strip() or not password:
-        raise PedagraphError("--auth must be USER:PASSWORD, both non-empty", hint="e.g. --auth ana:s3cret")
-    register_secret(password)
-    return user.strip(), password
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -195,10 +188,8 @@ def check_port_free(host: str, port: int) -> None:
 def ui(
     host: Annotated[str | None, typer.Option(help="Interface to bind (default: config ui.host, 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on (default: config ui.port, 7860).")] = None,
-    auth: Annotated[str | None, typer.Option(help="Require a login: USER:PASSWORD.", show_default=False)] = None,
-    share: Annotated[bool, typer.Option("--share/--no-share", help="Open a public gradio.live link.")] = False,
 ) -> None:
-    """Start the Gradio tutoring app (chat, problem picker, learner panel, course material upload)."""
+    """Start the server: the learners' app at /, the teachers' app at /teacher/, both behind a login."""
     from pedagraph.settings import load_settings
 
     settings = load_settings()
@@ -206,27 +197,26 @@ def ui(
     port = settings.ui.port if port is None else port
     if not 0 < port < 65536:
         raise PedagraphError(f"--port must be between 1 and 65535, got {port}")
-    credentials = parse_auth(auth)
     check_port_free(host, port)
     for name, value in OFFLINE_ENV.items():
         os.environ.setdefault(name, value)
-    from pedagraph.ui.app import launch
+    from pedagraph.ui.server import serve
 
-    if host not in LOOPBACK_HOSTS and credentials is None:
-        err_console.print(f"[yellow]warning:[/yellow] listening on {escape(host)} without --auth: anyone who can "
-                          "reach this machine can use the app.")  # fmt: skip
+    if host not in LOOPBACK_HOSTS:
+        err_console.print(f"[yellow]warning:[/yellow] listening on {escape(host)}: anyone who can reach this "
+                          "machine sees the login page; read docs/accounts.md before exposing it.")  # fmt: skip
 
-    def announce(local_url: str, share_url: str | None) -> None:
-        shown = (
-            local_url if host in ("0.0.0.0", "::") else f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
-        )
-        console.print(f"pedagraph tutor running at {shown}" + (" (login required)" if credentials else ""))
-        if share_url:
-            console.print(f"public link: {share_url}")
+    def announce(url: str, link: str | None) -> None:
+        console.print(f"pedagraph running at {url} (learners) and {url}teacher/ (teachers), login required",
+                      highlight=False, soft_wrap=True)  # fmt: skip
+        if link:
+            console.print("first start: a teacher account was created; log in once with this link (it works once):",
+                          highlight=False)  # fmt: skip
+            console.print(f"    {link}", highlight=False, soft_wrap=True)
         console.print("press Ctrl+C to stop")
 
     try:
-        launch(host=host, port=port, auth=credentials, share=share, announce=announce)
+        serve(host=host, port=port, announce=announce)
     except OSError as exc:
         raise PedagraphError(f"cannot start the app on {host}:{port}: {exc}", hint="pass another --port") from None
 

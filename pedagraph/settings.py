@@ -85,6 +85,18 @@ class UISettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(7860, ge=0, le=65535)
     concurrency: int = Field(32, ge=1, le=1024, description="Chat turns the app runs at once (others queue).")
+    models: list[str] = Field(
+        default_factory=list,
+        description="Models a teacher may pick in the app (`provider:model`); the roles' configured models and "
+        "`scripted` are always allowed. Nothing typed in a page reaches a provider.",
+    )
+    max_sweep_items: int = Field(200, ge=1, le=100_000, description="A ToM sweep's items x seeds, at most.")
+    max_plan_work: int = Field(200, ge=1, le=100_000,
+                               description="A lesson plan's rounds x candidates x test problems x repeats, at most.")
+    proxy_user_header: str | None = Field(
+        None, description="Trusted single sign-on: the header a reverse proxy sets to the logged-in account name "
+        "(e.g. X-Forwarded-User). Off (None) by default; only behind a proxy that always sets it.",
+    )
 
 
 class Settings(BaseModel):

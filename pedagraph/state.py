@@ -116,3 +116,27 @@ class TutoringState(ProblemInput, DialogueState, ProblemState, TurnState, TraceS
     """Index in `messages` where question or review mode started."""
     suggested_problem: str | None
     """The id of the problem suggested next (for the learner's weakest skill), once one was suggested."""
+
+
+class LearnerView(TypedDict, total=False):
+    """What a learner-facing client sees of a tutoring session: the conversation and progress, never an answer.
+
+    The served graphs declare it as their output schema and stream only these channels (`learner_facing`), so
+    `invoke`, `stream_mode="values"` and `threads.get_state` carry no final answer, step answers or worked solution.
+    """
+
+    learner_id: str
+    messages: Annotated[list[AnyMessage], add_messages]
+    turn_count: int
+    end_reason: str | None
+    step_index: int
+    learner_solved: bool
+    revealed: bool
+    done: bool
+    mode: Literal["problem", "question", "review"]
+
+
+def learner_facing(compiled: Any) -> Any:
+    """The compiled graph streaming and showing only the `LearnerView` channels (its state read the same way)."""
+    compiled.stream_channels = [k for k in LearnerView.__annotations__ if k in compiled.channels]
+    return compiled

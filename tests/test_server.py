@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -105,7 +106,7 @@ def test_tutor_interrupts_for_the_learner_and_resumes_over_http(server):
                                      stream_mode=["custom", "values"]))  # fmt: skip
     tokens = "".join(c.data["text"] for c in chunks if c.event == "custom" and c.data.get("type") == "token")
     values = [c.data for c in chunks if c.event == "values"][-1]
-    assert values["last_diagnosis"]["verdict"] == "correct" and values["step_index"] == 1
+    assert values["step_index"] == 1 and values["turn_count"] == 1
     reply = values["messages"][-1]["content"]
     assert tokens and reply.startswith(tokens[: len(tokens) // 2])
     assert "18" not in reply  # the final answer stays hidden over HTTP too
@@ -127,3 +128,30 @@ def test_tom_teacher_runs_over_http(server):
     out = client.runs.wait(thread, "tom_teacher", input={"items": items, "pool": pool}, context=context)
     assert out["result"]["items"] == 3 and out["result"]["explained"] == 1
     assert len(out["plan"]) == 3
+
+
+def test_streamed_values_and_thread_state_carry_no_answer(server):
+    """The served tutor shows its learner-facing view only: no final answer, step answers or worked solution."""
+    from langgraph_sdk import get_sync_client
+
+    from pedagraph.problems import get_problem
+
+    url, _home = server
+    client = get_sync_client(url=url)
+    problem = get_problem("gsm8k-sample-1")
+    thread = client.threads.create()["thread_id"]
+    context = {"learner_id": "embedder"}
+    seen = [c.data for c in client.runs.stream(thread, "tutor", input={"problem_id": problem.id}, context=context,
+                                               stream_mode="values") if c.event == "values"]  # fmt: skip
+    resumed = client.runs.stream(thread, "tutor", command={"resume": "I have no idea"}, context=context,
+                                 stream_mode="values")  # fmt: skip
+    seen += [c.data for c in resumed if c.event == "values"]
+    seen.append(client.threads.get_state(thread)["values"])
+    extra = [sorted(set(v) - {"learner_id", "messages", "turn_count", "end_reason", "step_index", "__interrupt__",
+                              "learner_solved", "revealed", "done", "mode"}) for v in seen]  # fmt: skip
+    assert seen and not any(extra), extra
+    text = json.dumps(seen)
+    for secret in ("final_answer", "solution", "steps", "answer"):
+        assert f'"{secret}"' not in text
+    shown = " ".join(m["content"] for v in seen for m in v.get("messages", []) if isinstance(m.get("content"), str))
+    assert problem.final_answer == "18" and not re.search(r"\b18\b", shown)  # not given away by the replies

@@ -115,7 +115,8 @@ def test_approve_edit_delete_and_bad_input(mem):
     assert lib.all(approved_only=True) == []
     assert lib.approve(sid).approved and [s.id for s in lib.all(approved_only=True)] == [sid]
     edited = lib.edit(sid, "  Ask one short question.  ")
-    assert edited.strategy == "Ask one short question." and edited.edited and edited.approved
+    assert edited.strategy == "Ask one short question." and edited.edited and not edited.approved  # re-approve it
+    assert lib.all(approved_only=True) == []
     assert edited.gain == 0.4 and edited.provenance["coach"] == "x" and edited.provenance["round"] == 1
     with pytest.raises(DataError):
         lib.edit(sid, "   ")

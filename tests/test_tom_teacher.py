@@ -418,12 +418,13 @@ def test_app_tab_runs_a_sweep_through_gradio_client(tmp_path):
     from gradio_client import Client
     from pedagraph.ui.tom_tab import build_tom_tab
 
+    from pedagraph.testing.apps import launch_with_login, teacher_login
+
     with gr.Blocks() as demo:
         build_tom_tab()
-    demo.queue()
-    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1")
+    url = launch_with_login(demo)
     try:
-        client = Client(url, verbose=False)
+        client = Client(url, auth=teacher_login(), verbose=False)
         job = client.submit("scripted", "scripted", "strategyqa", 0, 3, 0.4, "human", ["random", "expected_utility"],
                             "41", 2, api_name="/tom_sweep")  # fmt: skip
         plot, table, status = job.result(timeout=240)

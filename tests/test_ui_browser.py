@@ -6,10 +6,8 @@ Needs Debian's chromium at /usr/bin/chromium (`apt-get install chromium`; `.ci/r
 
 from __future__ import annotations
 
-import os
-import shutil
+import re
 import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -17,6 +15,9 @@ from pathlib import Path
 import pytest
 
 from pedagraph.problems import get_problem
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_ui import TEACHER, App  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -67,56 +68,18 @@ def browser():
         instance.close()
 
 
-class App:
-    """A `pedagraph ui` subprocess that restarts on the same port (localStorage is per origin)."""
-
-    def __init__(self, root: Path) -> None:
-        self.root, self.port = root, _free_port()
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("PEDAGRAPH_", "OPENAI_", "OLLAMA_"))}
-        self.env.update(PEDAGRAPH_HOME=str(root / "home"), HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
-        exe = Path(sys.executable).with_name("pedagraph")
-        self.cmd = [
-            str(exe) if exe.exists() else shutil.which("pedagraph") or "pedagraph",
-            "ui",
-            "--port",
-            str(self.port),
-        ]
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
-
-    def start(self) -> App:
-        log = (self.root / "ui.log").open("a")
-        self.proc = subprocess.Popen(self.cmd, cwd=self.root, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        log.close()
-        deadline = time.monotonic() + 90
-        while True:
-            if self.proc.poll() is not None:
-                pytest.fail(f"pedagraph ui exited with {self.proc.returncode}: {(self.root / 'ui.log').read_text()}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return self
-            except OSError:
-                if time.monotonic() > deadline:
-                    self.proc.kill()
-                    pytest.fail("pedagraph ui did not open its port within 90 s")
-                time.sleep(0.1)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+def login(page, url: str, account: tuple[str, str]) -> None:
+    """Log in through Gradio's login page of an app."""
+    page.goto(url, wait_until="load")
+    page.locator("input[type=text]").fill(account[0])
+    page.locator("input[type=password]").fill(account[1])
+    page.get_by_role("button", name="Login").click()
 
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    handle = App(tmp_path_factory.mktemp("ui-browser")).start()
+    root = tmp_path_factory.mktemp("ui-browser")
+    handle = App(root / "home", root).start()
     yield handle
     handle.stop()
 
@@ -125,13 +88,14 @@ def test_browser_start_stream_reload_restart(browser, app):
     problem = get_problem(PID)
     context = browser.new_context()
     page = context.new_page()
-    page.goto(app.url, wait_until="load")
+    learner = app.new_learner()
+    login(page, app.url, learner)
     chat = page.locator("#tutor-chat")
     page.get_by_text("Pick a bundled problem (or type").wait_for(timeout=TIMEOUT_MS)
 
     page.locator("#start-button").click()
     chat.get_by_text(f"First step: {problem.steps[0].question}").wait_for(timeout=TIMEOUT_MS)
-    assert "scripted" in page.locator("#models-header").inner_text().lower()
+    assert "fixed templates" in page.locator("#models-header").inner_text()
 
     page.evaluate(OBSERVE_JS)
     box = page.locator("#message-box textarea")
@@ -153,16 +117,68 @@ def test_browser_start_stream_reload_restart(browser, app):
     assert problem.steps[0].question in text and text.index(problem.steps[0].question) < text.index(reply)
     assert "step 2 of 2" in page.locator("#session-status").inner_text()
 
-    # another browser profile (its own localStorage) starts fresh and never sees this conversation
+    # another learner starts fresh and never sees this conversation
     other = browser.new_context().new_page()
-    other.goto(app.url, wait_until="load")
+    login(other, app.url, app.new_learner())
     other.get_by_text("Pick a bundled problem (or type").wait_for(timeout=TIMEOUT_MS)
     assert reply not in other.locator("#tutor-chat").inner_text()
 
-    # the app restarts on the same origin: the browser's stored session still opens its conversation
+    # the app restarts: logged in again, the learner finds their conversation (kept on the server)
     app.stop()
     app.start()
-    page.reload(wait_until="load")
+    login(page, app.url, learner)
     chat.get_by_text(reply).wait_for(timeout=TIMEOUT_MS)
     assert "step 2 of 2" in page.locator("#session-status").inner_text()
     context.close()
+
+
+def test_first_start_prints_a_one_time_link_that_logs_in_and_works_a_problem(browser, tmp_path):
+    problem = get_problem(PID)
+    fresh = App(tmp_path / "home", tmp_path, seed=False).start()  # a fresh machine: no account yet
+    try:
+        deadline = time.monotonic() + 30
+        while "login-link?token=" not in fresh.log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        link = re.search(r"http://\S+/login-link\?token=\S+", fresh.log.read_text()).group(0)
+        page = browser.new_context().new_page()
+        page.goto(link, wait_until="load")
+        page.locator("#class-show").wait_for(timeout=TIMEOUT_MS)  # the teachers' app, logged in
+        page.goto(fresh.url, wait_until="load")  # and the tutor, to try it
+        page.locator("#start-button").click(timeout=3 * TIMEOUT_MS)  # a first page on a loaded machine is slow
+        chat = page.locator("#tutor-chat")
+        chat.get_by_text(f"First step: {problem.steps[0].question}").wait_for(timeout=TIMEOUT_MS)
+        box = page.locator("#message-box textarea")
+        box.fill(problem.steps[0].answer)
+        box.press("Enter")
+        chat.get_by_text(f"Next step: {problem.steps[1].question}").wait_for(timeout=TIMEOUT_MS)
+        again = browser.new_context().new_page()  # the link works once
+        again.goto(link, wait_until="load")
+        assert "used already" in again.locator("body").inner_text()
+    finally:
+        fresh.stop()
+
+
+def test_outsiders_in_a_browser_see_only_the_login(browser, app):
+    anonymous = browser.new_context().new_page()
+    for path in ("", "teacher/"):
+        anonymous.goto(app.url + path, wait_until="load")
+        anonymous.get_by_role("button", name="Login").wait_for(timeout=TIMEOUT_MS)
+        assert not anonymous.locator("#tutor-chat").count() and not anonymous.locator("#class-show").count()
+    # a learner with a name that is a Markdown link: the teacher's class view shows it as text
+    learner = app.new_learner(display_name="[Session expired - click to log in again](http://evil.example/)")
+    page = browser.new_context().new_page()
+    login(page, app.url, learner)
+    page.locator("#start-button").click()
+    page.locator("#tutor-chat").get_by_text("First step:").wait_for(timeout=TIMEOUT_MS)
+    shown = page.locator("body").inner_text()
+    assert not re.search(r"\b(?:ui|learner)-[0-9a-f]{8,}|user:|[A-Z2-9]{8}", shown)  # no ids or codes shown
+    # the learner's own password does not open the teachers' app
+    login(page, app.url + "teacher/", learner)
+    page.get_by_text("Incorrect").wait_for(timeout=TIMEOUT_MS)
+    assert not page.locator("#class-show").count()
+    teacher = browser.new_context().new_page()
+    login(teacher, app.url + "teacher/", TEACHER)
+    teacher.locator("#class-show").click()
+    sessions = teacher.locator("#class-sessions")
+    sessions.get_by_text("[Session expired - click to log in again](http://evil.example/)").wait_for(timeout=TIMEOUT_MS)
+    assert not teacher.locator("#class-sessions a[href*='evil']").count()

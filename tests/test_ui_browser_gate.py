@@ -15,7 +15,8 @@ from pedagraph.testing.openai_stub import OpenAIStub
 from pedagraph.visible import stated_values, visible_text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_ui_browser import OBSERVE_JS, TIMEOUT_MS, App, browser  # noqa: E402, F401 - `browser` is a fixture
+from test_ui import App  # noqa: E402
+from test_ui_browser import OBSERVE_JS, TIMEOUT_MS, browser, login  # noqa: E402, F401 - `browser` is a fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 PID = "gsm8k-sample-1"
@@ -36,8 +37,9 @@ def leaky_app(tmp_path_factory):
         stream_chunk_chars=3,
     )
     stub.start()
-    app = App(tmp_path_factory.mktemp("ui-browser-gate"))
-    app.env.update(PEDAGRAPH_MODEL="openai:stub-model", PEDAGRAPH_BASE_URL=stub.base_url)
+    root = tmp_path_factory.mktemp("ui-browser-gate")
+    app = App(root / "home", root)
+    app.extra_env = {"PEDAGRAPH_MODEL": "openai:stub-model", "PEDAGRAPH_BASE_URL": stub.base_url}
     app.start()
     yield app
     app.stop()
@@ -47,7 +49,7 @@ def leaky_app(tmp_path_factory):
 def test_the_rendered_chat_never_shows_the_answer(browser, leaky_app):  # noqa: F811 - the imported fixture
     problem = get_problem(PID)
     page = browser.new_context().new_page()
-    page.goto(leaky_app.url, wait_until="load")
+    login(page, leaky_app.url, leaky_app.new_learner())
     chat = page.locator("#tutor-chat")
     page.get_by_text("Pick a bundled problem (or type").wait_for(timeout=TIMEOUT_MS)
     page.locator("#start-button").click()

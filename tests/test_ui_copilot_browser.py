@@ -11,34 +11,38 @@ import pytest
 from pedagraph.problems import get_problem
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_ui_browser import TIMEOUT_MS, app, browser  # noqa: E402, F401 - `app` and `browser` are fixtures
+from test_ui import TEACHER  # noqa: E402
+from test_ui_browser import TIMEOUT_MS, app, browser, login  # noqa: E402, F401 - `app` and `browser` are fixtures
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 PID = "gsm8k-sample-1"
 DRAFT = "my unsent scribble 4242"
 
 
-def open_tab(page, url):
-    page.goto(url, wait_until="load")
+def open_tab(page, url, account, button):
+    login(page, url, account)
     page.get_by_role("tab", name="Copilot").click()
-    page.locator("#copilot-open").wait_for(timeout=TIMEOUT_MS)
+    page.locator(button).wait_for(timeout=TIMEOUT_MS)
 
 
 def test_two_browsers_one_copilot_session(browser, app):  # noqa: F811 - the imported fixtures
     problem = get_problem(PID)
+    learner = app.new_learner(display_name="Kim")
     tutor = browser.new_context().new_page()
     student = browser.new_context().new_page()
-    open_tab(tutor, app.url)
-    open_tab(student, app.url)
+    open_tab(tutor, app.url + "teacher/", TEACHER, "#copilot-open")
+    open_tab(student, app.url, learner, "#copilot-join")
+    assert [t.inner_text() for t in student.get_by_role("tab").all()] == ["Tutor", "Copilot"]  # no teacher tabs
 
+    tutor.locator("#copilot-learner input").click()
+    tutor.get_by_role("option", name="Kim", exact=True).click()
     tutor.locator("#copilot-open").click()
     tutor.locator("#copilot-status").get_by_text("Session code").wait_for(timeout=TIMEOUT_MS)
     code = re.search(r"Session code ([A-Z2-9]{6})", tutor.locator("#copilot-status").inner_text()).group(1)
     suggestion = tutor.locator("#copilot-suggestion textarea")
     assert f"First step: {problem.steps[0].question}" in suggestion.input_value()
 
-    student.locator("#copilot-code-in textarea, #copilot-code-in input").first.fill(code)
-    student.locator("#copilot-join").click()
+    student.locator("#copilot-join").click()  # no code to type: the server knows the session opened for Kim
     student.locator("#copilot-student-chat").wait_for(timeout=TIMEOUT_MS)
     student.locator("#copilot-status").get_by_text("The tutor is writing").wait_for(timeout=TIMEOUT_MS)
     assert "Janet" not in student.locator("#copilot-student-chat").inner_text()  # nothing sent yet
@@ -71,3 +75,4 @@ def test_two_browsers_one_copilot_session(browser, app):  # noqa: F811 - the imp
         timeout=TIMEOUT_MS
     )
     assert private not in student.content()  # the suggestion it replaced never reached the student
+    assert code not in student.locator("body").inner_text()  # the room code is never shown to the learner

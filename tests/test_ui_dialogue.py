@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
-from test_ui_browser import CHROMIUM, TIMEOUT_MS, App, browser  # noqa: F401 - the browser fixture
+from test_ui import TEACHER, App
+from test_ui_browser import CHROMIUM, TIMEOUT_MS, browser, login  # noqa: F401 - the browser fixture
 
 SHOTS = os.environ.get("TUTOR_SCREENSHOTS")
 NOTES = Path(__file__).parent / "fixtures" / "notes" / "fractions_percentages.md"
@@ -25,7 +26,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    handle = App(tmp_path_factory.mktemp("ui-dialogue")).start()
+    root = tmp_path_factory.mktemp("ui-dialogue")
+    handle = App(root / "home", root).start()
     yield handle
     handle.stop()
 
@@ -89,7 +91,7 @@ def test_thirty_turns_over_five_problems(browser, app, tmp_path):  # noqa: F811 
     shots.mkdir(parents=True, exist_ok=True)
     context = browser.new_context(viewport={"width": 1440, "height": 1000})
     page = context.new_page()
-    page.goto(app.url, wait_until="load")
+    login(page, app.url, app.new_learner(display_name="Sam"))
     page.get_by_text("Pick a bundled problem (or type").wait_for(timeout=TIMEOUT_MS)
     me = Learner(page, shots)
 
@@ -109,12 +111,15 @@ def test_thirty_turns_over_five_problems(browser, app, tmp_path):  # noqa: F811 
     me.say("is it $18.00?", "$18.00 is the answer", "I suggest problem")
     me.shot("02-solved-fixed-misconception-next-suggestion")
 
-    # -- course notes, then problem 2: a question answered from them, a wrong amount, a refusal, the final step ---
-    page.get_by_text("Course material").first.click()
-    page.locator("#course-files input[type=file]").set_input_files(str(NOTES))
-    page.locator("#course-name textarea, #course-name input").first.fill("math-5")
-    page.locator("#ingest-button").click()
-    page.locator("#ingest-summary").get_by_text("ingested 1 file").wait_for(timeout=120_000)
+    # -- the teacher adds course notes for the class; problem 2: a question answered from them, a wrong amount, a
+    # refusal, the final step
+    teacher = context.new_page()
+    login(teacher, app.url + "teacher/", TEACHER)
+    teacher.get_by_role("tab", name="Course material").click()
+    teacher.locator("#course-files input[type=file]").set_input_files(str(NOTES))
+    teacher.locator("#ingest-button").click()
+    teacher.locator("#ingest-summary").get_by_text("ingested 1 file").wait_for(timeout=120_000)
+    teacher.close()
     house = get_problem("gsm8k-sample-3")
     me.start("3", house.steps[0].question)
     me.say("What does an increase of 150% mean?", "fractions_percentages.md", "The key result")

@@ -25,15 +25,19 @@ def _learner(store, learner_id, answers, misconception=None):
     store.apply(learner_id, LearnerUpdate(evidence=evidence, misconceptions=held))
 
 
+def _learners(store, ids=("7b-ana", "7b-ben", "8a-cat")):
+    _learner(store, ids[0], [("fractions", True), ("fractions", True), ("division", False)], "adds denominators")
+    _learner(store, ids[1], [("fractions", False), ("rates", False)], "adds denominators")
+    if len(ids) > 2:
+        _learner(store, ids[2], [("percentages", True)])
+    return store
+
+
 @pytest.fixture
 def learners():
     from pedagraph.learner import get_learner_store
 
-    store = get_learner_store()
-    _learner(store, "7b-ana", [("fractions", True), ("fractions", True), ("division", False)], "adds denominators")
-    _learner(store, "7b-ben", [("fractions", False), ("rates", False)], "adds denominators")
-    _learner(store, "8a-cat", [("percentages", True)])
-    return store
+    return _learners(get_learner_store())
 
 
 def test_a_class_is_the_learners_of_a_course(learners):
@@ -72,21 +76,25 @@ def test_the_class_view_lists_mastery_misconceptions_and_sessions(learners):
 
 @pytest.fixture
 def app_url():
-    import gradio as gr
-    from pedagraph.ui.lesson_tab import build_planning_tabs
+    from pedagraph.ui.teacher_app import build_teacher_app
 
-    with gr.Blocks() as demo:
-        build_planning_tabs()
-    demo.queue()
-    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1")
-    yield url
+    from pedagraph.testing.apps import launch_with_login
+
+    demo = build_teacher_app()
+    yield launch_with_login(demo)
     demo.close()
 
 
-def test_plan_pause_edit_and_accept_through_gradio_client(app_url):
+def _client(url):
     from gradio_client import Client
 
-    client = Client(app_url, verbose=False)
+    from pedagraph.testing.apps import teacher_login
+
+    return Client(url, auth=teacher_login(), verbose=False)
+
+
+def test_plan_pause_edit_and_accept_through_gradio_client(app_url):
+    client = _client(app_url)
     status, plot, table, plan, edit, download = client.predict(
         "fractions of amounts", "", "Skill-tree profile", 2, 3, 3, 2, 3, [], 2, 2, 2, 1, True,
         api_name="/plan_lesson")  # fmt: skip
@@ -101,28 +109,34 @@ def test_plan_pause_edit_and_accept_through_gradio_client(app_url):
 
 
 def test_bad_input_is_one_line_in_the_status(app_url):
-    from gradio_client import Client
-
-    client = Client(app_url, verbose=False)
+    client = _client(app_url)
     out = client.predict("", "", "Skill-tree profile", 2, 3, 3, 2, 3, [], 1, 1, 1, 1, False,
                          api_name="/plan_lesson")  # fmt: skip
     assert out[0] == "Error: eduplanner: give a topic or at least one problem"
     out = client.predict("fractions", "", "Learners (Class tab)", 3, 3, 3, 3, 3, [], 1, 1, 1, 1, False,
                          api_name="/plan_lesson")  # fmt: skip
     assert out[0].startswith("Error: the group has no learners")
-    fresh = Client(app_url, verbose=False)  # a new session: nothing is waiting
+    fresh = _client(app_url)  # a new session: nothing is waiting
     out = fresh.predict("Accept", "", "", api_name="/approve_plan")
     assert out[0].startswith("Error: no plan is waiting")
 
 
-def test_the_class_tab_picks_learners_for_a_lesson(learners, app_url):
-    from gradio_client import Client
+def test_the_class_tab_picks_learners_for_a_lesson(app_url):
+    from pedagraph.accounts import get_account_store
+    from pedagraph.learner import get_learner_store
+    from pedagraph.testing.apps import teacher_login
 
-    client = Client(app_url, verbose=False)
-    heatmap, held, sessions, picked, csv_path = client.predict("7b-*", "", api_name="/class_view")
-    assert Path(heatmap).is_file() and "adds denominators" in held and "7b-ana, 7b-ben (2)" in held
-    assert "7b-ben" in sessions and "learner_id" in Path(csv_path).read_text()
-    group = ["7b-ana", "7b-ben"]
+    client = _client(app_url)
+    accounts = get_account_store()
+    code = accounts.classes_of(teacher_login()[0])[0]
+    for name in ("ana", "ben"):
+        accounts.add(f"7b-{name}", "learner", "a-long-password", display_name=name.title(), class_code=code)
+    _learners(get_learner_store(), ids=("user:7b-ana", "user:7b-ben"))
+    heatmap, held, sessions, picked, csv_path, status = client.predict("", 1, False, api_name="/class_view")
+    assert Path(heatmap).is_file() and "adds denominators" in held and "Ana, Ben (2)" in held
+    assert "Ben" in sessions and "learner_id" in Path(csv_path).read_text() and "Page 1 of 1" in status
+    group = ["user:7b-ana", "user:7b-ben"]
     out = client.predict("fractions", "", "Learners (Class tab)", 3, 3, 3, 3, 3, group, 0, 1, 1, 1, False,
                          api_name="/plan_lesson")  # fmt: skip
-    assert out[0].startswith("Done") and "adds denominators" in out[3] and "held by 7b-ana, 7b-ben" in out[3]
+    assert out[0].startswith("Done") and "adds denominators" in out[3]
+    assert "held by user:7b-ana, user:7b-ben" in out[3]

@@ -20,12 +20,13 @@ def app():
     from gradio_client import Client
     from pedagraph.ui.strategies_tab import build_strategies_tab
 
+    from pedagraph.testing.apps import launch_with_login, teacher_login
+
     with gr.Blocks() as demo:
         build_strategies_tab()
-    demo.queue()
-    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1")
+    url = launch_with_login(demo)
     try:
-        yield Client(url, verbose=False)
+        yield Client(url, auth=teacher_login(), verbose=False)
     finally:
         demo.close()
 
@@ -63,7 +64,8 @@ def test_audit_a_library_through_the_tab(app):
     edited = "Ask which operation fits the story."
     _, _, status = app.predict("audit", False, ids[0], edited, api_name="/strategies_edit")
     assert "Saved" in status and lib.get(ids[0]).strategy == "Ask which operation fits the story."
-    assert lib.get(ids[0]).edited and lib.get(ids[0]).approved
+    assert lib.get(ids[0]).edited and not lib.get(ids[0]).approved  # an edit withdraws the approval
+    app.predict("audit", False, ids[0], api_name="/strategies_approve")
     _, _, status = app.predict("audit", False, ids[0], "   ", api_name="/strategies_edit")
     assert status.startswith("Error:")  # one clear line, nothing lost
     assert lib.get(ids[0]).strategy == "Ask which operation fits the story."

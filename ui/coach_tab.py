@@ -17,6 +17,7 @@ from typing import Any
 
 import gradio as gr
 from pedagraph.prompts import load_prompt
+from pedagraph.ui.identity import teacher_only
 
 from pedagraph.coaching import coach_markdown
 from pedagraph.errors import DataError, PedagraphError
@@ -134,6 +135,6 @@ def build_coach_tab() -> None:
                 moments = gr.Markdown(elem_id="coach-moments")
                 suggestions = gr.Markdown(elem_id="coach-suggestions")
         export = gr.File(label="Markdown export", elem_id="coach-export")
-        run.click(_coach, inputs=[transcript, upload, fmt, mathdial],
+        run.click(teacher_only(_coach), inputs=[transcript, upload, fmt, mathdial],
                   outputs=[shown, scores, moments, suggestions, export, status], api_name="coach",
                   concurrency_id="coach")  # fmt: skip

@@ -1,17 +1,14 @@
-"""The app's "Lesson planner" and "Class" tabs (EduPlanner): plan a lesson for a group, see the class first.
+"""The teachers' "Lesson planner" tab (EduPlanner): plan a lesson for a group of the teacher's class.
 
-**Lesson planner**: a topic or problems, the group (a skill-tree profile or learners ticked in the Class tab), the
-loop's settings; the plans' scores by round (a plot of CIDDP and predicted success across rounds), the final plan
-as Markdown to read and download. With approval on, the run pauses (a LangGraph interrupt, checkpointed in
-`PEDAGRAPH_HOME/planner.sqlite`) for the teacher to accept, edit or ask for another round.
-
-**Class**: every learner in one view (a mastery heatmap learners x skills, the most frequent misconceptions with the
-learners who hold them, recent sessions), a CSV export, and learners to tick for the lesson's group.
+A topic or problems, the group (a skill-tree profile or learners ticked in the Class tab, who must be the
+teacher's), the loop's settings (capped by `[ui] max_plan_work`); the plans' scores by round (a plot of CIDDP and
+predicted success across rounds), the final plan as Markdown to read and download. With approval on, the run
+pauses (a LangGraph interrupt, checkpointed in `PEDAGRAPH_HOME/planner.sqlite`) for the teacher to accept, edit or
+ask for another round. The Class tab itself is in `ui/teacher_app.py`; `heatmap_png` draws its mastery heatmap.
 
 Endpoints (also for `gradio_client`): `/plan_lesson(topic, problems, source, numerical, abstract, logical, analogy,
-spatial, learners, rounds, candidates, test_problems, repeats, approval, run)` and `/approve_plan(run, action,
-plan, comment)` -> run, status, plot, rounds table, plan (Markdown), plan to edit, download;
-`/class_view(filter, course)` -> heatmap, misconceptions, sessions, learner choices, CSV file.
+spatial, learners, rounds, candidates, test_problems, repeats, approval)` and `/approve_plan(action, plan,
+comment)` -> run, status, plot, rounds table, plan (Markdown), plan to edit, download.
 """
 
 from __future__ import annotations
@@ -22,17 +19,20 @@ import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import gradio as gr
 from pedagraph.prompts import load_prompt
+from pedagraph.ui.identity import Refused, endpoint, teacher_only
 
+from pedagraph.accounts import Account
 from pedagraph.errors import PedagraphError
-from pedagraph.planning.class_view import ClassView, class_csv, class_view, select_learners
+from pedagraph.planning.class_view import ClassView
 from pedagraph.planning.plans import DIMENSIONS
 from pedagraph.planning.skill_tree import ABILITIES
 
-__all__ = ["ACTIONS", "PlannerRuns", "build_planning_tabs", "ciddp_plot", "class_outputs", "rounds_table"]
+__all__ = ["ACTIONS", "PlannerRuns", "build_lesson_tab", "ciddp_plot", "heatmap_png", "rounds_table"]
 
 CHECKPOINT_FILE = "planner.sqlite"
 ACTIONS = {"Accept": "accept", "Submit my edit": "edit", "Another round": "another"}
@@ -218,7 +218,8 @@ def approve_plan(run: Any, action: str, plan: str, comment: str) -> Iterator[Out
 # -- the Class tab's handlers ------------------------------------------------------------------------------------------
 
 
-def _heatmap(view: ClassView, out_dir: Path) -> str | None:
+def heatmap_png(view: ClassView, out_dir: Path) -> str | None:
+    """The class's mastery heatmap (learners x skills) as a PNG, labels drawn as plain text."""
     if not view.rows or not view.skills:
         return None
     import matplotlib
@@ -227,11 +228,14 @@ def _heatmap(view: ClassView, out_dir: Path) -> str | None:
     import matplotlib.pyplot as plt
     import numpy as np
 
+    def plain(text: str) -> str:
+        return text.replace("$", r"\$")  # no mathtext from a name
+
     data = np.array([[np.nan if v is None else v for v in row] for row in view.matrix()], dtype=float)
     fig, ax = plt.subplots(figsize=(1.2 + 0.7 * len(view.skills), 1.0 + 0.35 * len(view.rows)))
     image = ax.imshow(np.ma.masked_invalid(data), vmin=0, vmax=1, cmap="RdYlGn", aspect="auto")
-    ax.set_xticks(range(len(view.skills)), view.skills, rotation=40, ha="right", fontsize=8)
-    ax.set_yticks(range(len(view.rows)), [r.learner_id for r in view.rows], fontsize=8)
+    ax.set_xticks(range(len(view.skills)), [plain(s) for s in view.skills], rotation=40, ha="right", fontsize=8)
+    ax.set_yticks(range(len(view.rows)), [plain(r.learner_id) for r in view.rows], fontsize=8)
     for i, row in enumerate(data):
         for j, v in enumerate(row):
             if not np.isnan(v):
@@ -245,49 +249,46 @@ def _heatmap(view: ClassView, out_dir: Path) -> str | None:
     return str(path)
 
 
-def class_outputs(wanted: str, course: str = "") -> Outputs:
-    """The class view of the learners listed (all when empty), of a course or all: heatmap, misconceptions, ..."""
-    from pedagraph.learner import get_learner_store
-
-    store = get_learner_store()
-    try:
-        ids = select_learners(store, wanted, course=course or None)
-    except PedagraphError as exc:
-        return None, f"Error: {exc}", "", gr.update(choices=[], value=[]), None
-    view = class_view(store, ids)
-    if not view.rows:
-        return None, "No learners yet: learners appear here once they have used the tutor.", "", \
-            gr.update(choices=[], value=[]), None  # fmt: skip
-    out_dir = Path(tempfile.mkdtemp(prefix="pedagraph-class-"))
-    held = ["| misconception | skill | learners |", "|---|---|---|"] + [
-        f"| {m['description']} | {m['skill']} | {', '.join(m['learners'])} ({len(m['learners'])}) |"
-        for m in view.misconceptions[:15]
-    ] if view.misconceptions else ["No active misconceptions."]  # fmt: skip
-    sessions = ["| learner | recent sessions (last active, right/answers) |", "|---|---|"]
-    for row in view.rows:
-        cells = "; ".join(f"`{s['session']}` {s['last']} ({s['right']}/{s['answers']})" for s in row.sessions)
-        sessions.append(f"| {row.learner_id} | {row.error or cells or '—'} |")
-    csv_path = out_dir / "class.csv"
-    csv_path.write_text(class_csv(view), encoding="utf-8")
-    choices = [r.learner_id for r in view.rows if r.error is None]
-    return _heatmap(view, out_dir), "\n".join(held), "\n".join(sessions), \
-        gr.update(choices=choices, value=[]), str(csv_path)  # fmt: skip
-
-
 # -- the tabs ----------------------------------------------------------------------------------------------------------
 
 
-def build_planning_tabs() -> None:
-    """Add the "Lesson planner" and "Class" tabs to the gr.Blocks being built (call inside `with gr.Blocks()`)."""
+@endpoint("teacher")
+def plan_for_class(
+    account: Account, topic: str, problems: str, source: str, numerical: float, abstract: float, logical: float,
+    analogy: float, spatial: float, learners: list[str] | str | None, rounds: float, candidates: float,
+    test_problems: float, repeats: float, approval: bool, run: Any = None,
+) -> Iterator[Outputs]:  # fmt: skip
+    """`plan_lesson` for a teacher: the group's learners must be theirs; the work is capped by the config."""
+    from pedagraph.ui.teacher_app import class_learners
+
+    from pedagraph.settings import load_settings
+
+    if source == SOURCES[1]:
+        ids = learners if isinstance(learners, list) else [s.strip() for s in str(learners or "").split(",")]
+        mine = class_learners(account)
+        strangers = [i for i in ids if i and i not in mine]
+        if strangers:
+            raise Refused("the group may hold only learners of your class")
+    cap = load_settings().ui.max_plan_work
+    work = max(1, int(rounds)) * int(candidates) * int(test_problems) * int(repeats)
+    if work > cap:
+        raise Refused(f"rounds x candidates x test problems x repeats is {work}; this server allows {cap}")
+    yield from plan_lesson(topic, problems, source, numerical, abstract, logical, analogy, spatial, learners, rounds,
+                           candidates, test_problems, repeats, approval, run)  # fmt: skip
+
+
+def build_lesson_tab() -> SimpleNamespace:
+    """Add the teachers' "Lesson planner" tab to the gr.Blocks being built; its group inputs (for the Class tab)."""
+    t = SimpleNamespace()
     with gr.Tab("Lesson planner"):
         gr.Markdown(load_prompt("ui/lesson_intro"))
         with gr.Row():
             topic = gr.Textbox(label="Topic", placeholder="fractions of amounts", elem_id="lesson-topic")
             problems = gr.Textbox(label="Problems to teach (one per line, optional)", lines=3)
         with gr.Row():
-            source = gr.Radio(list(SOURCES), value=SOURCES[0], label="Group")
-            learners = gr.Dropdown([], multiselect=True, allow_custom_value=True, elem_id="lesson-learners",
-                                   label="Learners (tick them in the Class tab, or type ids)")  # fmt: skip
+            t.source = source = gr.Radio(list(SOURCES), value=SOURCES[0], label="Group")
+            t.learners = learners = gr.Dropdown([], multiselect=True, allow_custom_value=True,
+                                                elem_id="lesson-learners", label="Learners (tick them in Class)")
         with gr.Row():
             levels = [gr.Slider(1, 5, value=3, step=1, label=a.label) for a in ABILITIES]
         with gr.Row():
@@ -311,25 +312,9 @@ def build_planning_tabs() -> None:
         plan = gr.Markdown(elem_id="lesson-plan")
         download = gr.File(label="The plan as Markdown", elem_id="lesson-download")
         outputs = [run, status, plot, table, plan, edit, download]
-        go.click(plan_lesson, inputs=[topic, problems, source, *levels, learners, rounds, candidates, test_problems,
+        go.click(plan_for_class, inputs=[topic, problems, source, *levels, learners, rounds, candidates, test_problems,
                                       repeats, approval, run], outputs=outputs, api_name="plan_lesson",
                  concurrency_limit=2, concurrency_id="lesson")  # fmt: skip
-        decide.click(approve_plan, inputs=[run, action, edit, comment], outputs=outputs, api_name="approve_plan",
-                     concurrency_limit=2, concurrency_id="lesson")  # fmt: skip
-    with gr.Tab("Class"):
-        gr.Markdown(load_prompt("ui/class_intro"))
-        with gr.Row():
-            course = gr.Textbox(label="Course (empty: every course)", scale=2, elem_id="class-course")
-            wanted = gr.Textbox(label="Learners (comma-separated ids, prefix*; empty: all)", scale=4)
-            show = gr.Button("Show the class", variant="primary", elem_id="class-show", scale=1)
-        heatmap = gr.Image(type="filepath", label="Mastery: learners x skills", elem_id="class-heatmap")
-        with gr.Row():
-            held = gr.Markdown(elem_id="class-misconceptions")
-            sessions = gr.Markdown(elem_id="class-sessions")
-        picked = gr.CheckboxGroup([], label="Learners for the lesson's group", elem_id="class-pick")
-        use = gr.Button("Plan a lesson for these learners", elem_id="class-use")
-        csv_file = gr.File(label="CSV export", elem_id="class-csv")
-        show.click(class_outputs, inputs=[wanted, course], outputs=[heatmap, held, sessions, picked, csv_file],
-                   api_name="class_view")  # fmt: skip
-        use.click(lambda ids: (gr.update(choices=ids, value=ids), SOURCES[1]), inputs=[picked],
-                  outputs=[learners, source], api_name="use_learners")  # fmt: skip
+        decide.click(teacher_only(approve_plan), inputs=[run, action, edit, comment], outputs=outputs,
+                     api_name="approve_plan", concurrency_limit=2, concurrency_id="lesson")  # fmt: skip
+    return t

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from pedagraph.prompts import render
+from pedagraph.prompts import load_prompt, render
 
 from pedagraph.errors import PedagraphError
 from pedagraph.learner import LearnerModel, ability_levels
@@ -44,6 +44,13 @@ def models_header() -> tuple[str, bool]:
         notice = render("ui/scripted_notice", roles=" and ".join(scripted_roles)).strip()
         header = f"{header}\n\n> {notice}"
     return header, bool(scripted_roles)
+
+
+def learner_header() -> str:
+    """The learners' app's header in the learner's words: no model names; a plain notice when replies are canned."""
+    _, scripted = models_header()
+    head = "**pedagraph tutor**"
+    return f"{head}\n\n> {load_prompt('ui/learner_scripted_notice').strip()}" if scripted else head
 
 
 MOVE_WORDS = {
@@ -100,7 +107,7 @@ def _misconceptions(model: LearnerModel) -> list[str]:
 def learner_panel(model: LearnerModel, values: dict[str, Any]) -> str:
     """Return the learner panel in the learner's words: skills, what to work on, what was fixed, this problem."""
     stats = model.stats
-    lines = [f"### Your progress\nLearner `{model.learner_id}`\n",
+    lines = ["### Your progress\n",
              f"Sessions **{stats.sessions}** · hints received **{stats.hints_received}** · "
              f"answers shown **{stats.answers_revealed}**"]  # fmt: skip
     lines += _skills(model) + _misconceptions(model)
@@ -109,7 +116,7 @@ def learner_panel(model: LearnerModel, values: dict[str, Any]) -> str:
 
 
 def session_summary(values: dict[str, Any]) -> str:
-    """Return this problem's part of the panel: what the tutor did, hints given and the reveal gate's work."""
+    """Return this problem's part of the panel: what the tutor did, hints given, replies reworded to keep the answer."""
     turns = [t for t in values.get("turns", []) if isinstance(t, dict)]
     if not values.get("problem"):
         return question_summary(turns)
@@ -128,9 +135,8 @@ def session_summary(values: dict[str, Any]) -> str:
     lines.append("**What the tutor did**: " + (", ".join(f"{k} ×{v}" for k, v in moves.most_common()) or "nothing yet"))
     events = [e for e in values.get("reveal_events", []) if isinstance(e, dict)]
     blocked = [e for e in events if e.get("action") != "allowed"]
-    lines.append(f"\n**Reveal gate**: {len(events)} event(s)" + ("" if events else " — nothing blocked"))
-    if blocked:
-        lines.append(f"- {len(blocked)} reply(ies) would have given the answer away and were reworded")
+    if blocked:  # in the learner's words: no gate, no counters of it
+        lines.append(f"\nThe tutor reworded {len(blocked)} reply(ies) that would have given the answer away.")
     return "\n".join(lines)
 
 

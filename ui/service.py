@@ -139,7 +139,7 @@ class TutorService:
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self.problems = bundled_problems()
-        self.past = History(self.settings.home)
+        self.past = History(None if self.settings.database_url else self.settings.home)
 
     def close(self) -> None:
         """Close the checkpoint database and the history of past problems."""

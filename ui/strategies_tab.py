@@ -12,7 +12,9 @@ from typing import Any
 
 import gradio as gr
 from pedagraph.prompts import load_prompt
+from pedagraph.ui.identity import endpoint, teacher_only
 
+from pedagraph.accounts import Account, get_account_store
 from pedagraph.distill.library import DEFAULT_LIBRARY, Strategy, StrategyLibrary
 from pedagraph.errors import PedagraphError
 
@@ -79,7 +81,9 @@ def _show(name: str, entry: str | None) -> tuple[str, str]:
     return "\n".join(lines), s.strategy
 
 
-def _act(name: str, approved_only: bool, action: str, entry: str | None, text: str = "") -> tuple[Any, Any, str]:
+def _act(account: Account, name: str, approved_only: bool, action: str, entry: str | None, text: str = ""
+         ) -> tuple[Any, Any, str]:  # fmt: skip
+    """Approve, withdraw, edit (withdraws the approval) or delete an entry; every change audited (who, when)."""
     if not entry:
         return gr.skip(), gr.skip(), "Pick a strategy first."
     lib = _library(name)
@@ -94,7 +98,10 @@ def _act(name: str, approved_only: bool, action: str, entry: str | None, text: s
             lib.delete(entry)
     except PedagraphError as exc:
         return gr.skip(), gr.skip(), f"Error: {exc}"
-    done = {"approve": "Approved", "withdraw": "Approval withdrawn", "edit": "Saved", "delete": "Deleted"}[action]
+    get_account_store().audit(account.name, f"strategy.{action}", f"{lib.name}/{entry}",
+                              " ".join(str(text or "").split())[:300] if action == "edit" else "")  # fmt: skip
+    done = {"approve": "Approved", "withdraw": "Approval withdrawn", "edit": "Saved (approve it again to use it)",
+            "delete": "Deleted"}[action]  # fmt: skip
     return _listing(name, approved_only, f"{done}: {entry[:12]}.")
 
 
@@ -110,6 +117,19 @@ def _try(name: str, situation: str, approved_only: bool) -> str:
         return "No strategy would be used here."
     return "\n".join(f"{i}. {s.strategy} (similarity {s.score or 0:.2f}, gain {s.gain:+.3f}, "
                      f"{'approved' if s.approved else 'not approved'})" for i, s in enumerate(found, 1))  # fmt: skip
+
+
+def _action(action: str) -> Any:
+    def act(account: Account, name: str, approved_only: bool, entry: str | None) -> tuple[Any, Any, str]:
+        return _act(account, name, approved_only, action, entry)
+
+    act.__name__ = f"strategies_{action}"
+    return endpoint("teacher")(act)
+
+
+@endpoint("teacher")
+def _edit(account: Account, name: str, approved_only: bool, entry: str | None, text: str) -> tuple[Any, Any, str]:
+    return _act(account, name, approved_only, "edit", entry, text)
 
 
 def build_strategies_tab() -> None:
@@ -135,15 +155,16 @@ def build_strategies_tab() -> None:
             try_it = gr.Button("What would the tutor use?")
             found = gr.Markdown(elem_id="strategies-found")
         listing = [table, entry, status]
-        refresh.click(_list, inputs=[library, approved_only], outputs=listing, api_name="strategies_list")
-        approved_only.change(_list, inputs=[library, approved_only], outputs=listing, api_visibility="private")
-        entry.change(_show, inputs=[library, entry], outputs=[details, text], api_name="strategies_show")
-        approve.click(lambda n, a, e: _act(n, a, "approve", e), inputs=[library, approved_only, entry],
-                      outputs=listing, api_name="strategies_approve")  # fmt: skip
-        withdraw.click(lambda n, a, e: _act(n, a, "withdraw", e), inputs=[library, approved_only, entry],
-                       outputs=listing, api_name="strategies_withdraw")  # fmt: skip
-        save.click(lambda n, a, e, t: _act(n, a, "edit", e, t), inputs=[library, approved_only, entry, text],
-                   outputs=listing, api_name="strategies_edit")  # fmt: skip
-        delete.click(lambda n, a, e: _act(n, a, "delete", e), inputs=[library, approved_only, entry],
-                     outputs=listing, api_name="strategies_delete")  # fmt: skip
-        try_it.click(_try, inputs=[library, situation, approved_only], outputs=[found], api_name="strategies_try")
+        refresh.click(teacher_only(_list), inputs=[library, approved_only], outputs=listing, api_name="strategies_list")
+        approved_only.change(teacher_only(_list), inputs=[library, approved_only], outputs=listing,
+                             api_visibility="private")  # fmt: skip
+        entry.change(teacher_only(_show), inputs=[library, entry], outputs=[details, text], api_name="strategies_show")
+        approve.click(_action("approve"), inputs=[library, approved_only, entry], outputs=listing,
+                      api_name="strategies_approve")  # fmt: skip
+        withdraw.click(_action("withdraw"), inputs=[library, approved_only, entry], outputs=listing,
+                       api_name="strategies_withdraw")  # fmt: skip
+        save.click(_edit, inputs=[library, approved_only, entry, text], outputs=listing, api_name="strategies_edit")
+        delete.click(_action("delete"), inputs=[library, approved_only, entry], outputs=listing,
+                     api_name="strategies_delete")  # fmt: skip
+        try_it.click(teacher_only(_try), inputs=[library, situation, approved_only], outputs=[found],
+                     api_name="strategies_try")  # fmt: skip

@@ -16,6 +16,7 @@ from typing import Any
 
 import gradio as gr
 from pedagraph.prompts import load_prompt
+from pedagraph.ui.identity import Refused, teacher_only
 
 from pedagraph.errors import PedagraphError
 from pedagraph.mental_model import DEPLOYABLE, INTERVENTION_FUNCTIONS
@@ -36,6 +37,21 @@ def _default_model(role: str) -> str:
         return describe_model(role).model
     except PedagraphError:
         return "scripted"
+
+
+def allowed_models() -> list[str]:
+    """The models a teacher may pick in the app: each role's configured one, `scripted`, and `[ui] models`."""
+    from pedagraph.settings import ROLES, load_settings
+
+    out = [_default_model(role) for role in ROLES] + ["scripted"] + list(load_settings().ui.models)
+    return list(dict.fromkeys(m.strip() for m in out if m and m.strip()))
+
+
+def check_model(value: Any, what: str) -> str:
+    """A model picked in the page, refused unless the operator allowed it (nothing typed reaches a provider)."""
+    if value not in allowed_models():
+        raise Refused(f"the {what} model is not one this server offers: pick one from the list")
+    return str(value)
 
 
 def run_sweep(
@@ -111,9 +127,18 @@ def _sweep(
     functions: list[str], seeds: str, calibration_items: float, progress: gr.Progress = gr.Progress(),
 ) -> Iterator[Outputs]:  # fmt: skip
     """The tab's handler: run the sweep with a progress bar, then show the curves and the table."""
+    from pedagraph.settings import load_settings
+
+    student, teacher = check_model(student, "student"), check_model(teacher, "teacher")
+    if dataset not in DATASET_FILES or explanation not in EXPLANATION_TYPES:
+        raise Refused("pick the dataset and the explanations from the lists")
     try:
         seed_list = [int(s) for s in str(seeds).replace(" ", "").split(",") if s] or [41]
         count_i = max(1, min(MAX_ITEMS, int(count)))
+        cap = load_settings().ui.max_sweep_items
+        if count_i * len(seed_list) > cap or not 0 <= int(calibration_items) <= 64:
+            raise Refused(f"items x seeds is {count_i * len(seed_list)}; this server allows {cap} "
+                          "(and at most 64 calibration items)")  # fmt: skip
         functions = [f for f in functions or DEPLOYABLE if f in INTERVENTION_FUNCTIONS]
         yield gr.skip(), gr.skip(), f"Running {count_i} items x {len(seed_list)} seed(s)…"
 
@@ -122,6 +147,8 @@ def _sweep(
 
         records = run_sweep(student, teacher, dataset, int(start), count_i, explanation, seed_list,
                             int(calibration_items), tick, functions)  # fmt: skip
+    except Refused:
+        raise
     except (PedagraphError, ValueError) as exc:
         yield None, "", f"Error: {exc}"
         return
@@ -147,8 +174,9 @@ def build_tom_tab() -> None:
     with gr.Tab("ToM teacher"):
         gr.Markdown(load_prompt("ui/tom_intro"))
         with gr.Row():
-            student = gr.Textbox(value=_default_model("student"), label="Student model (provider:model)")
-            teacher = gr.Textbox(value=_default_model("teacher"), label="Teacher model (provider:model)")
+            models = allowed_models()
+            student = gr.Dropdown(models, value=_default_model("student"), label="Student model")
+            teacher = gr.Dropdown(models, value=_default_model("teacher"), label="Teacher model")
             dataset = gr.Dropdown(list(DATASET_FILES), value="strategyqa", label="Dataset")
         with gr.Row():
             start = gr.Number(value=0, precision=0, minimum=0, label="First test item")
@@ -164,7 +192,7 @@ def build_tom_tab() -> None:
         plot = gr.Image(type="filepath", label="Accuracy against budget", elem_id="tom-plot")
         table = gr.Markdown(elem_id="tom-table")
         run.click(
-            _sweep,
+            teacher_only(_sweep),
             inputs=[student, teacher, dataset, start, count, budget, explanation, functions, seeds, calibration],
             outputs=[plot, table, status],
             api_name="tom_sweep",

@@ -143,11 +143,11 @@ class StrategyLibrary:
         return updated
 
     def edit(self, entry: str, strategy: str) -> Strategy:
-        """Replace an entry's strategy text (same id, marked edited; its measured gain is the original's)."""
+        """Replace an entry's strategy text (same id, marked edited, approval withdrawn: approve the new text)."""
         text = " ".join(str(strategy or "").split())
         if not text:
             raise DataError("the edited strategy is empty (delete it instead)")
-        updated = self.get(entry).model_copy(update={"strategy": text, "edited": True})
+        updated = self.get(entry).model_copy(update={"strategy": text, "edited": True, "approved": False})
         self.add([updated])
         return updated
 
@@ -218,5 +218,7 @@ def strategies_for(setting: Any, situation: str, *, memory: Memory, k: int = 3,
     if isinstance(library, str) and library.strip():
         retrieved = StrategyLibrary(memory, library).retrieve(situation, k=k, approved_only=approved_only,
                                                               strict=False)  # fmt: skip
+    if approved_only:  # never an unapproved entry, whichever way it came
+        given, retrieved = [g for g in given if g.approved], [r for r in retrieved if r.approved]
     seen = {g.strategy for g in given}
     return given + [s for s in retrieved if s.strategy not in seen]
