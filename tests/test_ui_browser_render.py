@@ -19,7 +19,7 @@ from pedagraph.testing.openai_stub import OpenAIStub
 from pedagraph.visible import chat_text, visible_text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_ui_browser import OBSERVE_JS, TIMEOUT_MS, App, browser  # noqa: E402, F401 - `browser` is a fixture
+from test_ui_browser import OBSERVE_JS, TIMEOUT_MS, App, browser, login  # noqa: E402, F401 - `browser` is a fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 PID = "gsm8k-sample-1"
@@ -43,8 +43,9 @@ def _reply(body: dict) -> str | None:
 def app(tmp_path_factory):
     stub = OpenAIStub(reply_fn=_reply, stream_chunk_chars=3, delay=0.01)
     stub.start()
-    app = App(tmp_path_factory.mktemp("ui-browser-render"))
-    app.env.update(PEDAGRAPH_MODEL="openai:stub-model", PEDAGRAPH_BASE_URL=stub.base_url)
+    root = tmp_path_factory.mktemp("ui-browser-render")
+    app = App(root / "home", root)
+    app.extra_env = {"PEDAGRAPH_MODEL": "openai:stub-model", "PEDAGRAPH_BASE_URL": stub.base_url}
     app.start()
     yield app
     app.stop()
@@ -60,7 +61,7 @@ def test_the_chat_shows_what_the_gate_read_and_never_a_contradiction(browser, ap
     page = browser.new_context().new_page()
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
-    page.goto(app.url, wait_until="load")
+    login(page, app.url, app.new_learner())
     chat = page.locator("#tutor-chat")
     page.get_by_text("Pick a bundled problem (or type").wait_for(timeout=TIMEOUT_MS)
     page.locator("#start-button").click()
