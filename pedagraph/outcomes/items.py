@@ -124,8 +124,9 @@ def variant(problem: Problem, rng: random.Random, number: int = 1, tries: int = 
             for s, expression, value in made
         ]  # fmt: skip
         return problem.model_copy(update={
-            "id": f"{problem.id}~v{number}", "question": swap_numbers(problem.question, mapping), "steps": new_steps,
-            "final_answer": format_number(final), "final_value": final, "solution": swap_numbers(problem.solution, mapping),
+            "id": f"{problem.id}~v{number}", "question": swap_numbers(problem.question, mapping),
+            "steps": new_steps, "final_answer": format_number(final), "final_value": final,
+            "solution": swap_numbers(problem.solution, mapping),
             "extras": {**problem.extras, "variant_of": problem.id},
         })  # fmt: skip
     return None
