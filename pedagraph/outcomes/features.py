@@ -27,9 +27,29 @@ from pedagraph.learning import OPERATION_SKILLS
 from pedagraph.problems import Problem, Step
 from pedagraph.tutoring.working import read_working
 
-__all__ = ["ReplyFeatures", "count_tokens", "read_reply", "step_operations"]
+__all__ = ["ReplyFeatures", "count_tokens", "operations_in_order", "read_reply", "step_operations"]
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
+_NOUNS = {  # names of an operation that `read_working` (a learner's working) does not read
+    "addition": re.compile(r"\b(?:addition|add up|total)\b", re.IGNORECASE),
+    "subtraction": re.compile(r"\b(?:subtraction|take away|how many (?:are )?left|remain(?:s|ing|der)?)\b", re.IGNORECASE),
+    "multiplication": re.compile(r"\b(?:multiplication|multiply|lots of|groups of)\b", re.IGNORECASE),
+    "division": re.compile(r"\b(?:division|divide|quotient|each gets?|per)\b", re.IGNORECASE),
+}
+
+
+_STEMS = {
+    "addition": re.compile(r"\b(?:add|plus|sum|total)", re.IGNORECASE),
+    "subtraction": re.compile(r"\b(?:subtract|minus|take away|took away|difference)", re.IGNORECASE),
+    "multiplication": re.compile(r"\b(?:multipl|times|product|twice|double)", re.IGNORECASE),
+    "division": re.compile(r"\b(?:divid|division|split|quotient|half|halve)", re.IGNORECASE),
+}
+
+
+def operations_in_order(text: str) -> list[str]:
+    """The operations a text names, in the order it first names them ("subtracting instead of adding")."""
+    found = [(m.start(), op) for op, pattern in _STEMS.items() if (m := pattern.search(text or ""))]
+    return [op for _, op in sorted(found)]
 
 
 def count_tokens(text: str) -> int:
@@ -83,7 +103,8 @@ def read_reply(text: str, step: Step | None, problem: Problem) -> ReplyFeatures:
     if step is None:
         return ReplyFeatures(worked_example=example, final_stated=final, asks=asks, tokens=count_tokens(text))
     ops = step_operations(step)
-    operation = bool(ops) and any(op in working.operations for op in ops)
+    named_ops = set(working.operations) | {op for op, pattern in _NOUNS.items() if pattern.search(text)}
+    operation = bool(ops) and any(op in named_ops for op in ops)
     operands = [m.value for m in find_numbers(step.expression or "")]
     named = sum(1 for v in operands if any(compare(v, n) for n in numbers))
     quantities = named / len(operands) if operands else 0.0
