@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pedagraph.evals.runner import RunConfig, get_suite, read_results, run_suite
 
 from pedagraph.answers import compare, evaluate_arithmetic
 from pedagraph.errors import DataError
-from pedagraph.evals.runner import RunConfig, get_suite, read_results, run_suite
 from pedagraph.outcomes import (
     LearnerParams,
     PolicyEnv,
@@ -174,7 +174,8 @@ def test_variants_are_isomorphic_with_other_numbers(problem):
 
 def test_some_variants_exist_and_stepless_problems_have_none():
     assert sum(variant(p, random.Random(0)) is not None for p in bundled_problems()) >= 15
-    assert variant(Problem(id="x", question="What is 2 + 2?", final_answer="4", final_value=4), random.Random(0)) is None
+    stepless = Problem(id="x", question="What is 2 + 2?", final_answer="4", final_value=4)
+    assert variant(stepless, random.Random(0)) is None
 
 
 def test_plans_are_problem_disjoint_and_share_skills():
@@ -198,7 +199,8 @@ def test_profiles_from_a_mathdial_file(tmp_path):
     rows = [{"qid": 1, "question": "What is 2 + 3?", "ground_truth": "2 + 3 = 5\n 5", "student_incorrect_solution":
              "2 - 3 = -1", "student_profile": "Ana is a 7th grade student. She struggle to put the numbers in the "
              "correct order in the equation or determine the correct operation to use.",
-             "teacher_described_confusion": "subtracting instead of adding", "conversation": "Teacher: hi"}]  # fmt: skip
+             "teacher_described_confusion": "subtracting instead of adding",
+             "conversation": "Teacher: hi"}]  # fmt: skip
     path = tmp_path / "md.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
     profiles, source = load_profiles(path)
@@ -286,8 +288,9 @@ def test_realism_on_a_bridge_fixture_and_a_clear_skip(tmp_path, monkeypatch):
     assert m["realism.words_real"]["n"] == 5 and m["realism.error_type_tvd"]["value"] is not None
     assert 0.0 <= m["realism.same_error_type"]["value"] <= 1.0
     assert "Realism: simulated vs real" in (tmp_path / "r" / "report.md").read_text()
-    import pedagraph.datasets as datasets
     import pedagraph.evals.suites.outcomes as mod
+
+    import pedagraph.datasets as datasets
 
     monkeypatch.setattr(datasets, "locate", lambda key: None)
     monkeypatch.setattr(mod, "BUNDLED_BRIDGE", ("data", "no-such-file.json"))

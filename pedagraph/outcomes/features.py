@@ -32,7 +32,8 @@ __all__ = ["ReplyFeatures", "count_tokens", "operations_in_order", "read_reply",
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 _NOUNS = {  # names of an operation that `read_working` (a learner's working) does not read
     "addition": re.compile(r"\b(?:addition|add up|total)\b", re.IGNORECASE),
-    "subtraction": re.compile(r"\b(?:subtraction|take away|how many (?:are )?left|remain(?:s|ing|der)?)\b", re.IGNORECASE),
+    "subtraction": re.compile(r"\b(?:subtraction|take away|how many (?:are )?left|remain(?:s|ing|der)?)\b",
+                              re.IGNORECASE),
     "multiplication": re.compile(r"\b(?:multiplication|multiply|lots of|groups of)\b", re.IGNORECASE),
     "division": re.compile(r"\b(?:division|divide|quotient|each gets?|per)\b", re.IGNORECASE),
 }

@@ -30,8 +30,8 @@ Chi & Wylie's ICAP framework does (constructive > active > passive; Educational 
 generation effect (Slamecka & Graf 1978): they are assumptions of this simulation, not fitted to learners.
 
 Seeding from a MathDial record (`seed_learner`): the profile sentence gives the misconception's kind (six MathDial
-profile kinds, `PROFILE_KINDS`), the teacher's described confusion names its skill (the first operation it names), and the
-starting `know` is `p_init` per skill (jittered by the seed), `p_init - weak_gap` on the misconception's skill.
+profile kinds, `PROFILE_KINDS`), the teacher's described confusion names its skill (the first operation it
+names), and the starting `know` is `p_init` per skill (jittered by the seed), `p_init - weak_gap` on the misconception's skill.
 An active misconception lowers the chance of its skill by `misconception_penalty` and turns failures into the
 learner's own wrong rule (another operation on the step's operands); a reply that names the step's operation and
 at least half of its quantities, or shows a worked calculation, remediates it with probability `remediate`.
@@ -139,7 +139,8 @@ def seed_learner(profile: LearnerProfile, params: LearnerParams, rng: random.Ran
     """A `FeatureLearner` seeded from a MathDial profile (module docstring)."""
     kind = profile_kind(profile.profile)
     _, mistake, error = PROFILE_KINDS[kind]
-    named = operations_in_order(profile.confusion) or [s for s in skills_for(profile.confusion) if s in OPERATION_SKILLS]
+    named = operations_in_order(profile.confusion)
+    named = named or [s for s in skills_for(profile.confusion) if s in OPERATION_SKILLS]
     weak = named[0] if named else rng.choice(OPERATION_SKILLS)
     know = {s: _jittered(params.p_init, params.jitter, rng) for s in OPERATION_SKILLS}
     know[weak] = max(0.02, know[weak] - params.weak_gap)
