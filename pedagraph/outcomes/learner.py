@@ -31,7 +31,8 @@ generation effect (Slamecka & Graf 1978): they are assumptions of this simulatio
 
 Seeding from a MathDial record (`seed_learner`): the profile sentence gives the misconception's kind (six MathDial
 profile kinds, `PROFILE_KINDS`), the teacher's described confusion names its skill (the first operation it
-names), and the starting `know` is `p_init` per skill (jittered by the seed), `p_init - weak_gap` on the misconception's skill.
+names), and the starting `know` is `p_init` per skill (jittered by the seed), `p_init - weak_gap` on the
+misconception's skill.
 An active misconception lowers the chance of its skill by `misconception_penalty` and turns failures into the
 learner's own wrong rule (another operation on the step's operands); a reply that names the step's operation and
 at least half of its quantities, or shows a worked calculation, remediates it with probability `remediate`.
