@@ -238,6 +238,8 @@ def test_tell_is_one_reply_that_tells():
     episode = get_policy("tell").run(DUCKS, learner, PolicyEnv(learner_id="sim:x", rng=random.Random(0)))
     assert episode.turns == 1 and episode.told and episode.explanations == 1 and "18" in episode.replies[0]
     assert get_policy("none").run(DUCKS, learner, PolicyEnv(learner_id="sim:x", rng=random.Random(0))).turns == 0
+    lesson = get_policy("lesson").run(DUCKS, learner, PolicyEnv(learner_id="sim:x", rng=random.Random(0)))
+    assert lesson.turns == 1 and "Lesson plan" in lesson.replies[0] and lesson.tokens > episode.tokens
     with pytest.raises(DataError, match="unknown policy"):
         get_policy("lecture")
 

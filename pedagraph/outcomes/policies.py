@@ -10,7 +10,9 @@ Shipped policies (`POLICIES`):
 * `tell` — "tell the answer at once": one reply with the final answer and the whole worked solution;
 * `tutor` — the `tutor` graph (CLASS scaffolding, hint ladder, reveal gate) with its Theory-of-Mind worked
   explanations (budget `explanation_budget`, default 3), the learner as its simulated student;
-* `tutor_no_tom` — the same tutor with no worked explanations (budget 0).
+* `tutor_no_tom` — the same tutor with no worked explanations (budget 0);
+* `lesson` — an EduPlanner lesson on the practice problem's skills (the planner's draft plan: knowledge points,
+  the practice problem as a worked example, an exercise), read once; compare it with `none`.
 
 A method adds itself with `register_policy(name, description)(factory)`, where `factory(options) -> Policy`;
 e.g. Bridge/CoPilot decisions (expert, model, random, none) as a policy that turns each decision into the
@@ -192,6 +194,24 @@ class TutorGraph:
                        extra={"end_reason": out.get("end_reason"), "step_results_told": results_told})  # fmt: skip
 
 
+@dataclass
+class Lesson:
+    """An EduPlanner lesson on the practice problem's skills, read once (the planner's draft: knowledge points,
+    the practice problem as a worked example, an exercise); the learner then practises nothing more."""
+
+    name: str = "lesson"
+
+    def run(self, problem: Problem, learner: Any, env: PolicyEnv) -> Episode:
+        """Draft the lesson and let the learner read it."""
+        from pedagraph.evals.suites.tutoring import tutor_states_answer
+        from pedagraph.planning.plans import draft_plan
+
+        lesson = draft_plan(problem.question[:80], [problem], {}, None)
+        learner.read(lesson, problem, None, env.rng)
+        told = tutor_states_answer(lesson, problem.final_value, problem.question)
+        return Episode(replies=[lesson], explanations=1, told=told)
+
+
 def _text(message: Any) -> str:
     content = message.content
     return content if isinstance(content, str) else str(content)
@@ -210,6 +230,11 @@ def _tell(options: dict[str, Any]) -> Policy:
 @register_policy("tutor", "the tutor graph (CLASS scaffolding, reveal gate) with Theory-of-Mind explanations")
 def _tutor(options: dict[str, Any]) -> Policy:
     return TutorGraph(name="tutor", explanation_budget=int(options.get("explanation_budget", 3)))
+
+
+@register_policy("lesson", "an EduPlanner lesson (the planner's draft) on the practice problem, read once")
+def _lesson(options: dict[str, Any]) -> Policy:
+    return Lesson()
 
 
 @register_policy("tutor_no_tom", "the tutor graph without worked explanations (explanation budget 0)")
