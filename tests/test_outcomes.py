@@ -188,6 +188,9 @@ def test_plans_are_problem_disjoint_and_share_skills():
         practice = plan.practice[0].id
         assert all(p.extras.get("variant_of") != practice for p in [*plan.pre, *plan.post])
         assert all(operation_skills(p) & set(plan.skills) for p in [*plan.pre, *plan.post])
+    parallel = plan_for(problems, 0, 3, random.Random(0), parallel=True)  # post = the pre items, other numbers
+    assert [p.extras.get("variant_of") for p in parallel.post if p.extras.get("variant_of")]
+    assert {p.extras.get("variant_of") for p in parallel.post} - {None} <= {p.id for p in parallel.pre}
     few = problems[:4]  # too few problems: variants fill the tests
     plan = plan_for(few, 0, 3, random.Random(0))
     assert plan.variants > 0
@@ -312,6 +315,7 @@ def test_realism_on_a_bridge_fixture_and_a_clear_skip(tmp_path, monkeypatch):
         ({"learn_told": 2}, "bad learner rate"),
         ({"bridge": "/no/such/bridge.json"}, "Bridge file not found"),
         ({"policy": "tell,tell"}, "named twice"),
+        ({"forms": "mirror"}, "forms must be split or parallel"),
     ],
 )
 def test_bad_options_are_one_line_errors(options, message):

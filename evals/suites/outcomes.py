@@ -10,6 +10,8 @@ draws, so differences are paired. See docs/outcomes.md.
 Options (all `--option KEY=VALUE`; `--policy`, `--learners`, `--items`, `--seeds` are flags too):
 
 * `policy`: comma-separated policies (`outcomes.policies`; default `none,tell,tutor`);
+* `forms`: `split` (default: pre- and post-test are different problems, counterbalanced) or `parallel` (the
+  post-test is the pre-test's items with other numbers, where the step structure allows);
 * `learners` (20), `items` (3 per test), `practice` (1 problem), `seeds` (`0`; comma-separated), `max_turns` (8);
 * `student`: `auto` (default: `llm` when the student role is a real model, else `offline`), `llm`, `offline`;
 * `profiles`: a MathDial file for the profiles;
@@ -50,7 +52,7 @@ STUDENTS = ("auto", "llm", "offline")
 FIGURES = ("pre", "post", "normalised_gain", "gain", "telling_rate", "solved_practice", "turns", "tokens",
            "explanations", "gain_per_turn", "gain_per_100_tokens")  # fmt: skip
 _OPTIONS = {"policy", "learners", "items", "practice", "seeds", "max_turns", "student", "profiles", "bridge",
-            "realism", "explanation_budget"}  # fmt: skip
+            "realism", "explanation_budget", "forms"}  # fmt: skip
 BUNDLED_BRIDGE = ("data", "samples", "bridge", "test.json")
 
 
@@ -137,6 +139,9 @@ class OutcomesSuite(Suite):
             self.seeds = [int(s) for s in _list(o.get("seeds"), "0")]
         except ValueError:
             raise DataError(f"outcomes: seeds must be whole numbers, got {o.get('seeds')!r}") from None
+        self.forms = str(o.get("forms") or "split").strip().lower()
+        if self.forms not in ("split", "parallel"):
+            raise DataError(f"outcomes: option forms must be split or parallel, got {self.forms!r}")
         self.student = str(o.get("student") or "auto").strip().lower()
         if self.student not in STUDENTS:
             raise DataError(f"outcomes: option student must be one of {', '.join(STUDENTS)}, got {self.student!r}")
@@ -155,7 +160,8 @@ class OutcomesSuite(Suite):
         if not problems:
             raise DataError(f"{path}: no problems")
         items = []
-        plans = [plan_for(problems, i, self.k, random.Random(f"plan:{i}"), self.practice) for i in range(self.learners)]
+        plans = [plan_for(problems, i, self.k, random.Random(f"plan:{i}"), self.practice,
+                          parallel=self.forms == "parallel") for i in range(self.learners)]  # fmt: skip
         for seed in self.seeds:
             for i, plan in enumerate(plans):
                 profile = self.profiles[i % len(self.profiles)]

@@ -4,7 +4,10 @@ A learner's plan (`plan_for`): one practice problem (the intervention is about i
 post-test problems of the same skills, all problem-disjoint. Problems are grouped by the operation skills the
 learner model tags on their steps (`Step.skills`: addition, subtraction, multiplication, division); the tests
 are the problems whose operation skills are closest to the practice problem's (Jaccard similarity), split
-alternately into pre and post so both halves are alike. When the data holds too few, isomorphic variants fill
+alternately into two forms so both are alike, and counterbalanced: learners with an odd index take the second form
+as their pre-test (so a difference in difficulty between the forms does not pass for a gain or a loss). With
+`forms=parallel` (suite option) the post-test is instead the pre-test's items with other numbers where a variant
+can be made: matched difficulty, at the price of meeting the same stories twice. When the data holds too few, isomorphic variants fill
 the pool (`variant`): the same story and steps with other numbers, made only where every step's expression
 recomputes to a whole non-negative number; a variant never stands for its own source in the same test, nor for
 the practice problem.
@@ -155,8 +158,14 @@ def _similarity(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / len(a | b) if a | b else 0.0
 
 
-def plan_for(problems: list[Problem], index: int, k: int, rng: random.Random, practice: int = 1) -> LearnerPlan:
-    """The plan of learner `index` (module docstring); DataError when the data cannot give one."""
+def plan_for(
+    problems: list[Problem], index: int, k: int, rng: random.Random, practice: int = 1, *, parallel: bool = False
+) -> LearnerPlan:
+    """The plan of learner `index` (module docstring); DataError when the data cannot give one.
+
+    With `parallel`, the post-test is made of isomorphic variants of the pre-test items (parallel forms: the same
+    steps with other numbers), each replaced by another problem of the same skills where no variant can be made.
+    """
     pool = [p for p in problems if usable(p)]
     if len(pool) < 2:
         raise DataError(f"outcomes: {len(pool)} usable problem(s) in the data; at least 2 with checked steps needed")
@@ -192,6 +201,11 @@ def plan_for(problems: list[Problem], index: int, k: int, rng: random.Random, pr
             if sum(_source(q) == _source(p) for q in side) > 1 and i < len(other):
                 side[i], other[i] = other[i], side[i]
     k_eff = min(len(pre), len(post), k)
+    if parallel:
+        post = [variant(p, rng, number=9) or q for p, q in zip(pre[:k_eff], post[:k_eff], strict=True)]
+        made += sum(1 for p in post if p.extras.get("variant_of"))
+    if index % 2:  # counterbalanced: every other learner takes the two forms the other way round
+        pre, post = post, pre
     return LearnerPlan(pre=pre[:k_eff], practice=chosen, post=post[:k_eff], skills=sorted(skills), variants=made)
 
 

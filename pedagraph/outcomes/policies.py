@@ -197,7 +197,8 @@ class TutorGraph:
 @dataclass
 class Lesson:
     """An EduPlanner lesson on the practice problem's skills, read once (the planner's draft: knowledge points,
-    the practice problem as a worked example, an exercise); the learner then practises nothing more."""
+    the practice problem as a worked example, an exercise); the learner then practises nothing more.
+    """
 
     name: str = "lesson"
 
