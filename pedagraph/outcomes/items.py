@@ -8,10 +8,9 @@ alternately into two forms so both are alike, and counterbalanced: learners with
 as their pre-test (so a difference in difficulty between the forms does not pass for a gain or a loss). With
 `forms=parallel` (suite option) the post-test is instead the pre-test's items with other numbers where a variant
 can be made: matched difficulty, at the price of meeting the same stories twice. When the data holds too few,
-isomorphic variants fill
-the pool (`variant`): the same story and steps with other numbers, made only where every step's expression
-recomputes to a whole non-negative number; a variant never stands for its own source in the same test, nor for
-the practice problem.
+isomorphic variants fill the pool (`variant`): the same story and steps with other numbers, made only where every
+step's expression recomputes to a whole non-negative number; a variant never stands for its own source in the
+same test, nor for the practice problem.
 
 Profiles (`load_profiles`): MathDial student profiles and the teacher's described confusion, from a MathDial
 file when one is given or found (`mathdial/test.jsonl` in the local copy or fetched), else the six bundled ones

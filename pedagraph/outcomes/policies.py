@@ -196,8 +196,10 @@ class TutorGraph:
 
 @dataclass
 class Lesson:
-    """An EduPlanner lesson on the practice problem's skills, read once (the planner's draft: knowledge points,
-    the practice problem as a worked example, an exercise); the learner then practises nothing more.
+    """An EduPlanner lesson on the practice problem's skills, read once (knowledge points, a worked example).
+
+    The lesson is the planner's draft (`planning.plans.draft_plan`): knowledge points, the practice problem as
+    its worked example, an exercise. The learner reads it and practises nothing more.
     """
 
     name: str = "lesson"
