@@ -283,6 +283,10 @@ def test_resumes_without_duplicates(tmp_path):
     assert second.skipped == 2 and second.ran == 4
     lines = (out / "results.jsonl").read_text().splitlines()
     assert len(lines) == 6 == len(read_results(out / "results.jsonl"))
+    ids = {r["result"]["learner_id"] for r in read_results(out / "results.jsonl").values()}
+    other = run(options, tmp_path / "other", limit=2)  # another run in the same home: its own learner records
+    other_ids = {r["result"]["learner_id"] for r in read_results(other.results_path).values()}
+    assert all(i.startswith("sim:outcomes-") for i in ids | other_ids) and not ids & other_ids
 
 
 def test_realism_on_a_bridge_fixture_and_a_clear_skip(tmp_path, monkeypatch):

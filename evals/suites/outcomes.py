@@ -28,6 +28,7 @@ gain_per_turn, gain_per_100_tokens; `diff.<a>-<b>`: the paired difference of nor
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import random
 from collections import Counter
 from importlib import resources
@@ -196,7 +197,8 @@ class OutcomesSuite(Suite):
         kind = self.student_kind(student.is_scripted)
         if data["kind"] == "realism":
             return self._realism(data, ctx, kind)
-        learner_id = sim_learner_id(data["learner"], data["policy"], data["seed"])
+        tag = hashlib.sha1(str(Path(ctx.out_dir or ".").resolve()).encode()).hexdigest()[:8]  # one run's learners
+        learner_id = sim_learner_id(data["learner"], data["policy"], data["seed"], tag=f"outcomes-{tag}")
         learner = self._learner(data, ctx, kind, learner_id)
         models = {"teacher": ctx.model("teacher"), "evaluator": ctx.model("evaluator"), "student": student}
         env = PolicyEnv(learner_id=learner_id, rng=None, models=models, max_turns=self.max_turns,

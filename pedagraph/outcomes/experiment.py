@@ -33,7 +33,10 @@ __all__ = ["credit", "normalised_gain", "run_learner", "sim_learner_id"]
 
 
 def sim_learner_id(learner: int, policy: str, seed: int, tag: str = "outcomes") -> str:
-    """The learner-model id of one simulated learner under one policy and seed (`sim:` ids)."""
+    """The learner-model id of one simulated learner under one policy and seed (`sim:` ids).
+
+    The suite's `tag` names the run (its output directory), so two runs never share a learner record.
+    """
     return f"sim:{tag}:L{learner:03d}:{policy}:s{seed}"[:128]
 
 
