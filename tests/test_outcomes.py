@@ -367,3 +367,20 @@ def test_the_llm_learner_reads_its_notebook_in_the_post_test(tmp_path):
     none = [r for r in rows if r["policy"] == "none"]
     assert all(r["post_score"] == 1.0 for r in tell) and all(r["post_score"] < 1.0 for r in none)
     assert any("(nothing yet)" in s for s in seen) and any("The answer is" in s for s in seen)
+
+
+@pytest.mark.real_model
+@pytest.mark.slow
+def test_the_tiny_model_as_the_student_runs_tell_and_none_without_errors(tmp_path):
+    from pedagraph.llm.tiny import find_tiny_gguf
+
+    if find_tiny_gguf() is None:
+        pytest.skip("the tiny model is not installed")
+    models = {"student": {"model": "tiny", "max_tokens": 32}}
+    result = run({"policy": "none,tell", "learners": 1, "items": 1}, tmp_path / "tiny", models=models)
+    assert (result.ok, result.errors) == (2, 0)
+    rows = {r["result"]["policy"]: r["result"] for r in read_results(result.results_path).values()}
+    assert rows["tell"]["student"] == "llm" and rows["tell"]["told"] and rows["tell"]["turns"] == 1
+    for row in rows.values():
+        assert 0.0 <= row["pre_score"] <= 1.0 and 0.0 <= row["post_score"] <= 1.0 and row["post"][0]["answer"]
+    assert rows["tell"]["pre"] == rows["none"]["pre"]  # the same learner, the same (cached) pre-test answer
