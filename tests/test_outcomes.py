@@ -383,4 +383,3 @@ def test_the_tiny_model_as_the_student_runs_tell_and_none_without_errors(tmp_pat
     assert rows["tell"]["student"] == "llm" and rows["tell"]["told"] and rows["tell"]["turns"] == 1
     for row in rows.values():
         assert 0.0 <= row["pre_score"] <= 1.0 and 0.0 <= row["post_score"] <= 1.0 and row["post"][0]["answer"]
-    assert rows["tell"]["pre"] == rows["none"]["pre"]  # the same learner, the same (cached) pre-test answer
