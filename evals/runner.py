@@ -66,7 +66,10 @@ RUN_FILE = "run.json"
 CACHE_FILE = "cache.sqlite"
 BACKENDS = ("local", "ray")
 _REPO = Path(__file__).resolve().parents[1]
-_SUITE_MODULES = ("solve", "judge", "tutoring", "tom", "lesson", "copilot", "coach", "distill", "bridge")
+
+_SUITE_MODULES = (
+    "solve", "judge", "tutoring", "tom", "lesson", "copilot", "coach", "distill", "bridge", "outcomes",
+)
 
 
 # ----------------------------------------------------------------------------------------------------------

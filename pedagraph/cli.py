@@ -290,7 +290,16 @@ def eval_(
     functions: Annotated[
         str | None, typer.Option(help="Suite option `functions` (tom: intervention functions, comma-separated).")
     ] = None,
-    seeds: Annotated[str | None, typer.Option(help="Suite option `seeds` (tom: e.g. 41,42,43).")] = None,
+    seeds: Annotated[str | None, typer.Option(help="Suite option `seeds` (tom, outcomes: e.g. 41,42,43).")] = None,
+    policy: Annotated[
+        str | None, typer.Option(help="Suite option `policy` (outcomes: policies, comma-separated, e.g. tell,tutor).")
+    ] = None,
+    learners: Annotated[
+        int | None, typer.Option(help="Suite option `learners` (outcomes: simulated learners).")
+    ] = None,
+    items: Annotated[
+        int | None, typer.Option(help="Suite option `items` (outcomes: items per pre-/post-test).")
+    ] = None,
     retry_errors: Annotated[
         bool, typer.Option("--retry-errors", help="Run the items that ended in error again.")
     ] = False,
@@ -346,7 +355,8 @@ def eval_(
         raise PedagraphError("--retry-errors and --force-new cannot be combined")
     models = parse_model_overrides(model)
     options = parse_options(option)
-    flags = {"dataset": dataset, "budgets": budgets, "functions": functions, "seeds": seeds}
+    flags = {"dataset": dataset, "budgets": budgets, "functions": functions, "seeds": seeds, "policy": policy,
+             "learners": learners, "items": items}
     for key, value in flags.items():
         if value is not None:
             if key in options:

@@ -161,3 +161,22 @@ def test_a_worker_dead_for_good_is_replaced(local_ray, stub, tmp_path):
     finally:
         pool.close()
     assert ray.is_initialized()  # the module's Ray was joined, not started, so it is left running
+
+
+def test_the_outcomes_suite_on_ray_equals_the_local_run(local_ray, stub, tmp_path):
+    data = Path(__file__).resolve().parents[1] / "pedagraph" / "data" / "problems" / "gsm8k_sample.jsonl"
+    options = {"policy": "tell,tutor", "learners": 3, "items": 1, "realism": 0, "student": "offline"}
+    local = run(get_suite("outcomes")(options), tmp_path / "local", data, stub, concurrency=4)
+    remote = run(get_suite("outcomes")(options), tmp_path / "ray", data, stub, concurrency=4, backend="ray")
+    assert (local.ok, remote.ok, remote.errors) == (6, 6, 0)
+
+    def without_ids(out: Path) -> dict[str, Any]:  # learner ids name their run's directory
+        got = rows(out)
+        for r in got.values():
+            assert r["result"].pop("learner_id").startswith("sim:outcomes-")
+        return got
+
+    assert without_ids(tmp_path / "ray") == without_ids(tmp_path / "local")
+    summaries = [json.loads((tmp_path / d / "summary.json").read_text()) for d in ("local", "ray")]
+    assert summaries[0]["metrics"] == summaries[1]["metrics"]
+    assert "tutor.normalised_gain" in summaries[1]["metrics"]

@@ -30,6 +30,7 @@ from pedagraph.ui.lesson_tab import build_lesson_tab, heatmap_png
 from pedagraph.ui.panel import models_header
 from pedagraph.ui.service import TutorService
 from pedagraph.ui.strategies_tab import build_strategies_tab
+from pedagraph.ui.outcomes_tab import build_outcomes_tab
 from pedagraph.ui.tom_tab import build_tom_tab
 
 from pedagraph.accounts import Account, generate_password, get_account_store, parse_roster
@@ -215,6 +216,7 @@ def build_teacher_app(service: TutorService | None = None) -> gr.Blocks:
         build_coach_tab()
         build_strategies_tab()
         build_tom_tab()
+        build_outcomes_tab()
         with gr.Tab("Course material"):
             files = gr.File(label="Upload notes (Markdown, text, PDF, HTML)", file_count="multiple", type="filepath",
                             file_types=sorted(KINDS), elem_id="course-files")  # fmt: skip

@@ -134,7 +134,7 @@ DATASETS: tuple[Dataset, ...] = (
         licence="MIT",
         licence_url=f"https://github.com/{_GSM8K[0]}/blob/{_GSM8K[1]}/LICENSE",
         citation=_GSM8K_CITATION,
-        suites=("solve", "tutoring", "tom", "lesson"),
+        suites=("solve", "tutoring", "tom", "lesson", "outcomes"),
         homepage=f"https://github.com/{_GSM8K[0]}",
     ),
     Dataset(
@@ -170,7 +170,7 @@ DATASETS: tuple[Dataset, ...] = (
             "Macina et al. 2023, MathDial: A Dialogue Tutoring Dataset with Rich Pedagogical Properties Grounded "
             "in Math Reasoning Problems, Findings of EMNLP 2023"
         ),
-        suites=("tutoring", "copilot", "coach", "distill"),
+        suites=("tutoring", "copilot", "coach", "distill", "outcomes"),
         homepage=f"https://github.com/{_MATHDIAL[0]}",
     ),
     Dataset(
