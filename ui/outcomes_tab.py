@@ -110,7 +110,6 @@ def build_outcomes_tab() -> None:
     """Add the "Learning outcomes" tab to the gr.Blocks being built (call inside `with gr.Blocks()`)."""
     import gradio as gr
     from pedagraph.prompts import load_prompt
-
     from pedagraph.ui.identity import teacher_only
 
     from pedagraph.errors import PedagraphError
@@ -138,5 +137,6 @@ def build_outcomes_tab() -> None:
         plot = gr.Image(label="Gain versus help", type="filepath", elem_id="outcomes-plot")
         realism = gr.Dataframe(headers=["realism (Bridge)", "value"], label="Simulated vs real students",
                                elem_id="outcomes-realism", interactive=False)  # fmt: skip
-        run.change(teacher_only(show), inputs=[run], outputs=[table, diffs, realism, plot, notes], api_name="outcomes_view")
+        run.change(teacher_only(show), inputs=[run], outputs=[table, diffs, realism, plot, notes],
+                   api_name="outcomes_view")
         again.click(teacher_only(refresh), outputs=[run], api_name=False)

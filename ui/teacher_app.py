@@ -27,10 +27,10 @@ from pedagraph.ui.coach_tab import build_coach_tab
 from pedagraph.ui.copilot_tab import build_copilot_tab
 from pedagraph.ui.identity import Refused, endpoint
 from pedagraph.ui.lesson_tab import build_lesson_tab, heatmap_png
+from pedagraph.ui.outcomes_tab import build_outcomes_tab
 from pedagraph.ui.panel import models_header
 from pedagraph.ui.service import TutorService
 from pedagraph.ui.strategies_tab import build_strategies_tab
-from pedagraph.ui.outcomes_tab import build_outcomes_tab
 from pedagraph.ui.tom_tab import build_tom_tab
 
 from pedagraph.accounts import Account, generate_password, get_account_store, parse_roster
