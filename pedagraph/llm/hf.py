@@ -163,7 +163,7 @@ def _load(ref: ModelRef, device: str) -> LoadedModel:
     else:
         dtype = torch.float16 if ref.gguf_file else "auto"
     try:
-        with _quiet_loading():
+        with quiet_loading():
             tokenizer = AutoTokenizer.from_pretrained(ref.source, **kwargs)
             model = AutoModelForCausalLM.from_pretrained(ref.source, dtype=dtype, **kwargs)
         model.to(device)
@@ -189,7 +189,7 @@ def _load(ref: ModelRef, device: str) -> LoadedModel:
     return LoadedModel(ref, model, tokenizer, device, time.perf_counter() - start, context, frozenset(eos))
 
 
-class _quiet_loading:  # noqa: N801 - used as a context manager
+class quiet_loading:  # noqa: N801 - used as a context manager
     """Silence transformers' progress bars (weights, and the GGUF de-quantisation's bare tqdm) while loading."""
 
     def __enter__(self) -> None:
