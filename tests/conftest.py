@@ -21,6 +21,11 @@ for _name, _value in {
 import pytest  # noqa: E402
 
 _MODEL_ENV_PREFIXES = ("PEDAGRAPH_", "OPENAI_", "OLLAMA_")
+# Converted in-process models (pedagraph.llm.convert) are kept across tests and runs: the cache the tests were
+# started with, else the one of the PEDAGRAPH_HOME they were started with (each test's own home is a fresh one).
+MODEL_CACHE = os.environ.get("PEDAGRAPH_MODEL_CACHE") or str(
+    Path(os.environ.get("PEDAGRAPH_HOME") or "~/.pedagraph").expanduser() / "models"
+)
 # The datasets: the registry's local copy (`--from` / PEDAGRAPH_DATA_DIR) is ../shared/data beside the repository,
 # or the PEDAGRAPH_DATA_DIR the tests were started with. Nothing is downloaded.
 _SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -41,6 +46,7 @@ def _isolated_env(tmp_path, monkeypatch):
             monkeypatch.delenv(name, raising=False)
     home = tmp_path / "pedagraph-home"
     monkeypatch.setenv("PEDAGRAPH_HOME", str(home))
+    monkeypatch.setenv("PEDAGRAPH_MODEL_CACHE", MODEL_CACHE)
     if SHARED_DATA is not None:
         monkeypatch.setenv("PEDAGRAPH_DATA_DIR", str(SHARED_DATA))
     monkeypatch.chdir(tmp_path)

@@ -258,7 +258,7 @@ def _build(
     stages = (["de-quantise GGUF"] if gguf_file else []) + (["CTranslate2 int8"] if want_ct2 else []) + ["checksums"]
     show = sys.stderr.isatty() if progress is None else progress
     if show and problem != "not converted yet":
-        print(f"rebuilding the converted model {entry.name}: {problem}", file=sys.stderr)
+        sys.stderr.write(f"rebuilding the converted model {entry.name}: {problem}\n")
     bar = _Stages(f"converting {key.split('-c')[0]} (once)", stages, show)
     for stale in root.glob(f".tmp-{key}-*"):  # left by an interrupted conversion (we hold the lock)
         shutil.rmtree(stale, ignore_errors=True)

@@ -192,7 +192,7 @@ class Ct2Model:
         return row - _logsumexp(row)
 
     def grammar_tokenizer(self) -> Any:
-        """llguidance's view of the tokenizer (built once; about a second)."""
+        """The grammar library's (llguidance) view of the tokenizer (built once; about a second)."""
         if self._grammar_tokenizer is None:
             self._grammar_tokenizer = grammar_tokenizer(self.hf_dir / "tokenizer.json", self.tokenizer)
         return self._grammar_tokenizer
@@ -337,7 +337,7 @@ def load_ct2(ref: Any, model_dir: Path, hf_dir: Path, threads: int | None) -> Ct
         raise ModelError(f"cannot load the CTranslate2 copy {model_dir}: {' '.join(str(exc).split())[:300]}") from None
     tokenizer = ChatTokenizer(hf_dir)
     if not tokenizer.chat_template:
-        raise ModelError(f"model {ref.name} has no chat template (a base model?)", hint="use an instruction-tuned model")
+        raise ModelError(f"model {ref.name} has no chat template (a base model?)", hint="use an instruction model")
     eos = {i for i in (tokenizer.eos_token_id,) if i is not None}
     config_path, gen_path = hf_dir / "config.json", hf_dir / "generation_config.json"
     config = json.loads(config_path.read_text()) if config_path.is_file() else {}
