@@ -202,11 +202,11 @@ class Ct2Model:
     ) -> tuple[list[int], str]:
         """Token ids that the grammar accepts, decoded speculatively: the engine runs free while it agrees.
 
-        CTranslate2 has no per-step logits hook, so the matcher checks each token the engine proposes; forced
-        tokens are appended without the model; at the first token the grammar refuses, the engine stops, one
-        forward pass gives the next token's distribution, the grammar's mask is applied and the best (or a
-        sampled) allowed token is taken, and the engine resumes from there. Returns the ids and why it ended
-        ("stop": the grammar is complete, "length", or "timeout").
+        CTranslate2 has no per-step logits hook, so the grammar's matcher checks each token the engine proposes
+        (in the step callback); tokens the grammar forces are appended without the model; at the first token the
+        grammar refuses, the engine stops, and that step's logits (returned with the result) are masked by the
+        grammar and the best (or a sampled) allowed token is taken; the engine then resumes from there. Returns the
+        ids and why decoding ended ("stop": the grammar is complete, "length", or "timeout").
         """
         import llguidance
         import numpy as np
@@ -215,6 +215,7 @@ class Ct2Model:
         if matcher.is_error():
             raise ModelError(f"the structured-output grammar was refused: {matcher.get_error()[:300]}")
         rng = np.random.default_rng(sampling.seed)
+        end = sorted(self.eos_ids) or None
         out: list[int] = []
         while len(out) < max_new:
             if matcher.is_stopped():
@@ -226,43 +227,66 @@ class Ct2Model:
                 matcher.consume_tokens(forced)
                 out.extend(forced)
                 continue
-            choose = False
-            for token in self.tokens(prompt + out, max_new - len(out), sampling):
+            taken: list[int] = []
+            state = {"refused": False, "late": False}
+
+            def check(step: Any, taken: list[int] = taken, state: dict[str, bool] = state) -> bool:
                 if time.monotonic() >= deadline:
-                    return out, "timeout"
+                    state["late"] = True
+                    return True
+                token = int(step.token_id)
+                if token in self.eos_ids:
+                    return True
                 if matcher.try_consume_tokens([token]) != 1:
-                    choose = True
-                    break
-                out.append(token)
-                if matcher.is_stopped():
-                    return out, "stop"
-            else:  # the engine ended: at the length limit, or at its end token
-                if len(out) >= max_new:
-                    break
-                if matcher.is_accepting():
-                    return out, "stop"
-                choose = True
-            if choose:
-                token = self._masked_choice(matcher, prompt + out, sampling, rng)
-                if token is None or token in self.eos_ids:
-                    break
-                matcher.consume_token(token)
-                out.append(token)
+                    state["refused"] = True
+                    return True
+                taken.append(token)
+                return matcher.is_stopped()
+
+            if sampling.seed is not None:
+                import ctranslate2
+
+                ctranslate2.set_random_seed(int(sampling.seed) + len(out))
+            result = self.generator.generate_batch(
+                [self.tokenizer.tokens(prompt + out)], max_length=max_new - len(out), end_token=end,
+                return_logits_vocab=True, include_prompt_in_result=False, callback=check, **sampling.ct2(),
+            )[0]  # fmt: skip
+            out.extend(taken)
+            if state["late"]:
+                return out, "timeout"
+            if matcher.is_stopped() or len(out) >= max_new:
+                break
+            if not state["refused"] and matcher.is_accepting():
+                return out, "stop"  # the engine ended where the grammar may end
+            steps = result.logits[0] if result.logits else []
+            if len(steps) > len(taken):  # the logits of the step the grammar refused (or the early end)
+                row = np.asarray(steps[len(taken)], dtype=np.float32)
+                row = row - _logsumexp(row)
+            else:
+                row = self.next_logprobs(prompt + out)
+            token = _masked_choice(matcher, row, sampling, rng)
+            if token is None or token in self.eos_ids:
+                break
+            matcher.consume_token(token)
+            out.append(token)
         return out, "stop" if matcher.is_stopped() or matcher.is_accepting() else "length"
 
-    def _masked_choice(self, matcher: Any, ids: list[int], sampling: Sampling, rng: Any) -> int | None:
-        import numpy as np
 
-        row = self.next_logprobs(ids)
-        allowed = np.frombuffer(matcher.compute_logit_bias(), dtype=np.uint8)[: row.shape[0]] > 0
-        if not allowed.any():
-            return None
-        row = np.where(allowed[: row.shape[0]], row, -np.inf)
-        if sampling.greedy:
-            return int(np.argmax(row))
-        scaled = row / float(sampling.temperature or 1.0)
-        probs = np.exp(scaled - _logsumexp(scaled))
-        return int(rng.choice(len(probs), p=probs / probs.sum()))
+def _masked_choice(matcher: Any, row: Any, sampling: Sampling, rng: Any) -> int | None:
+    """The best (greedy) or a sampled token among those the grammar allows next, from a log-probability row."""
+    import numpy as np
+
+    allowed = np.frombuffer(matcher.compute_logit_bias(), dtype=np.uint8) > 0
+    width = min(row.shape[0], allowed.shape[0])
+    masked = np.full(row.shape[0], -np.inf, dtype=np.float32)
+    masked[:width] = np.where(allowed[:width], row[:width], -np.inf)
+    if not np.isfinite(masked).any():
+        return None
+    if sampling.greedy:
+        return int(np.argmax(masked))
+    scaled = masked / float(sampling.temperature or 1.0)
+    probs = np.exp(scaled - _logsumexp(scaled[np.isfinite(scaled)]))
+    return int(rng.choice(len(probs), p=probs / probs.sum()))
 
 
 def _logsumexp(row: Any) -> Any:
