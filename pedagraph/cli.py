@@ -302,7 +302,8 @@ def eval_(
     ] = None,
     seeds: Annotated[str | None, typer.Option(help="Suite option `seeds` (tom: e.g. 41,42,43).")] = None,
     retry_errors: Annotated[
-        bool, typer.Option("--retry-errors", help="Run the items that ended in error again.")
+        bool,
+        typer.Option("--retry-errors", help="Run again the items that ended in error or lost their student."),
     ] = False,
     force_new: Annotated[
         bool, typer.Option("--force-new", help="Start over in OUT (old results kept as .bak files).")
