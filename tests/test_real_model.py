@@ -188,7 +188,7 @@ def test_the_transformers_engine_behaves_the_same_on_the_converted_copy():
     fast, torch_model = tiny(max_tokens=12), tiny(max_tokens=12, engine="transformers")
     assert fast.inner.loaded().engine == "ctranslate2" and torch_model.inner.loaded().engine == "transformers"
     chat = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
-            {"role": "assistant", "content": "Hello!"}, {"role": "user", "content": "Name a colour: é, ß, 数"}]  # fmt: skip
+            {"role": "assistant", "content": "Hello!"}, {"role": "user", "content": "Colour? é ß 数"}]  # fmt: skip
     ours, theirs = fast.inner.loaded().tokenizer, torch_model.inner.loaded().tokenizer
     text = ours.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
     assert text == theirs.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
