@@ -274,6 +274,9 @@ def compare_tutoring(baseline: Path, out: Path) -> None:
         target = out / name.replace(" ", "-")
         command = [str(exe), "eval", "tutoring", "--limit", "2", "--model", "student=tiny", "--out", str(target)]
         env = {**os.environ, "PEDAGRAPH_HOME": str(out / f"home-{name.replace(' ', '-')}")}
+        shared = here.parent / "shared" / "data"
+        if "PEDAGRAPH_DATA_DIR" not in env and shared.is_dir():
+            env["PEDAGRAPH_DATA_DIR"] = str(shared)  # the datasets' local copy beside the repository
         start = time.perf_counter()
         proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=str(root))
         walls[name] = time.perf_counter() - start
@@ -285,6 +288,8 @@ def compare_tutoring(baseline: Path, out: Path) -> None:
             counts = json.loads(summary_path.read_text())["counts"]
         print(f"  {name:<10} exit {proc.returncode}, {counts.get('ok', '?')} ok, {counts.get('errors', '?')} errors, "
               f"wall {walls[name]:.0f} s")  # fmt: skip
+        if proc.returncode != 0:
+            print(f"    {(proc.stderr.strip().splitlines() or ['no output'])[-1][:300]}")
     print(f"  this tree is x{walls['baseline'] / walls['this tree']:.1f} faster")
 
 
