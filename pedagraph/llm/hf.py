@@ -1,14 +1,15 @@
-"""In-process chat models through transformers: `hf:<model dir | repo id | file.gguf>` and the bundled `tiny`.
+"""In-process chat models (`hf:<model dir | repo id | file.gguf>`, the bundled `tiny`): CTranslate2 or transformers.
 
-One load per process and model, shared by every role that names it (`load_transformers`). Generation takes the
-model's chat template, sampling settings (greedy unless a temperature > 0 is set or the model's generation config
-samples), stop strings, a wall-clock timeout (a `StoppingCriteria`: generation stops at `timeout` seconds and
-the call fails with a timeout error, never retried), token counts from the tokenizer, streaming through
-`TextIteratorStreamer` in a thread, and async through the executor (LangChain's default). Structured output goes
-through the model layer's JSON path (validation, one repair, then `StructuredOutputError`); for `json_schema`
-requests (the default here) this backend shows the model a compact form of the schema (`json_skeleton`), opens
-its answer with `{"` and stops where the JSON object closes; there is no constrained decoding. No tool calling.
-CPU by default, CUDA when present.
+One load per process and model, shared by every role that names it (`load_model`). The engine (`engine` setting):
+`auto` runs CTranslate2 int8 on the CPU (`pedagraph.llm.ct2`, from the copy converted once into the cache by
+`pedagraph.llm.convert`) and transformers otherwise (a GPU, or `engine = "transformers"`; a GGUF file is read from
+the cached de-quantised copy). Both take the model's chat template, sampling settings (greedy unless a temperature
+> 0 is set), seeds, stop strings, a wall-clock timeout (generation stops at `timeout` seconds and the call fails
+with a timeout error, never retried), token counts, first-token log-probabilities, streaming, and async through
+the executor (LangChain's default). JSON replies (`json_schema` requests, the default here) show the model a
+compact form of the schema (`json_skeleton`) and are decoded under the schema's grammar (llguidance): valid by
+construction; a schema the grammar library refuses falls back to opening the answer with `{"` and the model
+layer's validation and one repair. No tool calling. See docs/local-models.md.
 
 Why not `langchain-huggingface`: its `ChatHuggingFace` over `HuggingFacePipeline` (1.2.3) has no async
 (`NotImplementedError`), reports no token usage, ignores stop strings outside streaming (and maps them to single
