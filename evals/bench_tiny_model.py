@@ -213,7 +213,7 @@ def cold_start(engines: list[str], gguf: bool) -> None:
         print(f"  {name:<34} {float(total):6.2f} s (engine {engine}, model load {float(load):.2f} s)")
 
 
-def bench_structured(n: int, engine: str, threads: int) -> None:
+def bench_structured(n: int, engine: str, threads: int, only: list[str] | None = None) -> None:
     """N structured calls per schema the graphs use, through `pedagraph.structured.ask`: valid, repaired, failed."""
     from langchain_core.messages import HumanMessage
 
@@ -225,7 +225,7 @@ def bench_structured(n: int, engine: str, threads: int) -> None:
     print(f"\nstructured output, engine {engine}: {n} calls per schema through pedagraph.structured.ask")
     print(f"  {'schema':<22} {'calls':>5} {'valid':>6} {'repaired':>9} {'failed':>7} {'s/call':>7}")
     totals = {"calls": 0, "ok": 0}
-    for schema in graph_schemas():
+    for schema in [s for s in graph_schemas() if not only or s.__name__ in only]:
         with track_usage() as usage:
             start = time.perf_counter()
             for i in range(n):
@@ -344,6 +344,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-gguf-cold", action="store_true", help="skip the cold start from the GGUF file")
     parser.add_argument("--no-calls", action="store_true", help="skip the cold starts and the decode timings")
     parser.add_argument("--structured", type=int, default=0, help="calls per graph schema (0 skips)")
+    parser.add_argument("--schemas", nargs="+", default=None, help="only these schemas (class names)")
     parser.add_argument("--tutoring", type=int, default=0, help="MathDial items for the tutoring suite (0 skips)")
     parser.add_argument("--compare-tutoring", type=Path, default=None, help="a baseline checkout with its .venv")
     parser.add_argument("--student-max-tokens", type=int, default=96, help="tiny student's reply limit")
@@ -369,7 +370,7 @@ def main(argv: list[str] | None = None) -> None:
             bench_calls(args.n, args.max_tokens, threads, args.engines)
     if args.structured > 0:
         for engine in args.engines:
-            bench_structured(args.structured, engine, args.threads[0])
+            bench_structured(args.structured, engine, args.threads[0], args.schemas)
     out = args.out or Path(tempfile.mkdtemp(prefix="pedagraph-bench-tiny-"))
     if args.tutoring > 0:
         bench_tutoring(args.tutoring, out, args.student_max_tokens, args.max_turns, args.cache_file)
