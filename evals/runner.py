@@ -393,6 +393,12 @@ def describe_models(roles: Iterable[str], config: RunConfig) -> dict[str, dict[s
     return out
 
 
+def _final(row: dict[str, Any]) -> bool:
+    """True for a result `--retry-errors` keeps: ok, and not marked `retryable` by its suite (a failed student)."""
+    result = row.get("result")
+    return row.get("status") == "ok" and not (isinstance(result, dict) and result.get("retryable"))
+
+
 def build_run_record(suite: Suite, config: RunConfig, data_sha: str, n_items: int) -> dict[str, Any]:
     """The run.json record: everything needed to know what produced the results."""
     source = _data_source(config, data_sha)
@@ -712,8 +718,8 @@ async def _run_locked(
     _write_atomic(run_path, json.dumps(record, indent=2, default=str) + "\n")
 
     done = read_results(results_path, repair=True)
-    if config.retry_errors and any(row.get("status") != "ok" for row in done.values()):
-        done = {k: v for k, v in done.items() if v.get("status") == "ok"}
+    if config.retry_errors and any(not _final(row) for row in done.values()):
+        done = {k: v for k, v in done.items() if _final(row=v)}
         _write_atomic(results_path, "".join(_json_line(row) for row in done.values()))
     wanted = {item.id for item in items}
     todo = [item for item in items if item.id not in done]

@@ -84,6 +84,11 @@ def route_after_review(state: State) -> Literal["tutor_review", "draft_suggestio
     return "student_turn"
 
 
+def route_after_student(state: CopilotState) -> Literal["diagnose", "__end__"]:
+    """Diagnose the learner's turn; end when a simulated student's model failed (`end_reason` is set)."""
+    return END if state.get("end_reason") else "diagnose"
+
+
 def build_graph(
     checkpointer: Any = None, store: Any = None, *, memory: Any = None, learners: Any = None, learner_view: bool = False
 ) -> Any:
@@ -102,7 +107,7 @@ def build_graph(
     builder.add_edge("require_problem", "setup_problem")
     builder.add_conditional_edges("setup_problem", route_after_setup)
     builder.add_edge("open_session", "check_suggestion")
-    builder.add_edge("student_turn", "diagnose")
+    builder.add_conditional_edges("student_turn", route_after_student)
     builder.add_edge("diagnose", "plan_move")
     builder.add_edge("plan_move", "draft_suggestion")
     builder.add_edge("draft_suggestion", "check_suggestion")

@@ -98,8 +98,10 @@ def route_after_setup(state: State) -> Literal["open_session", "student_turn", "
     return "diagnose" if pending_learner_turn(state) else "student_turn"
 
 
-def route_after_student(state: State) -> Literal["diagnose", "answer_question"]:
-    """Diagnose a turn on the problem; in question mode answer it from the course material."""
+def route_after_student(state: State) -> Literal["diagnose", "answer_question", "__end__"]:
+    """Diagnose a turn on the problem; in question mode answer it from the course material; end a failed student."""
+    if state.get("end_reason"):
+        return END
     return "answer_question" if state.get("mode") in ("question", "review") else "diagnose"
 
 

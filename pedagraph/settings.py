@@ -57,6 +57,11 @@ class ModelSettings(BaseModel):
     threads: int | None = Field(
         None, ge=1, le=256, description="CPU threads while an in-process transformers model generates."
     )
+    engine: Literal["auto", "ctranslate2", "transformers"] = Field(
+        "auto",
+        description="Engine of in-process hf:/tiny models: auto (CTranslate2 int8 on the CPU when installed), "
+        "ctranslate2 or transformers.",
+    )
 
     @field_validator("model")
     @classmethod

@@ -42,6 +42,8 @@ class DialogueState(TypedDict, total=False):
     """Learner turns on the current problem."""
     end_reason: str | None
     """Why the session ended (None while running)."""
+    student_error: str | None
+    """When a simulated student's model failed (`end_reason` "student_failed"): its one-line error."""
 
 
 class ProblemState(TypedDict, total=False):

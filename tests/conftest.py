@@ -25,6 +25,11 @@ if TYPE_CHECKING:
     from pedagraph.datasets import Located
 
 _MODEL_ENV_PREFIXES = ("PEDAGRAPH_", "OPENAI_", "OLLAMA_")
+# Converted in-process models (pedagraph.llm.convert) are kept across tests and runs: the cache the tests were
+# started with, else the one of the PEDAGRAPH_HOME they were started with (each test's own home is a fresh one).
+MODEL_CACHE = os.environ.get("PEDAGRAPH_MODEL_CACHE") or str(
+    Path(os.environ.get("PEDAGRAPH_HOME") or "~/.pedagraph").expanduser() / "models"
+)
 # The datasets: the registry's local copy (`--from` / PEDAGRAPH_DATA_DIR) is the PEDAGRAPH_DATA_DIR the tests were
 # started with, else ../shared/data beside the repository (as CI has it), else none: every test then runs on the
 # samples bundled in the package. `PEDAGRAPH_DATA_DIR= pytest` (set, empty) runs as on a bare clone. Nothing is
@@ -64,6 +69,7 @@ def _isolated_env(tmp_path, monkeypatch):
             monkeypatch.delenv(name, raising=False)
     home = tmp_path / "pedagraph-home"
     monkeypatch.setenv("PEDAGRAPH_HOME", str(home))
+    monkeypatch.setenv("PEDAGRAPH_MODEL_CACHE", MODEL_CACHE)
     if SHARED_DATA is not None:
         monkeypatch.setenv("PEDAGRAPH_DATA_DIR", str(SHARED_DATA))
     monkeypatch.chdir(tmp_path)

@@ -242,6 +242,37 @@ def test_llm_student_path_with_a_scripted_student_model():
     assert "strategy" not in seen and "subproblem" not in seen
 
 
+def test_a_student_model_that_fails_ends_the_dialogue_with_a_reason_not_an_item_error(tmp_path):
+    """A timeout (or any model failure) on turn 2 keeps turn 1 and the tutor's replies; the runner can retry it."""
+    from langchain_core.exceptions import ModelTimeoutError
+    from pedagraph.evals.runner import RunConfig, run_suite_sync
+
+    def reply(call):
+        if len(student.calls) >= 2:
+            raise ModelTimeoutError("generation stopped at the 60 s timeout after 3 tokens")
+        return "I think it's 9."
+
+    student = ScriptedChatModel(reply_fn=reply)
+    s = suite(student="llm", max_turns=5)
+    (r,) = run(s, [record_item()], student=student)
+    assert r["end_reason"] == "student_failed" and r["retryable"] and r["student_turns"] == 1
+    assert "timed out" in r["student_error"] and "\n" not in r["student_error"]
+    assert [t["role"] for t in r["transcript"]] == ["tutor", "student", "tutor"]
+    assert s.summarize([r])["end_reason.student_failed"]["value"] == 1.0
+    data = write_jsonl(tmp_path, [RECORD])
+    cfg = RunConfig(out_dir=tmp_path / "run", data_path=data, options={"student": "llm", "max_turns": 5},
+                    models={"student": {"model": ScriptedChatModel(reply_fn=reply)}}, cache=False)  # fmt: skip
+    student = cfg.models["student"]["model"]
+    result = run_suite_sync(suite(student="llm", max_turns=5), cfg, progress=False)
+    assert result.ok == 1 and result.errors == 0  # the dialogue is a result, not an item error
+    student = ScriptedChatModel(reply_fn=lambda call: "So 15 - 5 = 10.")
+    again = RunConfig(out_dir=tmp_path / "run", data_path=data, options={"student": "llm", "max_turns": 5},
+                      models={"student": {"model": student}}, cache=False, retry_errors=True)  # fmt: skip
+    result = run_suite_sync(suite(student="llm", max_turns=5), again, progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "results.jsonl").read_text().splitlines()]
+    assert len(rows) == 1 and rows[0]["result"]["end_reason"] == "solved"  # --retry-errors ran it again
+
+
 def test_auto_uses_the_llm_student_only_for_a_real_model():
     s = suite()
     assert s.student_kind(student_scripted=True) == "probabilistic"

@@ -146,6 +146,24 @@ def test_structured_output_json_schema(stub):
     assert "tools" not in request.body
 
 
+@pytest.mark.parametrize("provider", ["openai", "vllm", "ollama", "llamacpp-server", "lmstudio"])
+def test_openai_compatible_servers_get_the_json_schema_and_keep_the_repair_path(stub, provider):
+    """The request carries the schema itself (servers that constrain decode by it); a bad reply is still repaired."""
+    model = model_for(stub, model=f"{provider}:m")
+    assert model.structured_method == "json_schema"
+    stub.add_faults("bad_json_content")
+    quiz = model.with_structured_output(Quiz).invoke("Make a quiz")
+    assert isinstance(quiz, Quiz)
+    first, repair = stub.chat_requests
+    for request in (first, repair):
+        fmt = request.body["response_format"]
+        assert fmt["type"] == "json_schema" and fmt["json_schema"]["name"] == "Quiz"
+        schema = fmt["json_schema"]["schema"]
+        assert schema["required"] == ["question", "difficulty", "choices"]
+        difficulty = schema["properties"]["difficulty"]
+        assert (difficulty["type"], difficulty["minimum"], difficulty["maximum"]) == ("integer", 1, 5)
+
+
 def test_structured_output_function_calling(stub):
     quiz = model_for(stub).with_structured_output(Quiz, method="function_calling").invoke("Make a quiz")
     assert isinstance(quiz, Quiz)

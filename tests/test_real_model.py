@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 from pathlib import Path
 
@@ -114,7 +115,9 @@ def test_async_invoke_and_stream_share_the_one_loaded_model():
 
     a, b = asyncio.run(both())
     assert a.content.strip() and b.strip()
-    assert len(loaded_models()) == 1 and teacher.inner.loaded() is student.inner.loaded()
+    engine = teacher.inner.loaded().engine
+    assert len([m for m in loaded_models() if m.engine == engine]) == 1
+    assert teacher.inner.loaded() is student.inner.loaded()
 
 
 def test_structured_output_is_valid_or_repaired_once_or_a_clear_error():
@@ -141,6 +144,61 @@ def test_structured_output_is_valid_or_repaired_once_or_a_clear_error():
             with pytest.raises(StructuredOutputError, match="after one repair attempt") as err:
                 model.with_structured_output(Answer).invoke(question)
             assert "\n" not in err.value.one_line()
+
+
+def test_structured_decisions_are_valid_by_construction_without_repair():
+    """Grammar-constrained decoding: one call per decision, enums and required fields always valid."""
+    from pedagraph.agents.teacher import PlanFocus
+
+    from pedagraph.planning.plans import CIDDPScores
+    from pedagraph.tutoring.diagnosis import EvaluatorDiagnosis
+
+    model = tiny("evaluator", max_tokens=24)  # a budget too small for a free-form object: the grammar widens it
+    problem = get_problem(PID)
+    prompt = [HumanMessage(content=f"Problem: {problem.question}\nThe student said: 7. Decide.")]
+    for schema in (EvaluatorDiagnosis, PlanFocus, CIDDPScores):
+        with track_usage() as usage:
+            result = model.with_structured_output(schema, include_raw=True).invoke(prompt)
+        assert isinstance(result["parsed"], schema) and result["parsing_error"] is None, schema.__name__
+        (row,) = usage.to_dict()["structured"]
+        assert (row["calls"], row["repaired"], row["failed"]) == (1, 0, 0), row
+        assert usage.totals()["calls"] == 1
+        data = json.loads(result["raw"].content)
+        assert set(data) == set(schema.model_json_schema()["properties"])  # every field present, none invented
+
+
+def test_first_token_log_probabilities_for_the_tom_teacher():
+    model = tiny(max_tokens=4)
+    reply = model.invoke([HumanMessage(content="Is 7 a prime number? Answer yes or no.")], logprobs=True,
+                         top_logprobs=5)  # fmt: skip
+    content = reply.response_metadata["logprobs"]["content"]
+    assert 1 <= len(content) <= 4
+    first = content[0]
+    assert first["logprob"] <= 0 and len(first["top_logprobs"]) == 5
+    assert first["top_logprobs"][0]["logprob"] >= first["logprob"] - 1e-4  # greedy: the chosen token is the best
+    assert sum(math.exp(t["logprob"]) for t in first["top_logprobs"]) <= 1.0 + 1e-4
+
+
+def test_the_transformers_engine_behaves_the_same_on_the_converted_copy():
+    """`engine=transformers` (torch, logits processors): the same prompt, stops, usage and constrained JSON."""
+    from pedagraph.tutoring.gate import LeakCheck
+
+    fast, torch_model = tiny(max_tokens=8), tiny(max_tokens=8, engine="transformers")
+    assert fast.inner.loaded().engine == "ctranslate2" and torch_model.inner.loaded().engine == "transformers"
+    chat = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hello!"}, {"role": "user", "content": "Colour? é ß 数"}]  # fmt: skip
+    ours, theirs = fast.inner.loaded().tokenizer, torch_model.inner.loaded().tokenizer
+    text = ours.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
+    assert text == theirs.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
+    assert ours(text)["input_ids"] == list(theirs(text, add_special_tokens=False)["input_ids"])
+    a, b = fast.invoke(PROMPT), torch_model.invoke(PROMPT)
+    assert a.usage_metadata["input_tokens"] == b.usage_metadata["input_tokens"]
+    assert b.content.strip() and 0 < b.usage_metadata["output_tokens"] <= 8
+    streamed = "".join(c.content for c in torch_model.stream(PROMPT))
+    assert streamed == b.content
+    with track_usage() as usage:
+        verdict = torch_model.with_structured_output(LeakCheck).invoke("Does 'the answer is 10' reveal 10?")
+    assert isinstance(verdict, LeakCheck) and usage.totals()["calls"] == 1
 
 
 def test_context_overflow_is_a_clear_error_without_retries():

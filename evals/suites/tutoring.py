@@ -39,7 +39,7 @@ from typing import Any, ClassVar
 
 from langchain_core.messages import AIMessage, HumanMessage
 from pedagraph.agents.evaluator import DESIRABLE, format_history, judge_response, parse_dimensions
-from pedagraph.agents.student import ProbabilisticStudent, mathdial_persona, mathdial_student
+from pedagraph.agents.student import STUDENT_FAILED, ProbabilisticStudent, mathdial_persona, mathdial_student
 from pedagraph.evals.metrics import Metric, mean, proportion
 from pedagraph.evals.runner import Item, ItemContext, Suite, register_suite
 
@@ -300,6 +300,8 @@ class TutoringSuite(Suite):
             "graph_solved": bool(out.get("learner_solved")),
             "graph_revealed": bool(out.get("revealed")),
             "end_reason": out.get("end_reason") or ("done" if out.get("done") else None),
+            "student_error": out.get("student_error"),
+            "retryable": out.get("end_reason") == STUDENT_FAILED,
             "reveal_events": events,
             "moves": [lab["move"] for lab in labels if lab["kind"] != "open"],
             "turn_labels": labels,

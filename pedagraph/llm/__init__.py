@@ -206,6 +206,7 @@ def _transformers_backend(role: str, spec: ModelSettings, provider: str, name: s
         n_ctx=spec.n_ctx,
         device=spec.device,
         threads=threads,
+        engine=spec.engine,
     )
 
 

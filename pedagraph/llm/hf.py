@@ -1,14 +1,15 @@
-"""In-process chat models through transformers: `hf:<model dir | repo id | file.gguf>` and the bundled `tiny`.
+"""In-process chat models (`hf:<model dir | repo id | file.gguf>`, the bundled `tiny`): CTranslate2 or transformers.
 
-One load per process and model, shared by every role that names it (`load_transformers`). Generation takes the
-model's chat template, sampling settings (greedy unless a temperature > 0 is set or the model's generation config
-samples), stop strings, a wall-clock timeout (a `StoppingCriteria`: generation stops at `timeout` seconds and
-the call fails with a timeout error, never retried), token counts from the tokenizer, streaming through
-`TextIteratorStreamer` in a thread, and async through the executor (LangChain's default). Structured output goes
-through the model layer's JSON path (validation, one repair, then `StructuredOutputError`); for `json_schema`
-requests (the default here) this backend shows the model a compact form of the schema (`json_skeleton`), opens
-its answer with `{"` and stops where the JSON object closes; there is no constrained decoding. No tool calling.
-CPU by default, CUDA when present.
+One load per process and model, shared by every role that names it (`load_model`). The engine (`engine` setting):
+`auto` runs CTranslate2 int8 on the CPU (`pedagraph.llm.ct2`, from the copy converted once into the cache by
+`pedagraph.llm.convert`) and transformers otherwise (a GPU, or `engine = "transformers"`; a GGUF file is read from
+the cached de-quantised copy). Both take the model's chat template, sampling settings (greedy unless a temperature
+> 0 is set), seeds, stop strings, a wall-clock timeout (generation stops at `timeout` seconds and the call fails
+with a timeout error, never retried), token counts, first-token log-probabilities, streaming, and async through
+the executor (LangChain's default). JSON replies (`json_schema` requests, the default here) show the model a
+compact form of the schema (`json_skeleton`) and are decoded under the schema's grammar (llguidance): valid by
+construction; a schema the grammar library refuses falls back to opening the answer with `{"` and the model
+layer's validation and one repair. No tool calling. See docs/local-models.md.
 
 Why not `langchain-huggingface`: its `ChatHuggingFace` over `HuggingFacePipeline` (1.2.3) has no async
 (`NotImplementedError`), reports no token usage, ignores stop strings outside streaming (and maps them to single
@@ -17,6 +18,7 @@ token ids when streaming), has no timeout, and re-tokenises the templated prompt
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import json
 import os
@@ -24,6 +26,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +39,13 @@ from langchain_core.runnables import Runnable
 from pydantic import ConfigDict, PrivateAttr
 
 from pedagraph.errors import ConfigError, ModelError
+from pedagraph.llm.ct2 import Sampling
 from pedagraph.llm.managed import as_chunk
 from pedagraph.prompts import render
 
 DEFAULT_MAX_NEW_TOKENS = 512
+STRUCTURED_MIN_TOKENS = 384
+"""Token budget of a grammar-constrained reply at least (a role's smaller `max_tokens` would cut the object)."""
 GGUF_DEPS_HINT = "pip install 'gguf>=0.10' 'accelerate>=1.1' (dependencies of pedagraph; was it installed --no-deps?)"
 
 
@@ -65,10 +71,21 @@ class LoadedModel:
     context_length: int
     eos_ids: frozenset[int]
     lock: threading.Lock = field(default_factory=threading.Lock)
+    engine: str = "transformers"
+    ll_tokenizer: Any = None
+
+    def grammar_tokenizer(self) -> Any:
+        """The grammar library's (llguidance) view of the tokenizer (built once; about a second)."""
+        if self.ll_tokenizer is None:
+            import llguidance.hf
+
+            self.ll_tokenizer = llguidance.hf.from_tokenizer(self.tokenizer, n_vocab=len(self.tokenizer))
+        return self.ll_tokenizer
 
 
-_LOADED: dict[tuple[str, str | None, str], LoadedModel] = {}
+_LOADED: dict[tuple[Any, ...], Any] = {}
 _LOAD_LOCK = threading.Lock()
+_CONVERT_LOCK = threading.Lock()
 _THREADS: list[int] = []
 
 
@@ -131,21 +148,115 @@ def check_dependencies(ref: ModelRef) -> None:
             )
 
 
-def loaded_models() -> list[LoadedModel]:
-    """The transformers models loaded in this process."""
+def loaded_models() -> list[Any]:
+    """The in-process models loaded in this process (transformers `LoadedModel`s and CTranslate2 `Ct2Model`s)."""
     with _LOAD_LOCK:
         return list(_LOADED.values())
 
 
+ENGINES = ("auto", "ctranslate2", "transformers")
+
+
+def ctranslate2_available() -> bool:
+    """True when the CTranslate2 engine is installed."""
+    return importlib.util.find_spec("ctranslate2") is not None
+
+
+def resolve_engine(engine: str | None, device: str | None) -> str:
+    """The engine that runs a model: `auto` is CTranslate2 on the CPU when installed, transformers otherwise."""
+    chosen = (engine or "auto").strip().lower()
+    if chosen not in ENGINES:
+        raise ConfigError(f"unknown engine {engine!r}", hint=f"use one of {', '.join(ENGINES)}")
+    if chosen == "ctranslate2" and not ctranslate2_available():
+        raise ConfigError("engine ctranslate2 is not installed", hint="pip install ctranslate2")
+    if chosen == "ctranslate2" and device not in (None, "cpu"):
+        raise ConfigError(f"engine ctranslate2 runs on the CPU here, not {device}", hint="use engine transformers")
+    if chosen == "auto":
+        return "ctranslate2" if ctranslate2_available() and device in (None, "cpu") else "transformers"
+    return chosen
+
+
+def local_source(ref: ModelRef) -> tuple[Path, str | None]:
+    """The model's files on this machine: a local path as given, or the hub copy (downloaded unless offline)."""
+    if ref.local:
+        return Path(ref.source), ref.gguf_file
+    from huggingface_hub import hf_hub_download, snapshot_download
+
+    try:
+        if ref.gguf_file:
+            path = Path(hf_hub_download(ref.source, ref.gguf_file))
+            return path.parent, path.name
+        patterns = ["*.json", "*.safetensors", "*.jinja", "*.model", "*.txt"]
+        return Path(snapshot_download(ref.source, allow_patterns=patterns)), None
+    except Exception as exc:  # noqa: BLE001 - hub errors come in many types
+        raise ModelError(
+            f"cannot find model {ref.source} on this machine: {type(exc).__name__}", hint="download it first"
+        ) from None
+
+
+def load_model(ref: ModelRef, device: str | None = None, engine: str | None = None, threads: int | None = None) -> Any:
+    """Load a model once per process with its engine: a `Ct2Model` (CTranslate2) or a `LoadedModel` (transformers).
+
+    A GGUF model is converted once into the cache (`pedagraph.llm.convert`); both engines load that copy. A model
+    CTranslate2 cannot convert runs on transformers.
+    """
+    chosen = resolve_engine(engine, device)
+    if chosen == "transformers":
+        return load_transformers(ref, device)
+    key = (ref.source, ref.gguf_file, "ctranslate2", threads)
+    with _LOAD_LOCK:
+        if key in _LOADED:
+            return _LOADED[key]
+    from pedagraph.llm.convert import converted
+    from pedagraph.llm.ct2 import load_ct2
+
+    source, gguf = local_source(ref)
+    with _CONVERT_LOCK:
+        copy = converted(source, gguf, want_ct2=True)
+    if copy.ct2 is None:
+        return load_transformers(ref, device)
+    with _LOAD_LOCK:
+        if key not in _LOADED:
+            _LOADED[key] = load_ct2(ref, copy.ct2, copy.hf, threads)
+        return _LOADED[key]
+
+
 def load_transformers(ref: ModelRef, device: str | None = None) -> LoadedModel:
-    """Load a model and its tokenizer once per process (keyed by source, file and device)."""
+    """Load a model and its tokenizer with transformers once per process (keyed by source, file and device).
+
+    A GGUF file is read from its cached de-quantised copy when one can be made (seconds instead of a GGUF parse).
+    """
     check_dependencies(ref)
     device = device or default_device()
     key = (ref.source, ref.gguf_file, device)
     with _LOAD_LOCK:
+        if key in _LOADED:
+            return _LOADED[key]
+    target = ref
+    if ref.gguf_file:
+        from pedagraph.llm.convert import converted
+
+        source, gguf = local_source(ref)
+        try:
+            with _CONVERT_LOCK:
+                copy = converted(source, gguf, want_ct2=ctranslate2_available())
+            target = ModelRef(str(copy.hf), None, True, ref.name)
+        except OSError:
+            target = ref  # no writable cache: parse the GGUF file on every start, as before
+    with _LOAD_LOCK:
         if key not in _LOADED:
-            _LOADED[key] = _load(ref, device)
+            _LOADED[key] = _load(target, device)
         return _LOADED[key]
+
+
+def _drop_engines() -> None:
+    """Free CTranslate2 generators before the interpreter exits (one stopped early aborts the exit otherwise)."""
+    with _LOAD_LOCK:
+        for key in [k for k, v in _LOADED.items() if getattr(v, "engine", "") == "ctranslate2"]:
+            _LOADED.pop(key).generator = None
+
+
+atexit.register(_drop_engines)
 
 
 def _load(ref: ModelRef, device: str) -> LoadedModel:
@@ -163,7 +274,7 @@ def _load(ref: ModelRef, device: str) -> LoadedModel:
     else:
         dtype = torch.float16 if ref.gguf_file else "auto"
     try:
-        with _quiet_loading():
+        with quiet_loading():
             tokenizer = AutoTokenizer.from_pretrained(ref.source, **kwargs)
             model = AutoModelForCausalLM.from_pretrained(ref.source, dtype=dtype, **kwargs)
         model.to(device)
@@ -189,7 +300,7 @@ def _load(ref: ModelRef, device: str) -> LoadedModel:
     return LoadedModel(ref, model, tokenizer, device, time.perf_counter() - start, context, frozenset(eos))
 
 
-class _quiet_loading:  # noqa: N801 - used as a context manager
+class quiet_loading:  # noqa: N801 - used as a context manager
     """Silence transformers' progress bars (weights, and the GGUF de-quantisation's bare tqdm) while loading."""
 
     def __enter__(self) -> None:
@@ -363,13 +474,13 @@ def render_chat(tokenizer: Any, messages: list[dict[str, str]]) -> str:
 
 @dataclass
 class _Request:
-    prompt_ids: Any
+    prompt_ids: list[int]
     max_new_tokens: int
-    sampling: dict[str, Any]
+    sampling: Sampling
     stops: list[str]
     prefix: str
     json: bool
-    seed: int | None
+    grammar: str | None = None
 
 
 class _Control:
@@ -396,17 +507,17 @@ class _Control:
     def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
         import torch
 
-        done = self._done(input_ids[0])
+        done = self.check(input_ids[0][self.prompt_len :])
         return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
 
-    def _done(self, seq: Any) -> bool:
+    def check(self, new: Any) -> bool:
+        """True when generation must stop after the new token ids `new` (and why, in `reason`)."""
         if self.cancel.is_set():
             self.reason = self.reason or "cancelled"
             return True
         if time.monotonic() >= self.deadline:
             self.reason = "timeout"
             return True
-        new = seq[self.prompt_len :]
         if self.stops and len(new):
             tail = self._decode(new[-self.tail_tokens :])
             if any(s in tail for s in self.stops):
@@ -419,8 +530,56 @@ class _Control:
         return False
 
 
+class _GrammarMask:
+    """A transformers logits processor that allows only the tokens the grammar accepts next (llguidance)."""
+
+    def __init__(self, lm: LoadedModel, grammar: str, prompt_len: int) -> None:
+        import llguidance
+
+        self.matcher = llguidance.LLMatcher(lm.grammar_tokenizer(), grammar)
+        self.prompt_len = prompt_len
+        self.seen = 0
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import numpy as np
+        import torch
+
+        new = input_ids[0][self.prompt_len :]
+        for token in new[self.seen :].tolist():
+            self.matcher.consume_token(int(token))
+        self.seen = len(new)
+        allowed = np.frombuffer(self.matcher.compute_logit_bias(), dtype=np.uint8) > 0
+        vocab = scores.shape[-1]
+        mask = torch.ones(vocab, dtype=torch.bool, device=scores.device)
+        width = min(vocab, allowed.shape[0])
+        mask[:width] = torch.from_numpy(~allowed[:width]).to(scores.device)
+        return scores.masked_fill(mask, float("-inf"))
+
+
+@lru_cache(maxsize=128)
+def _grammar_of(schema_json: str) -> str | None:
+    """The grammar of a JSON Schema (text), or None when llguidance is missing or refuses it (then: repair path)."""
+    if importlib.util.find_spec("llguidance") is None:
+        return None
+    from pedagraph.llm.ct2 import json_grammar
+
+    try:
+        import llguidance
+
+        grammar = json_grammar(json.loads(schema_json) if schema_json else None)
+        failed, _ = llguidance.LLMatcher.validate_grammar_with_warnings(grammar)
+        return None if failed else grammar
+    except Exception:  # noqa: BLE001 - an unsupported schema keyword: validate-and-repair serves
+        return None
+
+
 class TransformersChatModel(BaseChatModel):
-    """A chat model run in this process by transformers (a model directory, a hub repo id or a GGUF file)."""
+    """A chat model run in this process (a model directory, a hub repo id or a GGUF file): CTranslate2 or transformers.
+
+    `engine` picks the runtime (`auto`: CTranslate2 int8 on the CPU when installed, else transformers); both share
+    the prompt, stop, timeout, usage and structured-output behaviour. JSON replies are decoded under the schema's
+    grammar (llguidance) unless `constrained` is off.
+    """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -435,12 +594,16 @@ class TransformersChatModel(BaseChatModel):
     device: str | None = None
     threads: int | None = None
     provider: str = "hf"
+    engine: str = "auto"
+    constrained: bool = True
+    """Decode JSON replies under the schema's grammar (llguidance), so they are valid by construction."""
 
     _ref: ModelRef = PrivateAttr()
 
     def model_post_init(self, __context: Any) -> None:
-        """Check the reference and the packages it needs; the model itself loads on first use."""
+        """Check the reference, the engine and the packages they need; the model itself loads on first use."""
         self._ref = resolve_ref(self.model_ref)
+        resolve_engine(self.engine, self.device)
         check_dependencies(self._ref)
         if not self.display_name:
             self.display_name = self._ref.name
@@ -460,22 +623,22 @@ class TransformersChatModel(BaseChatModel):
             "max_tokens": self.max_tokens,
         }
 
-    def loaded(self) -> LoadedModel:
-        """Load the model (once per process) and return it."""
-        return load_transformers(self._ref, self.device)
+    def loaded(self) -> Any:
+        """Load the model with its engine (once per process) and return it (`Ct2Model` or `LoadedModel`)."""
+        return load_model(self._ref, self.device, self.engine, self.threads)
 
     def bind_tools(
         self, tools: Any, *, tool_choice: Any = None, **kwargs: Any
     ) -> Runnable[LanguageModelInput, AIMessage]:
-        """Tools are not supported by in-process transformers models."""
+        """Tools are not supported by in-process models."""
         raise ConfigError(
             f"{self.provider} model {self.display_name} does not call tools",
-            hint="use structured_method json_mode (the default for hf: and tiny)",
+            hint="use structured_method json_schema (the default for hf: and tiny)",
         )
 
     # -- request ----------------------------------------------------------------------------------------------
     def _request(
-        self, lm: LoadedModel, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
+        self, lm: Any, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
     ) -> _Request:
         rf = kwargs.get("response_format") or {}
         wants_json = rf.get("type") in ("json_object", "json_schema")
@@ -484,44 +647,48 @@ class TransformersChatModel(BaseChatModel):
             name = (rf.get("json_schema") or {}).get("name", "response")
             instructions = render("llm/json_local_instructions", schema_name=name, skeleton=json_skeleton(schema))
             messages = [SystemMessage(content=instructions), *messages]
+        grammar = None
+        if wants_json and self.constrained:
+            grammar = _grammar_of(json.dumps(schema) if isinstance(schema, dict) else "")
         object_like = not isinstance(schema, dict) or schema.get("type") == "object" or "properties" in schema
-        prefix = ('{"' if object_like else "") if wants_json else ""
+        prefix = ('{"' if object_like else "") if wants_json and grammar is None else ""
         text = render_chat(lm.tokenizer, chat_messages(messages)) + prefix
-        ids = lm.tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
+        ids = [int(i) for i in lm.tokenizer(text, add_special_tokens=False)["input_ids"]]
         limit = min(self.n_ctx, lm.context_length)
-        prompt_len = int(ids.shape[1])
+        prompt_len = len(ids)
         if prompt_len >= limit:
             raise lc_exc.ContextOverflowError(
                 f"the prompt has {prompt_len} tokens; the context is {limit} "
                 f"(n_ctx {self.n_ctx}, model {lm.context_length})"
             )
         wanted = int(kwargs.get("max_tokens") or self.max_tokens or DEFAULT_MAX_NEW_TOKENS)
+        if grammar is not None:  # a decision must close its object; its strings and lists are bounded instead
+            wanted = max(wanted, STRUCTURED_MIN_TOKENS)
         temperature = kwargs.get("temperature", self.temperature)
-        top_p = kwargs.get("top_p", self.top_p)
-        sampling: dict[str, Any]
-        if temperature is None:
-            sampling = {"do_sample": bool(getattr(lm.model.generation_config, "do_sample", False))}
-        elif temperature <= 0:
-            sampling = {"do_sample": False}
-        else:
-            sampling = {"do_sample": True, "temperature": float(temperature)}
-        if sampling["do_sample"] and top_p is not None:
-            sampling["top_p"] = float(top_p)
-        if not sampling["do_sample"]:  # greedy: drop sampling values a model's generation config may carry
-            sampling.update(temperature=None, top_p=None, top_k=None)
+        if temperature is None and lm.engine == "transformers":
+            if getattr(lm.model.generation_config, "do_sample", False):  # the model's own sampling settings
+                temperature = getattr(lm.model.generation_config, "temperature", None) or 1.0
+        sampling = Sampling(temperature, kwargs.get("top_p", self.top_p), kwargs.get("seed"))
         stops = [s for s in (stop or []) if s]
-        seed = kwargs.get("seed")
-        return _Request(ids, max(1, min(wanted, limit - prompt_len)), sampling, stops, prefix, wants_json, seed)
+        return _Request(ids, max(1, min(wanted, limit - prompt_len)), sampling, stops, prefix, wants_json, grammar)
 
+    # -- transformers ------------------------------------------------------------------------------------------
     def _generate_kwargs(
         self, lm: LoadedModel, req: _Request, control: _Control, streamer: Any = None
     ) -> dict[str, Any]:
-        from transformers import StoppingCriteriaList
+        import torch
+        from transformers import LogitsProcessorList, StoppingCriteriaList
 
-        ids = req.prompt_ids.to(lm.device)
+        ids = torch.tensor([req.prompt_ids], device=lm.device)
         pad = lm.tokenizer.pad_token_id
         if pad is None:
             pad = next(iter(lm.eos_ids), None)
+        if req.sampling.greedy:  # drop sampling values a model's generation config may carry
+            sampling: dict[str, Any] = {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+        else:
+            sampling = {"do_sample": True, "temperature": float(req.sampling.temperature or 1.0)}
+            if req.sampling.top_p is not None:
+                sampling["top_p"] = float(req.sampling.top_p)
         out: dict[str, Any] = {
             "input_ids": ids,
             "attention_mask": ids.new_ones(ids.shape),
@@ -529,8 +696,10 @@ class TransformersChatModel(BaseChatModel):
             "stopping_criteria": StoppingCriteriaList([control]),
             "eos_token_id": sorted(lm.eos_ids) or None,
             "pad_token_id": pad,
-            **req.sampling,
+            **sampling,
         }
+        if req.grammar is not None:
+            out["logits_processor"] = LogitsProcessorList([_GrammarMask(lm, req.grammar, len(req.prompt_ids))])
         if streamer is not None:
             out["streamer"] = streamer
         return out
@@ -557,31 +726,63 @@ class TransformersChatModel(BaseChatModel):
                 if pinned:
                     torch.set_num_threads(default)
 
-    def _finish(self, lm: LoadedModel, req: _Request, control: _Control, sequences: Any) -> tuple[str, dict[str, Any]]:
+    def _transformers_generate(
+        self, lm: LoadedModel, req: _Request, control: _Control, logprobs: bool, top: int
+    ) -> Any:
+        gen = self._generate_kwargs(lm, req, control)
+        if logprobs:  # the raw next-token logits of every generated position, as OpenAI's `logprobs`
+            gen.update(output_logits=True, return_dict_in_generate=True)
+        output = self._run(lm, gen, req.sampling.seed, control)
+        sequences = output.sequences if logprobs else output
+        new = [int(i) for i in sequences[0][len(req.prompt_ids) :].tolist()]
+        rows = None
+        if logprobs:
+            import torch
+
+            rows = [torch.log_softmax(step[0].float(), dim=-1).numpy() for step in output.logits]
+        return new, rows
+
+    # -- CTranslate2 -------------------------------------------------------------------------------------------
+    def _ct2_generate(self, lm: Any, req: _Request, control: _Control, logprobs: bool) -> Any:
+        with lm.lock:
+            control.start(self.timeout)
+            if req.grammar is not None:
+                new, reason = lm.constrained(
+                    req.prompt_ids, req.max_new_tokens, req.sampling, req.grammar, control.deadline
+                )
+                control.reason = "timeout" if reason == "timeout" else control.reason
+                return new, None
+            if logprobs:
+                return lm.logprobs(req.prompt_ids, req.max_new_tokens, req.sampling, control.check)
+            new: list[int] = []
+            for token in lm.tokens(req.prompt_ids, req.max_new_tokens, req.sampling):
+                new.append(token)
+                if control.check(new):
+                    break
+            return new, None
+
+    # -- both ------------------------------------------------------------------------------------------------
+    def _finish(self, lm: Any, req: _Request, control: _Control, new: list[int]) -> tuple[str, dict[str, Any]]:
         """Decode the new tokens; cut at a stop string or the JSON object's end; usage and finish reason."""
-        new = sequences[0][req.prompt_ids.shape[1] :]
         text = req.prefix + lm.tokenizer.decode(new, skip_special_tokens=True)
         text, stopped = cut_at_stop(text, req.stops)
         if req.json:
             end = json_object_end(text)
             if end >= 0:
                 text = text[:end]
-        n_out = int(new.shape[0])
+        n_out = len(new)
         if control.reason == "timeout":
             raise lc_exc.ModelTimeoutError(f"generation stopped at the {self.timeout:g} s timeout after {n_out} tokens")
         if stopped or control.reason in ("stop", "json_end"):
             reason = "stop"
-        elif n_out and int(new[-1]) in lm.eos_ids:
+        elif n_out and new[-1] in lm.eos_ids:
             reason = "stop"
         elif n_out >= req.max_new_tokens:
             reason = "length"
         else:
             reason = control.reason or "stop"
-        usage = {
-            "input_tokens": int(req.prompt_ids.shape[1]),
-            "output_tokens": n_out,
-            "total_tokens": int(req.prompt_ids.shape[1]) + n_out,
-        }
+        n_in = len(req.prompt_ids)
+        usage = {"input_tokens": n_in, "output_tokens": n_out, "total_tokens": n_in + n_out}
         return text, {"usage": usage, "finish_reason": reason}
 
     def _generate(
@@ -593,21 +794,59 @@ class TransformersChatModel(BaseChatModel):
     ) -> ChatResult:
         lm = self.loaded()
         req = self._request(lm, messages, stop, kwargs)
-        control = _Control(lm.tokenizer, int(req.prompt_ids.shape[1]), req)
-        gen = self._generate_kwargs(lm, req, control)
-        wants_logprobs = bool(kwargs.get("logprobs"))
-        if wants_logprobs:  # the raw next-token logits of every generated position, as OpenAI's `logprobs`
-            gen.update(output_logits=True, return_dict_in_generate=True)
-        output = self._run(lm, gen, req.seed, control)
-        sequences = output.sequences if wants_logprobs else output
-        text, info = self._finish(lm, req, control, sequences)
+        control = _Control(lm.tokenizer, len(req.prompt_ids), req)
+        wants_logprobs = bool(kwargs.get("logprobs")) and req.grammar is None
+        top = int(kwargs.get("top_logprobs") or 0)
+        if lm.engine == "ctranslate2":
+            new, rows = self._ct2_generate(lm, req, control, wants_logprobs)
+        else:
+            new, rows = self._transformers_generate(lm, req, control, wants_logprobs, top)
+        text, info = self._finish(lm, req, control, new)
         metadata: dict[str, Any] = {"model_name": self.display_name, "finish_reason": info["finish_reason"]}
-        if wants_logprobs:
-            new_ids = sequences[0][req.prompt_ids.shape[1] :]
-            top = int(kwargs.get("top_logprobs") or 0)
-            metadata["logprobs"] = token_logprobs(lm.tokenizer, new_ids, output.logits, top)
+        if wants_logprobs and rows is not None:
+            metadata["logprobs"] = token_logprobs(lm.tokenizer, new, rows, top)
         message = AIMessage(content=text, usage_metadata=info["usage"], response_metadata=metadata)
         return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def _pieces(self, lm: Any, req: _Request, control: _Control, outcome: dict[str, Any]) -> Iterator[str]:
+        """Text pieces as they are generated (the new token ids end up in `outcome["new"]`)."""
+        if lm.engine == "ctranslate2":
+            new: list[int] = outcome.setdefault("new", [])
+            shown = ""
+            with lm.lock:
+                control.start(self.timeout)
+                for token in lm.tokens(req.prompt_ids, req.max_new_tokens, req.sampling):
+                    new.append(token)
+                    text = lm.tokenizer.decode(new, skip_special_tokens=True)
+                    if not text.endswith("\ufffd") and len(text) > len(shown):  # whole characters only
+                        piece, shown = text[len(shown) :], text
+                        yield piece
+                    if control.check(new):
+                        break
+            return
+        from transformers import TextIteratorStreamer
+
+        streamer = TextIteratorStreamer(lm.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        gen = self._generate_kwargs(lm, req, control, streamer)
+
+        def work() -> None:
+            try:
+                sequences = self._run(lm, gen, req.sampling.seed, control)
+                outcome["new"] = [int(i) for i in sequences[0][len(req.prompt_ids) :].tolist()]
+            except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+                outcome["error"] = exc
+            finally:
+                streamer.end()
+
+        worker = threading.Thread(target=work, name="pedagraph-hf-generate", daemon=True)
+        worker.start()
+        try:
+            yield from streamer
+        finally:
+            control.cancel.set()  # the consumer stopped early: end the generation thread at its next token
+            worker.join()
+        if "error" in outcome:
+            raise outcome["error"]
 
     def _stream(
         self,
@@ -619,28 +858,14 @@ class TransformersChatModel(BaseChatModel):
         if (kwargs.get("response_format") or {}).get("type") in ("json_object", "json_schema"):
             yield as_chunk(self._generate(messages, stop, **kwargs))  # a JSON reply is used whole
             return
-        from transformers import TextIteratorStreamer
-
         lm = self.loaded()
         req = self._request(lm, messages, stop, kwargs)
-        control = _Control(lm.tokenizer, int(req.prompt_ids.shape[1]), req)
-        streamer = TextIteratorStreamer(lm.tokenizer, skip_prompt=True, skip_special_tokens=True)
-        gen = self._generate_kwargs(lm, req, control, streamer)
+        control = _Control(lm.tokenizer, len(req.prompt_ids), req)
         outcome: dict[str, Any] = {}
-
-        def work() -> None:
-            try:
-                outcome["sequences"] = self._run(lm, gen, req.seed, control)
-            except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-                outcome["error"] = exc
-            finally:
-                streamer.end()
-
-        worker = threading.Thread(target=work, name="pedagraph-hf-generate", daemon=True)
-        worker.start()
         buffer = StopBuffer(req.stops)
+        pieces = self._pieces(lm, req, control, outcome)
         try:
-            for piece in streamer:
+            for piece in pieces:
                 text = buffer.feed(piece)
                 if text:
                     chunk = ChatGenerationChunk(message=AIMessageChunk(content=text))
@@ -650,20 +875,17 @@ class TransformersChatModel(BaseChatModel):
                 if buffer.stopped:
                     control.cancel.set()
                     break
-            tail = buffer.flush()
-            worker.join()
-            if "error" in outcome:
-                raise outcome["error"]
-            if tail:
-                chunk = ChatGenerationChunk(message=AIMessageChunk(content=tail))
-                if run_manager:
-                    run_manager.on_llm_new_token(tail, chunk=chunk)
-                yield chunk
-            if buffer.stopped and control.reason == "cancelled":
-                control.reason = "stop"
-            _, info = self._finish(lm, req, control, outcome["sequences"])
         finally:
-            control.cancel.set()  # the consumer stopped early: end the generation thread at its next token
+            pieces.close()
+        tail = buffer.flush()
+        if tail:
+            chunk = ChatGenerationChunk(message=AIMessageChunk(content=tail))
+            if run_manager:
+                run_manager.on_llm_new_token(tail, chunk=chunk)
+            yield chunk
+        if buffer.stopped and control.reason == "cancelled":
+            control.reason = "stop"
+        _, info = self._finish(lm, req, control, outcome.get("new", []))
         yield ChatGenerationChunk(
             message=AIMessageChunk(
                 content="",
@@ -673,18 +895,17 @@ class TransformersChatModel(BaseChatModel):
         )
 
 
-def token_logprobs(tokenizer: Any, new_ids: Any, logits: Any, top: int) -> dict[str, Any]:
-    """OpenAI-style `logprobs` of generated tokens: each token's log-probability and the `top` most likely ones."""
-    import torch
+def token_logprobs(tokenizer: Any, new_ids: list[int], rows: list[Any], top: int) -> dict[str, Any]:
+    """OpenAI-style `logprobs` of generated tokens from each step's log-probability row (numpy): token and top-k."""
+    import numpy as np
 
     content: list[dict[str, Any]] = []
-    for position, token_id in enumerate(new_ids.tolist()[: len(logits)]):
-        lp = torch.log_softmax(logits[position][0].float(), dim=-1)
-        entry: dict[str, Any] = {"token": tokenizer.decode([token_id]), "logprob": float(lp[token_id]), "bytes": None,
+    for token_id, row in zip(new_ids, rows, strict=False):
+        entry: dict[str, Any] = {"token": tokenizer.decode([token_id]), "logprob": float(row[token_id]), "bytes": None,
                                  "top_logprobs": []}  # fmt: skip
         if top > 0:
-            values, ids = torch.topk(lp, min(top, int(lp.shape[-1])))
-            entry["top_logprobs"] = [{"token": tokenizer.decode([int(i)]), "logprob": float(v), "bytes": None}
-                                     for v, i in zip(values.tolist(), ids.tolist(), strict=True)]  # fmt: skip
+            best = np.argsort(row)[::-1][: min(top, int(row.shape[-1]))]
+            entry["top_logprobs"] = [{"token": tokenizer.decode([int(i)]), "logprob": float(row[i]), "bytes": None}
+                                     for i in best]  # fmt: skip
         content.append(entry)
     return {"content": content, "refusal": None}

@@ -1,0 +1,296 @@
+"""One-time conversion of an in-process model into the fast engine's format, cached under `PEDAGRAPH_HOME/models`.
+
+A GGUF file is de-quantised once by transformers into a safetensors copy (`hf/`: weights, config, tokenizer, chat
+template), and that copy (or a transformers model directory as given) is converted once by CTranslate2 into int8
+(`ct2/`). The cache entry is named by the source's sha256 and `CONVERTER_VERSION` (with CTranslate2's version), is
+built in a temporary directory and renamed into place whole, and carries a manifest with every file's size and
+sha256. An entry without a manifest, with a missing or resized file, or with a file whose checksum no longer matches
+(checked when its modification time moved) is rebuilt. A file lock keeps two processes from building it at once.
+
+The source's sha256 is computed once per (path, size, mtime) and remembered in `index.json`, so later starts do
+not re-read a large file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pedagraph.errors import ModelError
+
+CONVERTER_VERSION = "1"
+"""Bump when the conversion's output changes: every cached copy is rebuilt under a new key."""
+CACHE_ENV = "PEDAGRAPH_MODEL_CACHE"
+MANIFEST = "manifest.json"
+_CHUNK = 1 << 22
+
+
+def cache_root() -> Path:
+    """Where converted models live: `PEDAGRAPH_MODEL_CACHE`, else `PEDAGRAPH_HOME/models` (~/.pedagraph/models)."""
+    explicit = os.environ.get(CACHE_ENV, "").strip()
+    if explicit:
+        return Path(explicit).expanduser()
+    return Path(os.environ.get("PEDAGRAPH_HOME") or "~/.pedagraph").expanduser() / "models"
+
+
+def converter_version() -> str:
+    """The version that keys cached copies: ours and CTranslate2's (its model format follows its version)."""
+    try:
+        from importlib.metadata import version
+
+        ct2 = version("ctranslate2")
+    except Exception:  # noqa: BLE001 - not installed: the transformers copy alone
+        ct2 = "none"
+    return f"{CONVERTER_VERSION}-ct2.{ct2}"
+
+
+def sha256_file(path: Path, progress: Callable[[int], None] | None = None) -> str:
+    """The sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+            if progress:
+                progress(len(chunk))
+    return digest.hexdigest()
+
+
+def source_files(source: Path) -> list[Path]:
+    """The files that define a model: the GGUF file itself, or a model directory's weights, config and tokenizer."""
+    if source.is_file():
+        return [source]
+    wanted = ("*.safetensors", "*.bin", "config.json", "tokenizer.json", "tokenizer_config.json", "*.jinja")
+    return sorted({p for pattern in wanted for p in source.glob(pattern) if p.is_file()})
+
+
+def source_sha256(source: Path, root: Path) -> str:
+    """The sha256 of a model source (a file, or a directory's defining files), remembered per (path, size, mtime)."""
+    files = source_files(source)
+    if not files:
+        raise ModelError(f"no model files in {source}", hint="give a GGUF file or a transformers model directory")
+    stamp = [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in files]
+    index_path = root / "index.json"
+    try:
+        index = json.loads(index_path.read_text())
+    except (OSError, ValueError):
+        index = {}
+    key = str(source.resolve())
+    hit = index.get(key)
+    if isinstance(hit, dict) and hit.get("stamp") == stamp and isinstance(hit.get("sha256"), str):
+        return hit["sha256"]
+    if len(files) == 1 and source.is_file():
+        digest = sha256_file(files[0])
+    else:
+        outer = hashlib.sha256()
+        for p in files:
+            outer.update(f"{p.name}\0{sha256_file(p)}\0".encode())
+        digest = outer.hexdigest()
+    index[key] = {"stamp": stamp, "sha256": digest}
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = index_path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(index, indent=1))
+        os.replace(tmp, index_path)
+    except OSError:
+        pass  # a read-only cache still works; the checksum is computed again next time
+    return digest
+
+
+@dataclass(frozen=True)
+class Converted:
+    """A cached converted model: the transformers copy (`hf`, None when the source directory serves) and `ct2`."""
+
+    path: Path
+    hf: Path
+    ct2: Path | None
+    built: bool
+    seconds: float
+
+
+def entry_problem(entry: Path) -> str | None:
+    """Why a cache entry cannot be used (missing, partial, resized or changed file), or None when it is sound."""
+    manifest_path = entry / MANIFEST
+    if not manifest_path.is_file():
+        return "no manifest (missing or partial)"
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        files = manifest["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "unreadable manifest"
+    for rel, meta in files.items():
+        path = entry / rel
+        try:
+            stat = path.stat()
+        except OSError:
+            return f"missing {rel}"
+        if stat.st_size != meta["size"]:
+            return f"{rel} has {stat.st_size} bytes, expected {meta['size']}"
+        if stat.st_mtime_ns != meta["mtime_ns"] and sha256_file(path) != meta["sha256"]:
+            return f"{rel} checksum differs"
+    return None
+
+
+def _manifest(entry: Path, extra: dict[str, Any]) -> None:
+    files = {}
+    for path in sorted(p for p in entry.rglob("*") if p.is_file() and p.name != MANIFEST):
+        stat = path.stat()
+        files[str(path.relative_to(entry))] = {
+            "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": sha256_file(path)
+        }  # fmt: skip
+    (entry / MANIFEST).write_text(json.dumps({**extra, "files": files}, indent=1))
+
+
+class _Stages:
+    """A progress bar over the conversion's stages, on stderr, shown only while a conversion runs."""
+
+    def __init__(self, title: str, stages: list[str], show: bool) -> None:
+        self.bar: Any = None
+        if show:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=len(stages), desc=title, unit="step", file=sys.stderr, leave=True)
+
+    def step(self, label: str) -> None:
+        """Mark the start of one stage."""
+        if self.bar is not None:
+            self.bar.set_postfix_str(label)
+
+    def done(self) -> None:
+        """One stage finished."""
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def close(self) -> None:
+        """Close the bar."""
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _to_transformers(source: Path, gguf_file: str, out: Path) -> None:
+    """De-quantise a GGUF file once into a safetensors model directory with its tokenizer and chat template."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from pedagraph.llm.hf import quiet_loading
+
+    with quiet_loading():
+        tokenizer = AutoTokenizer.from_pretrained(str(source), gguf_file=gguf_file, local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(
+            str(source), gguf_file=gguf_file, dtype=torch.float32, local_files_only=True
+        )
+    model.hf_quantizer = None  # the weights are de-quantised: save them as plain tensors
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.save_pretrained(str(out))
+    tokenizer.save_pretrained(str(out))
+
+
+def _to_ctranslate2(hf_dir: Path, out: Path) -> None:
+    """Convert a transformers model directory to CTranslate2 int8 (weights only; the tokenizer stays in `hf`)."""
+    import ctranslate2
+
+    from pedagraph.llm.hf import quiet_loading
+
+    with quiet_loading():
+        ctranslate2.converters.TransformersConverter(str(hf_dir), low_cpu_mem_usage=True).convert(
+            str(out), quantization="int8", force=True
+        )
+
+
+def converted(
+    source: Path,
+    gguf_file: str | None,
+    *,
+    want_ct2: bool = True,
+    progress: bool | None = None,
+    root: Path | None = None,
+) -> Converted:
+    """The cached conversion of a model (a GGUF file in `source`, or the model directory `source`), built once.
+
+    `want_ct2` also converts for CTranslate2 (a failure there leaves `ct2` None and the transformers copy usable).
+    """
+    from filelock import FileLock
+
+    start = time.perf_counter()
+    root = root or cache_root()
+    root.mkdir(parents=True, exist_ok=True)
+    file = source / gguf_file if gguf_file else source
+    digest = source_sha256(file, root)
+    stem = (Path(gguf_file).stem if gguf_file else source.name)[:48] or "model"
+    key = f"{stem}-{digest[:16]}-c{converter_version()}"
+    entry = root / key
+    with FileLock(str(root / f"{key}.lock")):
+        problem = entry_problem(entry) if entry.exists() else "not converted yet"
+        if problem is None:
+            ct2 = entry / "ct2"
+            if want_ct2 and not (ct2 / "model.bin").is_file() and not (entry / "ct2.failed").is_file():
+                problem = "no CTranslate2 copy yet"
+            else:
+                hf = entry / "hf" if (entry / "hf").is_dir() else source
+                return Converted(entry, hf, ct2 if ct2.is_dir() else None, False, time.perf_counter() - start)
+        _build(source, gguf_file, entry, root, key, digest, want_ct2, problem, progress)
+    hf = entry / "hf" if (entry / "hf").is_dir() else source
+    ct2 = entry / "ct2"
+    return Converted(entry, hf, ct2 if ct2.is_dir() else None, True, time.perf_counter() - start)
+
+
+def _build(
+    source: Path,
+    gguf_file: str | None,
+    entry: Path,
+    root: Path,
+    key: str,
+    digest: str,
+    want_ct2: bool,
+    problem: str,
+    progress: bool | None,
+) -> None:
+    """Convert into a temporary directory, write the manifest, then move it into place whole."""
+    stages = (["de-quantise GGUF"] if gguf_file else []) + (["CTranslate2 int8"] if want_ct2 else []) + ["checksums"]
+    show = sys.stderr.isatty() if progress is None else progress
+    if show and problem != "not converted yet":
+        sys.stderr.write(f"rebuilding the converted model {entry.name}: {problem}\n")
+    bar = _Stages(f"converting {key.split('-c')[0]} (once)", stages, show)
+    for stale in root.glob(f".tmp-{key}-*"):  # left by an interrupted conversion (we hold the lock)
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{key}-", dir=root))
+    try:
+        hf_dir = source
+        if gguf_file:
+            bar.step(stages[0])
+            hf_dir = tmp / "hf"
+            _to_transformers(source, gguf_file, hf_dir)
+            bar.done()
+        failed = None
+        if want_ct2:
+            bar.step("CTranslate2 int8")
+            try:
+                _to_ctranslate2(hf_dir, tmp / "ct2")
+            except Exception as exc:  # noqa: BLE001 - an architecture CTranslate2 cannot run: transformers serves
+                shutil.rmtree(tmp / "ct2", ignore_errors=True)
+                failed = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+                (tmp / "ct2.failed").write_text(failed + "\n")
+            bar.done()
+        bar.step("checksums")
+        _manifest(tmp, {"source": str(source / gguf_file if gguf_file else source), "source_sha256": digest,
+                        "converter": converter_version(), "ct2_error": failed})  # fmt: skip
+        bar.done()
+        if entry.exists():
+            trash = root / f".trash-{key}-{os.getpid()}"
+            os.replace(entry, trash)
+            shutil.rmtree(trash, ignore_errors=True)
+        os.replace(tmp, entry)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        bar.close()

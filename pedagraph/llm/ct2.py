@@ -1,0 +1,375 @@
+"""The fast CPU engine of in-process models: CTranslate2 int8 over the cached conversion, without torch.
+
+Loads in a fraction of a second (a memory-mapped int8 copy made once by `pedagraph.llm.convert`); tokenises with
+the `tokenizers` library and renders the model's chat template with jinja2, as transformers does, so a start imports
+neither torch nor transformers. `Ct2Model.tokens` streams token ids (the caller checks stops, timeouts and the JSON
+end after every token and closes the stream, which stops CTranslate2 at its next step); `Ct2Model.logprobs` returns
+every generated step's full log-probability row; `Ct2Model.constrained` decodes under a grammar (see there).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pedagraph.errors import ModelError
+
+
+class ChatTokenizer:
+    """A model's fast tokenizer (`tokenizer.json`) and chat template, with the few transformers calls used here."""
+
+    def __init__(self, model_dir: Path) -> None:
+        from tokenizers import Tokenizer
+
+        self.backend = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self.backend.no_padding()
+        self.backend.no_truncation()
+        config_path = model_dir / "tokenizer_config.json"
+        config = json.loads(config_path.read_text()) if config_path.is_file() else {}
+        self.special = {k: _token_text(config.get(k)) for k in ("bos_token", "eos_token", "pad_token", "unk_token")}
+        template = config.get("chat_template")
+        jinja_file = model_dir / "chat_template.jinja"
+        if jinja_file.is_file():
+            template = jinja_file.read_text()
+        if isinstance(template, list):  # named templates: the default one
+            template = next((t.get("template") for t in template if t.get("name") == "default"), None)
+        self.chat_template: str | None = template if isinstance(template, str) else None
+        self._compiled: Any = None
+        self.eos_token_id = self._id(self.special["eos_token"])
+        self.pad_token_id = self._id(self.special["pad_token"])
+
+    def _id(self, token: str | None) -> int | None:
+        return self.backend.token_to_id(token) if token else None
+
+    def apply_chat_template(
+        self, messages: list[dict[str, str]], add_generation_prompt: bool = True, tokenize: bool = False, **_: Any
+    ) -> Any:
+        """Render `messages` with the chat template (jinja2 sandbox, the globals transformers provides)."""
+        if self._compiled is None:
+            if not self.chat_template:
+                raise ValueError("the tokenizer has no chat template")
+            from jinja2.ext import loopcontrols
+            from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+            def raise_exception(message: str) -> None:
+                raise ValueError(message)
+
+            env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols])
+            env.filters["tojson"] = lambda x, indent=None, **kw: json.dumps(x, indent=indent, ensure_ascii=False)
+            env.globals.update(raise_exception=raise_exception, strftime_now=lambda f: datetime.now().strftime(f))
+            self._compiled = env.from_string(self.chat_template)
+        text = self._compiled.render(messages=messages, add_generation_prompt=add_generation_prompt, **self.special)
+        return self.encode(text) if tokenize else text
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of `text`, no special tokens added."""
+        return list(self.backend.encode(text, add_special_tokens=False).ids)
+
+    def __call__(self, text: str, add_special_tokens: bool = False, return_tensors: str | None = None) -> dict:
+        """`{"input_ids": ids}` as transformers returns it (a torch tensor of shape 1 x n with return_tensors="pt")."""
+        ids = self.encode(text)
+        if return_tensors == "pt":
+            import torch
+
+            return {"input_ids": torch.tensor([ids])}
+        return {"input_ids": ids}
+
+    def decode(self, ids: Any, skip_special_tokens: bool = True) -> str:
+        """Text of token ids."""
+        values = ids.tolist() if hasattr(ids, "tolist") else list(ids)
+        return self.backend.decode([int(i) for i in values], skip_special_tokens=skip_special_tokens)
+
+    def tokens(self, ids: list[int]) -> list[str]:
+        """The vocabulary strings of token ids (what CTranslate2 takes as input)."""
+        return [self.backend.id_to_token(int(i)) for i in ids]
+
+    def vocab_size(self) -> int:
+        """Vocabulary size including added tokens."""
+        return int(self.backend.get_vocab_size(with_added_tokens=True))
+
+
+def _token_text(value: Any) -> str | None:
+    if isinstance(value, dict):
+        value = value.get("content")
+    return value if isinstance(value, str) else None
+
+
+@dataclass
+class Sampling:
+    """How the next token is picked: greedy (`temperature` None or 0) or sampled, with an optional seed."""
+
+    temperature: float | None = None
+    top_p: float | None = None
+    seed: int | None = None
+
+    @property
+    def greedy(self) -> bool:
+        """True when no sampling happens."""
+        return not self.temperature or self.temperature <= 0
+
+    def ct2(self) -> dict[str, Any]:
+        """CTranslate2's sampling arguments."""
+        if self.greedy:
+            return {"sampling_topk": 1}
+        return {"sampling_topk": 0, "sampling_temperature": float(self.temperature or 1.0),
+                "sampling_topp": float(self.top_p) if self.top_p is not None else 1.0}  # fmt: skip
+
+
+@dataclass
+class Ct2Model:
+    """A CTranslate2 generator and its tokenizer, shared by every role that names the model; `lock` serialises."""
+
+    ref: Any
+    generator: Any
+    tokenizer: ChatTokenizer
+    device: str
+    load_seconds: float
+    context_length: int
+    eos_ids: frozenset[int]
+    hf_dir: Path
+    engine: str = "ctranslate2"
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    _grammar_tokenizer: Any = None
+
+    def tokens(self, prompt: list[int], max_new: int, sampling: Sampling) -> Iterator[int]:
+        """Generated token ids, one by one (closing the iterator stops generation at the next step)."""
+        import ctranslate2
+
+        if sampling.seed is not None:
+            ctranslate2.set_random_seed(int(sampling.seed))
+        steps = self.generator.generate_tokens(
+            self.tokenizer.tokens(prompt), max_length=max_new, end_token=sorted(self.eos_ids) or None,
+            **sampling.ct2(),
+        )  # fmt: skip
+        try:
+            for step in steps:
+                if step.token_id in self.eos_ids:
+                    return
+                yield int(step.token_id)
+        finally:
+            steps.close()
+
+    def logprobs(self, prompt: list[int], max_new: int, sampling: Sampling, stop: Any) -> tuple[list[int], list[Any]]:
+        """Greedy or sampled ids and each step's log-probability row (numpy), stopping when `stop(ids)` says so."""
+        import ctranslate2
+        import numpy as np
+
+        if sampling.seed is not None:
+            ctranslate2.set_random_seed(int(sampling.seed))
+        taken: list[int] = []
+
+        def callback(step: Any) -> bool:
+            if step.token_id not in self.eos_ids:
+                taken.append(int(step.token_id))
+            return bool(stop(taken))
+
+        result = self.generator.generate_batch(
+            [self.tokenizer.tokens(prompt)], max_length=max_new, end_token=sorted(self.eos_ids) or None,
+            return_logits_vocab=True, include_prompt_in_result=False, callback=callback, **sampling.ct2(),
+        )[0]  # fmt: skip
+        ids = [int(i) for i in result.sequences_ids[0] if int(i) not in self.eos_ids]
+        rows = []
+        for logits in result.logits[0][: len(ids)] if result.logits else []:
+            row = np.asarray(logits, dtype=np.float32)
+            rows.append(row - _logsumexp(row))
+        return ids, rows
+
+    def next_logprobs(self, ids: list[int]) -> Any:
+        """The log-probabilities of the token after `ids` (a prefill and one step; the row is unmasked)."""
+        import numpy as np
+
+        result = self.generator.generate_batch(
+            [self.tokenizer.tokens(ids)], max_length=1, return_logits_vocab=True, include_prompt_in_result=False,
+            sampling_topk=1,
+        )[0]  # fmt: skip
+        row = np.asarray(result.logits[0][0], dtype=np.float32)
+        return row - _logsumexp(row)
+
+    def grammar_tokenizer(self) -> Any:
+        """The grammar library's (llguidance) view of the tokenizer (built once; about a second)."""
+        if self._grammar_tokenizer is None:
+            self._grammar_tokenizer = grammar_tokenizer(self.hf_dir / "tokenizer.json", self.tokenizer)
+        return self._grammar_tokenizer
+
+    def constrained(
+        self, prompt: list[int], max_new: int, sampling: Sampling, grammar: str, deadline: float
+    ) -> tuple[list[int], str]:
+        """Token ids that the grammar accepts, decoded speculatively: the engine runs free while it agrees.
+
+        CTranslate2 has no per-step logits hook, so the grammar's matcher checks each token the engine proposes
+        (in the step callback); tokens the grammar forces are appended without the model; at the first token the
+        grammar refuses, the engine stops, and that step's logits (returned with the result) are masked by the
+        grammar and the best (or a sampled) allowed token is taken; the engine then resumes from there. Returns the
+        ids and why decoding ended ("stop": the grammar is complete, "length", or "timeout").
+        """
+        import llguidance
+        import numpy as np
+
+        matcher = llguidance.LLMatcher(self.grammar_tokenizer(), grammar)
+        if matcher.is_error():
+            raise ModelError(f"the structured-output grammar was refused: {matcher.get_error()[:300]}")
+        rng = np.random.default_rng(sampling.seed)
+        end = sorted(self.eos_ids) or None
+        out: list[int] = []
+        while len(out) < max_new:
+            if matcher.is_stopped():
+                return out, "stop"
+            if time.monotonic() >= deadline:
+                return out, "timeout"
+            forced = matcher.compute_ff_tokens()[: max_new - len(out)]
+            if forced:
+                matcher.consume_tokens(forced)
+                out.extend(forced)
+                continue
+            taken: list[int] = []
+            state = {"refused": False, "late": False}
+
+            def check(step: Any, taken: list[int] = taken, state: dict[str, bool] = state) -> bool:
+                if time.monotonic() >= deadline:
+                    state["late"] = True
+                    return True
+                token = int(step.token_id)
+                if token in self.eos_ids:
+                    return True
+                if matcher.try_consume_tokens([token]) != 1:
+                    state["refused"] = True
+                    return True
+                taken.append(token)
+                return matcher.is_stopped()
+
+            if sampling.seed is not None:
+                import ctranslate2
+
+                ctranslate2.set_random_seed(int(sampling.seed) + len(out))
+            result = self.generator.generate_batch(
+                [self.tokenizer.tokens(prompt + out)], max_length=max_new - len(out), end_token=end,
+                return_logits_vocab=True, include_prompt_in_result=False, callback=check, **sampling.ct2(),
+            )[0]  # fmt: skip
+            out.extend(taken)
+            if state["late"]:
+                return out, "timeout"
+            if matcher.is_stopped() or len(out) >= max_new:
+                break
+            if not state["refused"] and matcher.is_accepting():
+                return out, "stop"  # the engine ended where the grammar may end
+            steps = result.logits[0] if result.logits else []
+            if len(steps) > len(taken):  # the logits of the step the grammar refused (or the early end)
+                row = np.asarray(steps[len(taken)], dtype=np.float32)
+                row = row - _logsumexp(row)
+            else:
+                row = self.next_logprobs(prompt + out)
+            token = _masked_choice(matcher, row, sampling, rng)
+            if token is None or token in self.eos_ids:
+                break
+            matcher.consume_token(token)
+            out.append(token)
+        return out, "stop" if matcher.is_stopped() or matcher.is_accepting() else "length"
+
+
+def _masked_choice(matcher: Any, row: Any, sampling: Sampling, rng: Any) -> int | None:
+    """The best (greedy) or a sampled token among those the grammar allows next, from a log-probability row."""
+    import numpy as np
+
+    allowed = np.frombuffer(matcher.compute_logit_bias(), dtype=np.uint8) > 0
+    width = min(row.shape[0], allowed.shape[0])
+    masked = np.full(row.shape[0], -np.inf, dtype=np.float32)
+    masked[:width] = np.where(allowed[:width], row[:width], -np.inf)
+    if not np.isfinite(masked).any():
+        return None
+    if sampling.greedy:
+        return int(np.argmax(masked))
+    scaled = masked / float(sampling.temperature or 1.0)
+    probs = np.exp(scaled - _logsumexp(scaled[np.isfinite(scaled)]))
+    return int(rng.choice(len(probs), p=probs / probs.sum()))
+
+
+def _logsumexp(row: Any) -> Any:
+    import numpy as np
+
+    top = np.max(row)
+    return top + np.log(np.sum(np.exp(row - top)))
+
+
+def grammar_tokenizer(tokenizer_json: Path, tokenizer: ChatTokenizer) -> Any:
+    """An llguidance tokenizer from a `tokenizer.json` file."""
+    import llguidance
+
+    eos = tokenizer.eos_token_id
+    return llguidance.LLTokenizer(
+        tokenizer_json.read_text(), n_vocab=tokenizer.vocab_size(), eos_token=eos if eos is not None else 0
+    )
+
+
+STRING_LIMIT = 240
+"""Characters a free string may take under constrained decoding when its schema sets no `maxLength`."""
+ARRAY_LIMIT = 12
+"""Items an array may take under constrained decoding when its schema sets no `maxItems`."""
+
+
+def decoding_schema(node: Any) -> Any:
+    """The schema the grammar enforces: every property present and no others, free strings and lists bounded.
+
+    Validation still uses the caller's schema; this only keeps a small model from skipping a decision, inventing
+    keys, or writing until its token budget ends inside a string.
+    """
+    if isinstance(node, list):
+        return [decoding_schema(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: decoding_schema(v) if k in ("items", "anyOf", "oneOf", "allOf", "prefixItems") else v
+           for k, v in node.items()}  # fmt: skip
+    for key in ("$defs", "definitions", "properties"):
+        if isinstance(node.get(key), dict):
+            out[key] = {name: decoding_schema(sub) for name, sub in node[key].items()}
+    if isinstance(node.get("properties"), dict):
+        out["required"] = list(node["properties"])
+        out.setdefault("additionalProperties", False)
+    kinds = node.get("type") if isinstance(node.get("type"), list) else [node.get("type")]
+    if "string" in kinds and "enum" not in node and "const" not in node and "format" not in node:
+        out.setdefault("maxLength", STRING_LIMIT)
+    if "array" in kinds:
+        out.setdefault("maxItems", max(ARRAY_LIMIT, int(node.get("minItems", 0))))
+    return out
+
+
+def json_grammar(schema: dict[str, Any] | None) -> str:
+    """The llguidance grammar of a JSON Schema (any JSON object when None), compact, in `decoding_schema` form."""
+    import llguidance
+
+    target = decoding_schema(schema) if isinstance(schema, dict) else {"type": "object"}
+    return llguidance.LLMatcher.grammar_from_json_schema(
+        target, defaults={"whitespace_flexible": False, "coerce_one_of": True}
+    )
+
+
+def load_ct2(ref: Any, model_dir: Path, hf_dir: Path, threads: int | None) -> Ct2Model:
+    """Load a converted model with CTranslate2 (int8 on the CPU) and its tokenizer."""
+    import ctranslate2
+
+    start = time.perf_counter()
+    try:
+        generator = ctranslate2.Generator(
+            str(model_dir), device="cpu", compute_type="int8", intra_threads=int(threads or 0), inter_threads=1
+        )
+    except (RuntimeError, ValueError, OSError) as exc:
+        raise ModelError(f"cannot load the CTranslate2 copy {model_dir}: {' '.join(str(exc).split())[:300]}") from None
+    tokenizer = ChatTokenizer(hf_dir)
+    if not tokenizer.chat_template:
+        raise ModelError(f"model {ref.name} has no chat template (a base model?)", hint="use an instruction model")
+    eos = {i for i in (tokenizer.eos_token_id,) if i is not None}
+    config_path, gen_path = hf_dir / "config.json", hf_dir / "generation_config.json"
+    config = json.loads(config_path.read_text()) if config_path.is_file() else {}
+    generation = json.loads(gen_path.read_text()) if gen_path.is_file() else {}
+    for value in (generation.get("eos_token_id"), config.get("eos_token_id")):
+        if isinstance(value, int):
+            eos.add(value)
+        elif isinstance(value, list):
+            eos.update(v for v in value if isinstance(v, int))
+    context = int(config.get("max_position_embeddings") or 0) or 2048
+    return Ct2Model(ref, generator, tokenizer, "cpu", time.perf_counter() - start, context, frozenset(eos), hf_dir)
