@@ -284,7 +284,7 @@ def socratic_false_positives(path: Path, *, allow_list: bool = False) -> dict[st
     """The Socratic sub-questions and hints (correct, non-revealing) the gate blocks in a tutoring flow.
 
     The learner answers each step before the next sub-question. With `allow_list`, each text is judged as a
-    model-written reply with no template values (the strictest case: in the tutor a hint's own values are its
+    model-written reply that has no template values (the strictest case: in the tutor a hint's own values are its
     move's template and pass). Per text and per problem; reasons counted per text.
     """
     from pedagraph.problems import load_problems

@@ -7,7 +7,7 @@ and the help spent. The learner learns only from the replies (see `outcomes.lear
 Shipped policies (`POLICIES`):
 
 * `none` — no intervention: the learner meets the post-test after the pre-test;
-* `tell` — "tell the answer at once": one reply with the final answer and the whole worked solution;
+* `tell` — "tell the answer at once": a single reply holding the final answer and the whole worked solution;
 * `tutor` — the `tutor` graph (CLASS scaffolding, hint ladder, reveal gate) with its Theory-of-Mind worked
   explanations (budget `explanation_budget`, default 3), the learner as its simulated student;
 * `tutor_no_tom` — the same tutor with no worked explanations (budget 0);
@@ -225,7 +225,7 @@ def _none(options: dict[str, Any]) -> Policy:
     return NoIntervention()
 
 
-@register_policy("tell", "tell the answer at once: one reply with the answer and the whole worked solution")
+@register_policy("tell", "tell the answer at once: a single reply holding the answer and the whole worked solution")
 def _tell(options: dict[str, Any]) -> Policy:
     return TellAtOnce()
 
