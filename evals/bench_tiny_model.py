@@ -248,18 +248,19 @@ def bench_structured(n: int, engine: str, threads: int, only: list[str] | None =
 def graph_schemas() -> list[Any]:
     """The structured-output schemas the graphs and suites ask models for."""
     from pedagraph.agents.coach import ModelMoments, ModelScores, ModelSuggestions
-    from pedagraph.agents.teacher import PlanFocus
     from pedagraph.evals.suites.coach import SuggestionRating
 
     from pedagraph.distill.coach import ScenarioDraft, StrategyDraft
     from pedagraph.mental_model import SimulatedAnswer
     from pedagraph.planning.plans import CIDDPScores, Prediction, ProblemMistakes
+    from pedagraph.tutoring.bridge import ErrorDecision, IntentionDecision, StrategyDecision
     from pedagraph.tutoring.copilot import TutorChoice
+    from pedagraph.tutoring.decisions import ClassTurn
     from pedagraph.tutoring.decompose import Decomposition
     from pedagraph.tutoring.diagnosis import EvaluatorDiagnosis
     from pedagraph.tutoring.gate import LeakCheck
 
-    return [EvaluatorDiagnosis, PlanFocus, LeakCheck, Decomposition, TutorChoice, CIDDPScores, Prediction,
+    return [EvaluatorDiagnosis, ClassTurn, ErrorDecision, StrategyDecision, IntentionDecision, LeakCheck, Decomposition, TutorChoice, CIDDPScores, Prediction,
             ProblemMistakes, ModelScores, ModelMoments, ModelSuggestions, SuggestionRating, StrategyDraft,
             ScenarioDraft, SimulatedAnswer]  # fmt: skip
 

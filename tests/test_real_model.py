@@ -148,15 +148,15 @@ def test_structured_output_is_valid_or_repaired_once_or_a_clear_error():
 
 def test_structured_decisions_are_valid_by_construction_without_repair():
     """Grammar-constrained decoding: one call per decision, enums and required fields always valid."""
-    from pedagraph.agents.teacher import PlanFocus
-
     from pedagraph.planning.plans import CIDDPScores
+    from pedagraph.tutoring.bridge import StrategyDecision
+    from pedagraph.tutoring.decisions import ClassTurn
     from pedagraph.tutoring.diagnosis import EvaluatorDiagnosis
 
     model = tiny("evaluator", max_tokens=24)  # a budget too small for a free-form object: the grammar widens it
     problem = get_problem(PID)
     prompt = [HumanMessage(content=f"Problem: {problem.question}\nThe student said: 7. Decide.")]
-    for schema in (EvaluatorDiagnosis, PlanFocus, CIDDPScores):
+    for schema in (EvaluatorDiagnosis, ClassTurn, StrategyDecision, CIDDPScores):
         with track_usage() as usage:
             result = model.with_structured_output(schema, include_raw=True).invoke(prompt)
         assert isinstance(result["parsed"], schema) and result["parsing_error"] is None, schema.__name__
