@@ -260,7 +260,8 @@ def graph_schemas() -> list[Any]:
     from pedagraph.tutoring.diagnosis import EvaluatorDiagnosis
     from pedagraph.tutoring.gate import LeakCheck
 
-    return [EvaluatorDiagnosis, ClassTurn, ErrorDecision, StrategyDecision, IntentionDecision, LeakCheck, Decomposition, TutorChoice, CIDDPScores, Prediction,
+    return [EvaluatorDiagnosis, ClassTurn, ErrorDecision, StrategyDecision, IntentionDecision, LeakCheck,
+            Decomposition, TutorChoice, CIDDPScores, Prediction,
             ProblemMistakes, ModelScores, ModelMoments, ModelSuggestions, SuggestionRating, StrategyDraft,
             ScenarioDraft, SimulatedAnswer]  # fmt: skip
 
