@@ -65,10 +65,6 @@ FOLLOWS: dict[str, str] = {
 the leader's first `ROWS[leader]` rows, so a run on the samples pairs them as on the full files."""
 
 
-def conversation(row: dict) -> str:
-    """A Bridge conversation's identity: its id and its turns (ids repeat across conversations of one session)."""
-    return json.dumps([row.get("c_id"), row.get("c_h")], sort_keys=True)
-
 
 def samples_root() -> Path:
     """The folder of the bundled samples inside the installed package."""
@@ -101,8 +97,10 @@ def draw(key: str, source: Path, leader: Path | None = None) -> bytes:
     if key in FOLLOWS:
         if leader is None:
             raise DataError(f"the sample of {key} follows {FOLLOWS[key]}, which was not given")
-        keep = {conversation(r) for r in json.loads(leader.read_bytes())[: ROWS[FOLLOWS[key]]]}
-        rows = [r for r in json.loads(raw) if conversation(r) in keep]
+        from pedagraph.tutoring.bridge import conversation_key
+
+        keep = {conversation_key(r) for r in json.loads(leader.read_bytes())[: ROWS[FOLLOWS[key]]]}
+        rows = [r for r in json.loads(raw) if conversation_key(r) in keep]
         return (json.dumps(rows, indent=4, ensure_ascii=False) + "\n").encode("utf-8")
     if suffix == ".jsonl":
         lines = raw.decode("utf-8").splitlines(keepends=True)
