@@ -1,6 +1,6 @@
 """The coach agent: read a transcript, score it (A), find highlights and missed opportunities (B), suggest (C), filter.
 
-Each node calls `pedagraph.coaching`; with a real coach model (`Context.coach_model`, else `get_model("coach")`)
+Each node calls `methods.coach.coaching`; with a real coach model (`Context.coach_model`, else `get_model("coach")`)
 A, B and C are structured calls whose turn numbers are checked against the transcript (a cited turn that does not
 exist, or a score off its scale, is dropped; nothing valid left -> the deterministic reading). The novelty check is
 deterministic whoever wrote the suggestions: it drops those the teacher already carries out.
@@ -16,7 +16,9 @@ from pedagraph.prompts import render
 from pydantic import BaseModel, Field
 from typing_extensions import TypedDict
 
-from pedagraph.coaching import (
+from pedagraph.errors import DataError
+from pedagraph.llm import ManagedChatModel
+from pedagraph.methods.coach.coaching import (
     DIMENSIONS,
     ELICIT_MOVES,
     CoachTurn,
@@ -31,8 +33,6 @@ from pedagraph.coaching import (
     score_transcript,
     suggest_elicitations,
 )
-from pedagraph.errors import DataError
-from pedagraph.llm import ManagedChatModel
 from pedagraph.runtime import BaseContext, ModelOverride, context_of, real_model
 from pedagraph.structured import ask
 

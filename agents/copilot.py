@@ -37,11 +37,7 @@ from pedagraph.prompts import render
 from pedagraph.errors import DataError, ModelError
 from pedagraph.learning import commit, pending, preview, reply_shown
 from pedagraph.messages import last_text, message_text
-from pedagraph.problems import steps_of
-from pedagraph.runtime import context_of, real_model, services, thread_id
-from pedagraph.taxonomy import STRATEGY_MOVE, Diagnosis, Strategy, TutorMove
-from pedagraph.tutoring.context import TutoringContext
-from pedagraph.tutoring.copilot import (
+from pedagraph.methods.copilot.suggestions import (
     CopilotState,
     alternative_moves,
     brief_text,
@@ -50,9 +46,13 @@ from pedagraph.tutoring.copilot import (
     suggestion_labels,
     with_strategy,
 )
-from pedagraph.tutoring.gate import gate_check, make_gate, passes
-from pedagraph.tutoring.policy import reveal_permitted
-from pedagraph.tutoring.replies import template_reply
+from pedagraph.methods.tutor.context import TutoringContext
+from pedagraph.methods.tutor.gate import gate_check, make_gate, passes
+from pedagraph.methods.tutor.policy import reveal_permitted
+from pedagraph.methods.tutor.replies import template_reply
+from pedagraph.problems import steps_of
+from pedagraph.runtime import context_of, real_model, services, thread_id
+from pedagraph.taxonomy import STRATEGY_MOVE, Diagnosis, Strategy, TutorMove
 
 __all__ = ["check_suggestion", "draft_suggestion", "require_problem", "tutor_review"]
 

@@ -17,13 +17,13 @@ from typing import Any
 from langgraph.runtime import Runtime
 from langgraph.types import Send
 
-from pedagraph.distill.coach import write_scenarios, write_strategy
-from pedagraph.distill.context import DistillContext
-from pedagraph.distill.library import Strategy, StrategyLibrary
-from pedagraph.distill.scenarios import Scenario, balanced, registry_scenarios, situation_text, split
-from pedagraph.distill.scoring import Judged, judge_reply, missing_skills
-from pedagraph.distill.tutor import run_tutor
 from pedagraph.errors import DataError
+from pedagraph.methods.distill.coach import write_scenarios, write_strategy
+from pedagraph.methods.distill.context import DistillContext
+from pedagraph.methods.distill.library import Strategy, StrategyLibrary
+from pedagraph.methods.distill.scenarios import Scenario, balanced, registry_scenarios, situation_text, split
+from pedagraph.methods.distill.scoring import Judged, judge_reply, missing_skills
+from pedagraph.methods.distill.tutor import run_tutor
 from pedagraph.runtime import context_of, real_model, role_model, services
 from pedagraph.taxonomy import MRBenchDimension
 

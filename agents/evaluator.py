@@ -26,12 +26,12 @@ from pydantic import BaseModel, Field, create_model
 from pedagraph.learning import extraction_tried, graded_turn, pending
 from pedagraph.llm import ManagedChatModel
 from pedagraph.messages import last_text, visible_history
+from pedagraph.methods.tutor.context import TutoringContext
+from pedagraph.methods.tutor.diagnosis import classify_turn, evaluator_diagnosis, refine_diagnosis
 from pedagraph.problems import Problem, steps_of
 from pedagraph.runtime import context_of, real_model, thread_id
 from pedagraph.state import TutoringState
 from pedagraph.taxonomy import MRBenchDimension, StudentResponse, TutorMove
-from pedagraph.tutoring.context import TutoringContext
-from pedagraph.tutoring.diagnosis import classify_turn, evaluator_diagnosis, refine_diagnosis
 
 __all__ = [
     "ALL_DIMENSIONS",

@@ -11,7 +11,7 @@
 * `approve` (teacher, an interrupt): accept, edit (the edit is scored like any candidate) or ask for another round.
 * `finish`: the final plan and the run's figures.
 
-A role that resolves to `scripted` uses the deterministic functions of `pedagraph.planning.plans`; a real model's
+A role that resolves to `scripted` uses the deterministic functions of `methods.eduplanner.plans`; a real model's
 unusable answer falls back to them too (counted by `structured.ask`, flagged `fallback` on the record).
 """
 
@@ -27,8 +27,8 @@ from pedagraph.prompts import load_prompt, render
 from pedagraph.errors import DataError, PedagraphError
 from pedagraph.learner import MistakeType
 from pedagraph.messages import message_text
-from pedagraph.planning.context import PlannerContext
-from pedagraph.planning.plans import (
+from pedagraph.methods.eduplanner.context import PlannerContext
+from pedagraph.methods.eduplanner.plans import (
     CIDDPScores,
     Plan,
     Prediction,
@@ -46,7 +46,7 @@ from pedagraph.planning.plans import (
     should_stop,
     target_problems,
 )
-from pedagraph.planning.skill_tree import Group, group_from_learners, group_from_levels
+from pedagraph.methods.eduplanner.skill_tree import Group, group_from_learners, group_from_levels
 from pedagraph.problems import Problem
 from pedagraph.runtime import context_of, real_model, services
 from pedagraph.structured import ask, record_fallback
@@ -140,7 +140,7 @@ def _form_group(state: dict[str, Any]) -> Group:
 def _material(ctx: PlannerContext, query: str) -> list[dict[str, Any]]:
     if ctx.material_k <= 0:
         return []
-    from pedagraph.tutoring.material import search_material
+    from pedagraph.methods.tutor.material import search_material
 
     found = search_material(query, course=ctx.course, memory=services().memory_store())
     return [{"citation": p["citation"], "quote": p.get("quote") or p["text"]} for p in found.hits[: ctx.material_k]]

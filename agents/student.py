@@ -45,12 +45,12 @@ from pedagraph.prompts import load_prompt, render
 from pedagraph.answers import compare, extract_numbers, find_numbers, format_number
 from pedagraph.errors import DataError, ModelError
 from pedagraph.messages import last_text, learner_text, swapped_roles
+from pedagraph.methods.tutor.context import TutoringContext as Context
 from pedagraph.problems import Problem, Step, steps_of
 from pedagraph.redact import redact
 from pedagraph.runtime import check_owner, context_of, role_model
 from pedagraph.state import TutoringState as State
 from pedagraph.taxonomy import Strategy
-from pedagraph.tutoring.context import TutoringContext as Context
 
 __all__ = ["SIMULATORS", "STUDENT_FAILED", "ProbabilisticStudent", "learner_text", "mathdial_persona",
            "mathdial_student", "simulate_student", "simulator_of", "student_turn"]  # fmt: skip

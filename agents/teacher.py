@@ -1,6 +1,6 @@
 """The teacher of the tutoring graphs: load a problem, open the session, plan a move, reply, gate it, answer questions.
 
-Each node reads state, calls the tutoring core (`pedagraph.tutoring`) and returns an update. Decisions are
+Each node reads state, calls the tutoring core (`pedagraph.methods.tutor`) and returns an update. Decisions are
 deterministic wherever the step answer is known (answer checks, the CLASS policy, the reveal gate); a real
 teacher model only words the reply, frames the move and decomposes free-form problems. When the teacher role
 resolves to the built-in `scripted` model, replies are the deterministic templates in `prompts/tutor/templates/`.
@@ -21,14 +21,33 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langgraph.runtime import Runtime
 from pedagraph.prompts import render
 
-from pedagraph.distill.library import Strategy as LibraryStrategy
-from pedagraph.distill.library import strategies_for
-from pedagraph.distill.scenarios import situation_text
 from pedagraph.errors import DataError, ModelError
 from pedagraph.learner import GateHistory
 from pedagraph.learning import commit, pending, preview, reply_shown, session_started
 from pedagraph.llm import ManagedChatModel
 from pedagraph.messages import dialogue, last_text, message_text, visible_history
+from pedagraph.methods.copilot.bridge import decide, rule_decisions
+from pedagraph.methods.copilot.suggestions import bridge_error
+from pedagraph.methods.distill.library import Strategy as LibraryStrategy
+from pedagraph.methods.distill.library import strategies_for
+from pedagraph.methods.distill.scenarios import situation_text
+from pedagraph.methods.tutor.context import TutoringContext
+from pedagraph.methods.tutor.decisions import class_turn, rule_class_turn
+from pedagraph.methods.tutor.decompose import decompose
+from pedagraph.methods.tutor.gate import GateView, evaluator_flags_leak, gate_check, make_gate, passes, values_in
+from pedagraph.methods.tutor.ladder import ladder_hint
+from pedagraph.methods.tutor.material import (
+    MATERIAL_MIN_SCORE,
+    cited,
+    material_inquiry,
+    material_lines,
+    search_material,
+)
+from pedagraph.methods.tutor.policy import Progress, choose_move, notice_once, reveal_permitted, tom_decision
+from pedagraph.methods.tutor.replies import safe_replacements, template, template_reply
+from pedagraph.methods.tutor.session import CLEARED_INPUTS, continues_active, fresh_session_state
+from pedagraph.methods.tutor.suggest import next_options, suggest_next
+from pedagraph.methods.tutor.verdict import misquoted_quantity, verdict_disagreement
 from pedagraph.problems import Problem, bundled_problems, get_problem, steps_of
 from pedagraph.runtime import check_owner, context_of, real_model, services, thread_id
 from pedagraph.state import TutoringState
@@ -42,25 +61,6 @@ from pedagraph.taxonomy import (
     SubproblemState,
     TutorMove,
 )
-from pedagraph.tutoring.bridge import decide, rule_decisions
-from pedagraph.tutoring.context import TutoringContext
-from pedagraph.tutoring.copilot import bridge_error
-from pedagraph.tutoring.decisions import class_turn, rule_class_turn
-from pedagraph.tutoring.decompose import decompose
-from pedagraph.tutoring.gate import GateView, evaluator_flags_leak, gate_check, make_gate, passes, values_in
-from pedagraph.tutoring.ladder import ladder_hint
-from pedagraph.tutoring.material import (
-    MATERIAL_MIN_SCORE,
-    cited,
-    material_inquiry,
-    material_lines,
-    search_material,
-)
-from pedagraph.tutoring.policy import Progress, choose_move, notice_once, reveal_permitted, tom_decision
-from pedagraph.tutoring.replies import safe_replacements, template, template_reply
-from pedagraph.tutoring.session import CLEARED_INPUTS, continues_active, fresh_session_state
-from pedagraph.tutoring.suggest import next_options, suggest_next
-from pedagraph.tutoring.verdict import misquoted_quantity, verdict_disagreement
 from pedagraph.visible import chat_text
 
 DISAGREEMENTS = frozenset({"affirms_wrong_answer", "affirms_non_answer", "denies_right_answer", "misquotes_problem"})
@@ -207,7 +207,7 @@ def _turn_lines(state: TutoringState, limit: int = 12) -> str:
 
 def _class_decided(state: TutoringState, teacher: ManagedChatModel, problem: Problem, move: TutorMove,
                    diagnosis: Diagnosis) -> TutorMove:  # fmt: skip
-    """A real teacher's CLASS turn on the policy's move, checked (`tutoring.decisions`); its focus only if gated."""
+    """A real teacher's CLASS turn on the policy's move, checked (`methods.tutor.decisions`); focus only if gated."""
     prompt = render(
         "tutor/class_turn",
         problem=problem.question,

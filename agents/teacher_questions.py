@@ -19,15 +19,10 @@ from pedagraph.prompts import render
 from pedagraph.learning import pending, preview
 from pedagraph.memory.tools import Retrieval
 from pedagraph.messages import dialogue, last_text, visible_history
-from pedagraph.problems import bundled_problems, steps_of
-from pedagraph.runtime import context_of, real_model, services
-from pedagraph.state import TutoringState
-from pedagraph.streaming import GatedStream, finish_reply, stream_reply, stream_writer
-from pedagraph.taxonomy import StudentResponse, SubproblemState, TutorMove
-from pedagraph.tutoring.concepts import explain
-from pedagraph.tutoring.context import TutoringContext
-from pedagraph.tutoring.gate import GateView, make_gate, passes_all, problems_quoted_in, values_in
-from pedagraph.tutoring.material import (
+from pedagraph.methods.tutor.concepts import explain
+from pedagraph.methods.tutor.context import TutoringContext
+from pedagraph.methods.tutor.gate import GateView, make_gate, passes_all, problems_quoted_in, values_in
+from pedagraph.methods.tutor.material import (
     MATERIAL_MIN_SCORE,
     cited,
     course_scope,
@@ -35,10 +30,15 @@ from pedagraph.tutoring.material import (
     question_reply,
     search_material,
 )
-from pedagraph.tutoring.policy import notice_once
-from pedagraph.tutoring.replies import template, template_reply
-from pedagraph.tutoring.review import review_act, review_move
-from pedagraph.tutoring.suggest import next_options, suggest_next, suggestion_line
+from pedagraph.methods.tutor.policy import notice_once
+from pedagraph.methods.tutor.replies import template, template_reply
+from pedagraph.methods.tutor.review import review_act, review_move
+from pedagraph.methods.tutor.suggest import next_options, suggest_next, suggestion_line
+from pedagraph.problems import bundled_problems, steps_of
+from pedagraph.runtime import context_of, real_model, services
+from pedagraph.state import TutoringState
+from pedagraph.streaming import GatedStream, finish_reply, stream_reply, stream_writer
+from pedagraph.taxonomy import StudentResponse, SubproblemState, TutorMove
 
 __all__ = ["answer_question"]
 

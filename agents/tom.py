@@ -3,7 +3,7 @@
 * `calibrate` (teacher): observe the student on a training pool without and with explanations; store the demos in
   its learner model; build the mental model's banks and the personalised teacher's demos (`setup_seed`).
 * `score_item` (teacher, one per item via `Send`): explain, simulate the student with the mental model, and read
-  whatever else the intervention function ranks by (`score_item` of `pedagraph.teaching.measure`).
+  whatever else the intervention function ranks by (`score_item` of `pedagraph.methods.tom.measure`).
 * `choose` (teacher): rank by the intervention function and spend the budget down the ranking
   (`plan_interventions`, which decides each item with the tutor's `decide` rule).
 * `answer_item` (student, one per item via `Send`): the student answers with or without the explanation.
@@ -18,13 +18,13 @@ from langgraph.runtime import Runtime
 from langgraph.types import Send
 
 from pedagraph.errors import DataError
-from pedagraph.mental_model import INTERVENTION_FUNCTIONS, plan_interventions
+from pedagraph.methods.tom.calibration import SeedSetup, setup_seed, student_learner_id
+from pedagraph.methods.tom.calls import EXPLANATION_TYPES, explain, student_answer
+from pedagraph.methods.tom.context import TomContext
+from pedagraph.methods.tom.items import DATASET_FILES, TeachItem, registry_harmful, registry_items
+from pedagraph.methods.tom.measure import ALL_SIGNALS, TeachingModels, item_signals, salt_of, score_item, signals_needed
+from pedagraph.methods.tom.mental_model import INTERVENTION_FUNCTIONS, plan_interventions
 from pedagraph.runtime import context_of, real_model, role_model, services
-from pedagraph.teaching.calibration import SeedSetup, setup_seed, student_learner_id
-from pedagraph.teaching.calls import EXPLANATION_TYPES, explain, student_answer
-from pedagraph.teaching.context import TomContext
-from pedagraph.teaching.items import DATASET_FILES, TeachItem, registry_harmful, registry_items
-from pedagraph.teaching.measure import ALL_SIGNALS, TeachingModels, item_signals, salt_of, score_item, signals_needed
 
 __all__ = ["aggregate", "answer_item", "calibrate", "choose", "models_of", "score_item_node", "scoring_tasks",
            "answer_tasks"]  # fmt: skip

@@ -83,7 +83,7 @@ def _restart_resume(db: Path, repeats: int = 7) -> float:
 def _coach(records: list[dict]) -> tuple[float, float]:
     from pedagraph.graphs.coach import graph
 
-    from pedagraph.coaching import parse_transcript
+    from pedagraph.methods.coach.coaching import parse_transcript
 
     t0 = time.perf_counter()
     for r in records:

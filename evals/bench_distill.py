@@ -41,11 +41,11 @@ def main() -> None:
 
     from pedagraph.graphs.strategy_distill import Context, build_graph
 
-    from pedagraph.distill.library import Strategy, StrategyLibrary
-    from pedagraph.distill.scenarios import situation_text
-    from pedagraph.distill.tutor import run_tutor
     from pedagraph.llm import StandInChatModel
     from pedagraph.memory import get_memory
+    from pedagraph.methods.distill.library import Strategy, StrategyLibrary
+    from pedagraph.methods.distill.scenarios import situation_text
+    from pedagraph.methods.distill.tutor import run_tutor
     from pedagraph.problems import get_problem
     from pedagraph.testing.distill import KnownTutor, known_scenarios
 

@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pedagraph.graphs.eduplanner import Context, build_graph  # noqa: E402
 
 from pedagraph.llm import get_model  # noqa: E402
-from pedagraph.planning.context import ORIGINAL  # noqa: E402
-from pedagraph.planning.plans import draft_plan, target_problems  # noqa: E402
+from pedagraph.methods.eduplanner.context import ORIGINAL  # noqa: E402
+from pedagraph.methods.eduplanner.plans import draft_plan, target_problems  # noqa: E402
 from pedagraph.testing.openai_stub import OpenAIStub  # noqa: E402
 from pedagraph.testing.tom import prompt_opening  # noqa: E402
 

@@ -257,8 +257,8 @@ def tiny_teacher_verdicts(problems: list, turns: int) -> dict[str, Any]:
 def _tiny_runs(graph: Any, models: tuple[Any, Any], problems: list, turns: int, out: Counter) -> None:
     from pedagraph.graphs.tutor import Context
 
+    from pedagraph.methods.tutor.verdict import misquoted_quantity, verdict_disagreement
     from pedagraph.taxonomy import Diagnosis
-    from pedagraph.tutoring.verdict import misquoted_quantity, verdict_disagreement
 
     for problem in problems:
         context = Context(learner_id=f"t-{problem.id}", student_mode="simulated", student_simulator="probabilistic",

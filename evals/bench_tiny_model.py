@@ -250,15 +250,15 @@ def graph_schemas() -> list[Any]:
     from pedagraph.agents.coach import ModelMoments, ModelScores, ModelSuggestions
     from pedagraph.evals.suites.coach import SuggestionRating
 
-    from pedagraph.distill.coach import ScenarioDraft, StrategyDraft
-    from pedagraph.mental_model import SimulatedAnswer
-    from pedagraph.planning.plans import CIDDPScores, Prediction, ProblemMistakes
-    from pedagraph.tutoring.bridge import ErrorDecision, IntentionDecision, StrategyDecision
-    from pedagraph.tutoring.copilot import TutorChoice
-    from pedagraph.tutoring.decisions import ClassTurn
-    from pedagraph.tutoring.decompose import Decomposition
-    from pedagraph.tutoring.diagnosis import EvaluatorDiagnosis
-    from pedagraph.tutoring.gate import LeakCheck
+    from pedagraph.methods.copilot.bridge import ErrorDecision, IntentionDecision, StrategyDecision
+    from pedagraph.methods.copilot.suggestions import TutorChoice
+    from pedagraph.methods.distill.coach import ScenarioDraft, StrategyDraft
+    from pedagraph.methods.eduplanner.plans import CIDDPScores, Prediction, ProblemMistakes
+    from pedagraph.methods.tom.mental_model import SimulatedAnswer
+    from pedagraph.methods.tutor.decisions import ClassTurn
+    from pedagraph.methods.tutor.decompose import Decomposition
+    from pedagraph.methods.tutor.diagnosis import EvaluatorDiagnosis
+    from pedagraph.methods.tutor.gate import LeakCheck
 
     return [EvaluatorDiagnosis, ClassTurn, ErrorDecision, StrategyDecision, IntentionDecision, LeakCheck,
             Decomposition, TutorChoice, CIDDPScores, Prediction,

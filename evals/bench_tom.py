@@ -44,7 +44,7 @@ _GOLD: dict[str, str] = {}
 
 
 def _load_gold() -> None:
-    from pedagraph.teaching.items import registry_items
+    from pedagraph.methods.tom.items import registry_items
 
     _GOLD.update({f"Question: {i.question}": i.gold_label for i in registry_items("strategyqa", "test")})
 

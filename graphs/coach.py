@@ -11,7 +11,7 @@ the teacher already did; here a novelty check drops those and says how many and 
 
 Input: `{"transcript": "Teacher: ...\nStudent: ..."}` (plain lines, CSV with speaker,text columns, JSON turns, or
 a MathDial `conversation` string; `format` forces one), or `{"mathdial": <a MathDial record>}`. An empty, huge
-(`pedagraph.coaching.MAX_TRANSCRIPT_CHARS`, `MAX_TURNS`) or malformed transcript is refused with one `DataError`
+(`methods.coach.coaching.MAX_TRANSCRIPT_CHARS`, `MAX_TURNS`) or malformed transcript is refused with one `DataError`
 line. Output: `turns`, `scores`, `findings`, `suggestions`, `dropped` (each with `why`), `sources` (model or
 rules per part) and `report` (Markdown).
 """

@@ -39,10 +39,10 @@ from pedagraph.agents.evaluator import diagnose
 from pedagraph.agents.student import student_turn
 from pedagraph.agents.teacher import open_session, pending_learner_turn, plan_move, setup_problem
 
+from pedagraph.methods.copilot.suggestions import CopilotState
+from pedagraph.methods.tutor.context import TutoringContext
 from pedagraph.runtime import ModelOverride, bind_services, documented
 from pedagraph.state import LearnerView, learner_facing
-from pedagraph.tutoring.context import TutoringContext
-from pedagraph.tutoring.copilot import CopilotState
 
 __all__ = ["Context", "ModelOverride", "State", "build_graph", "graph"]
 

@@ -49,7 +49,7 @@ from pedagraph.agents.planner import (
 )
 from typing_extensions import TypedDict
 
-from pedagraph.planning.context import PlannerContext
+from pedagraph.methods.eduplanner.context import PlannerContext
 from pedagraph.runtime import ModelOverride, bind_services, context_of, documented
 
 __all__ = ["Context", "ModelOverride", "State", "build_graph", "graph"]

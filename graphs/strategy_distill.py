@@ -48,7 +48,7 @@ from pedagraph.agents.distill import (
 )
 from typing_extensions import TypedDict
 
-from pedagraph.distill.context import DistillContext
+from pedagraph.methods.distill.context import DistillContext
 from pedagraph.runtime import ModelOverride, bind_services, documented
 
 __all__ = ["Context", "ModelOverride", "State", "build_graph", "graph"]

@@ -14,7 +14,7 @@ personalises its explanations with examples that helped this student.
   (from an earlier run's `setup`) skips it.
 * `score_item`: the explanation of the chosen type, the mental model's P(correct) without and with it, the
   teacher's confidence, or the real student's answers (references) — only what the function ranks by.
-* `choose`: rank by the intervention function (`pedagraph.mental_model.INTERVENTION_FUNCTIONS`) and spend
+* `choose`: rank by the intervention function (`pedagraph.methods.tom.mental_model.INTERVENTION_FUNCTIONS`) and spend
   floor(budget x items) explanations down the ranking (`plan_interventions` -> `decide`).
 * `answer_item`: the student answers with the explanation (chosen items) or on its own.
 * `aggregate`: `result` = accuracy, explanations spent, per-item rows and the calls and tokens spent.
@@ -36,8 +36,8 @@ from langgraph.types import Send
 from pedagraph.agents.tom import aggregate, answer_item, answer_tasks, calibrate, choose, score_item_node, scoring_tasks
 from typing_extensions import TypedDict
 
+from pedagraph.methods.tom.context import TomContext
 from pedagraph.runtime import ModelOverride, bind_services, documented
-from pedagraph.teaching.context import TomContext
 
 __all__ = ["Context", "ModelOverride", "State", "build_graph", "graph"]
 

@@ -59,9 +59,9 @@ from pedagraph.agents.teacher import (
 )
 from pedagraph.agents.teacher_questions import answer_question
 
+from pedagraph.methods.tutor.context import RevealPolicy, StudentMode, TutoringContext
 from pedagraph.runtime import ModelOverride, bind_services, documented
 from pedagraph.state import LearnerView, TutoringState, learner_facing
-from pedagraph.tutoring.context import RevealPolicy, StudentMode, TutoringContext
 
 __all__ = ["Context", "ModelOverride", "RevealPolicy", "State", "StudentMode", "build_graph", "graph"]
 

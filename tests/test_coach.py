@@ -6,7 +6,10 @@ import json
 
 import pytest
 
-from pedagraph.coaching import (
+from pedagraph.datasets import require
+from pedagraph.errors import DataError
+from pedagraph.llm import StandInChatModel
+from pedagraph.methods.coach.coaching import (
     MAX_TRANSCRIPT_CHARS,
     MAX_TURNS,
     Suggestion,
@@ -14,9 +17,6 @@ from pedagraph.coaching import (
     parse_transcript,
     teacher_moves,
 )
-from pedagraph.datasets import require
-from pedagraph.errors import DataError
-from pedagraph.llm import StandInChatModel
 
 LESSON = """Teacher: Today we share 12 cookies among 4 friends. What do you get?
 Student: 3

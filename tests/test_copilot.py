@@ -14,10 +14,10 @@ from pedagraph.answers import format_number
 from pedagraph.errors import DataError
 from pedagraph.learner import get_learner_store
 from pedagraph.llm import StandInChatModel
+from pedagraph.methods.copilot.suggestions import MAX_TUTOR_CHARS, parse_choice
 from pedagraph.problems import get_problem
 from pedagraph.reveal import RevealGate
 from pedagraph.testing.tom import prompt_opening
-from pedagraph.tutoring.copilot import MAX_TUTOR_CHARS, parse_choice
 
 PID = "gsm8k-sample-1"
 WRONG = "7001"

@@ -18,12 +18,12 @@ from pedagraph.learner import (
 )
 from pedagraph.learning import graded_turn, primary_skill, reply_shown, session_started
 from pedagraph.llm import ScriptedChatModel, StandInChatModel, get_model, track_usage
+from pedagraph.methods.tutor.diagnosis import classify_turn
+from pedagraph.methods.tutor.policy import Progress, choose_move
 from pedagraph.problems import get_problem
 from pedagraph.runtime import BaseContext, real_model
 from pedagraph.structured import ask
 from pedagraph.taxonomy import Diagnosis, StudentResponse, TutorMove
-from pedagraph.tutoring.diagnosis import classify_turn
-from pedagraph.tutoring.policy import Progress, choose_move
 
 PID = "gsm8k-sample-1"
 

@@ -13,9 +13,9 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 
 from pedagraph.llm.usage import track_usage
+from pedagraph.methods.copilot.bridge import check_decisions
+from pedagraph.methods.tutor.decisions import ClassTurn, check_class_turn
 from pedagraph.taxonomy import StudentResponse, SubproblemState, TutorAction, TutorMove
-from pedagraph.tutoring.bridge import check_decisions
-from pedagraph.tutoring.decisions import ClassTurn, check_class_turn
 
 PID = "gsm8k-sample-1"
 WRONG = "7001"

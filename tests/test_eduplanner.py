@@ -23,7 +23,7 @@ from pedagraph.learner import (
 )
 from pedagraph.llm import StandInChatModel
 from pedagraph.llm.usage import track_usage
-from pedagraph.planning.plans import (
+from pedagraph.methods.eduplanner.plans import (
     DIMENSIONS,
     Plan,
     ScoredPlan,
@@ -33,7 +33,7 @@ from pedagraph.planning.plans import (
     score_plan,
     should_stop,
 )
-from pedagraph.planning.skill_tree import group_from_learners, parse_levels
+from pedagraph.methods.eduplanner.skill_tree import group_from_learners, parse_levels
 from pedagraph.testing.tom import prompt_opening
 
 LEVELS = [2, 3, 3, 2, 3]

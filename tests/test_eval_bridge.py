@@ -11,7 +11,7 @@ import pytest
 
 from pedagraph.errors import DataError
 from pedagraph.llm import StandInChatModel
-from pedagraph.tutoring.bridge import PAPER_ERRORS, gold_label, gold_labels, published_pick
+from pedagraph.methods.copilot.bridge import PAPER_ERRORS, gold_label, gold_labels, published_pick
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "pedagraph" / "data" / "samples" / "bridge" / "test.json"

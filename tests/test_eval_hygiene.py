@@ -12,10 +12,16 @@ from types import SimpleNamespace
 
 import pytest
 
-from pedagraph.coaching import CoachTurn, find_moments, parse_transcript, score_transcript
-from pedagraph.distill.library import strategies_for
-from pedagraph.distill.scenarios import problem_key, split
-from pedagraph.planning.plans import ScoredPlan, example_problems, improve_plan, pick_test_problems, target_problems
+from pedagraph.methods.coach.coaching import CoachTurn, find_moments, parse_transcript, score_transcript
+from pedagraph.methods.distill.library import strategies_for
+from pedagraph.methods.distill.scenarios import problem_key, split
+from pedagraph.methods.eduplanner.plans import (
+    ScoredPlan,
+    example_problems,
+    improve_plan,
+    pick_test_problems,
+    target_problems,
+)
 from pedagraph.problems import bundled_problems, get_problem
 from pedagraph.testing.distill import known_scenarios
 
@@ -64,7 +70,7 @@ def test_distillation_split_is_disjoint_by_problem():
 def test_distillation_measures_before_afresh_not_the_selecting_failure(monkeypatch):
     import pedagraph.agents.distill as nodes
 
-    from pedagraph.distill.context import DistillContext
+    from pedagraph.methods.distill.context import DistillContext
 
     scenario = known_scenarios(get_problem("gsm8k-sample-1"), 1)[0]
     fresh = {"with": 0.75, "without": 0.5}
@@ -134,8 +140,8 @@ def test_approved_only_never_returns_an_unapproved_strategy(setting, tmp_path):
 
 def test_the_rationalize_teacher_is_given_the_gold_answer_and_explains_it():
     from pedagraph.llm import StandInChatModel
-    from pedagraph.teaching.calls import EXPLANATION_TYPES, explain
-    from pedagraph.teaching.items import TeachItem
+    from pedagraph.methods.tom.calls import EXPLANATION_TYPES, explain
+    from pedagraph.methods.tom.items import TeachItem
 
     item = TeachItem(id="r", dataset="d", kind="yes_no", question="Can a penguin fly?", gold=False,
                      explanation="Penguins are flightless birds.")  # fmt: skip

@@ -152,8 +152,8 @@ def test_no_part_of_a_failing_sentence_is_ever_shown(chosen, failing):
 
 def test_a_weak_affirmation_of_a_wrong_attempt_is_flagged(problem):
     """Guards the weak-affirmation rule: each of these, to a wrong attempt, is replaced (never shown)."""
+    from pedagraph.methods.tutor.verdict import verdict_disagreement
     from pedagraph.taxonomy import Diagnosis, StudentResponse
-    from pedagraph.tutoring.verdict import verdict_disagreement
 
     wrong = Diagnosis(category=StudentResponse.INCORRECT, verdict="incorrect", value=13.0, act="attempt")
     for n, reply in enumerate(("Great! Let's continue.", "Yes, and now the next part.", "Perfect. On to the market.",
@@ -169,7 +169,7 @@ def test_question_mode_with_two_started_problems_blocks_the_second_answer():
     from pedagraph.agents.teacher_questions import _question_check
     from pedagraph.graphs.tutor import Context, build_graph
 
-    from pedagraph.tutoring.context import TutoringContext
+    from pedagraph.methods.tutor.context import TutoringContext
 
     graph = build_graph(checkpointer=InMemorySaver())
     context = Context(learner_id="two-problems", leak_check=False)
@@ -204,7 +204,7 @@ ATTEMPTS = [
 @settings(max_examples=150, deadline=None)
 @given(st.sampled_from(QUESTIONS), st.integers(2, 99), st.integers(2, 99), st.sampled_from(["", "Sorry, ", "Hmm, "]))
 def test_a_question_with_numbers_is_answered_never_graded(template, a, b, lead):
-    from pedagraph.tutoring.acts import read_act
+    from pedagraph.methods.tutor.acts import read_act
 
     text = lead + template.format(n=a, a=a, b=b, c=a * b, d=f"{a}.5")
     reading = read_act(text, PROBLEM, steps_of(PROBLEM)[0])
@@ -214,7 +214,7 @@ def test_a_question_with_numbers_is_answered_never_graded(template, a, b, lead):
 @settings(max_examples=150, deadline=None)
 @given(st.sampled_from(ATTEMPTS), st.integers(1, 60), st.integers(1, 60))
 def test_an_offered_number_is_graded_however_tentative(template, a, b):
-    from pedagraph.tutoring.acts import read_act
+    from pedagraph.methods.tutor.acts import read_act
 
     text = template.format(v=a + b, a=a, b=b)
     reading = read_act(text, PROBLEM, steps_of(PROBLEM)[0])
@@ -295,8 +295,8 @@ def test_visible_text_of_chat_text_is_what_the_gate_reads(gate):
 def test_an_unlisted_value_regenerates_once_then_falls_back_to_the_moves_own_words(regeneration):
     from pedagraph.graphs.tutor import Context, build_graph
 
+    from pedagraph.methods.tutor.replies import template_reply
     from pedagraph.taxonomy import TutorMove
-    from pedagraph.tutoring.replies import template_reply
 
     def reply(call):
         if call.schema_name:

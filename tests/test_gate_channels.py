@@ -138,8 +138,8 @@ def test_a_reply_giving_the_wrong_value_back_as_the_answer_is_replaced(problem):
 
 
 def test_restating_the_learners_value_or_asking_about_it_is_not_a_contradiction():
+    from pedagraph.methods.tutor.verdict import verdict_disagreement
     from pedagraph.taxonomy import Diagnosis, StudentResponse
-    from pedagraph.tutoring.verdict import verdict_disagreement
 
     wrong = Diagnosis(category=StudentResponse.INCORRECT, verdict="incorrect", value=13.0)
     for reply in ("Your answer is 13. How many eggs does she use for muffins?", "Is the answer 13? Let's check.",
@@ -294,7 +294,7 @@ def test_question_mode_is_strict_for_a_problem_fished_on_in_another_session(prob
     """The question-mode gate (no problem in this thread) judges each started problem with its earlier sessions."""
     from pedagraph.agents.teacher_questions import _question_check
 
-    from pedagraph.tutoring.context import TutoringContext
+    from pedagraph.methods.tutor.context import TutoringContext
 
     reply = "Count 1 egg at a time."
     _session("qhonest", "qh-1", None, "7001")  # started the problem, no fishing

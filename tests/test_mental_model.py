@@ -1,6 +1,6 @@
 from pedagraph.learner import GradedEvidence, LearnerModel, TeachingDemo, get_learner_store
 from pedagraph.llm import ScriptedChatModel, get_model
-from pedagraph.mental_model import (
+from pedagraph.methods.tom.mental_model import (
     decide_intervention,
     explanation_lift,
     p_correct_explained,

@@ -148,10 +148,10 @@ def test_structured_output_is_valid_or_repaired_once_or_a_clear_error():
 
 def test_structured_decisions_are_valid_by_construction_without_repair():
     """Grammar-constrained decoding: one call per decision, enums and required fields always valid."""
-    from pedagraph.planning.plans import CIDDPScores
-    from pedagraph.tutoring.bridge import StrategyDecision
-    from pedagraph.tutoring.decisions import ClassTurn
-    from pedagraph.tutoring.diagnosis import EvaluatorDiagnosis
+    from pedagraph.methods.copilot.bridge import StrategyDecision
+    from pedagraph.methods.eduplanner.plans import CIDDPScores
+    from pedagraph.methods.tutor.decisions import ClassTurn
+    from pedagraph.methods.tutor.diagnosis import EvaluatorDiagnosis
 
     model = tiny("evaluator", max_tokens=24)  # a budget too small for a free-form object: the grammar widens it
     problem = get_problem(PID)
@@ -181,7 +181,7 @@ def test_first_token_log_probabilities_for_the_tom_teacher():
 
 def test_the_transformers_engine_behaves_the_same_on_the_converted_copy():
     """`engine=transformers` (torch, logits processors): the same prompt, stops, usage and constrained JSON."""
-    from pedagraph.tutoring.gate import LeakCheck
+    from pedagraph.methods.tutor.gate import LeakCheck
 
     fast, torch_model = tiny(max_tokens=8), tiny(max_tokens=8, engine="transformers")
     assert fast.inner.loaded().engine == "ctranslate2" and torch_model.inner.loaded().engine == "transformers"

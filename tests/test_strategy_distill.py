@@ -9,12 +9,12 @@ import textwrap
 
 import pytest
 
-from pedagraph.distill.library import Strategy, StrategyLibrary
-from pedagraph.distill.scenarios import kind_of, situation_text, split
-from pedagraph.distill.scoring import missing_skills, rule_labels, score_labels
-from pedagraph.distill.tutor import run_tutor
 from pedagraph.llm import StandInChatModel
 from pedagraph.memory import Memory
+from pedagraph.methods.distill.library import Strategy, StrategyLibrary
+from pedagraph.methods.distill.scenarios import kind_of, situation_text, split
+from pedagraph.methods.distill.scoring import missing_skills, rule_labels, score_labels
+from pedagraph.methods.distill.tutor import run_tutor
 from pedagraph.problems import bundled_problems, get_problem
 from pedagraph.taxonomy import MRBenchDimension
 from pedagraph.testing.distill import BAD_REPLY, GOOD_REPLY, KnownTutor, RuleJudge, WordCoach, known_scenarios
@@ -133,7 +133,7 @@ def test_library_survives_a_restart(home, mem):
     lib.approve(sid)
     code = textwrap.dedent(f"""
         import json
-        from pedagraph.distill.library import StrategyLibrary
+        from pedagraph.methods.distill.library import StrategyLibrary
         from pedagraph.memory import Memory
         lib = StrategyLibrary(Memory({str(home)!r}), "kept")
         print(json.dumps([s.model_dump(mode="json") for s in lib.all(approved_only=True)]))

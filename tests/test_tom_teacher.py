@@ -14,7 +14,11 @@ from typer.testing import CliRunner
 from pedagraph.errors import DataError
 from pedagraph.learner import LearnerStore
 from pedagraph.llm import StandInChatModel, get_model
-from pedagraph.mental_model import (
+from pedagraph.methods.tom.calibration import TeachingConfig, setup_seed
+from pedagraph.methods.tom.curves import budget_curves, episode, function_costs
+from pedagraph.methods.tom.items import TeachItem, parse_option
+from pedagraph.methods.tom.measure import ALL_SIGNALS, TeachingModels, score_item
+from pedagraph.methods.tom.mental_model import (
     DEPLOYABLE,
     INTERVENTION_FUNCTIONS,
     ItemSignals,
@@ -24,10 +28,6 @@ from pedagraph.mental_model import (
     rank_items,
 )
 from pedagraph.probability import option_of, option_probs, probs_from_logprobs
-from pedagraph.teaching.calibration import TeachingConfig, setup_seed
-from pedagraph.teaching.curves import budget_curves, episode, function_costs
-from pedagraph.teaching.items import TeachItem, parse_option
-from pedagraph.teaching.measure import ALL_SIGNALS, TeachingModels, score_item
 from pedagraph.testing.logprobs import logprobs_metadata, reply_with_probs
 from pedagraph.testing.tom import KnownStudent, SeeingTeacher, synthetic_items
 
@@ -149,7 +149,7 @@ def test_parse_option_per_kind():
 
 def test_the_mental_model_reads_letters_for_choices_and_a_verdict_for_numbers():
     from pedagraph.learner import TeachingDemo
-    from pedagraph.mental_model import simulate_fewshot
+    from pedagraph.methods.tom.mental_model import simulate_fewshot
 
     demo = TeachingDemo(question="2+2?", learner_answer="5", correct=False)
     mc = TeachItem(id="b", dataset="d", kind="choice", question="Q?", options=("red", "green", "blue"), gold=1)
@@ -165,7 +165,7 @@ def test_the_mental_model_reads_letters_for_choices_and_a_verdict_for_numbers():
 
 
 def test_dataset_loaders_keep_the_human_explanations():
-    from pedagraph.teaching.items import registry_harmful, registry_items
+    from pedagraph.methods.tom.items import registry_harmful, registry_items
 
     sqa = registry_items("strategyqa", "test", limit=2)
     assert sqa[0].kind == "yes_no" and sqa[0].explanation.endswith(".")
@@ -275,7 +275,7 @@ def test_a_misaligned_teacher_scores_below_no_intervention():
 
 
 def test_gold_probability_shows_a_shift_that_no_answer_shows():
-    from pedagraph.teaching.curves import gold_probability
+    from pedagraph.methods.tom.curves import gold_probability
 
     records = [{"gold": "yes", "pre": {"label": "no", "confidence": 0.9},
                 "types": {"human": {"post": {"label": "no", "confidence": 0.7}}}},
@@ -445,7 +445,7 @@ def test_the_tiny_model_gives_first_token_probabilities():
     if find_tiny_gguf() is None:
         pytest.skip(f"the tiny model is not installed ({TINY_INSTALL})")
     item = TeachItem(id="t", dataset="d", kind="yes_no", question="Is Paris the capital of France?", gold=True)
-    from pedagraph.teaching.calls import answer_prompt
+    from pedagraph.methods.tom.calls import answer_prompt
 
     model = get_model("student", model="tiny")
     probs = option_probs(model, [HumanMessage(answer_prompt(item, [], None))], item.labels,

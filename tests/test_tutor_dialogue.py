@@ -15,9 +15,9 @@ from langgraph.types import Command
 from pedagraph.answers import find_numbers, format_number
 from pedagraph.learner import get_learner_store
 from pedagraph.llm import StandInChatModel
+from pedagraph.methods.tutor.diagnosis import classify_turn
 from pedagraph.problems import Problem, Step, bundled_problems, get_problem
 from pedagraph.reveal import RevealGate
-from pedagraph.tutoring.diagnosis import classify_turn
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -162,7 +162,7 @@ def test_the_diagnosis_reads_the_working():
 
 def names_setup(reply: str, step: Step) -> bool:
     """Whether a reply names every amount of the step's calculation and its operation together."""
-    from pedagraph.tutoring.mistakes import step_operands, step_operations
+    from pedagraph.methods.tutor.mistakes import step_operands, step_operations
 
     numbers = {m.value for m in find_numbers(reply)}
     amounts = all(any(abs(v - n) < 1e-9 for n in numbers) for v in step_operands(step))
@@ -188,7 +188,7 @@ def test_sixteen_i_dont_knows_never_repeat_a_reply(tutor, pid):
 
 
 def test_final_step_hints_never_name_both_amounts_and_the_operation():
-    from pedagraph.tutoring.ladder import ladder_hint, method_of
+    from pedagraph.methods.tutor.ladder import ladder_hint, method_of
 
     for problem in bundled_problems():
         step = problem.steps[-1]
@@ -201,7 +201,7 @@ def test_final_step_hints_never_name_both_amounts_and_the_operation():
 
 
 def test_ladder_climbs_concept_quantities_operation_example_setup():
-    from pedagraph.tutoring.ladder import ladder_hint
+    from pedagraph.methods.tutor.ladder import ladder_hint
 
     problem = get_problem("gsm8k-sample-1")
     step, said = problem.steps[0], []
@@ -231,7 +231,7 @@ def test_templates_proof_read_as_a_set():
     """Every reply template renders, has no doubled words or punctuation, and no wording appears twice."""
     from pedagraph.prompts import load_prompt, placeholders
 
-    from pedagraph.tutoring.replies import variants
+    from pedagraph.methods.tutor.replies import variants
 
     root = REPO / "prompts" / "tutor"
     seen: dict[str, str] = {}
@@ -292,7 +292,7 @@ def test_after_the_problem_the_session_continues(tutor, home):
 def test_the_next_problem_practises_the_weakest_skill():
     from pedagraph.learner import GradedEvidence, LearnerModel
     from pedagraph.learning import primary_skill
-    from pedagraph.tutoring.suggest import suggest_next
+    from pedagraph.methods.tutor.suggest import suggest_next
 
     learner = LearnerModel(learner_id="s")
     store_like = [("division", False), ("addition", True), ("multiplication", True)]
@@ -327,7 +327,7 @@ def test_reinvoking_the_same_problem_continues_and_another_starts_explicitly(tut
 
 
 def test_passages_are_cut_at_sentence_ends_around_what_was_asked():
-    from pedagraph.tutoring.material import trim_passage
+    from pedagraph.methods.tutor.material import trim_passage
 
     text = (FIXTURES / "notes" / "fractions_percentages.md").read_text()
     section = text.split("## Percent increase")[1].split("##")[0]
@@ -337,7 +337,7 @@ def test_passages_are_cut_at_sentence_ends_around_what_was_asked():
 
 
 def test_a_quoted_passage_never_opens_with_the_learners_own_question():
-    from pedagraph.tutoring.material import trim_passage
+    from pedagraph.methods.tutor.material import trim_passage
 
     faq = "## What does an increase of 150% mean?\n\n**What does an increase of 150% mean?** It adds 1.5 times it."
     quote = trim_passage(faq, 300, "What does an increase of 150% mean?")
@@ -345,7 +345,7 @@ def test_a_quoted_passage_never_opens_with_the_learners_own_question():
 
 
 def test_rerank_puts_the_passage_that_defines_the_term_first():
-    from pedagraph.tutoring.material import rerank
+    from pedagraph.methods.tutor.material import rerank
 
     hits = [
         {"citation": "f.md § Fractions > Adding fractions, chunk 1", "score": 0.61,

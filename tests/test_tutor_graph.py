@@ -91,7 +91,7 @@ def assert_never_reveals(problem, state):
 
 def idea_in(text: str, operation: str) -> bool:
     """Whether `text` holds one of the hint ladder's conceptual nudges for an operation."""
-    from pedagraph.tutoring.replies import variants
+    from pedagraph.methods.tutor.replies import variants
 
     return any(idea in text for idea in variants(f"tutor/ideas/{operation}"))
 

@@ -182,7 +182,7 @@ def test_class_view_escapes_names_pages_and_hides_model_learners(school):
 def test_models_and_work_are_chosen_by_the_operator(school):
     store, service, apps = school
     sweep = endpoints(apps["teacher"])["/tom_sweep"][0]
-    from pedagraph.mental_model import DEPLOYABLE
+    from pedagraph.methods.tom.mental_model import DEPLOYABLE
 
     for model in ("openai:o1-pro", "hf:/etc/passwd", "vllm:x"):
         with pytest.raises(gr.Error, match="not one this server offers"):
@@ -195,8 +195,8 @@ def test_models_and_work_are_chosen_by_the_operator(school):
 
 
 def test_strategy_changes_are_teacher_only_audited_and_an_edit_withdraws_approval(school):
-    from pedagraph.distill.library import DEFAULT_LIBRARY, Strategy, StrategyLibrary, strategies_for
     from pedagraph.memory import get_memory
+    from pedagraph.methods.distill.library import DEFAULT_LIBRARY, Strategy, StrategyLibrary, strategies_for
 
     store, service, apps = school
     lib = StrategyLibrary(get_memory(), DEFAULT_LIBRARY)

@@ -10,7 +10,7 @@ import pytest
 
 from pedagraph.errors import DataError
 from pedagraph.learner import EvidenceUpdate, GradedEvidence, Grader, LearnerUpdate, MisconceptionUpdate
-from pedagraph.planning.class_view import class_csv, class_view, select_learners
+from pedagraph.methods.eduplanner.class_view import class_csv, class_view, select_learners
 
 pytestmark = [pytest.mark.slow]
 

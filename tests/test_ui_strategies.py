@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pedagraph.distill.library import Strategy, StrategyLibrary
-from pedagraph.distill.scenarios import situation_text
+from pedagraph.methods.distill.library import Strategy, StrategyLibrary
+from pedagraph.methods.distill.scenarios import situation_text
 
 pytestmark = pytest.mark.slow
 
@@ -80,7 +80,7 @@ def test_audit_a_library_through_the_tab(app):
 def test_the_app_tutor_reads_only_approved_strategies_of_the_library(tmp_path, monkeypatch):
     from pedagraph.ui.service import TutorService
 
-    from pedagraph.distill.library import DEFAULT_LIBRARY
+    from pedagraph.methods.distill.library import DEFAULT_LIBRARY
     from pedagraph.settings import load_settings
 
     monkeypatch.setenv("PEDAGRAPH_HOME", str(tmp_path))

@@ -40,8 +40,8 @@ from pedagraph.ui.service import Reply, SessionView, TutorService, new_session, 
 
 from pedagraph.accounts import Account
 from pedagraph.learner import LearnerModel, get_learner_store
+from pedagraph.methods.tutor.suggest import Suggestion, suggest_next
 from pedagraph.settings import Settings
-from pedagraph.tutoring.suggest import Suggestion, suggest_next
 from pedagraph.visible import CHAT_DISPLAY
 
 MAX_UPLOAD = "20mb"

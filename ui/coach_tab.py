@@ -19,8 +19,8 @@ import gradio as gr
 from pedagraph.prompts import load_prompt
 from pedagraph.ui.identity import teacher_only
 
-from pedagraph.coaching import coach_markdown
 from pedagraph.errors import DataError, PedagraphError
+from pedagraph.methods.coach.coaching import coach_markdown
 
 __all__ = ["build_coach_tab", "coach_view", "run_coach", "transcript_html"]
 

@@ -35,10 +35,10 @@ from pedagraph.ui.service import MAX_MESSAGE_CHARS, clean_text, problem_label
 from pedagraph.accounts import Account, get_account_store, learner_id_of
 from pedagraph.errors import DataError, PedagraphError
 from pedagraph.messages import message_text
+from pedagraph.methods.copilot.suggestions import brief_text, parse_choice
 from pedagraph.problems import bundled_problems, get_problem
 from pedagraph.settings import Settings, ensure_home, load_settings
 from pedagraph.taxonomy import Strategy
-from pedagraph.tutoring.copilot import brief_text, parse_choice
 from pedagraph.visible import CHAT_DISPLAY
 
 __all__ = ["CopilotRooms", "RoomView", "build_copilot_tab"]

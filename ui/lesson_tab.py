@@ -28,9 +28,9 @@ from pedagraph.ui.identity import Refused, endpoint, teacher_only
 
 from pedagraph.accounts import Account
 from pedagraph.errors import PedagraphError
-from pedagraph.planning.class_view import ClassView
-from pedagraph.planning.plans import DIMENSIONS
-from pedagraph.planning.skill_tree import ABILITIES
+from pedagraph.methods.eduplanner.class_view import ClassView
+from pedagraph.methods.eduplanner.plans import DIMENSIONS
+from pedagraph.methods.eduplanner.skill_tree import ABILITIES
 
 __all__ = ["ACTIONS", "PlannerRuns", "build_lesson_tab", "ciddp_plot", "heatmap_png", "rounds_table"]
 

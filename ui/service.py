@@ -38,10 +38,10 @@ from pedagraph.prompts import render
 from pedagraph.ui.history import History
 
 from pedagraph.checkpointing import open_checkpointer
-from pedagraph.distill.library import DEFAULT_LIBRARY
 from pedagraph.errors import DataError, PedagraphError
 from pedagraph.learner import LearnerModel, get_learner_store, validate_learner_id
 from pedagraph.messages import message_text
+from pedagraph.methods.distill.library import DEFAULT_LIBRARY
 from pedagraph.problems import Problem, bundled_problems
 from pedagraph.redact import redact
 from pedagraph.settings import Settings, ensure_home, load_settings

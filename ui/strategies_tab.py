@@ -15,8 +15,8 @@ from pedagraph.prompts import load_prompt
 from pedagraph.ui.identity import endpoint, teacher_only
 
 from pedagraph.accounts import Account, get_account_store
-from pedagraph.distill.library import DEFAULT_LIBRARY, Strategy, StrategyLibrary
 from pedagraph.errors import PedagraphError
+from pedagraph.methods.distill.library import DEFAULT_LIBRARY, Strategy, StrategyLibrary
 
 __all__ = ["build_strategies_tab", "library_rows"]
 

@@ -37,7 +37,7 @@ from pedagraph.accounts import Account, generate_password, get_account_store, pa
 from pedagraph.errors import DataError
 from pedagraph.learner import get_learner_store
 from pedagraph.memory.ingest import KINDS
-from pedagraph.planning.class_view import ClassView, class_csv, class_view
+from pedagraph.methods.eduplanner.class_view import ClassView, class_csv, class_view
 
 __all__ = ["build_teacher_app", "class_learners"]
 

@@ -2,7 +2,7 @@
 
 The sweep runs the `tom_teacher` graph in measure mode over the slice for each seed (the student's calibration is
 kept in its learner model), streams a progress bar as items are scored, then replays every budget and intervention
-function from the measurements (`pedagraph.teaching.curves`) and draws the paper's curves. Endpoint (also for
+function from the measurements (`pedagraph.methods.tom.curves`) and draws the paper's curves. Endpoint (also for
 `gradio_client`): `/tom_sweep(student, teacher, dataset, start, count, budget, explanation, functions, seeds,
 calibration_items)` -> plot (PNG path), table (markdown), status (markdown).
 """
@@ -19,9 +19,9 @@ from pedagraph.prompts import load_prompt
 from pedagraph.ui.identity import Refused, teacher_only
 
 from pedagraph.errors import PedagraphError
-from pedagraph.mental_model import DEPLOYABLE, INTERVENTION_FUNCTIONS
-from pedagraph.teaching.calls import EXPLANATION_TYPES
-from pedagraph.teaching.items import DATASET_FILES
+from pedagraph.methods.tom.calls import EXPLANATION_TYPES
+from pedagraph.methods.tom.items import DATASET_FILES
+from pedagraph.methods.tom.mental_model import DEPLOYABLE, INTERVENTION_FUNCTIONS
 
 __all__ = ["build_tom_tab", "run_sweep", "sweep_outputs"]
 
@@ -62,7 +62,7 @@ def run_sweep(
     """Measure `count` test items from `start` for each seed through the graph; the per-item records."""
     from pedagraph.graphs.tom_teacher import Context, graph
 
-    from pedagraph.teaching.items import registry_items
+    from pedagraph.methods.tom.items import registry_items
 
     items = registry_items(dataset, "test")[start : start + count]
     if not items:
@@ -95,7 +95,7 @@ def sweep_outputs(
     import matplotlib.pyplot as plt
     from pedagraph.evals.suites.tom_report import _curve_table, _plot_curves
 
-    from pedagraph.teaching.curves import budget_curves
+    from pedagraph.methods.tom.curves import budget_curves
 
     budgets = sorted({*BUDGETS, round(budget, 4)})
     curves = budget_curves(records, kinds=[explanation], functions=functions, budgets=budgets)[explanation]

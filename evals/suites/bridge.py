@@ -6,8 +6,8 @@ two experts). The published outputs are read from `outputs/` beside the data fil
 
 * Steps A (error), B (strategy), C (intention) against the expert's labels: accuracy and macro-F1 with bootstrap
   95% intervals, on the rows whose expert label is one of the dataset's codes (free-text labels are mapped to
-  `no_error` / `other` by `pedagraph.tutoring.bridge.gold_labels` and counted, not scored). Rows of the table: the
-  configured teacher model's decisions (three structured calls in sequence, `tutoring.bridge.decide`; on the
+  `no_error` / `other` by `methods.copilot.bridge.gold_labels` and counted, not scored). Rows of the table: the
+  configured teacher model's decisions (three structured calls in sequence, `methods.copilot.bridge.decide`; on the
   scripted model, the copilot's rule decision for a wrong answer of unknown type), the paper's published
   predictions of GPT-4, ChatGPT and Llama-2-70B-chat (`outputs/step_a_error`, `outputs/step_bc_strategy_intention`;
   an unreadable answer counts as wrong), and the majority label of the scored rows.
@@ -36,9 +36,7 @@ from pedagraph.prompts import render
 from pydantic import BaseModel, Field
 
 from pedagraph.errors import DataError
-from pedagraph.structured import ask
-from pedagraph.taxonomy import MOVE_LABELS
-from pedagraph.tutoring.bridge import (
+from pedagraph.methods.copilot.bridge import (
     PAPER_ERRORS,
     PAPER_INTENTIONS,
     PAPER_STRATEGIES,
@@ -51,6 +49,8 @@ from pedagraph.tutoring.bridge import (
     rule_decisions,
     write_response,
 )
+from pedagraph.structured import ask
+from pedagraph.taxonomy import MOVE_LABELS
 
 __all__ = ["BridgeSuite", "Preference", "RULE_DECISION"]
 

@@ -25,8 +25,8 @@ from pedagraph.evals.suites.tutoring import _flag, metrics_of
 from pedagraph.prompts import render
 from pydantic import BaseModel, Field
 
-from pedagraph.coaching import DIMENSIONS
 from pedagraph.errors import DataError
+from pedagraph.methods.coach.coaching import DIMENSIONS
 from pedagraph.structured import ask
 
 __all__ = ["CoachSuite", "SuggestionRating"]

@@ -8,7 +8,7 @@ gate when the real teacher gave the answer away: the override is counted). So ev
 the conversation the teacher saw.
 
 Per teacher turn: the suggestion's MathDial move (from its Bridge strategy) and the teacher's annotated move
-(focus, probing, telling, generic); whether each states the final answer (`tutoring.tutor_states_answer`) before
+(focus, probing, telling, generic); whether each states the final answer (`suites.tutoring.tutor_states_answer`) before
 the student said it (after that, saying it is affirming, not telling, as in the `tutoring` suite's Telling@k).
 Metrics (proportions over teacher turns pooled across dialogues, with standard errors): the move mix of both,
 the telling rate of both (the `telling` move; stating the final answer), move agreement, gate overrides per
@@ -28,8 +28,8 @@ from pedagraph.evals.metrics import Metric, mean, proportion
 from pedagraph.evals.runner import Item, ItemContext, Suite, register_suite
 from pedagraph.evals.suites.tutoring import _flag, _number, metrics_of, states_number, tutor_states_answer
 
-from pedagraph.coaching import parse_transcript
 from pedagraph.errors import DataError, ModelError
+from pedagraph.methods.coach.coaching import parse_transcript
 from pedagraph.problems import Problem, load_problems
 from pedagraph.redact import redact
 from pedagraph.taxonomy import Move

@@ -39,11 +39,11 @@ from pedagraph.evals.runner import Item, ItemContext, Suite, register_suite
 from pedagraph.evals.suites.judge import option_bool
 from pedagraph.evals.suites.tutoring import first_success, first_telling, metrics_of, states_number
 
-from pedagraph.distill.library import StrategyLibrary
-from pedagraph.distill.scenarios import Scenario, balanced, load_scenarios, split
-from pedagraph.distill.scoring import desirable, judge_reply
-from pedagraph.distill.tutor import run_tutor
 from pedagraph.errors import DataError
+from pedagraph.methods.distill.library import StrategyLibrary
+from pedagraph.methods.distill.scenarios import Scenario, balanced, load_scenarios, split
+from pedagraph.methods.distill.scoring import desirable, judge_reply
+from pedagraph.methods.distill.tutor import run_tutor
 from pedagraph.taxonomy import MRBenchDimension
 
 LIBRARY = "distill"

@@ -11,7 +11,7 @@ problem, for a group profile cycled over `weak` [2,2,2,2,2], `mixed` [4,4,3,4,3]
 * `single_call` — the baseline planner: one plan from one planner call (no analyst, no optimisation rounds),
   scored by the same simulated learners and judge.
 
-Test problems are disjoint from the lesson's targets and its worked examples (`planning.plans.pick_test_problems`).
+Test problems are disjoint from the lesson's targets and its worked examples (`pick_test_problems`).
 
 Reported per variant: predicted success (mean probability, 0-1) and CIDDP (mean of the five, 0-100) of the best
 plan at round 0 and at the end, the gain between them, each CIDDP dimension at the end, rounds run and model calls;
@@ -36,9 +36,9 @@ from pedagraph.evals.suites.tom import parse_list
 from pedagraph.evals.suites.tom_report import _save
 
 from pedagraph.errors import DataError, PedagraphError
-from pedagraph.planning.context import ORIGINAL
-from pedagraph.planning.plans import DIMENSIONS
-from pedagraph.planning.skill_tree import parse_levels
+from pedagraph.methods.eduplanner.context import ORIGINAL
+from pedagraph.methods.eduplanner.plans import DIMENSIONS
+from pedagraph.methods.eduplanner.skill_tree import parse_levels
 from pedagraph.problems import load_problems
 
 __all__ = ["PROFILES", "VARIANTS", "LessonSuite"]
@@ -93,7 +93,7 @@ class LessonSuite(Suite):
             raise DataError(f"lesson: option min_gain must be a number, got {options.get('min_gain')!r}") from None
         levels = options.get("levels")
         self.levels = list(parse_levels(parse_list(levels, int, "levels")).values()) if levels else None
-        from pedagraph.planning.context import PlannerContext
+        from pedagraph.methods.eduplanner.context import PlannerContext
 
         PlannerContext(**self.settings, min_gain=self.settings_gain).check()  # refuse bad settings before any item
 
@@ -214,7 +214,7 @@ class LessonSuite(Suite):
                   f"{fallbacks}."]  # fmt: skip
         if any(r.get("models", {}).get("planner", "").startswith("scripted") for r in results):
             lines += ["", "> The planner is the built-in **scripted** model: plans, predictions and CIDDP come "
-                      "from the deterministic heuristics of `pedagraph.planning.plans`, not from language models. "
+                      "from the deterministic heuristics of `methods.eduplanner.plans`, not from language models. "
                       "The gaps between variants are then the hand-set coefficients of those heuristics (e.g. "
                       "`predict_success`'s terms for pointed-out mistakes and pitched support): this table checks "
                       "the pipeline, it does not measure the method."]  # fmt: skip

@@ -4,7 +4,7 @@ A teacher model explains to a student model under a budget. For each test item a
 runs in measure mode: the student's answer without and with each explanation type, the mental model's P(correct)
 without and with the explanation, the teacher's confidence and (optionally) the student's answers after n explained
 pool items in context. Every budget x intervention function is then replayed from those records
-(`pedagraph.teaching.curves`) without another model call, so a resumed or extended sweep redoes nothing.
+(`pedagraph.methods.tom.curves`) without another model call, so a resumed or extended sweep redoes nothing.
 
 Options (`--option KEY=VALUE`, or `--KEY VALUE` after the suite name):
 
@@ -34,11 +34,11 @@ from pedagraph.evals.metrics import Metric
 from pedagraph.evals.runner import Item, ItemContext, Suite, register_suite
 
 from pedagraph.errors import DataError, PedagraphError
-from pedagraph.mental_model import DEPLOYABLE, INTERVENTION_FUNCTIONS
-from pedagraph.teaching.calibration import SeedSetup, TeachingConfig, setup_seed, student_learner_id
-from pedagraph.teaching.calls import EXPLANATION_TYPES
-from pedagraph.teaching.curves import budget_curves, function_costs, gold_probability, multiturn_curve
-from pedagraph.teaching.items import DATASET_FILES, TeachItem, load_teach_items, registry_items
+from pedagraph.methods.tom.calibration import SeedSetup, TeachingConfig, setup_seed, student_learner_id
+from pedagraph.methods.tom.calls import EXPLANATION_TYPES
+from pedagraph.methods.tom.curves import budget_curves, function_costs, gold_probability, multiturn_curve
+from pedagraph.methods.tom.items import DATASET_FILES, TeachItem, load_teach_items, registry_items
+from pedagraph.methods.tom.mental_model import DEPLOYABLE, INTERVENTION_FUNCTIONS
 
 __all__ = ["TomSuite", "parse_list"]
 

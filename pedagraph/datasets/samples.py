@@ -97,7 +97,7 @@ def draw(key: str, source: Path, leader: Path | None = None) -> bytes:
     if key in FOLLOWS:
         if leader is None:
             raise DataError(f"the sample of {key} follows {FOLLOWS[key]}, which was not given")
-        from pedagraph.tutoring.bridge import conversation_key
+        from pedagraph.methods.copilot.bridge import conversation_key
 
         keep = {conversation_key(r) for r in json.loads(leader.read_bytes())[: ROWS[FOLLOWS[key]]]}
         rows = [r for r in json.loads(raw) if conversation_key(r) in keep]

@@ -3,7 +3,7 @@
 `read_reply(text, step, problem)` returns the `ReplyFeatures` of a reply about one step of a problem:
 
 * `operation` — the reply names the step's operation, in words ("subtract", "times") or as a calculation's
-  symbol (`tutoring.working.read_working`);
+  symbol (`methods.tutor.working.read_working`);
 * `quantities` — the share of the step's operands (the numbers of its expression) that the reply names;
 * `worked_example` — the reply shows a worked calculation: an expression with its result stated
   ("12 + 3 = 15"), whatever its numbers (a similar problem's counts too);
@@ -24,8 +24,8 @@ from typing import Any
 
 from pedagraph.answers import compare, extract_numbers, find_numbers
 from pedagraph.learning import OPERATION_SKILLS
+from pedagraph.methods.tutor.working import read_working
 from pedagraph.problems import Problem, Step
-from pedagraph.tutoring.working import read_working
 
 __all__ = ["ReplyFeatures", "count_tokens", "operations_in_order", "read_reply", "step_operations"]
 

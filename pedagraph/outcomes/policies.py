@@ -198,7 +198,7 @@ class TutorGraph:
 class Lesson:
     """An EduPlanner lesson on the practice problem's skills, read once (knowledge points, a worked example).
 
-    The lesson is the planner's draft (`planning.plans.draft_plan`): knowledge points, the practice problem as
+    The lesson is the planner's draft (`methods.eduplanner.plans.draft_plan`): knowledge points, the practice problem as
     its worked example, an exercise. The learner reads it and practises nothing more.
     """
 
@@ -207,7 +207,7 @@ class Lesson:
     def run(self, problem: Problem, learner: Any, env: PolicyEnv) -> Episode:
         """Draft the lesson and let the learner read it."""
         from pedagraph.evals.suites.tutoring import tutor_states_answer
-        from pedagraph.planning.plans import draft_plan
+        from pedagraph.methods.eduplanner.plans import draft_plan
 
         lesson = draft_plan(problem.question[:80], [problem], {}, None)
         learner.read(lesson, problem, None, env.rng)

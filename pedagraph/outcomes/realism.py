@@ -30,8 +30,8 @@ from pydantic import BaseModel
 from pedagraph.answers import extract_numbers, format_number
 from pedagraph.errors import DataError
 from pedagraph.messages import learner_text, swapped_roles
+from pedagraph.methods.tutor.working import read_working
 from pedagraph.prompts import render
-from pedagraph.tutoring.working import read_working
 
 __all__ = ["ERROR_TYPES", "MessageTraits", "bridge_turns", "judge_error_type", "offline_reply", "rule_error_type",
            "traits_of"]  # fmt: skip

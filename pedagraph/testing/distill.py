@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pedagraph.distill.scenarios import KINDS, Scenario
-from pedagraph.distill.scoring import rule_labels
+from pedagraph.methods.distill.scenarios import KINDS, Scenario
+from pedagraph.methods.distill.scoring import rule_labels
 from pedagraph.problems import Problem
 from pedagraph.taxonomy import MRBenchDimension
 from pedagraph.testing.tom import prompt_opening

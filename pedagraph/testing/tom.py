@@ -20,8 +20,8 @@ from typing import Any
 
 from langchain_core.messages import AIMessage
 
+from pedagraph.methods.tom.items import TeachItem
 from pedagraph.prompts import load_prompt
-from pedagraph.teaching.items import TeachItem
 from pedagraph.testing.logprobs import reply_with_probs
 
 

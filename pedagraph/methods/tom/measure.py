@@ -13,11 +13,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pedagraph.mental_model import ItemSignals, simulate_fewshot
+from pedagraph.methods.tom.calibration import SeedSetup
+from pedagraph.methods.tom.calls import explain, student_answer, teacher_confidence
+from pedagraph.methods.tom.items import HarmfulDemo, TeachItem
+from pedagraph.methods.tom.mental_model import ItemSignals, simulate_fewshot
 from pedagraph.probability import Cost
-from pedagraph.teaching.calibration import SeedSetup
-from pedagraph.teaching.calls import explain, student_answer, teacher_confidence
-from pedagraph.teaching.items import HarmfulDemo, TeachItem
 
 __all__ = ["ALL_SIGNALS", "TeachingModels", "item_signals", "salt_of", "score_item", "signals_needed"]
 

@@ -21,12 +21,12 @@ from pydantic import BaseModel, ValidationError
 
 from pedagraph.errors import DataError
 from pedagraph.learner import LearnerModel
+from pedagraph.methods.tutor.ladder import ladder_hint
+from pedagraph.methods.tutor.policy import LADDER_KINDS
+from pedagraph.methods.tutor.replies import is_fresh, template_reply, variants
 from pedagraph.problems import Problem, Step, steps_of
 from pedagraph.state import TutoringState
 from pedagraph.taxonomy import Diagnosis, ErrorType, Strategy, StudentResponse, TutorMove
-from pedagraph.tutoring.ladder import ladder_hint
-from pedagraph.tutoring.policy import LADDER_KINDS
-from pedagraph.tutoring.replies import is_fresh, template_reply, variants
 
 __all__ = [
     "MAX_TUTOR_CHARS",

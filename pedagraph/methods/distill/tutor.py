@@ -15,7 +15,7 @@ from typing import Any
 from langchain_core.messages import AIMessage
 from pydantic import BaseModel, Field
 
-from pedagraph.distill.scenarios import Scenario
+from pedagraph.methods.distill.scenarios import Scenario
 from pedagraph.taxonomy import StudentResponse
 
 _runs = itertools.count()

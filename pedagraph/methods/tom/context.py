@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pedagraph.methods.tom.calibration import TeachingConfig
 from pedagraph.runtime import BaseContext
-from pedagraph.teaching.calibration import TeachingConfig
 
 __all__ = ["TomContext"]
 

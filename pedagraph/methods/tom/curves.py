@@ -14,8 +14,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from pedagraph.mental_model import plan_interventions
-from pedagraph.teaching.measure import SIGNALS_OF, item_signals
+from pedagraph.methods.tom.measure import SIGNALS_OF, item_signals
+from pedagraph.methods.tom.mental_model import plan_interventions
 
 __all__ = ["budget_curves", "by_seed", "episode", "function_costs", "gold_probability", "multiturn_curve",
            "summary_stat"]  # fmt: skip

@@ -9,10 +9,10 @@ import re
 from collections.abc import Callable
 
 from pedagraph.answers import compare, find_numbers
+from pedagraph.methods.tutor.acts import content_words
+from pedagraph.methods.tutor.concepts import explain
 from pedagraph.problems import Problem, Step
 from pedagraph.taxonomy import Diagnosis, TutorMove
-from pedagraph.tutoring.acts import content_words
-from pedagraph.tutoring.concepts import explain
 
 _SENTENCES = re.compile(r"(?<=[.?!])\s+")
 

@@ -29,7 +29,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from pedagraph.learner import Ability, MistakeType
-from pedagraph.planning.skill_tree import Group, descriptor
+from pedagraph.methods.eduplanner.skill_tree import Group, descriptor
 from pedagraph.problems import Problem, bundled_problems, skills_for
 from pedagraph.prompts import load_prompt, render
 

@@ -15,9 +15,9 @@ from langchain_core.messages import HumanMessage
 from pydantic import BaseModel, ConfigDict
 
 from pedagraph.learner import TeachingDemo
+from pedagraph.methods.tom.items import HarmfulDemo, TeachItem, parse_option
 from pedagraph.probability import Cost, option_probs
 from pedagraph.prompts import load_prompt, render
-from pedagraph.teaching.items import HarmfulDemo, TeachItem, parse_option
 
 __all__ = [
     "EXPLANATION_TYPES",

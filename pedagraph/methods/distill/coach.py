@@ -14,9 +14,9 @@ from functools import cache
 
 from pydantic import BaseModel, Field
 
-from pedagraph.distill.scenarios import Scenario, difficulty_of
-from pedagraph.distill.scoring import Judged, reveals
 from pedagraph.llm import ManagedChatModel
+from pedagraph.methods.distill.scenarios import Scenario, difficulty_of
+from pedagraph.methods.distill.scoring import Judged, reveals
 from pedagraph.prompts import load_prompt, render
 from pedagraph.structured import ask
 

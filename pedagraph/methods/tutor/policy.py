@@ -34,14 +34,14 @@ from pedagraph.errors import PedagraphError
 from pedagraph.learner import LearnerModel
 from pedagraph.llm import ManagedChatModel
 from pedagraph.llm.usage import asking_from
-from pedagraph.mental_model import decide_intervention
+from pedagraph.methods.tom.mental_model import decide_intervention
+from pedagraph.methods.tutor.ladder import ladder_hint, method_of
+from pedagraph.methods.tutor.mistakes import is_final, step_operations
+from pedagraph.methods.tutor.questions import question_move
+from pedagraph.methods.tutor.replies import pick_variant, sentence, template, variants
 from pedagraph.problems import Problem, Step, steps_of
 from pedagraph.structured import record_fallback
 from pedagraph.taxonomy import Diagnosis, StudentResponse, SubproblemState, TutorAction, TutorMove
-from pedagraph.tutoring.ladder import ladder_hint, method_of
-from pedagraph.tutoring.mistakes import is_final, step_operations
-from pedagraph.tutoring.questions import question_move
-from pedagraph.tutoring.replies import pick_variant, sentence, template, variants
 
 LADDER_KINDS = {1: "hint", 2: "hint", 3: "hint", 4: "example", 5: "strategy"}
 """The move kind of each rung of the hint ladder."""

@@ -20,10 +20,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pedagraph.answers import NumberMatch, check_answer, compare, find_numbers, normalize_text
+from pedagraph.methods.tutor.working import Working, mentioned_operations, read_working
 from pedagraph.problems import Problem, Step
 from pedagraph.reveal import is_extraction_attempt
 from pedagraph.taxonomy import DialogueAct, MetaRequest
-from pedagraph.tutoring.working import Working, mentioned_operations, read_working
 
 HINT_RE = re.compile(r"\b(?:hints?|clues?|help(?! me understand)|stuck|nudge|tip)\b")
 SOLUTION_RE = re.compile(

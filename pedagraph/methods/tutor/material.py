@@ -8,9 +8,9 @@ from typing import Any
 
 from pedagraph.answers import normalize_text
 from pedagraph.memory.tools import Retrieval, retrieve
+from pedagraph.methods.tutor.acts import content_words
+from pedagraph.methods.tutor.replies import template
 from pedagraph.taxonomy import StudentResponse, TutorMove
-from pedagraph.tutoring.acts import content_words
-from pedagraph.tutoring.replies import template
 
 MATERIAL_K = 3
 """Passages of course material retrieved per question."""

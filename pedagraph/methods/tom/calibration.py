@@ -25,9 +25,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from pedagraph.learner import LearnerConflictError, LearnerModel, LearnerStore, LearnerUpdate, TeachingDemo
+from pedagraph.methods.tom.calls import Demo, StudentAnswer, explain, student_answer
+from pedagraph.methods.tom.items import HarmfulDemo, TeachItem
 from pedagraph.probability import Cost
-from pedagraph.teaching.calls import Demo, StudentAnswer, explain, student_answer
-from pedagraph.teaching.items import HarmfulDemo, TeachItem
 
 __all__ = ["CALIBRATION_VERSION", "SeedSetup", "TeachingConfig", "setup_seed", "student_learner_id"]
 

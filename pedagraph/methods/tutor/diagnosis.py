@@ -14,6 +14,21 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pedagraph.answers import check_answer, compare, find_numbers, format_number, normalize_text
 from pedagraph.llm import ManagedChatModel
+from pedagraph.methods.tutor.acts import (
+    DONT_KNOW_RE,
+    GO_BACK_RE,
+    HINT_RE,
+    SOLUTION_RE,
+    ActReading,
+    act_as,
+    is_question,
+    learner_form,
+    looks_like_code,
+    offered_outside_request,
+    read_act,
+)
+from pedagraph.methods.tutor.mistakes import diagnose_mistake
+from pedagraph.methods.tutor.working import read_working
 from pedagraph.problems import Problem, Step, steps_of
 from pedagraph.prompts import render
 from pedagraph.reveal import RevealGate, is_extraction_attempt
@@ -28,21 +43,6 @@ from pedagraph.taxonomy import (
     StudentResponse,
     learner_words,
 )
-from pedagraph.tutoring.acts import (
-    DONT_KNOW_RE,
-    GO_BACK_RE,
-    HINT_RE,
-    SOLUTION_RE,
-    ActReading,
-    act_as,
-    is_question,
-    learner_form,
-    looks_like_code,
-    offered_outside_request,
-    read_act,
-)
-from pedagraph.tutoring.mistakes import diagnose_mistake
-from pedagraph.tutoring.working import read_working
 from pedagraph.visible import stated_values, visible_text
 
 _THANKS_RE = re.compile(r"\b(?:thanks?|thx|ty)\b")

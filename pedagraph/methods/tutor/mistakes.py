@@ -15,10 +15,10 @@ import re
 from dataclasses import dataclass
 
 from pedagraph.answers import compare, find_numbers, format_number
+from pedagraph.methods.tutor.working import OPERATIONS, Calculation, Working, same_operands
 from pedagraph.problems import Problem, Step, steps_of
 from pedagraph.prompts import render
 from pedagraph.taxonomy import ErrorType
-from pedagraph.tutoring.working import OPERATIONS, Calculation, Working, same_operands
 
 _RECORDS = {"op_number": "wrong_operation"}
 """Kinds of mistake recorded in the learner model as another kind (the same misconception, found another way)."""

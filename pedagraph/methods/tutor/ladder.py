@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from pedagraph.answers import NumberMatch, compare, evaluate_arithmetic, find_numbers, format_number, normalize_text
+from pedagraph.methods.tutor.mistakes import is_final, step_operands, step_operations
+from pedagraph.methods.tutor.replies import fresh_variant, is_fresh, pick_variant, sentence, template, variants
 from pedagraph.problems import Problem, Step, steps_of, without_result
 from pedagraph.prompts import render
-from pedagraph.tutoring.mistakes import is_final, step_operands, step_operations
-from pedagraph.tutoring.replies import fresh_variant, is_fresh, pick_variant, sentence, template, variants
 
 RUNGS = ("concept", "quantities", "operation", "example", "setup")
 """The rungs of the ladder, from the least to the most help."""

@@ -11,13 +11,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from pedagraph.memory.tools import Retrieval
+from pedagraph.methods.tutor.acts import read_act
+from pedagraph.methods.tutor.concepts import explain
+from pedagraph.methods.tutor.material import quote_passages
+from pedagraph.methods.tutor.questions import pointer
+from pedagraph.methods.tutor.replies import pick_variant, sentence, template, variants
 from pedagraph.problems import Problem, steps_of
 from pedagraph.taxonomy import StudentResponse, SubproblemState, TutorMove
-from pedagraph.tutoring.acts import read_act
-from pedagraph.tutoring.concepts import explain
-from pedagraph.tutoring.material import quote_passages
-from pedagraph.tutoring.questions import pointer
-from pedagraph.tutoring.replies import pick_variant, sentence, template, variants
 
 QUESTION_ACTS = frozenset({"problem_question", "course_question"})
 """Acts answered from course notes when any match."""

@@ -16,9 +16,9 @@ from pydantic import BaseModel, Field
 
 from pedagraph.errors import ModelError
 from pedagraph.llm import ManagedChatModel
+from pedagraph.methods.tutor.gate import GateView, gate_check, make_gate
 from pedagraph.problems import Problem
 from pedagraph.taxonomy import MRBenchDimension
-from pedagraph.tutoring.gate import GateView, gate_check, make_gate
 
 D = MRBenchDimension
 RULE_DIMENSIONS: tuple[MRBenchDimension, ...] = (

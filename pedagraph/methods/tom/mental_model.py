@@ -30,9 +30,9 @@ from pydantic import BaseModel, Field
 
 from pedagraph.errors import DataError
 from pedagraph.learner import DEFAULT_BKT, LearnerModel, TeachingDemo
+from pedagraph.methods.tom.items import TeachItem
 from pedagraph.probability import OptionProbs, option_probs
 from pedagraph.prompts import load_prompt, render
-from pedagraph.teaching.items import TeachItem
 
 Simulator = Literal["bkt", "llm", "fewshot"]
 DEFAULT_LIFT = 0.5
@@ -207,7 +207,7 @@ def simulate_fewshot(
     """
     from langchain_core.messages import HumanMessage
 
-    from pedagraph.teaching.items import parse_option
+    from pedagraph.methods.tom.items import parse_option
 
     prompt = [HumanMessage(content=fewshot_prompt(demos, item, explanation))]
     if item.kind == "number":

@@ -1,0 +1,1 @@
+"""Teacher coaching (Wang & Demszky 2023) for the `coach` graph: transcripts, scores, moments, suggestions."""
