@@ -23,6 +23,7 @@ from pedagraph.methods.distill.context import DistillContext
 from pedagraph.methods.distill.library import Strategy, StrategyLibrary
 from pedagraph.methods.distill.scenarios import Scenario, balanced, registry_scenarios, situation_text, split
 from pedagraph.methods.distill.scoring import Judged, judge_reply, missing_skills
+from pedagraph.methods.distill.state import DistillState
 from pedagraph.methods.distill.tutor import run_tutor
 from pedagraph.runtime import context_of, real_model, role_model, services
 from pedagraph.taxonomy import MRBenchDimension
@@ -55,7 +56,7 @@ def try_scenario(scenario: Scenario, ctx: DistillContext, strategies: Any) -> di
             **judged.model_dump(mode="json")}  # fmt: skip
 
 
-def seed_round(state: dict[str, Any], runtime: Runtime[DistillContext]) -> dict[str, Any]:
+def seed_round(state: DistillState, runtime: Runtime[DistillContext]) -> dict[str, Any]:
     """Load the training scenarios and pick round 1's, balanced over the kinds."""
     ctx = context_of(runtime, DistillContext)
     if ctx.rounds < 1 or ctx.per_round < 1:
@@ -71,7 +72,7 @@ def seed_round(state: dict[str, Any], runtime: Runtime[DistillContext]) -> dict[
             "used": [s.id for s in first], "round": 1, "stop_reason": None}  # fmt: skip
 
 
-def attempt_tasks(state: dict[str, Any]) -> list[Send]:
+def attempt_tasks(state: DistillState) -> list[Send]:
     """One `attempt` per scenario of the round."""
     return [Send("attempt", {"scenario": s, "round": state.get("round", 1)}) for s in state.get("scenarios") or []]
 
@@ -84,7 +85,7 @@ def attempt(task: dict[str, Any], runtime: Runtime[DistillContext]) -> dict[str,
                           "scenario": scenario.model_dump(mode="json")}]}  # fmt: skip
 
 
-def assess(state: dict[str, Any], runtime: Runtime[DistillContext]) -> dict[str, Any]:
+def assess(state: DistillState, runtime: Runtime[DistillContext]) -> dict[str, Any]:
     """The missing-skill profile of the round; its worst failures, each with the most-missed skill it shows."""
     ctx = context_of(runtime, DistillContext)
     mine = [a for a in state.get("attempts") or [] if a.get("round") == state.get("round", 1)]
@@ -97,7 +98,7 @@ def assess(state: dict[str, Any], runtime: Runtime[DistillContext]) -> dict[str,
     return {"profile": profile, "failures": failures[: ctx.max_strategies]}
 
 
-def improve_tasks(state: dict[str, Any]) -> list[Send] | str:
+def improve_tasks(state: DistillState) -> list[Send] | str:
     """One `improve` per failure, or close the round when nothing failed."""
     failures = state.get("failures") or []
     if not failures:
@@ -134,7 +135,7 @@ def improve(task: dict[str, Any], runtime: Runtime[DistillContext]) -> dict[str,
                             "verify_ids": [s.id for s in verify], "reply_after": after[0]["reply"]}]}  # fmt: skip
 
 
-def close_round(state: dict[str, Any], runtime: Runtime[DistillContext]) -> dict[str, Any]:
+def close_round(state: DistillState, runtime: Runtime[DistillContext]) -> dict[str, Any]:
     """Keep the round's strategies with a measured gain in the library; decide whether another round runs."""
     ctx = context_of(runtime, DistillContext)
     r = state.get("round", 1)
@@ -159,7 +160,7 @@ def close_round(state: dict[str, Any], runtime: Runtime[DistillContext]) -> dict
             "stop_reason": stop}  # fmt: skip
 
 
-def generate(state: dict[str, Any], runtime: Runtime[DistillContext]) -> dict[str, Any]:
+def generate(state: DistillState, runtime: Runtime[DistillContext]) -> dict[str, Any]:
     """The next round's scenarios, from the kinds where the tutor scored lowest (written by a real coach)."""
     ctx = context_of(runtime, DistillContext)
     pool = [Scenario.model_validate(p) for p in state.get("pool") or []]

@@ -47,6 +47,7 @@ from pedagraph.methods.eduplanner.plans import (
     target_problems,
 )
 from pedagraph.methods.eduplanner.skill_tree import Group, group_from_learners, group_from_levels
+from pedagraph.methods.eduplanner.state import PlannerState
 from pedagraph.problems import Problem
 from pedagraph.runtime import context_of, real_model, services
 from pedagraph.structured import ask, record_fallback
@@ -66,7 +67,7 @@ def _ctx(runtime: Runtime[PlannerContext]) -> PlannerContext:
     return ctx
 
 
-def _group(state: dict[str, Any]) -> Group:
+def _group(state: PlannerState) -> Group:
     return Group.model_validate(state["group"])
 
 
@@ -86,7 +87,7 @@ def _planner_group(ctx: PlannerContext, group: Group) -> Group | None:
 # -- setup -------------------------------------------------------------------------------------------------------
 
 
-def setup(state: dict[str, Any], runtime: Runtime[PlannerContext]) -> dict[str, Any]:
+def setup(state: PlannerState, runtime: Runtime[PlannerContext]) -> dict[str, Any]:
     """Check the input and form the group; pick target and test problems; find course material to cite."""
     ctx = _ctx(runtime)
     topic = state.get("topic")
@@ -125,7 +126,7 @@ def setup(state: dict[str, Any], runtime: Runtime[PlannerContext]) -> dict[str, 
     }
 
 
-def _form_group(state: dict[str, Any]) -> Group:
+def _form_group(state: PlannerState) -> Group:
     if state.get("learners") is not None:
         learners = state["learners"]
         if isinstance(learners, str) or not isinstance(learners, list):
@@ -146,14 +147,14 @@ def _material(ctx: PlannerContext, query: str) -> list[dict[str, Any]]:
     return [{"citation": p["citation"], "quote": p.get("quote") or p["text"]} for p in found.hits[: ctx.material_k]]
 
 
-def _material_lines(state: dict[str, Any]) -> str:
+def _material_lines(state: PlannerState) -> str:
     return "\n".join(f"- [{p['citation']}] {p['quote']}" for p in state.get("material") or []) or "(none)"
 
 
 # -- the question analyst ----------------------------------------------------------------------------------------
 
 
-def analyse(state: dict[str, Any], runtime: Runtime[PlannerContext]) -> dict[str, Any]:
+def analyse(state: PlannerState, runtime: Runtime[PlannerContext]) -> dict[str, Any]:
     """The question analyst: the group's three likeliest mistakes on each target problem (skipped when ablated)."""
     ctx = _ctx(runtime)
     if not ctx.analyst:
@@ -174,7 +175,7 @@ def analyse(state: dict[str, Any], runtime: Runtime[PlannerContext]) -> dict[str
     return {"analysis": out, "calls": calls}
 
 
-def _mistake_lines(state: dict[str, Any]) -> str:
+def _mistake_lines(state: PlannerState) -> str:
     lines = []
     for problem in _problems(state["targets"]):
         for m in (state.get("analysis") or {}).get(problem.id, {}).get("mistakes", []):
@@ -197,7 +198,7 @@ def _write(model: Any, prompt: str, node: str) -> str | None:
     return None
 
 
-def draft(state: dict[str, Any], runtime: Runtime[PlannerContext]) -> dict[str, Any]:
+def draft(state: PlannerState, runtime: Runtime[PlannerContext]) -> dict[str, Any]:
     """Round 0: K first plans (drafts that differ in their worked examples)."""
     ctx = _ctx(runtime)
     group, model = _group(state), real_model(ctx, "planner")
@@ -222,7 +223,7 @@ def _problem_lines(problems: list[Problem]) -> str:
     return "\n".join(f"- ({p.id}) {p.question}" for p in problems)
 
 
-def optimise(state: dict[str, Any], runtime: Runtime[PlannerContext]) -> dict[str, Any]:
+def optimise(state: PlannerState, runtime: Runtime[PlannerContext]) -> dict[str, Any]:
     """The optimiser: K new plans built on the best P of the queue, their learners' suggestions and teacher notes."""
     ctx = _ctx(runtime)
     group, model = _group(state), real_model(ctx, "planner")
@@ -255,7 +256,7 @@ def optimise(state: dict[str, Any], runtime: Runtime[PlannerContext]) -> dict[st
 # -- evaluation ----------------------------------------------------------------------------------------------------
 
 
-def _tasks(state: dict[str, Any], ctx: PlannerContext) -> list[tuple[str, dict[str, Any]]]:
+def _tasks(state: PlannerState, ctx: PlannerContext) -> list[tuple[str, dict[str, Any]]]:
     out: list[tuple[str, dict[str, Any]]] = []
     for plan in state["candidates"]:
         for problem in state["tests"]:
@@ -266,7 +267,7 @@ def _tasks(state: dict[str, Any], ctx: PlannerContext) -> list[tuple[str, dict[s
     return out
 
 
-def evaluation_tasks(state: dict[str, Any], ctx: PlannerContext) -> list[Send]:
+def evaluation_tasks(state: PlannerState, ctx: PlannerContext) -> list[Send]:
     """One `predict` task per candidate x test problem x repeat and one `judge` task per candidate."""
     return [Send(node, task) for node, task in _tasks(state, ctx)]
 
@@ -309,7 +310,7 @@ def judge(task: dict[str, Any], runtime: Runtime[PlannerContext]) -> dict[str, A
     return {"judgements": [record], "calls": int(record["real"])}
 
 
-def evaluate_all(state: dict[str, Any], runtime: Runtime[PlannerContext]) -> dict[str, Any]:
+def evaluate_all(state: PlannerState, runtime: Runtime[PlannerContext]) -> dict[str, Any]:
     """Every prediction and judgement of the round, one after the other (the original's sequential loop)."""
     ctx = _ctx(runtime)
     predictions, judgements = [], []
@@ -325,7 +326,7 @@ def evaluate_all(state: dict[str, Any], runtime: Runtime[PlannerContext]) -> dic
 # -- ranking and stopping ------------------------------------------------------------------------------------------
 
 
-def rank(state: dict[str, Any], runtime: Runtime[PlannerContext]) -> dict[str, Any]:
+def rank(state: PlannerState, runtime: Runtime[PlannerContext]) -> dict[str, Any]:
     """Score the round's plans, merge them into the queue (best first), summarise the round, decide on stopping."""
     ctx = _ctx(runtime)
     ids = {c["id"] for c in state["candidates"]}
@@ -349,7 +350,7 @@ def _brief(plan: dict[str, Any]) -> dict[str, Any]:
     return {k: plan.get(k) for k in ("id", "round", "origin", "success", "ciddp_mean", "ciddp", "markdown")}
 
 
-def approve(state: dict[str, Any], runtime: Runtime[PlannerContext]) -> dict[str, Any]:
+def approve(state: PlannerState, runtime: Runtime[PlannerContext]) -> dict[str, Any]:
     """Pause for the teacher: accept a plan, edit it (the edit is scored next) or ask for another round."""
     ctx = _ctx(runtime)
     last = state.get("approval") or {}
@@ -368,7 +369,7 @@ def approve(state: dict[str, Any], runtime: Runtime[PlannerContext]) -> dict[str
     return _decision(state, decision)
 
 
-def _decision(state: dict[str, Any], decision: Any) -> dict[str, Any]:
+def _decision(state: PlannerState, decision: Any) -> dict[str, Any]:
     if isinstance(decision, str):
         decision = {"action": decision}
     if not isinstance(decision, dict) or decision.get("action") not in ACTIONS:
@@ -396,7 +397,7 @@ def _decision(state: dict[str, Any], decision: Any) -> dict[str, Any]:
 # -- the end -------------------------------------------------------------------------------------------------------
 
 
-def finish(state: dict[str, Any], runtime: Runtime[PlannerContext]) -> dict[str, Any]:
+def finish(state: PlannerState, runtime: Runtime[PlannerContext]) -> dict[str, Any]:
     """The final plan (the teacher's choice, else the best of the queue) and the run's figures."""
     approval = state.get("approval") or {}
     queue = state["queue"]

@@ -30,9 +30,8 @@ dumps]}`. Output: `rounds` (one summary per round), `kept` (the strategies store
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
@@ -46,9 +45,9 @@ from pedagraph.agents.distill import (
     improve_tasks,
     seed_round,
 )
-from typing_extensions import TypedDict
 
 from pedagraph.methods.distill.context import DistillContext
+from pedagraph.methods.distill.state import DistillState as State
 from pedagraph.runtime import ModelOverride, bind_services, documented
 
 __all__ = ["Context", "ModelOverride", "State", "build_graph", "graph"]
@@ -63,33 +62,6 @@ class Context(DistillContext):
     judge), `library`, `rounds`, `per_round`, `max_strategies`, `min_gain`, `verify_siblings`, `k`,
     `dimensions`, `dataset`, `held_out`, `seed`; see `DistillContext`.
     """
-
-
-class State(TypedDict, total=False):
-    """One distillation run: the scenario pool, the rounds' attempts, candidates, kept strategies and summaries."""
-
-    pool: list[dict[str, Any]]
-    """The training scenarios (`Scenario` dumps)."""
-    scenarios: list[dict[str, Any]]
-    """The current round's scenarios."""
-    used: list[str]
-    """Ids of the pool scenarios used so far."""
-    round: int
-    """The current round (from 1)."""
-    attempts: Annotated[list[dict[str, Any]], operator.add]
-    """Every judged reply of the tutor: scenario, round, reply, strategies used, labels, score, failed skills."""
-    profile: dict[str, Any]
-    """The latest round's missing-skill profile: per kind the mean score and failure rates; weakest kinds."""
-    failures: list[dict[str, Any]]
-    """The round's failures the coach writes strategies for (attempt and skill)."""
-    candidates: Annotated[list[dict[str, Any]], operator.add]
-    """Every strategy written, with its verification: before, after, gain."""
-    kept: Annotated[list[dict[str, Any]], operator.add]
-    """The strategies stored in the library (with their library ids)."""
-    rounds: Annotated[list[dict[str, Any]], operator.add]
-    """One summary per round: scenarios, mean score, failures, candidates, kept."""
-    stop_reason: str | None
-    """Why the loop stopped: `no_gain`, `nothing_failed`, `rounds_done`, `pool_exhausted` (None while running)."""
 
 
 def route_attempts(state: State) -> list[Send]:
