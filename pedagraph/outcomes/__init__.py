@@ -11,6 +11,7 @@ from pedagraph.outcomes.features import ReplyFeatures, count_tokens, read_reply
 from pedagraph.outcomes.items import LearnerPlan, load_profiles, plan_for, variant
 from pedagraph.outcomes.learner import FeatureLearner, LearnerParams, LearnerProfile, LLMLearner, seed_learner
 from pedagraph.outcomes.policies import POLICIES, Episode, PolicyEnv, get_policy, policy_names, register_policy
+from pedagraph.outcomes import copilot as _copilot  # noqa: F401, E402 - registers the copilot policies
 
 __all__ = [
     "POLICIES",
