@@ -94,7 +94,8 @@ def _no_decision_reply(problem: Problem, state: dict[str, Any], teacher: Any, rn
     if teacher is not None and not teacher.is_scripted:
         step = steps_of(problem)[min(int(state.get("step_index", 0) or 0), len(steps_of(problem)) - 1)]
         messages = state.get("messages", [])[int(state.get("problem_start", 0) or 0):]
-        lines = "\n".join(f"{'student' if isinstance(m, HumanMessage) else 'tutor'}: {' '.join(message_text(m).split())}"
+        who = {True: "student", False: "tutor"}
+        lines = "\n".join(f"{who[isinstance(m, HumanMessage)]}: {' '.join(message_text(m).split())}"
                           for m in messages[-12:])  # fmt: skip
         text = write_response(teacher, topic=f"{problem.question}\nCurrent step: {step.question}", conversation=lines,
                               decisions=None)  # fmt: skip
@@ -162,7 +163,8 @@ class CopilotPolicy:
     def _decide(self, diagnosis: Any, labels: dict[str, Any], state: dict[str, Any], problem: Problem, error: str,
                 rng: random.Random, env: PolicyEnv) -> tuple[dict[str, Any], dict[str, Any]]:  # fmt: skip
         """The tutor's choice on a fresh suggestion and the turn's decision record."""
-        own = {"error": labels.get("error_type"), "strategy": labels.get("strategy"),
+        error_type = labels.get("error_type")
+        own = {"error": "no_error" if error_type == "none" else error_type, "strategy": labels.get("strategy"),
                "intention": labels.get("intention")}  # fmt: skip
         bridge = ((state.get("last_plan") or {}).get("decisions") or {}).get("bridge") or {}
         graph_by = dict(bridge.get("by") or dict.fromkeys(own, "rules"))

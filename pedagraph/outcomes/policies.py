@@ -220,7 +220,8 @@ def dialogue_episode(out: dict[str, Any], problem: Problem, learner: Any, env: P
     in_question = final is not None and states_number(problem.question, final)
     success = first_success(said, final)
     told = first_telling(replies, final, problem.question, in_question, success) is not None
-    explained = sum(1 for t in out.get("turns", []) if (t.get("plan") or {}).get("kind") == "explain")
+    explained = sum(1 for t in out.get("turns", []) if (t.get("plan") or {}).get("kind") == "explain"
+                    and (t.get("copilot") or {}).get("action", "send") == "send")  # the copilot's own words: none
     steps = steps_of(problem)
     results_told = sum(1 for r in replies for s in steps[:-1] if read_reply(r, s, problem).result_stated)
     return Episode(replies=replies, learner=said, explanations=explained, told=told, solved=success is not None,
