@@ -65,6 +65,8 @@ FIGURES = ("pre", "post", "normalised_gain", "gain", "telling_rate", "solved_pra
 _OPTIONS = {"policy", "learners", "items", "practice", "seeds", "max_turns", "student", "profiles", "bridge",
             "realism", "explanation_budget", "forms", "library", "approved_only", "library_data",
             "library_train"}  # fmt: skip
+_LIBRARY_LOCK = threading.Lock()
+"""One library build at a time in a process (module-level: a suite is pickled to Ray workers, a lock is not)."""
 LIBRARY_POLICIES = frozenset({"tutor_library"})
 """Policies whose teacher reads a strategy library (the run builds one unless `library` names one)."""
 BUNDLED_BRIDGE = ("data", "samples", "bridge", "test.json")
@@ -185,7 +187,6 @@ class OutcomesSuite(Suite):
         self.library = str(o.get("library") or "").strip() or None
         self.library_train = _int(o, "library_train", 12, 1)
         self._questions: set[str] = set()
-        self._lock = threading.Lock()
         self._built: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------------------------------ items
@@ -293,7 +294,7 @@ class OutcomesSuite(Suite):
 
     def build_library(self, ctx: ItemContext) -> dict[str, Any]:
         """Build the run's strategy library once (`strategy_distill`; reused from `library.json` on resume)."""
-        with self._lock:
+        with _LIBRARY_LOCK:
             if self._built is not None:
                 return self._built
             record_path = (ctx.out_dir or Path.cwd()) / "library.json"
