@@ -145,6 +145,46 @@ def test_copilot_model_offline_sends_what_the_tutor_would():
         assert episode("copilot_model", p)[0].replies == episode("tutor", p)[0].replies
 
 
+def _decider(calls: list[Any]) -> Any:
+    """A stand-in real teacher: fixed Bridge decisions (some contradict the verdict), question-only replies."""
+    from pedagraph.llm import StandInChatModel
+
+    def reply(call: Any) -> Any:
+        calls.append(call)
+        if call.schema_name == "ErrorDecision":
+            return {"error": "careless", "reason": "r"}  # invalid on a right answer
+        if call.schema_name == "StrategyDecision":
+            return {"strategy": "affirm_correct_answer", "reason": "r"}  # invalid on a wrong answer
+        if call.schema_name == "IntentionDecision":
+            return {"intention": "support_thinking", "reason": "r"}  # always valid
+        if call.schema_name:
+            return None
+        return "What do you notice about what this step asks?"
+
+    return StandInChatModel(model_name="decider", reply_fn=reply)
+
+
+def test_with_a_real_teacher_the_model_decides_checked_and_none_writes_without_decisions():
+    calls: list[Any] = []
+    models = {"teacher": _decider(calls), **{r: get_model(r, model="scripted") for r in ("evaluator", "student")}}
+
+    def run(name: str) -> Any:
+        learner = seed_learner(bundled_profiles()[1], LearnerParams(), random.Random(1), "x")
+        env = PolicyEnv(learner_id=f"sim:test:real:{name}", rng=random.Random(0), models=models, seed_key="0:1")
+        return get_policy(name).run(PROBLEMS[2], learner, env)
+
+    model = run("copilot_model")
+    who = [b for d in model.extra["decisions"] for b in d["by"].values()]
+    assert "model" in who and "replaced" in who and "rules" not in who  # the model decides, the rules check
+    assert all(d["intention"] == "support_thinking" for d in model.extra["decisions"])
+    calls.clear()
+    none = run("copilot_none")
+    respond = [c for c in calls if not c.schema_name and "respond to a student's mistake" in c.system]
+    assert respond and not any("The student's error:" in c.system for c in respond)  # no decision in the prompt
+    assert {d["reply"] for d in none.extra["decisions"]} == {"model"}
+    assert "What do you notice about what this step asks?" in none.replies
+
+
 # ------------------------------------------------------------------------------------------------ the library
 
 
@@ -172,8 +212,9 @@ def test_the_library_reaches_a_real_teachers_prompt_and_not_the_scripted_one():
 
 
 def test_the_library_is_built_on_scenarios_disjoint_from_the_outcome_items(tmp_path):
-    from pedagraph.distill.scenarios import problem_key
     from pedagraph.evals.suites.outcomes import question_key
+
+    from pedagraph.distill.scenarios import problem_key
     from pedagraph.problems import load_problems
 
     suite = get_suite("outcomes")({"policy": "tutor_library", "learners": 2, "items": 1, "realism": 0})

@@ -87,10 +87,13 @@ def _no_decision_reply(problem: Problem, state: dict[str, Any], teacher: Any, rn
     """(reply, source): a real teacher's reply with no decision, else the neutral prompt to go on."""
     from langchain_core.messages import HumanMessage
 
+    from pedagraph.llm import ManagedChatModel, get_model
     from pedagraph.messages import message_text
     from pedagraph.tutoring.bridge import write_response
     from pedagraph.tutoring.replies import variants
 
+    if teacher is not None and not isinstance(teacher, ManagedChatModel):
+        teacher = get_model("teacher", model=teacher)  # a model object or spec, as the graphs' contexts take it
     if teacher is not None and not teacher.is_scripted:
         step = steps_of(problem)[min(int(state.get("step_index", 0) or 0), len(steps_of(problem)) - 1)]
         messages = state.get("messages", [])[int(state.get("problem_start", 0) or 0):]
@@ -167,7 +170,8 @@ class CopilotPolicy:
         own = {"error": "no_error" if error_type == "none" else error_type, "strategy": labels.get("strategy"),
                "intention": labels.get("intention")}  # fmt: skip
         bridge = ((state.get("last_plan") or {}).get("decisions") or {}).get("bridge") or {}
-        graph_by = dict(bridge.get("by") or dict.fromkeys(own, "rules"))
+        replaced, by = bridge.get("replaced") or {}, bridge.get("by") or {}
+        graph_by = {step: "replaced" if step in replaced else by.get(step, "rules") for step in own}
         if self.decisions == "none":
             text, source = _no_decision_reply(problem, state, env.models.get("teacher"), rng)
             entry = {"error": None, "strategy": None, "intention": None, "by": dict.fromkeys(own, "none"),
