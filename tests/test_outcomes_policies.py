@@ -211,6 +211,16 @@ def test_the_library_reaches_a_real_teachers_prompt_and_not_the_scripted_one():
     assert scripted.extra["strategies_used"] == 0 and scripted.replies == episode("tutor", PROBLEMS[0])[0].replies
 
 
+def test_library_options_are_checked_in_one_line(tmp_path):
+    from pedagraph.errors import DataError
+
+    with pytest.raises(DataError, match="library_train must be at least 1"):
+        get_suite("outcomes")({"policy": "tutor_library", "library_train": "0"})
+    suite = get_suite("outcomes")({"policy": "tutor_library", "library_data": str(tmp_path / "missing.jsonl")})
+    with pytest.raises(DataError, match="no MathDial file to build the strategy library from"):
+        suite.library_scenarios()
+
+
 def test_the_library_is_built_on_scenarios_disjoint_from_the_outcome_items(tmp_path):
     from pedagraph.evals.suites.outcomes import question_key
 
@@ -244,6 +254,7 @@ def test_the_suite_reports_who_decided_and_fallbacks_reproducibly(tmp_path):
     by = summary["decided_by"]
     assert set(by) == set(COPILOT) and set(by["copilot_none"]) == {"none"} and set(by["copilot_model"]) == {"rules"}
     assert by["copilot_random"].get("random", 0) > 0 and by["copilot_expert"].get("expert", 0) > 0
+    assert summary["copilot_none.tokens"]["value"] < summary["copilot_model.tokens"]["value"]  # content-free replies
     assert summary["copilot_model.strategy_met"]["value"] == 1.0
     assert 0 < summary["copilot_random.strategy_met"]["value"] < 1
     assert set(summary["fallbacks_by_policy"]) == {"tutor", "tutor_library", *COPILOT}
