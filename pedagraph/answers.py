@@ -28,6 +28,7 @@ import ast
 import math
 import operator
 import re
+import threading
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -701,6 +702,11 @@ _ARITHMETIC_OPS: dict[type, Callable[[float, float], float]] = {
 }
 
 
+_AST_LOCK = threading.Lock()
+"""`ast.parse` is not thread-safe on this CPython 3.11 (gh-106905: "SystemError: AST constructor recursion depth
+mismatch" when two threads parse at once, as suite items in worker threads do): one parse at a time."""
+
+
 def evaluate_arithmetic(source: str) -> float | None:
     """The value of plain + - * / arithmetic on numbers (unary minus and parentheses too), else None."""
 
@@ -714,7 +720,9 @@ def evaluate_arithmetic(source: str) -> float | None:
         raise ValueError("not plain arithmetic")
 
     try:
-        result = value(ast.parse(source.strip(), mode="eval").body)
+        with _AST_LOCK:
+            tree = ast.parse(source.strip(), mode="eval")
+        result = value(tree.body)
     except (SyntaxError, ValueError, ZeroDivisionError, OverflowError, RecursionError):
         return None
     return result if math.isfinite(result) else None

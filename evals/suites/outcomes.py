@@ -18,18 +18,28 @@ Options (all `--option KEY=VALUE`; `--policy`, `--learners`, `--items`, `--seeds
 * any `LearnerParams` field (`learn_told=0.05`, `forget=0.2`, ...): the offline learner's rates;
 * `bridge`: a Bridge JSON file for the realism check (default: `bridge/test.json` when fetched or in the local
   copy, else the bundled sample when there is one, else the check is skipped and the report says so);
-  `realism`: how many Bridge conversations (20; 0 turns it off).
+  `realism`: how many Bridge conversations (20; 0 turns it off);
+* `library`: the strategy library `tutor_library` reads (a library name in the memory, e.g. one made and approved
+  in the app); without it the run builds one under `--out` (`library/`, `library.json`) with the
+  `strategy_distill` graph (roles teacher, coach, evaluator) on `library_train` (12) MathDial scenarios of
+  `library_data` (default `mathdial/test.jsonl`, else the bundled sample) whose problems are none of the data
+  file's (`library_scenarios`: disjoint from every outcome item); `approved_only`: read only approved entries.
 
 Metrics per policy (`<policy>.<metric>`; 95% percentile intervals from a bootstrap over learners, each with all
 its seeds): pre, post, normalised_gain, gain, telling_rate, solved_practice, turns, tokens, explanations,
-gain_per_turn, gain_per_100_tokens; `diff.<a>-<b>`: the paired difference of normalised gain; `realism.*`.
+gain_per_turn, gain_per_100_tokens; `diff.<a>-<b>`: the paired difference of normalised gain; `realism.*`;
+`<policy>.strategy_met` for the copilot policies (share of decided strategies the reply took). Beside the metrics:
+`decided_by` (policy -> who made each Bridge decision: model, rules, replaced, expert, random, none),
+`decisions_by_policy` and `fallbacks_by_policy` (the run's decision and structured-fallback counters per policy).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import random
+import threading
 from collections import Counter
 from importlib import resources
 from pathlib import Path
@@ -43,17 +53,22 @@ from pedagraph.outcomes import realism
 from pedagraph.outcomes.experiment import run_learner, sim_learner_id
 from pedagraph.outcomes.items import LearnerPlan, load_profiles, plan_for
 from pedagraph.outcomes.learner import LearnerParams, LearnerProfile, LLMLearner, seed_learner
-from pedagraph.outcomes.policies import PolicyEnv, get_policy, policy_names
+from pedagraph.outcomes.policies import LIBRARY, PolicyEnv, get_policy, policy_names
 from pedagraph.outcomes.stats import pairwise, policy_figures
 from pedagraph.problems import load_problems
 
-__all__ = ["OutcomesSuite", "metrics_by_policy"]
+__all__ = ["OutcomesSuite", "decided_by", "metrics_by_policy", "question_key"]
 
 STUDENTS = ("auto", "llm", "offline")
 FIGURES = ("pre", "post", "normalised_gain", "gain", "telling_rate", "solved_practice", "turns", "tokens",
            "explanations", "gain_per_turn", "gain_per_100_tokens")  # fmt: skip
 _OPTIONS = {"policy", "learners", "items", "practice", "seeds", "max_turns", "student", "profiles", "bridge",
-            "realism", "explanation_budget", "forms"}  # fmt: skip
+            "realism", "explanation_budget", "forms", "library", "approved_only", "library_data",
+            "library_train"}  # fmt: skip
+_LIBRARY_LOCK = threading.Lock()
+"""One library build at a time in a process (module-level: a suite is pickled to Ray workers, a lock is not)."""
+LIBRARY_POLICIES = frozenset({"tutor_library"})
+"""Policies whose teacher reads a strategy library (the run builds one unless `library` names one)."""
 BUNDLED_BRIDGE = ("data", "samples", "bridge", "test.json")
 
 
@@ -73,6 +88,23 @@ def _int(options: dict[str, Any], key: str, default: int, low: int = 0) -> int:
 def _list(value: Any, default: str) -> list[str]:
     text = default if value is None or value == "" else str(value)
     return [p.strip() for p in text.split(",") if p.strip()]
+
+
+def question_key(question: str) -> str:
+    """A problem's identity across files: its question, whitespace and case folded (as `distill.problem_key`)."""
+    return " ".join(str(question).lower().split())
+
+
+def decided_by(rows: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Policy -> who made its Bridge decisions (per step, summed): model, rules, replaced, expert, random, none."""
+    out: dict[str, dict[str, int]] = {}
+    for r in rows:
+        counts = out.setdefault(r["policy"], {}) if any(e.get("decisions") for e in r.get("episodes", [])) else None
+        for e in r.get("episodes", []):
+            for d in e.get("decisions") or []:
+                for who in (d.get("by") or {}).values():
+                    counts[who] = counts.get(who, 0) + 1  # type: ignore[index]
+    return out
 
 
 def bridge_path(option: Any) -> tuple[Path | None, str]:
@@ -113,7 +145,7 @@ class OutcomesSuite(Suite):
         "simulated learners: pre-test -> intervention (tutor, tell-at-once, none, ...) -> post-test; normalised "
         "gain with CIs, telling, help spent, gain per unit of help, paired differences; realism on Bridge"
     )
-    roles: ClassVar[tuple[str, ...]] = ("teacher", "evaluator", "student")
+    roles: ClassVar[tuple[str, ...]] = ("teacher", "evaluator", "student", "coach")
     default_data: ClassVar[str] = "gsm8k/test.jsonl"
 
     def __init__(self, options: dict[str, Any]) -> None:
@@ -152,6 +184,10 @@ class OutcomesSuite(Suite):
             raise DataError(f"outcomes: bad learner rate: {str(exc).splitlines()[0]}") from None
         self.profiles, self.profile_source = load_profiles(o.get("profiles"))
         self.bridge, self.bridge_source = bridge_path(o.get("bridge")) if self.realism_n else (None, "off")
+        self.library = str(o.get("library") or "").strip() or None
+        self.library_train = _int(o, "library_train", 12, 1)
+        self._questions: set[str] = set()
+        self._built: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------------------------------ items
 
@@ -160,6 +196,7 @@ class OutcomesSuite(Suite):
         problems = load_problems(path)
         if not problems:
             raise DataError(f"{path}: no problems")
+        self._questions = {question_key(p.question) for p in problems}
         items = []
         plans = [plan_for(problems, i, self.k, random.Random(f"plan:{i}"), self.practice,
                           parallel=self.forms == "parallel") for i in range(self.learners)]  # fmt: skip
@@ -200,13 +237,29 @@ class OutcomesSuite(Suite):
         tag = hashlib.sha1(str(Path(ctx.out_dir or ".").resolve()).encode()).hexdigest()[:8]  # one run's learners
         learner_id = sim_learner_id(data["learner"], data["policy"], data["seed"], tag=f"outcomes-{tag}")
         learner = self._learner(data, ctx, kind, learner_id)
+        from pedagraph.llm.usage import track_usage
+
         models = {"teacher": ctx.model("teacher"), "evaluator": ctx.model("evaluator"), "student": student}
         env = PolicyEnv(learner_id=learner_id, rng=None, models=models, max_turns=self.max_turns,
                         options=self.options)  # fmt: skip
+        built = None
+        if data["policy"] in LIBRARY_POLICIES and self.library is None:
+            built = self.build_library(ctx)
+            env.memory = self._memory(ctx)
         policy = get_policy(data["policy"], self.options)
         plan = LearnerPlan.model_validate(data["plan"])
-        result = run_learner(plan, learner, policy, env, get_learner_store(),
-                             seed_key=f"{data['seed']}:{data['learner']}")  # fmt: skip
+        with track_usage() as tracker:
+            result = run_learner(plan, learner, policy, env, get_learner_store(),
+                                 seed_key=f"{data['seed']}:{data['learner']}")  # fmt: skip
+        fallbacks: dict[str, int] = {}
+        for row in tracker.structured_rows():
+            if row["fallback"]:
+                fallbacks[row["node"]] = fallbacks.get(row["node"], 0) + row["fallback"]
+        result["decisions"], result["fallbacks"] = tracker.decision_rows(), fallbacks
+        if built is not None:
+            result["library"] = {"name": LIBRARY, "size": len(built.get("strategies") or []), "built": True}
+        elif data["policy"] in LIBRARY_POLICIES:
+            result["library"] = {"name": self.library, "built": False}
         return {
             "kind": "learner", "policy": data["policy"], "learner": data["learner"], "seed": data["seed"],
             "student": kind, "profile": data["profile"]["name"],
@@ -217,6 +270,57 @@ class OutcomesSuite(Suite):
             "scripted": {r: m.is_scripted for r, m in models.items()},
             **result,
         }  # fmt: skip
+
+    def _memory(self, ctx: ItemContext) -> Any:
+        from pedagraph.memory import Memory
+
+        return Memory((ctx.out_dir or Path.cwd()) / "library")
+
+    def library_scenarios(self) -> list[Any]:
+        """The MathDial scenarios the run's library is built on: none about a problem of the outcome data file."""
+        from pedagraph.datasets import locate
+        from pedagraph.distill.scenarios import balanced, load_scenarios, problem_key
+
+        option = self.options.get("library_data")
+        located = None if option else locate("mathdial/test.jsonl")
+        path = Path(str(option)).expanduser() if option else located.path if located else None
+        if path is None or not path.is_file():
+            raise DataError(f"outcomes: no MathDial file to build the strategy library from ({option or 'registry'})",
+                            hint="--option library_data=PATH, or --option library=NAME for an existing library")
+        pool = [s for s in load_scenarios(path) if problem_key(s) not in self._questions]
+        if not pool:
+            raise DataError(f"outcomes: every scenario of {path} is about a problem of the outcome items")
+        return balanced(pool, self.library_train)
+
+    def build_library(self, ctx: ItemContext) -> dict[str, Any]:
+        """Build the run's strategy library once (`strategy_distill`; reused from `library.json` on resume)."""
+        with _LIBRARY_LOCK:
+            if self._built is not None:
+                return self._built
+            record_path = (ctx.out_dir or Path.cwd()) / "library.json"
+            if record_path.exists():
+                self._built = json.loads(record_path.read_text(encoding="utf-8"))
+                return self._built
+            from pedagraph.graphs.strategy_distill import Context, build_graph
+
+            from pedagraph.distill.library import StrategyLibrary
+
+            train = self.library_scenarios()
+            memory = self._memory(ctx)
+            context = Context(teacher_model=ctx.model("teacher"), coach_model=ctx.model("coach"),
+                              evaluator_model=ctx.model("evaluator"), library=LIBRARY)  # fmt: skip
+            out = build_graph(memory=memory).invoke({"pool": [s.model_dump(mode="json") for s in train]},
+                                                    context=context, config={"recursion_limit": 200})  # fmt: skip
+            record = {"library": LIBRARY, "train": [s.id for s in train],
+                      "train_questions": [s.problem.get("question", "") for s in train],
+                      "stop_reason": out.get("stop_reason"), "kept": len(out.get("kept") or []),
+                      "candidates": len(out.get("candidates") or []),
+                      "strategies": [e.model_dump(mode="json") for e in StrategyLibrary(memory, LIBRARY).all()],
+                      }  # fmt: skip
+            record_path.parent.mkdir(parents=True, exist_ok=True)
+            record_path.write_text(json.dumps(record, indent=1), encoding="utf-8")
+            self._built = record
+            return record
 
     def _realism(self, data: dict[str, Any], ctx: ItemContext, kind: str) -> dict[str, Any]:
         rng = random.Random(f"realism:{data['c_id']}")
@@ -257,6 +361,24 @@ class OutcomesSuite(Suite):
                 diff = pairwise(rows, a, b)
                 if diff is not None:
                     summary[f"diff.{a}-{b}.normalised_gain"] = diff.to_dict()
+        from pedagraph.evals.metrics import proportion
+
+        for p in policies:
+            met = [bool(d.get("met")) for r in rows if r["policy"] == p for e in r.get("episodes", [])
+                   for d in e.get("decisions") or [] if d.get("strategy")]  # fmt: skip
+            if met:
+                summary[f"{p}.strategy_met"] = proportion(met).to_dict()
+        summary["decided_by"] = decided_by(rows)
+        summary["decisions_by_policy"], summary["fallbacks_by_policy"] = {}, {}
+        for r in rows:
+            kinds = summary["decisions_by_policy"].setdefault(r["policy"], {})
+            for kind, counts in (r.get("decisions") or {}).items():
+                agg = kinds.setdefault(kind, {})
+                for by, n in counts.items():
+                    agg[by] = agg.get(by, 0) + int(n)
+            nodes = summary["fallbacks_by_policy"].setdefault(r["policy"], {})
+            for node, n in (r.get("fallbacks") or {}).items():
+                nodes[node] = nodes.get(node, 0) + int(n)
         summary.update(realism_summary([r for r in results if r.get("kind") == "realism"]))
         return summary
 
@@ -283,6 +405,7 @@ class OutcomesSuite(Suite):
                 value, unc, n = format_metric(m.to_dict())
                 lines.append(f"| {name.replace('-', ' − ')} | {value} | {unc} | {n} |")
             lines.append("")
+        lines += decision_report(summary, metrics)
         lines += [
             "What this measures: how much a simulated learner's test score on new problems of the same skills "
             "rises after an intervention (normalised gain, Hake 1998), how much help it took (replies, word-piece "
@@ -328,6 +451,24 @@ def comparison_table(metrics: dict[str, Any]) -> str:
             cells.append(f"{value} {unc}".strip())
         lines.append(f"| `{policy}` | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def decision_report(summary: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
+    """Who made each policy's Bridge decisions, how often the reply took the decided strategy, and the fallbacks."""
+    source = summary if "decided_by" in summary else metrics
+    by, falls = source.get("decided_by") or {}, source.get("fallbacks_by_policy") or {}
+    if not by and not any(falls.values()):
+        return []
+    lines = ["Who made the Bridge decisions (error, strategy, intention; one count per step and learner turn):", "",
+             "| policy | decided by | strategy taken by the reply | structured fallbacks |",
+             "| --- | --- | --- | --- |"]  # fmt: skip
+    for policy in sorted(set(by) | {p for p, f in falls.items() if f}):
+        who = ", ".join(f"{k} {v}" for k, v in sorted((by.get(policy) or {}).items())) or "-"
+        met = metrics.get(f"{policy}.strategy_met") or {}
+        taken = "n/a" if met.get("value") is None else f"{100 * met['value']:.0f}% of {met.get('n')}"
+        fell = ", ".join(f"{k} {v}" for k, v in (falls.get(policy) or {}).items()) or "0"
+        lines.append(f"| `{policy}` | {who} | {taken} | {fell} |")
+    return [*lines, ""]
 
 
 def gain_help_plot(metrics: dict[str, Any], path: Path) -> Path | None:

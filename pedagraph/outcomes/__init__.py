@@ -6,6 +6,7 @@ reply (`features`), test and practice items (`items`), the policy registry (`pol
 `evals/suites/outcomes.py`; the teachers' view is `ui/outcomes_tab.py`.
 """
 
+from pedagraph.outcomes import copilot as _copilot  # noqa: F401, E402 - registers the copilot policies
 from pedagraph.outcomes.experiment import credit, normalised_gain, run_learner, sim_learner_id
 from pedagraph.outcomes.features import ReplyFeatures, count_tokens, read_reply
 from pedagraph.outcomes.items import LearnerPlan, load_profiles, plan_for, variant

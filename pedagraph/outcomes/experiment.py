@@ -105,6 +105,7 @@ def run_learner(
     store.apply(env.learner_id, _evidence(env.learner_id, "pre", plan.pre, pre))
     learner.rest()
     env.rng = random.Random(f"{seed_key}:practice")
+    env.seed_key = seed_key
     episodes: list[Episode] = []
     for problem in plan.practice:
         episodes.append(policy.run(problem, learner, env))

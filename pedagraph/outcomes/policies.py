@@ -12,12 +12,15 @@ Shipped policies (`POLICIES`):
   explanations (budget `explanation_budget`, default 3), the learner as its simulated student;
 * `tutor_no_tom` — the same tutor with no worked explanations (budget 0);
 * `lesson` — an EduPlanner lesson on the practice problem's skills (the planner's draft plan: knowledge points,
-  the practice problem as a worked example, an exercise), read once; compare it with `none`.
+  the practice problem as a worked example, an exercise), read once; compare it with `none`;
+* `tutor_library` — `tutor` whose teacher reads a distilled strategy library (`TutoringContext.strategies`;
+  option `library`, else the library the suite builds with `strategy_distill` on scenarios disjoint from the
+  outcome items); only a real teacher reads strategies, so offline it is `tutor`;
+* `copilot_expert`, `copilot_model`, `copilot_random`, `copilot_none` — the copilot graph with Bridge decisions
+  from each source (`outcomes.copilot`).
 
-A method adds itself with `register_policy(name, description)(factory)`, where `factory(options) -> Policy`;
-e.g. Bridge/CoPilot decisions (expert, model, random, none) as a policy that turns each decision into the
-tutor's reply, an EduPlanner lesson read before practice, or the tutor with a distilled strategy library
-(`TutoringContext.strategies`). `policy_names()` lists them; an unknown name is a one-line DataError.
+A method adds itself with `register_policy(name, description)(factory)`, where `factory(options) -> Policy`.
+`policy_names()` lists them; an unknown name is a one-line DataError.
 """
 
 from __future__ import annotations
@@ -33,7 +36,20 @@ from pedagraph.outcomes.features import count_tokens, read_reply
 from pedagraph.problems import Problem, steps_of
 from pedagraph.prompts import render
 
-__all__ = ["POLICIES", "Episode", "Policy", "PolicyEnv", "get_policy", "policy_names", "register_policy"]
+__all__ = [
+    "LIBRARY",
+    "POLICIES",
+    "Episode",
+    "Policy",
+    "PolicyEnv",
+    "dialogue_episode",
+    "get_policy",
+    "policy_names",
+    "register_policy",
+]
+
+LIBRARY = "outcomes"
+"""The strategy library `tutor_library` reads when the run gives no `library` option (the suite builds it)."""
 
 
 @dataclass
@@ -45,6 +61,10 @@ class PolicyEnv:
     models: dict[str, Any] = field(default_factory=dict)
     max_turns: int = 8
     options: dict[str, Any] = field(default_factory=dict)
+    seed_key: str = ""
+    """(seed, learner) of the run: policies seed their own draws from it (`run_learner` sets it)."""
+    memory: Any = None
+    """The memory the tutor retrieves a strategy library from (None: the default one)."""
 
 
 @dataclass
@@ -153,12 +173,14 @@ class TutorGraph:
 
     name: str = "tutor"
     explanation_budget: int = 3
+    strategies: Any = None
+    """A strategy library the teacher reads (`TutoringContext.strategies`: a library name in `env.memory`)."""
+    approved_only: bool = False
 
     def run(self, problem: Problem, learner: Any, env: PolicyEnv) -> Episode:
         """One tutoring dialogue on the practice problem, up to `env.max_turns` learner turns."""
         from langgraph.checkpoint.memory import InMemorySaver
 
-        from pedagraph.evals.suites.tutoring import first_success, first_telling, states_number
         from pedagraph.graphs.tutor import Context, build_graph
 
         context = Context(
@@ -172,26 +194,39 @@ class TutorGraph:
             evaluator_model=env.models.get("evaluator"),
             student_model=env.models.get("student"),
             student_simulator=learner.simulator(env.rng),
+            strategies=self.strategies,
+            strategy_approved_only=self.approved_only,
         )
-        graph = build_graph(checkpointer=InMemorySaver())
+        graph = build_graph(checkpointer=InMemorySaver(), memory=env.memory)
         config = {"configurable": {"thread_id": f"outcomes-{env.learner_id}-{problem.id}"},
                   "recursion_limit": 30 + 8 * env.max_turns}  # fmt: skip
         out = graph.invoke({"problem_data": problem.model_dump(mode="json")}, config, context=context)
-        messages = out.get("messages", [])[out.get("problem_start", 0):]
-        replies = [_text(m) for m in messages if isinstance(m, AIMessage)]
-        said = [_text(m) for m in messages if isinstance(m, HumanMessage)]
-        learner.after_dialogue(replies, problem, env.rng)
-        final = problem.final_value
-        in_question = final is not None and states_number(problem.question, final)
-        success = first_success(said, final)
-        told = first_telling(replies, final, problem.question, in_question, success) is not None
-        explained = sum(1 for t in out.get("turns", []) if (t.get("plan") or {}).get("kind") == "explain")
-        steps = steps_of(problem)
-        results_told = sum(
-            1 for r in replies for s in steps[:-1] if read_reply(r, s, problem).result_stated
-        )  # fmt: skip
-        return Episode(replies=replies, learner=said, explanations=explained, told=told, solved=success is not None,
-                       extra={"end_reason": out.get("end_reason"), "step_results_told": results_told})  # fmt: skip
+        extra: dict[str, Any] = {}
+        if self.strategies is not None:
+            extra["strategies_used"] = sum(len(t.get("strategies") or []) for t in out.get("turns", []))
+        return dialogue_episode(out, problem, learner, env, extra=extra)
+
+
+def dialogue_episode(out: dict[str, Any], problem: Problem, learner: Any, env: PolicyEnv,
+                     extra: dict[str, Any] | None = None) -> Episode:  # fmt: skip
+    """The episode of a finished tutor or copilot dialogue: replies read, learner turns, telling, explanations."""
+    from pedagraph.evals.suites.tutoring import first_success, first_telling, states_number
+
+    messages = out.get("messages", [])[out.get("problem_start", 0):]
+    replies = [_text(m) for m in messages if isinstance(m, AIMessage)]
+    said = [_text(m) for m in messages if isinstance(m, HumanMessage)]
+    learner.after_dialogue(replies, problem, env.rng)
+    final = problem.final_value
+    in_question = final is not None and states_number(problem.question, final)
+    success = first_success(said, final)
+    told = first_telling(replies, final, problem.question, in_question, success) is not None
+    explained = sum(1 for t in out.get("turns", []) if (t.get("plan") or {}).get("kind") == "explain"
+                    and (t.get("copilot") or {}).get("action", "send") == "send")  # the copilot's own words: none
+    steps = steps_of(problem)
+    results_told = sum(1 for r in replies for s in steps[:-1] if read_reply(r, s, problem).result_stated)
+    return Episode(replies=replies, learner=said, explanations=explained, told=told, solved=success is not None,
+                   extra={"end_reason": out.get("end_reason"), "step_results_told": results_told,
+                          **(extra or {})})  # fmt: skip
 
 
 @dataclass
@@ -243,3 +278,10 @@ def _lesson(options: dict[str, Any]) -> Policy:
 @register_policy("tutor_no_tom", "the tutor graph without worked explanations (explanation budget 0)")
 def _tutor_no_tom(options: dict[str, Any]) -> Policy:
     return TutorGraph(name="tutor_no_tom", explanation_budget=0)
+
+
+@register_policy("tutor_library", "the tutor graph whose teacher reads a distilled strategy library (offline: = tutor)")
+def _tutor_library(options: dict[str, Any]) -> Policy:
+    approved = str(options.get("approved_only", "")).strip().lower() in ("1", "true", "yes", "on")
+    return TutorGraph(name="tutor_library", explanation_budget=int(options.get("explanation_budget", 3)),
+                      strategies=str(options.get("library") or LIBRARY), approved_only=approved)  # fmt: skip
