@@ -18,11 +18,11 @@ from hypothesis import strategies as st
 from pedagraph.evals.runner import RunConfig, get_suite, run_suite
 
 from pedagraph.llm import get_model
+from pedagraph.methods.copilot.bridge import ERROR_LABELS, check_decisions
 from pedagraph.outcomes import LearnerParams, PolicyEnv, get_policy, policy_names, seed_learner
 from pedagraph.outcomes.copilot import EXPERT_BY_ERROR, expert_decisions, known_error, random_valid
 from pedagraph.outcomes.items import bundled_profiles
 from pedagraph.problems import bundled_problems
-from pedagraph.tutoring.bridge import ERROR_LABELS, check_decisions
 
 SAMPLE = Path(__file__).resolve().parents[1] / "pedagraph" / "data" / "problems" / "gsm8k_sample.jsonl"
 COPILOT = ("copilot_expert", "copilot_model", "copilot_random", "copilot_none")
@@ -84,7 +84,7 @@ def test_the_expert_table_is_bridges_most_frequent_valid_choice():
     from collections import Counter, defaultdict
 
     from pedagraph.datasets import locate
-    from pedagraph.tutoring.bridge import gold_labels
+    from pedagraph.methods.copilot.bridge import gold_labels
 
     found = locate("bridge/train.json", sample=False)
     if found is None:
@@ -224,7 +224,7 @@ def test_library_options_are_checked_in_one_line(tmp_path):
 def test_the_library_is_built_on_scenarios_disjoint_from_the_outcome_items(tmp_path):
     from pedagraph.evals.suites.outcomes import question_key
 
-    from pedagraph.distill.scenarios import problem_key
+    from pedagraph.methods.distill.scenarios import problem_key
     from pedagraph.problems import load_problems
 
     suite = get_suite("outcomes")({"policy": "tutor_library", "learners": 2, "items": 1, "realism": 0})

@@ -279,7 +279,7 @@ class OutcomesSuite(Suite):
     def library_scenarios(self) -> list[Any]:
         """The MathDial scenarios the run's library is built on: none about a problem of the outcome data file."""
         from pedagraph.datasets import locate
-        from pedagraph.distill.scenarios import balanced, load_scenarios, problem_key
+        from pedagraph.methods.distill.scenarios import balanced, load_scenarios, problem_key
 
         option = self.options.get("library_data")
         located = None if option else locate("mathdial/test.jsonl")
@@ -303,7 +303,7 @@ class OutcomesSuite(Suite):
                 return self._built
             from pedagraph.graphs.strategy_distill import Context, build_graph
 
-            from pedagraph.distill.library import StrategyLibrary
+            from pedagraph.methods.distill.library import StrategyLibrary
 
             train = self.library_scenarios()
             memory = self._memory(ctx)

@@ -72,8 +72,8 @@ def expert_decisions(verdict: str | None, error: str) -> dict[str, str] | None:
 
 def random_valid(rng: random.Random, verdict: str | None) -> dict[str, str]:
     """An error, a strategy and an intention drawn uniformly among those valid for the verdict (no reveal)."""
+    from pedagraph.methods.copilot.bridge import ERROR_LABELS, check_decisions
     from pedagraph.taxonomy import Intention, Strategy
-    from pedagraph.tutoring.bridge import ERROR_LABELS, check_decisions
 
     def pick(step: str, values: list[str]) -> str:
         valid = [v for v in values if v != "other" and check_decisions(step, v, verdict=verdict) is None]
@@ -89,8 +89,8 @@ def _no_decision_reply(problem: Problem, state: dict[str, Any], teacher: Any, rn
 
     from pedagraph.llm import ManagedChatModel, get_model
     from pedagraph.messages import message_text
-    from pedagraph.tutoring.bridge import write_response
-    from pedagraph.tutoring.replies import variants
+    from pedagraph.methods.copilot.bridge import write_response
+    from pedagraph.methods.tutor.replies import variants
 
     if teacher is not None and not isinstance(teacher, ManagedChatModel):
         teacher = get_model("teacher", model=teacher)  # a model object or spec, as the graphs' contexts take it
