@@ -403,7 +403,7 @@ def test_scripted_notice_is_said_once_per_problem(tutor):
     tutor.invoke({"problem_id": "gsm8k-sample-3"}, cfg("nt"), context=context)
     for q in ("What does an increase of 150% mean?", "what is a profit?", "What is your favourite football team?"):
         out = say(tutor, "nt", context, q)
-    assert sum("scripted model" in r for r in replies(out)) == 1
+    assert sum("fixed templates" in r for r in replies(out)) == 1
 
 
 def test_worked_lines_end_with_a_full_stop(tutor):

@@ -37,7 +37,7 @@ from pedagraph.errors import DataError, PedagraphError
 from pedagraph.messages import message_text
 from pedagraph.problems import bundled_problems, get_problem
 from pedagraph.settings import Settings, ensure_home, load_settings
-from pedagraph.taxonomy import Strategy
+from pedagraph.taxonomy import Strategy, teacher_label, teacher_words
 from pedagraph.tutoring.copilot import brief_text, parse_choice
 from pedagraph.visible import CHAT_DISPLAY
 
@@ -219,15 +219,27 @@ class CopilotRooms:
 
 
 def _labels_markdown(s: dict[str, Any]) -> str:
+    """The tutor's labels of a suggestion in a teacher's words, each research label on hover."""
     lab = s["labels"]
     gate = s.get("gate") or {}
-    lines = [f"**Suggestion {s['n']}** · error type `{lab['error_type']}` → strategy `{lab['strategy']}` → "
-             f"intention `{lab['intention']}` · move `{lab['move']}` · CLASS {lab['class_category']} / action "
-             f"{lab['class_action']}", f"Learner model: {brief_text(s.get('learner') or {})}"]  # fmt: skip
+
+    def said(kind: str, value: str) -> str:
+        return teacher_label(kind, value) if teacher_words(kind, value) else ""
+
+    answer = f'their answer: <abbr title="CLASS student response">{lab["class_category"]}</abbr>'
+    action = said("action", lab["class_action"])
+    plan = (said("strategy", lab["strategy"]), said("intention", lab["intention"]))
+    parts = [f"**Suggestion {s['n']}**", f"what went wrong: {said('error', lab['error_type'])}",
+             " ".join(x for x in ("next:", *plan) if x),
+             f"the move {said('move', lab['move'])}", f"{answer}, so {action}" if action else answer]  # fmt: skip
+    lines = [" · ".join(parts),
+             f"What the learner model says: {brief_text(s.get('learner') or {})}"]  # fmt: skip
     if gate.get("action"):
-        lines.append(f"The reveal gate {gate['action']} the draft ({gate.get('reason')}).")
+        reason = str(gate.get("reason") or "").replace("_", " ")
+        lines.append(f"The answer check {gate['action']} the draft ({reason}).")
     if s.get("asked_strategy") and not s.get("strategy_met", True):
-        lines.append(f"No suggestion takes `{s['asked_strategy']}` for this turn: here is another one.")
+        lines.append(f"No suggestion takes “{teacher_words('strategy', s['asked_strategy'])}” for this turn: "
+                     "here is another one.")  # fmt: skip
     if s.get("repeated"):
         lines.append("No other suggestion for this turn: write your own, or send this one.")
     return "\n\n".join(lines)
@@ -360,7 +372,7 @@ def build_copilot_tab(learner_choices: Any = None) -> SimpleNamespace:
                 with gr.Row():
                     send = gr.Button("Send", variant="primary", elem_id="copilot-send")
                     another = gr.Button("Another suggestion", elem_id="copilot-regenerate")
-                    strategy = gr.Dropdown([("any strategy", ""), *[(x.value.replace("_", " "), x.value)
+                    strategy = gr.Dropdown([("any strategy", ""), *[(teacher_words("strategy", x.value), x.value)
                                             for x in Strategy if x != Strategy.OTHER]], value="",
                                            label="with strategy", elem_id="copilot-strategy")  # fmt: skip
                     override = gr.Checkbox(label="Send anyway", value=False, elem_id="copilot-override")
