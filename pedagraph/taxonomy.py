@@ -110,7 +110,7 @@ TEACHER_WORDS: dict[str, dict[str, str]] = {
         "provide_strategy": "suggest a way in", "provide_example": "show a worked example",
         "provide_correction": "correct it", "provide_similar_problem": "try a similar problem",
         "simplify_question": "make the question simpler", "affirm_correct_answer": "confirm the answer",
-        "encourage_student": "encourage", "other": "something else",
+        "encourage_student": "encourage", "other": "",
     },
     "intention": {
         "motivate_student": "to motivate", "elaborate_answer": "to build on the answer",

@@ -255,17 +255,19 @@ def main() -> None:
             learner.locator("#tutor-chat").wait_for()
 
             def copilot(_: str) -> None:
-                teacher_tabs(teacher, shots, base, "Ana")
+                teacher_tabs(teacher, shots, base, "Ana")  # Class, Lesson planner, then opens a Copilot room
+                wait_text(teacher.locator("#copilot-labels"), r"Suggestion 1")
+                teacher.locator("#copilot-send").click()  # the suggested opener, as is
                 learner.locator("#copilot-join").click()
-                wait_text(learner.locator("#copilot-status"), r"\w{3}")
-                learner.locator("#copilot-student-box input, #copilot-student-box textarea").first.fill(
-                    "I added 16 and 3 and got 19"
-                )
+                wait_text(learner.locator("#copilot-student-chat"), r"First step")
+                box = learner.locator("#copilot-student-box textarea, #copilot-student-box input").first
+                box.fill("I added 16 and 3 and got 19")
                 learner.locator("#copilot-student-send").click()
-                wait_text(learner.locator("#copilot-student-chat"), r"19")
+                wait_text(teacher.locator("#copilot-labels"), r"Suggestion 2")
                 copilot_tutor(teacher, shots)
                 teacher.locator("#copilot-send").click()
-                learner.wait_for_timeout(4000)
+                wait_text(learner.locator("#copilot-status"), r"(?i)your turn")
+                learner.wait_for_timeout(1500)
                 shots.take(learner, "l05-copilot-student")
 
             try:

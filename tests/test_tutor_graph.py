@@ -662,7 +662,7 @@ def test_course_material_is_searched_only_when_ingested(problem):
     calls: list[str] = []
 
     class Hit:
-        citation = "notes.md § Eggs, chunk 1"
+        citation = "notes.md § Eggs, part 1"
         text = "Subtract what is used from what is laid."
         score = None
 
@@ -690,7 +690,7 @@ def test_course_material_is_searched_only_when_ingested(problem):
     start(tutor, "m1", context)
     say(tutor, "m1", context, "hint please")
     assert calls == ["count:materials:ducks", "search:materials"]
-    assert "notes.md § Eggs, chunk 1" in [c for c in teacher.calls if not c.schema_name][0].system
+    assert "notes.md § Eggs, part 1" in [c for c in teacher.calls if not c.schema_name][0].system
     fake.n = 0
     calls.clear()
     say(tutor, "m1", context, "another hint please")
@@ -890,7 +890,7 @@ ALGEBRA_NOTES = """# Equations
 To solve an equation, do the same thing to both sides until the unknown stands alone.
 """
 
-DUCK_EGGS = "ducks.md § Ducks > Eggs, chunk 1"
+DUCK_EGGS = "ducks.md § Ducks > Eggs, part 1"
 
 
 def ingest_notes(tmp_path, name: str, text: str, course: str) -> None:
@@ -946,7 +946,7 @@ def test_question_mode_quotes_ingested_material_with_citations_and_respects_the_
     reply = out["messages"][-1].content
     assert "ducks.md" not in reply and 'for your class' in reply and out["turns"][-1]["citations"] == []
     out = say(tutor, "q1", algebra, "How do I solve an equation?")
-    assert "[algebra.md § Equations, chunk 1]" in out["messages"][-1].content
+    assert "[algebra.md § Equations, part 1]" in out["messages"][-1].content
     out = say(tutor, "q1", ducks, "How do I solve an equation?")
     assert "algebra.md" not in out["messages"][-1].content
     assert out["mode"] == "question" and "__interrupt__" in out and len(out["turns"]) == 4
@@ -1016,15 +1016,15 @@ def test_real_teacher_answers_a_question_grounded_in_the_retrieved_passages(tuto
     import pedagraph.memory as memory
 
     calls: list[str] = []
-    hit = FakeHit("fractions.md § Adding, chunk 2", "Rewrite both fractions over a common denominator.", 0.8)
+    hit = FakeHit("fractions.md § Adding, part 2", "Rewrite both fractions over a common denominator.", 0.8)
     monkeypatch.setattr(memory, "get_memory", lambda: FakeMemory([hit], calls))
-    answer = "Put both over a common denominator first [fractions.md § Adding, chunk 2]. Want to try a problem?"
+    answer = "Put both over a common denominator first [fractions.md § Adding, part 2]. Want to try a problem?"
     teacher = StandInChatModel(reply_fn=lambda c: None if c.schema_name else answer)
     context = ctx(learner_id="rq", teacher_model=teacher, course="math-5")
     out = tutor.invoke({"question": "How do I add fractions?"}, cfg("rq"), context=context)
     assert calls == ["count:materials:math-5", "search:materials:math-5:How do I add fractions?"]
     call = [c for c in teacher.calls if not c.schema_name][0]
-    assert "[fractions.md § Adding, chunk 2] Rewrite both fractions over a common denominator." in call.system
+    assert "[fractions.md § Adding, part 2] Rewrite both fractions over a common denominator." in call.system
     assert 'for your class' in call.system and "square brackets" in call.system
     assert call.last_user == "How do I add fractions?"
     assert out["messages"][-1].content == answer and out["turns"][-1]["citations"] == [hit.citation]
@@ -1042,9 +1042,9 @@ def test_a_passage_that_would_reveal_the_answer_is_never_quoted(tutor, problem, 
     import pedagraph.memory as memory
 
     final = format_number(problem.final_value)
-    leaky = FakeHit("janet.md § Market, chunk 1", f"Janet makes ${final} every day at the market.", 0.9)
-    safe = FakeHit("ducks.md § Eggs, chunk 1", "A duck lays about one egg a day.", 0.7)
-    weak = FakeHit("misc.md § Other, chunk 1", "Unrelated words about something else.", 0.05)
+    leaky = FakeHit("janet.md § Market, part 1", f"Janet makes ${final} every day at the market.", 0.9)
+    safe = FakeHit("ducks.md § Eggs, part 1", "A duck lays about one egg a day.", 0.7)
+    weak = FakeHit("misc.md § Other, part 1", "Unrelated words about something else.", 0.05)
     monkeypatch.setattr(memory, "get_memory", lambda: FakeMemory([leaky, safe, weak], []))
     context = ctx(learner_id="leak", course="ducks")
     start(tutor, "lk", context)
