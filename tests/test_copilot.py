@@ -302,7 +302,7 @@ def test_the_app_rooms_keep_turns_and_views_apart():
         with pytest.raises(DataError, match="wait for the tutor"):
             rooms.student_say(code, "9")  # the tutor has not sent anything yet
         tutor = rooms.view(code, "tutor")
-        assert tutor.suggestion and "Bridge strategy: other" in tutor.labels and code in tutor.status
+        assert tutor.suggestion and "Bridge error type: none" in tutor.labels and code in tutor.status
         student = rooms.view(code, "student")
         assert student.chat == [] and not student.suggestion and not student.labels
         rooms.tutor_act(code, "send")

@@ -38,7 +38,7 @@ from pedagraph.messages import message_text
 from pedagraph.problems import bundled_problems, get_problem
 from pedagraph.settings import Settings, ensure_home, load_settings
 from pedagraph.taxonomy import Strategy, teacher_label, teacher_words
-from pedagraph.tutoring.copilot import brief_text, parse_choice
+from pedagraph.tutoring.copilot import parse_choice
 from pedagraph.visible import CHAT_DISPLAY
 
 __all__ = ["CopilotRooms", "RoomView", "build_copilot_tab"]
@@ -218,6 +218,18 @@ class CopilotRooms:
         return view
 
 
+def _brief_markdown(brief: dict[str, Any]) -> str:
+    """The learner-model view for the tutor: mastery per skill, then misconceptions in a teacher's words."""
+    from html import escape
+
+    mastery = brief.get("mastery") or {}
+    parts = [f"{escape(str(k))} {'unknown' if p is None else f'{round(p * 100)}%'}" for k, p in mastery.items()]
+    for m in brief.get("misconceptions") or []:
+        parts.append(f"in {escape(str(m.get('skill', '')))}, {teacher_label('error', m.get('error_type'))}: "
+                     f"{escape(str(m.get('description', '')))}")  # fmt: skip
+    return " · ".join(parts) or "nothing recorded yet"
+
+
 def _labels_markdown(s: dict[str, Any]) -> str:
     """The tutor's labels of a suggestion in a teacher's words, each research label on hover."""
     lab = s["labels"]
@@ -233,7 +245,7 @@ def _labels_markdown(s: dict[str, Any]) -> str:
              " ".join(x for x in ("next:", *plan) if x),
              f"the move {said('move', lab['move'])}", f"{answer}, so {action}" if action else answer]  # fmt: skip
     lines = [" · ".join(parts),
-             f"What the learner model says: {brief_text(s.get('learner') or {})}"]  # fmt: skip
+             f"What the learner model says: {_brief_markdown(s.get('learner') or {})}"]  # fmt: skip
     if gate.get("action"):
         reason = str(gate.get("reason") or "").replace("_", " ")
         lines.append(f"The answer check {gate['action']} the draft ({reason}).")
