@@ -9,7 +9,7 @@ Playwright; never `playwright install`) and saves PNGs under docs/screenshots/.
     .venv/bin/python scripts/screenshots.py --port 22300 --keep /tmp/shots-home
 
 The learning-outcomes tab reads finished runs only: the script first runs `pedagraph eval outcomes` (offline, on
-the bundled sample, a few learners) into the new home's runs folder, as a teacher would.
+the bundled sample, 8 simulated learners, three policies: about 20 s) into the new home's runs folder.
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ def teacher_tabs(page, shots: Shots, base: str, learner: str) -> None:
 
     tab(page, "Lesson planner")
     page.locator("#lesson-run").click()
-    wait_text(page.locator("#lesson-plan"), r"\w")
+    wait_text(page.locator("#lesson-status"), r"^(Done|Error)")
     shots.take(page, "t02-lesson-planner")
 
     tab(page, "Copilot")
@@ -175,13 +175,20 @@ def learner_tabs(page, shots: Shots, base: str, step: Callable[[str], None]) -> 
     wait_text(page.locator("#session-status"), r"\w")
     page.wait_for_timeout(2500)
     shots.take(page, "l03-tutor-answer")
+    for said in ("hint please", "16 - 3 - 4 = 9", "9 * 2 = 18"):  # a hint, then the two steps right
+        box.fill(said)
+        box.press("Enter")
+        page.wait_for_timeout(2500)
+    wait_text(page.locator("#session-status"), r"finished")
+    page.wait_for_timeout(1500)
+    shots.take(page, "l04-tutor-solved")
 
     page.locator("#past-problems").get_by_text("Past problems").click()
     page.wait_for_timeout(800)
     page.locator("#past-picker input").click()
     page.get_by_role("option").first.click()
     wait_text(page.locator("#past-chat"), r"\w{3}")
-    shots.take(page, "l04-past-problems")
+    shots.take(page, "l05-past-problems")
 
     tab(page, "Copilot")
     step("learner-copilot")
@@ -190,7 +197,7 @@ def learner_tabs(page, shots: Shots, base: str, step: Callable[[str], None]) -> 
 def run_outcomes(env: dict[str, str], home: Path) -> None:
     """A small outcomes run into the home's runs folder, for the Learning outcomes tab to show."""
     out = home / "runs" / "outcomes-sample"
-    cmd = [cli(), "eval", "outcomes", "--limit", "2", "--out", str(out)]
+    cmd = [cli(), "eval", "outcomes", "--policy", "none,tell,tutor", "--learners", "8", "--out", str(out)]
     print("$", " ".join(cmd[1:]), flush=True)  # noqa: T201 - a script's progress
     subprocess.run(cmd, env=env, check=True, cwd=home, stdout=subprocess.DEVNULL)
 
@@ -268,7 +275,7 @@ def main() -> None:
                 teacher.locator("#copilot-send").click()
                 wait_text(learner.locator("#copilot-status"), r"(?i)your turn")
                 learner.wait_for_timeout(1500)
-                shots.take(learner, "l05-copilot-student")
+                shots.take(learner, "l06-copilot-student")
 
             try:
                 learner_tabs(learner, shots, base, copilot)
