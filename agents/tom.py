@@ -76,6 +76,13 @@ def _harmful(ctx: TomContext, items: list[dict[str, Any]]) -> list[Any]:
     return registry_harmful(dataset) if wanted and dataset == "strategyqa" else []
 
 
+def _harmful_of(setup: SeedSetup, dataset: str) -> list[Any]:
+    """The misleading demos a seed teaches with: its own (given with the data), else the registry's StrategyQA ones."""
+    if setup.harmful_demos:
+        return list(setup.harmful_demos)
+    return registry_harmful(dataset) if dataset == "strategyqa" else []
+
+
 def scoring_tasks(state: dict[str, Any]) -> list[Send]:
     """One `score_item` task per item (run in parallel)."""
     return [Send("score_item", {"item": item, "setup": state["setup"]}) for item in state["items"]]
@@ -90,7 +97,7 @@ def score_item_node(task: dict[str, Any], runtime: Runtime[TomContext]) -> dict[
         signals = signals_needed(ctx.measure_functions) | {"pre", "post"} if ctx.measure_functions else set(ALL_SIGNALS)
     else:
         signals = signals_needed([ctx.function])
-    harmful = registry_harmful(item.dataset) if "harmful" in _types(ctx) and item.dataset == "strategyqa" else []
+    harmful = _harmful_of(setup, item.dataset) if "harmful" in _types(ctx) else []
     record = score_item(
         item, setup, models_of(ctx), types=_types(ctx), signals=signals, samples=ctx.samples, harmful=harmful,
         multiturn=ctx.multiturn if ctx.measure else (),
@@ -135,7 +142,7 @@ def answer_item(task: dict[str, Any], runtime: Runtime[TomContext]) -> dict[str,
         text = task.get("explanation")
         if text is None:
             expl = explain(models.teacher, item, ctx.explanation, demos=_demos(setup, ctx.explanation),
-                           harmful=registry_harmful(item.dataset) if ctx.explanation == "harmful" else [],
+                           harmful=_harmful_of(setup, item.dataset) if ctx.explanation == "harmful" else [],
                            salt=salt_of(item.id, setup.seed))  # fmt: skip
             text, cost = expl.text, {"explanation": expl.cost.to_dict()}
     answer = student_answer(models.student, item, setup.student_demos, text)

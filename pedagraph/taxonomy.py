@@ -99,6 +99,57 @@ LEARNER_WORDS: dict[str, str] = {
 EduPlanner mistake type (a model's sentence about it is for teachers only)."""
 
 
+TEACHER_WORDS: dict[str, dict[str, str]] = {
+    "error": {
+        "guess": "guessed", "misinterpret": "misread the question", "careless": "a careless slip",
+        "right_idea": "right idea, not finished", "imprecise": "imprecise with the numbers",
+        "diagnose": "not clear yet", "other": "something else", "none": "nothing (no answer yet)",
+    },
+    "strategy": {
+        "explain_concept": "explain the idea", "ask_question": "ask a question", "provide_hint": "give a hint",
+        "provide_strategy": "suggest a way in", "provide_example": "show a worked example",
+        "provide_correction": "correct it", "provide_similar_problem": "try a similar problem",
+        "simplify_question": "make the question simpler", "affirm_correct_answer": "confirm the answer",
+        "encourage_student": "encourage", "other": "",
+    },
+    "intention": {
+        "motivate_student": "to motivate", "elaborate_answer": "to build on the answer",
+        "correct_mistake": "to correct the mistake", "hint_mistake": "to point at the mistake",
+        "clarify_misunderstanding": "to clear up a misunderstanding", "understand_topic": "to check understanding",
+        "diagnose_mistake": "to find the mistake", "support_thinking": "to support their thinking",
+        "explain_mistake": "to explain the mistake", "signal_goal": "to set the goal", "other": "",
+    },
+    "move": {"focus": "keeps to the step", "probing": "asks them to reason", "telling": "tells them",
+             "generic": "general talk"},
+    "action": {
+        "1": "point out the mistake with a hint", "2": "show the solution after several tries",
+        "3": "confirm it is right", "4": "acknowledge what is right, hint at the rest",
+        "5": "show the solution after several partial tries", "6": "ask what they mean",
+        "7": "bring them back to the problem", "8": "hint, as asked", "9": "show the solution, as asked",
+        "10": "go back a step", "11": "answer their question", "12": "",
+    },
+}  # fmt: skip
+"""What a teacher reads for a research label (Bridge error, strategy, intention; MathDial move; CLASS action);
+the research label itself goes on hover (`teacher_label`)."""
+
+RESEARCH_NAMES = {"error": "Bridge error type", "strategy": "Bridge strategy", "intention": "Bridge intention",
+                  "move": "MathDial move", "action": "CLASS tutor action"}  # fmt: skip
+
+
+def teacher_words(kind: str, value: str | None) -> str:
+    """A teacher's words for a research label of `kind` (the label with spaces for one not in the table)."""
+    value = str(value or "")
+    return TEACHER_WORDS.get(kind, {}).get(value, value.replace("_", " "))
+
+
+def teacher_label(kind: str, value: str | None) -> str:
+    """A teacher's words as HTML, with the research label on hover (`<abbr title="Bridge strategy: ask_question">`)."""
+    from html import escape
+
+    title = f"{RESEARCH_NAMES.get(kind, kind)}: {value}"
+    return f'<abbr title="{escape(title)}">{escape(teacher_words(kind, value))}</abbr>'
+
+
 def learner_words(error_type: str | None, mistake_type: str | None = None) -> str:
     """The learner-facing words of a misconception's type (the mistake type's, else the error type's)."""
     for kind in (mistake_type, error_type):

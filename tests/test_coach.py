@@ -148,7 +148,7 @@ def test_the_coach_tab_highlights_cited_turns_and_exports_markdown(tmp_path):
     assert '<mark class="coach-missed"' in shown and 'id="coach-turn-7"' in shown
     assert a.startswith("## A. Scores") and "Missed opportunities" in b and c.startswith("## C.")
     assert open(export, encoding="utf-8").read().startswith("# Coaching report")
-    assert "suggestions kept" in status
+    assert "suggestions: " in status and " kept, " in status
     upload = tmp_path / "lesson.csv"
     upload.write_text("speaker,text\nTeacher,What is 2+2?\nStudent,4\n", encoding="utf-8")
     assert [t["speaker"] for t in run_coach("", str(upload))["turns"]] == ["teacher", "student"]
@@ -166,7 +166,7 @@ def test_the_coach_tabs_default_action_coaches_a_mathdial_conversation():
         build_coach_tab()
     defaults = {c.elem_id: c.value for c in demo.blocks.values() if getattr(c, "elem_id", None)}
     out = _coach(defaults["coach-transcript"] or "", None, "auto", defaults["coach-mathdial"])
-    assert "suggestions kept" in out[-1] and out[1].startswith("## A. Scores"), out[-1]
+    assert "suggestions: " in out[-1] and out[1].startswith("## A. Scores"), out[-1]
     from conftest import data_file
 
     sample = data_file("mathdial/test.jsonl").origin == "sample"  # the status says so when the sample is read

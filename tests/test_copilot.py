@@ -302,7 +302,7 @@ def test_the_app_rooms_keep_turns_and_views_apart():
         with pytest.raises(DataError, match="wait for the tutor"):
             rooms.student_say(code, "9")  # the tutor has not sent anything yet
         tutor = rooms.view(code, "tutor")
-        assert tutor.suggestion and "strategy `other`" in tutor.labels and code in tutor.status
+        assert tutor.suggestion and "Bridge error type: none" in tutor.labels and code in tutor.status
         student = rooms.view(code, "student")
         assert student.chat == [] and not student.suggestion and not student.labels
         rooms.tutor_act(code, "send")
@@ -360,7 +360,10 @@ def test_the_app_rooms_pass_the_tutors_strategy():
         graph_value = rooms.graph.get_state(rooms._config(code)).interrupts[0].value["suggestion"]
         assert graph_value["labels"]["strategy"] == "provide_similar_problem"
         rooms.tutor_act(code, "regenerate", strategy="encourage_student")
-        assert "No suggestion takes `encourage_student`" in rooms.view(code, "tutor").labels
-        assert "encourage_student" not in _labels_markdown({**graph_value, "asked_strategy": None})
+        assert "No suggestion takes “encourage” for this turn" in rooms.view(code, "tutor").labels
+        assert "No suggestion takes" not in _labels_markdown({**graph_value, "asked_strategy": None})
+        # a teacher's words, the research label on hover
+        assert '<abbr title="Bridge strategy: provide_similar_problem">try a similar problem</abbr>' in (
+            _labels_markdown(graph_value))
     finally:
         rooms.close()

@@ -29,6 +29,7 @@ from pedagraph.cli import app
 from pedagraph.datasets import DATASETS, Fetcher, fetch, find_file, store, verify
 from pedagraph.datasets.samples import FOLLOWS, ROWS, make_samples, sample_path, samples_root
 from pedagraph.errors import DataError, PedagraphError
+from pedagraph.methods.tom.items import harmful_demos
 from pedagraph.testing.data_server import DataServer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -645,6 +646,41 @@ def test_eval_data_file_finds_the_pool_beside_it_or_stops_at_once(online, home, 
     assert result.exit_code == 0, result.output
     rows = [json.loads(x) for x in (tmp_path / "run" / "results.jsonl").read_text().splitlines()]
     assert [r["status"] for r in rows] == ["ok"]
+
+
+def test_eval_data_file_takes_the_misleading_demos_from_beside_it(online, home, tmp_path):
+    from pedagraph.evals.runner import RunConfig, get_suite, run_suite_sync
+
+    from pedagraph.llm import StandInChatModel
+
+    folder = tmp_path / "copy" / "strategyqa"
+    folder.mkdir(parents=True)
+    for name in ("dev.json", "train.json"):
+        shutil.copy(data_file(f"strategyqa/{name}").path, folder / name)
+    options = {"seeds": "41", "explanations": "human,harmful", "calibration_items": 2, "multiturn": "",
+               "samples": 1, "functions": "random"}  # fmt: skip
+
+    def run(out: Path) -> tuple[StandInChatModel, object]:
+        teacher = StandInChatModel(model_name="teacher", reply_fn=lambda call: "It is not. So the answer is no.")
+        config = RunConfig(out_dir=out, data_path=folder / "dev.json", limit=1, models={"teacher": {"model": teacher}})
+        return teacher, run_suite_sync(get_suite("tom")(options), config, progress=False)
+
+    # nothing beside it, none fetched: one line naming the file, before any item (never the registry's sample)
+    with pytest.raises(DataError, match="the misleading demos strategyqa/harmful_explanations.json is not beside"):
+        run(tmp_path / "run-missing")
+    assert not (tmp_path / "run-missing" / "results.jsonl").exists()
+    mine = "Penguins are fish, so they cannot be birds."
+    (folder / "harmful_explanations.json").write_text(
+        json.dumps(
+            [{"qid": "mine", "question": "Is a penguin a bird?", "wrong_answer": "no", "harmful_explanation": [mine]}]
+        )
+    )
+    teacher, result = run(tmp_path / "run")
+    assert result.ok == 1 and result.errors == 0
+    prompts = [c.last_user for c in teacher.calls if "Is a penguin a bird?" in c.last_user]
+    assert prompts and all(mine in p for p in prompts)
+    registry = harmful_demos(data_file("strategyqa/harmful_explanations.json").path)
+    assert not any(d.explanation in c.last_user for d in registry for c in teacher.calls)
 
 
 def test_a_run_whose_every_item_fails_with_one_data_error_exits_non_zero(home, tmp_path):

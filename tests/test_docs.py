@@ -25,3 +25,16 @@ def test_every_docs_page_is_in_the_site_nav():
     pages = {p.name for p in (REPO / "docs").glob("*.md")}
     listed = set(re.findall(r":\s*([\w-]+\.md)\s*$", nav, re.M))
     assert pages == listed, (pages - listed, listed - pages)
+
+
+def test_every_docs_link_and_image_resolves_and_every_screenshot_is_shown():
+    shown = set()
+    for page in (REPO / "docs").glob("*.md"):
+        for link in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text(encoding="utf-8")):
+            if re.match(r"[a-z]+://|mailto:", link):
+                continue
+            target = (page.parent / link).resolve()
+            assert target.exists(), f"{page.name}: {link}"
+            shown.add(target)
+    shots = {p.resolve() for p in (REPO / "docs" / "screenshots").glob("*.png")}
+    assert shots and not shots - shown, sorted(p.name for p in shots - shown)  # each screenshot is on a page

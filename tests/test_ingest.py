@@ -226,17 +226,17 @@ def test_ingest_folder_then_search_with_citations(mem, course):
 
     hit = mem.search("materials", "what do mitochondria make?", k=1)[0]
     assert hit.source == str((course / "week2" / "cells.html").resolve())
-    assert hit.citation == "cells.html § Cells > Mitochondria, chunk 2"
+    assert hit.citation == "cells.html § Cells > Mitochondria, part 2"
 
     hits = mem.search("materials", "add the numerators and keep the denominator", k=3)
     hit = next(h for h in hits if h.metadata.get("heading") == "Fractions > Adding")
-    assert hit.citation == f"notes.md § Fractions > Adding, chunk {hit.position['chunk_index'] + 1}"
+    assert hit.citation == f"notes.md § Fractions > Adding, part {hit.position['chunk_index'] + 1}"
     assert hit.position["chunk_index"] == 2
     text = (course / "notes.md").read_text(encoding="utf-8")
     assert text[hit.position["char_start"] : hit.position["char_end"]] == hit.text
 
     hit = mem.search("materials", "clouds and condensation", k=1)[0]
-    assert hit.citation == "water.pdf, p. 2, chunk 2"
+    assert hit.citation == "water.pdf, p. 2, part 2"
 
 
 def test_bad_files_are_reported_one_line_each_and_the_rest_go_in(mem, course, tmp_path, monkeypatch):

@@ -146,11 +146,11 @@ def test_citation_source_and_position():
         },
         collection="materials",
     )
-    assert hit.citation == "notes.md § Fractions > Adding, chunk 3"
+    assert hit.citation == "notes.md § Fractions > Adding, part 3"
     assert hit.source == "/course/notes.md"
     assert hit.position == {"heading": "Fractions > Adding", "chunk_index": 2, "char_start": 10, "char_end": 90}
     pdf = Hit("y", "t", 0.1, {"source": "/c/book.pdf", "page": 4, "chunk_index": 0})
-    assert pdf.citation == "book.pdf, p. 4, chunk 1"
+    assert pdf.citation == "book.pdf, p. 4, part 1"
     bare = Hit("z", "t", None, {})
     assert bare.citation == "z" and bare.source is None and bare.position == {}
     d = hit.to_dict()
@@ -160,7 +160,7 @@ def test_citation_source_and_position():
 def test_search_results_carry_citations(mem):
     _add_materials(mem)
     hit = mem.search("materials", "what produces ATP in a cell", k=1)[0]
-    assert hit.citation == "bio.md § Cells, chunk 3"
+    assert hit.citation == "bio.md § Cells, part 3"
     assert hit.position["chunk_index"] == 2
 
 
@@ -257,7 +257,7 @@ def test_persists_across_memory_objects_and_processes(home, embedder, tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     found = json.loads(out.stdout.strip().splitlines()[-1])
     assert found[0][0] == ids[4]
-    assert found[0][1] == "geo.md § Volcanoes, chunk 5"
+    assert found[0][1] == "geo.md § Volcanoes, part 5"
     assert found[0][2] > found[1][2]
 
 
@@ -314,7 +314,7 @@ def test_retrieve_node_in_a_langgraph(mem, home):
     out = graph.invoke({"query": "what do chloroplasts do?"})
     assert len(out["retrieved"]) == 2
     top = out["retrieved"][0]
-    assert "Photosynthesis" in top["text"] and top["citation"] == "bio.md § Plants, chunk 2"
+    assert "Photosynthesis" in top["text"] and top["citation"] == "bio.md § Plants, part 2"
     assert json.dumps(out["retrieved"])  # checkpointer-friendly
     filtered = graph.invoke({"query": "what do chloroplasts do?", "course": "math"})
     assert {h["metadata"]["course"] for h in filtered["retrieved"]} == {"math"}
@@ -342,7 +342,7 @@ def test_search_course_material_tool(mem):
     assert search_course_material.name == "search_course_material"
     assert set(search_course_material.args) == {"query", "course", "k"}
     text = search_course_material.invoke({"query": "making ATP", "course": "bio", "k": 1})
-    assert text.startswith("[1] bio.md § Cells, chunk 3 (score ")
+    assert text.startswith("[1] bio.md § Cells, part 3 (score ")
     assert "Mitochondria" in text and "Photosynthesis" not in text
     msg = search_course_material.invoke(
         {"name": "search_course_material", "args": {"query": "right triangles"}, "id": "call-1", "type": "tool_call"}

@@ -8,6 +8,8 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
@@ -348,15 +350,15 @@ def test_rerank_puts_the_passage_that_defines_the_term_first():
     from pedagraph.methods.tutor.material import rerank
 
     hits = [
-        {"citation": "f.md § Fractions > Adding fractions, chunk 1", "score": 0.61,
+        {"citation": "f.md § Fractions > Adding fractions, part 1", "score": 0.61,
          "text": "To add two fractions, first rewrite them over a common denominator. The common denominator is "
                  "a number both denominators divide into."},
-        {"citation": "f.md § Fractions > Parts of a fraction, chunk 2", "score": 0.57,
+        {"citation": "f.md § Fractions > Parts of a fraction, part 2", "score": 0.57,
          "text": "A fraction has two parts. The number on the bottom is the denominator: it tells you into how many "
                  "equal parts the whole is divided."},
     ]  # fmt: skip
-    assert rerank(hits, "What is the denominator of a fraction?")[0]["citation"].endswith("chunk 2")
-    assert rerank(hits, "How do I add fractions?")[0]["citation"].endswith("chunk 1")
+    assert rerank(hits, "What is the denominator of a fraction?")[0]["citation"].endswith("part 2")
+    assert rerank(hits, "How do I add fractions?")[0]["citation"].endswith("part 1")
 
 
 # ------------------------------------------------------------------------------------------------ no developer text
@@ -398,12 +400,117 @@ def test_the_scan_catches_developer_text():
     assert not CODE_WORDS.search("Pick a problem and press **Start**; upload your notes under **Course material**.")
 
 
+# Everything the learners' app renders, not a list of known strings: the Blocks config (labels, placeholders,
+# Markdown, buttons, choices) and every output of its handlers over generated conversations.
+LEARNER_NEVER = re.compile(
+    r"\bscripted\b|\b(?:openai|ollama|anthropic|hf|llamacpp|tiny|stand-in):|\bturn \d+|\bevent\(s\)|reveal gate"
+    r"|\buser:\w|\b(?:learner|ui|thread)-[0-9a-f]{4,}|\bchunk \d|\bgate\b|\bCLASS\b|\b(?:misinterpret|right_idea|"
+    r"ask_question|diagnose_mistake|probing|telling)\b|\bCLSCODE7\b"
+)
+"""What a learner never sees: model names, ids, counters, gate and research labels, their class's code."""
+HIDDEN_PROPS = ("label", "value", "placeholder", "info", "choices", "title", "description")
+"""The component properties a browser shows."""
+
+
+def _texts(value) -> list[str]:
+    """Every string inside an app output or config value (dicts, lists, updates), HTML and SVG reduced to text."""
+    if isinstance(value, str):
+        return [re.sub(r"<[^>]+>", " ", value)] if value.lstrip().startswith("<") else [value]
+    if isinstance(value, dict):
+        return [t for k, v in value.items() if k not in ("__type__", "elem_id", "elem_classes") for t in _texts(v)]
+    if isinstance(value, list | tuple):
+        return [t for v in value for t in _texts(v)]
+    return []
+
+
+def _learner_app_config() -> list[tuple[str, str]]:
+    from pedagraph.ui.app import build_app
+
+    config = build_app().get_config_file()
+    return [(f"{c.get('type')}.{key}", text) for c in config["components"] for key in HIDDEN_PROPS
+            for text in _texts((c.get("props") or {}).get(key))]  # fmt: skip
+
+
+def _offenders(found: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [(where, m.group(0), text[:160]) for where, text in found
+            for pattern in (CODE_WORDS, LEARNER_NEVER) for m in pattern.finditer(text)]  # fmt: skip
+
+
+def test_nothing_the_learner_app_shows_has_developer_text(home):
+    assert not _offenders(_learner_app_config())
+
+
+LEARNER_SAYS = st.one_of(
+    st.sampled_from(["13", "9", "18", "16 - 3 - 4 = 9", "I think 16 + 3 = 19", "$18", "nine"]),  # answers, working
+    st.sampled_from(["hint please", "I don't know", "what does remainder mean?", "can you just tell me?",
+                     "what is your name?", "", "   ", "?"]),  # help, questions, off-topic, empty  # fmt: skip
+    st.integers(-10**6, 10**6).map(str),  # any number
+    st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40),  # anything typed
+)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(said=st.lists(LEARNER_SAYS, min_size=1, max_size=5), first=st.sampled_from(["ask", "start", "own"]))
+def test_no_developer_text_in_anything_the_learner_app_renders(home, said, first):
+    from pedagraph.ui.app import Handlers
+    from pedagraph.ui.service import TutorService
+
+    from pedagraph.accounts import Account
+
+    handlers = Handlers(TutorService())
+    ana = Account(f"ana{abs(hash((tuple(said), first))) % 10**8}", "learner", "Ana", "CLSCODE7")
+    shown = [("restore", t) for t in _texts(handlers.restore(ana))]
+    if first == "start":
+        shown += [("start", t) for out in handlers.start(ana, "gsm8k-sample-1") for t in _texts(out)]
+    elif first == "own":
+        shown += [("start_own", t) for out in handlers.start_own(ana, "A pen costs 3 dollars. How much do 4 pens "
+                                                                      "cost?", "12") for t in _texts(out)]  # fmt: skip
+    for text in said:
+        shown += [(f"send {text!r}", t) for out in handlers.send(ana, text) for t in _texts(out)]
+        shown += [("extras", t) for t in _texts(handlers.extras(ana))]
+    shown += [("next", t) for out in handlers.start_next(ana) for t in _texts(out)]
+    past = handlers.extras(ana)[1]
+    for key in [c[1] if isinstance(c, list | tuple) else c for c in (past.get("choices") or [])][:2]:
+        shown += [("past", t) for t in _texts(handlers.past(ana, key))]
+    handlers.service.close()
+    assert not _offenders(shown)
+
+
+def test_the_next_problem_is_named_only_after_a_first_answer(home):
+    from pedagraph.ui.app import Handlers
+    from pedagraph.ui.service import TutorService
+
+    from pedagraph.accounts import Account
+
+    handlers = Handlers(TutorService())
+    ana = Account("ana", "learner", "Ana")
+    handlers.restore(ana)
+    assert handlers.extras(ana)[3] == "Next problem for me"
+    list(handlers.start(ana, "gsm8k-sample-1"))
+    assert handlers.extras(ana)[3] == "Next problem for me"
+    *_, last = handlers.send(ana, "13")
+    assert last[5].startswith("Next problem for me: problem ") and handlers.extras(ana)[3] == last[5]
+    handlers.service.close()
+
+
+def test_the_learner_app_scan_catches_what_it_must(home):
+    from pedagraph.ui.app import next_label
+
+    for bad in ("Problem 1 · step 1 of 2 · turn 3 · your turn.", "teacher: scripted · student: openai:gpt-4o",
+                "Learner `learner-d61f0a`", "Reveal gate: 0 event(s)", "[notes.md § Eggs, chunk 2]",
+                "error type misinterpret → strategy ask_question", "for the course CLSCODE7"):  # fmt: skip
+        assert _offenders([("x", bad)]), bad
+    assert not _offenders([("x", "That's not it yet. Which amounts does this step use? [notes.md § Eggs, part 2]")])
+    assert _texts({"__type__": "update", "value": "<svg><text>turn 3</text></svg>"}) == ["  turn 3  "]
+    assert next_label(None) == "Next problem for me"
+
+
 def test_scripted_notice_is_said_once_per_problem(tutor):
     context = ctx(learner_id="notice")
     tutor.invoke({"problem_id": "gsm8k-sample-3"}, cfg("nt"), context=context)
     for q in ("What does an increase of 150% mean?", "what is a profit?", "What is your favourite football team?"):
         out = say(tutor, "nt", context, q)
-    assert sum("scripted model" in r for r in replies(out)) == 1
+    assert sum("fixed templates" in r for r in replies(out)) == 1
 
 
 def test_worked_lines_end_with_a_full_stop(tutor):

@@ -275,7 +275,7 @@ def test_routing_per_category(tutor, problem, text, category, kind, action):
     if kind in ("hint", "refuse"):
         assert idea_in(reply, "subtraction")  # the first rung of the hint ladder: what kind of step it is
     if kind in ("redirect", "inquiry"):
-        assert "scripted model" in reply and problem.steps[0].question in reply
+        assert "fixed templates" in reply and problem.steps[0].question in reply
     assert_never_reveals(problem, out)
 
 
@@ -476,7 +476,7 @@ def test_free_text_problem_on_the_scripted_model_says_it_needs_a_real_model(tuto
     text = "Tom has 5 apples and buys 7 more. How many apples does he have?"
     out = start(tutor, "ft", context, {"problem_text": text, "answer": 12})
     opener = out["__interrupt__"][0].value["tutor"]
-    assert text in opener and "real language model" in opener and "scripted model" in opener
+    assert text in opener and "smarter tutor" in opener and "fixed templates" in opener
     assert out["problem"]["steps"] == [] and out["subproblem_state"] == "w"
     out = say(tutor, "ft", context, "7")
     assert out["last_diagnosis"]["category"] == "a"
@@ -662,7 +662,7 @@ def test_course_material_is_searched_only_when_ingested(problem):
     calls: list[str] = []
 
     class Hit:
-        citation = "notes.md § Eggs, chunk 1"
+        citation = "notes.md § Eggs, part 1"
         text = "Subtract what is used from what is laid."
         score = None
 
@@ -690,7 +690,7 @@ def test_course_material_is_searched_only_when_ingested(problem):
     start(tutor, "m1", context)
     say(tutor, "m1", context, "hint please")
     assert calls == ["count:materials:ducks", "search:materials"]
-    assert "notes.md § Eggs, chunk 1" in [c for c in teacher.calls if not c.schema_name][0].system
+    assert "notes.md § Eggs, part 1" in [c for c in teacher.calls if not c.schema_name][0].system
     fake.n = 0
     calls.clear()
     say(tutor, "m1", context, "another hint please")
@@ -890,7 +890,7 @@ ALGEBRA_NOTES = """# Equations
 To solve an equation, do the same thing to both sides until the unknown stands alone.
 """
 
-DUCK_EGGS = "ducks.md § Ducks > Eggs, chunk 1"
+DUCK_EGGS = "ducks.md § Ducks > Eggs, part 1"
 
 
 def ingest_notes(tmp_path, name: str, text: str, course: str) -> None:
@@ -933,7 +933,7 @@ def test_question_mode_quotes_ingested_material_with_citations_and_respects_the_
     out = tutor.invoke({"question": "How many eggs does a duck lay?"}, cfg("q1"), context=ducks)
     reply = out["messages"][-1].content
     assert [type(m) for m in out["messages"]] == [HumanMessage, AIMessage]
-    assert "scripted model" in reply and f"[{DUCK_EGGS}]" in reply and "A duck lays about one egg a day." in reply
+    assert "fixed templates" in reply and f"[{DUCK_EGGS}]" in reply and "A duck lays about one egg a day." in reply
     assert reply.index(f"[{DUCK_EGGS}]") < reply.index("A duck lays")  # the passage under its citation
     assert "algebra.md" not in reply and "equation" not in reply.lower()
     assert out["__interrupt__"][0].value == {"type": "await_learner", "tutor": reply}  # the session waits
@@ -944,15 +944,15 @@ def test_question_mode_quotes_ingested_material_with_citations_and_respects_the_
     algebra = ctx(learner_id="qa", course="algebra")
     out = say(tutor, "q1", algebra, "How many eggs does a duck lay?")
     reply = out["messages"][-1].content
-    assert "ducks.md" not in reply and 'for the course "algebra"' in reply and out["turns"][-1]["citations"] == []
+    assert "ducks.md" not in reply and 'for your class' in reply and out["turns"][-1]["citations"] == []
     out = say(tutor, "q1", algebra, "How do I solve an equation?")
-    assert "[algebra.md § Equations, chunk 1]" in out["messages"][-1].content
+    assert "[algebra.md § Equations, part 1]" in out["messages"][-1].content
     out = say(tutor, "q1", ducks, "How do I solve an equation?")
     assert "algebra.md" not in out["messages"][-1].content
     assert out["mode"] == "question" and "__interrupt__" in out and len(out["turns"]) == 4
     # a course with nothing ingested says so
     out = say(tutor, "q1", ctx(learner_id="qa", course="latin"), "What is a declension?")
-    assert 'No course material has been ingested for the course "latin"' in out["messages"][-1].content
+    assert 'No course material has been ingested for your class' in out["messages"][-1].content
 
 
 @pytest.mark.slow
@@ -964,7 +964,7 @@ def test_a_course_question_mid_problem_is_answered_from_material_and_the_problem
     plan, reply = out["last_plan"], out["messages"][-1].content
     assert out["last_diagnosis"]["category"] == "f" and plan["kind"] == "inquiry" and plan["action"] == "11"
     assert plan["template"] == "material_inquiry" and out["mode"] == "problem"
-    assert f"[{DUCK_EGGS}]" in reply and "one egg a day" in reply and "scripted model" in reply
+    assert f"[{DUCK_EGGS}]" in reply and "one egg a day" in reply and "fixed templates" in reply
     assert reply.rstrip().endswith(problem.steps[0].question)  # and back to the step
     assert out["turns"][-1]["citations"][0] == DUCK_EGGS
     assert out["step_index"] == 0 and out["attempts"] == [0] * len(problem.steps)
@@ -1016,16 +1016,16 @@ def test_real_teacher_answers_a_question_grounded_in_the_retrieved_passages(tuto
     import pedagraph.memory as memory
 
     calls: list[str] = []
-    hit = FakeHit("fractions.md § Adding, chunk 2", "Rewrite both fractions over a common denominator.", 0.8)
+    hit = FakeHit("fractions.md § Adding, part 2", "Rewrite both fractions over a common denominator.", 0.8)
     monkeypatch.setattr(memory, "get_memory", lambda: FakeMemory([hit], calls))
-    answer = "Put both over a common denominator first [fractions.md § Adding, chunk 2]. Want to try a problem?"
+    answer = "Put both over a common denominator first [fractions.md § Adding, part 2]. Want to try a problem?"
     teacher = StandInChatModel(reply_fn=lambda c: None if c.schema_name else answer)
     context = ctx(learner_id="rq", teacher_model=teacher, course="math-5")
     out = tutor.invoke({"question": "How do I add fractions?"}, cfg("rq"), context=context)
     assert calls == ["count:materials:math-5", "search:materials:math-5:How do I add fractions?"]
     call = [c for c in teacher.calls if not c.schema_name][0]
-    assert "[fractions.md § Adding, chunk 2] Rewrite both fractions over a common denominator." in call.system
-    assert 'for the course "math-5"' in call.system and "square brackets" in call.system
+    assert "[fractions.md § Adding, part 2] Rewrite both fractions over a common denominator." in call.system
+    assert 'for your class' in call.system and "square brackets" in call.system
     assert call.last_user == "How do I add fractions?"
     assert out["messages"][-1].content == answer and out["turns"][-1]["citations"] == [hit.citation]
     assert out["turns"][-1]["plan"]["reply_source"] == "model" and "__interrupt__" in out
@@ -1042,9 +1042,9 @@ def test_a_passage_that_would_reveal_the_answer_is_never_quoted(tutor, problem, 
     import pedagraph.memory as memory
 
     final = format_number(problem.final_value)
-    leaky = FakeHit("janet.md § Market, chunk 1", f"Janet makes ${final} every day at the market.", 0.9)
-    safe = FakeHit("ducks.md § Eggs, chunk 1", "A duck lays about one egg a day.", 0.7)
-    weak = FakeHit("misc.md § Other, chunk 1", "Unrelated words about something else.", 0.05)
+    leaky = FakeHit("janet.md § Market, part 1", f"Janet makes ${final} every day at the market.", 0.9)
+    safe = FakeHit("ducks.md § Eggs, part 1", "A duck lays about one egg a day.", 0.7)
+    weak = FakeHit("misc.md § Other, part 1", "Unrelated words about something else.", 0.05)
     monkeypatch.setattr(memory, "get_memory", lambda: FakeMemory([leaky, safe, weak], []))
     context = ctx(learner_id="leak", course="ducks")
     start(tutor, "lk", context)

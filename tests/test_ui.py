@@ -449,11 +449,11 @@ def test_handlers_answer_a_question_from_the_class_material_without_a_problem(ho
     *_, (chat, box, status, panel, *_) = handlers.send(ana, "How do I add fractions?")
     assert box == "" and chat[-3] == {"role": "user", "content": "How do I add fractions?"}
     answer = chat[-2]["content"]
-    assert "[fractions.md § Fractions > Adding, chunk 1]" in answer and "common denominator" in answer
+    assert "[fractions.md § Fractions > Adding, part 1]" in answer and "common denominator" in answer
     assert chat[-1]["content"].startswith("ℹ️") and "on the right" in chat[-1]["content"]
-    assert "course material" in status and "fractions.md § Fractions > Adding, chunk 1 ×1" in panel
+    assert "course material" in status and "fractions.md § Fractions > Adding, part 1 ×1" in panel
     values = handlers.service.values(handlers.session(ana)["thread_id"])
-    assert values["turns"][-1]["citations"] == ["fractions.md § Fractions > Adding, chunk 1"]
+    assert values["turns"][-1]["citations"] == ["fractions.md § Fractions > Adding, part 1"]
     # a learner of another class is not answered from this class's material
     *_, (chat, *_) = handlers.send(_learner("ben", "OTHER777"), "How do I add fractions?")
     assert "fractions.md" not in chat[-2]["content"] and "common denominator" not in chat[-2]["content"]

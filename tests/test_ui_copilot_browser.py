@@ -59,14 +59,16 @@ def test_two_browsers_one_copilot_session(browser, app):  # noqa: F811 - the imp
     student.locator("#copilot-student-send").click()
 
     tutor.locator("#copilot-tutor-chat").get_by_text(problem.steps[0].answer, exact=True).wait_for(timeout=TIMEOUT_MS)
-    tutor.locator("#copilot-labels").get_by_text("affirm_correct_answer").wait_for(timeout=TIMEOUT_MS)
+    tutor.locator("#copilot-labels").get_by_text("confirm the answer").wait_for(timeout=TIMEOUT_MS)
+    hover = tutor.locator("#copilot-labels abbr", has_text="confirm the answer").get_attribute("title")
+    assert hover == "Bridge strategy: affirm_correct_answer"  # the research label on hover
     private = suggestion.input_value()
-    assert "Learner model:" in tutor.locator("#copilot-labels").inner_text()  # what the student must not see
-    assert "CLASS correct" in tutor.locator("#copilot-labels").inner_text()
+    assert "What the learner model says:" in tutor.locator("#copilot-labels").inner_text()  # not for the student
+    assert "their answer: correct" in tutor.locator("#copilot-labels").inner_text()
     assert problem.steps[1].question in private
     student.wait_for_timeout(2500)
     page = student.content()
-    assert "Suggestion 1" not in page and "Learner model:" not in page and "CLASS correct" not in page
+    assert "Suggestion 1" not in page and "learner model says" not in page and "their answer: correct" not in page
     assert private not in page
 
     suggestion.fill("Yes! Now, how much does Janet make at the market each day?")  # an edit

@@ -63,10 +63,10 @@ Outputs = tuple[Any, ...]
 learner = endpoint("learner")
 
 
-def next_label(suggestion: Suggestion | None) -> str:
-    """The next-problem button's text for a suggestion."""
+def next_label(suggestion: Suggestion | None, answered: bool = True) -> str:
+    """The next-problem button's text for a suggestion (named only once the learner has answered something)."""
     label = "Next problem for me"
-    if suggestion is not None:
+    if suggestion is not None and answered:
         label += f": problem {suggestion.label}" + (f" ({suggestion.skill})" if suggestion.skill else "")
     return label
 
@@ -215,7 +215,7 @@ class Handlers:
 
     def _learner_side(self, learner: LearnerModel, values: dict[str, Any]) -> tuple[str, str]:
         """The mastery plot and the next-problem button's text for a learner model and a session's state."""
-        return mastery_svg(learner), next_label(self._suggest(learner, values))
+        return mastery_svg(learner), next_label(self._suggest(learner, values), answered=bool(learner.skills))
 
     def start_next(self, account: Account) -> Iterator[Outputs]:
         """Start the problem suggested for the learner's weakest skill."""

@@ -103,8 +103,12 @@ def _coach(transcript: str, upload: str | None, fmt: str, mathdial_index: float 
     except PedagraphError as exc:
         return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), f"⚠️ {exc.one_line()}"
     dropped = len(result.get("dropped", []))
-    status = (f"{len(result['turns'])} turns read; {len(result['suggestions'])} suggestions kept, {dropped} dropped "
-              f"as already done. Sources: " + ", ".join(f"{k} {v}" for k, v in sorted(result["sources"].items())))
+    by: dict[str, list[str]] = {}
+    for part, source in sorted(result["sources"].items()):
+        by.setdefault(str(source), []).append(str(part))
+    made = "; ".join(f"{', '.join(parts)} by the {source}" for source, parts in sorted(by.items()))
+    status = (f"{len(result['turns'])} turns read; suggestions: {len(result['suggestions'])} kept, {dropped} dropped "
+              f"as already done ({made})")  # fmt: skip
     if result.get("mathdial"):
         from pedagraph.datasets import sample_notice
 

@@ -35,10 +35,10 @@ from pedagraph.ui.service import MAX_MESSAGE_CHARS, clean_text, problem_label
 from pedagraph.accounts import Account, get_account_store, learner_id_of
 from pedagraph.errors import DataError, PedagraphError
 from pedagraph.messages import message_text
-from pedagraph.methods.copilot.suggestions import brief_text, parse_choice
+from pedagraph.methods.copilot.suggestions import parse_choice
 from pedagraph.problems import bundled_problems, get_problem
 from pedagraph.settings import Settings, ensure_home, load_settings
-from pedagraph.taxonomy import Strategy
+from pedagraph.taxonomy import Strategy, teacher_label, teacher_words
 from pedagraph.visible import CHAT_DISPLAY
 
 __all__ = ["CopilotRooms", "RoomView", "build_copilot_tab"]
@@ -218,16 +218,40 @@ class CopilotRooms:
         return view
 
 
+def _brief_markdown(brief: dict[str, Any]) -> str:
+    """The learner-model view for the tutor: mastery per skill, then misconceptions in a teacher's words."""
+    from html import escape
+
+    mastery = brief.get("mastery") or {}
+    parts = [f"{escape(str(k))} {'unknown' if p is None else f'{round(p * 100)}%'}" for k, p in mastery.items()]
+    for m in brief.get("misconceptions") or []:
+        parts.append(f"in {escape(str(m.get('skill', '')))}, {teacher_label('error', m.get('error_type'))}: "
+                     f"{escape(str(m.get('description', '')))}")  # fmt: skip
+    return " · ".join(parts) or "nothing recorded yet"
+
+
 def _labels_markdown(s: dict[str, Any]) -> str:
+    """The tutor's labels of a suggestion in a teacher's words, each research label on hover."""
     lab = s["labels"]
     gate = s.get("gate") or {}
-    lines = [f"**Suggestion {s['n']}** · error type `{lab['error_type']}` → strategy `{lab['strategy']}` → "
-             f"intention `{lab['intention']}` · move `{lab['move']}` · CLASS {lab['class_category']} / action "
-             f"{lab['class_action']}", f"Learner model: {brief_text(s.get('learner') or {})}"]  # fmt: skip
+
+    def said(kind: str, value: str) -> str:
+        return teacher_label(kind, value) if teacher_words(kind, value) else ""
+
+    answer = f'their answer: <abbr title="CLASS student response">{lab["class_category"]}</abbr>'
+    action = said("action", lab["class_action"])
+    plan = (said("strategy", lab["strategy"]), said("intention", lab["intention"]))
+    parts = [f"**Suggestion {s['n']}**", f"what went wrong: {said('error', lab['error_type'])}",
+             " ".join(x for x in ("next:", *plan) if x),
+             f"the move {said('move', lab['move'])}", f"{answer}, so {action}" if action else answer]  # fmt: skip
+    lines = [" · ".join(parts),
+             f"What the learner model says: {_brief_markdown(s.get('learner') or {})}"]  # fmt: skip
     if gate.get("action"):
-        lines.append(f"The reveal gate {gate['action']} the draft ({gate.get('reason')}).")
+        reason = str(gate.get("reason") or "").replace("_", " ")
+        lines.append(f"The answer check {gate['action']} the draft ({reason}).")
     if s.get("asked_strategy") and not s.get("strategy_met", True):
-        lines.append(f"No suggestion takes `{s['asked_strategy']}` for this turn: here is another one.")
+        lines.append(f"No suggestion takes “{teacher_words('strategy', s['asked_strategy'])}” for this turn: "
+                     "here is another one.")  # fmt: skip
     if s.get("repeated"):
         lines.append("No other suggestion for this turn: write your own, or send this one.")
     return "\n\n".join(lines)
@@ -360,7 +384,7 @@ def build_copilot_tab(learner_choices: Any = None) -> SimpleNamespace:
                 with gr.Row():
                     send = gr.Button("Send", variant="primary", elem_id="copilot-send")
                     another = gr.Button("Another suggestion", elem_id="copilot-regenerate")
-                    strategy = gr.Dropdown([("any strategy", ""), *[(x.value.replace("_", " "), x.value)
+                    strategy = gr.Dropdown([("any strategy", ""), *[(teacher_words("strategy", x.value), x.value)
                                             for x in Strategy if x != Strategy.OTHER]], value="",
                                            label="with strategy", elem_id="copilot-strategy")  # fmt: skip
                     override = gr.Checkbox(label="Send anyway", value=False, elem_id="copilot-override")

@@ -283,7 +283,7 @@ def build_lesson_tab() -> SimpleNamespace:
     with gr.Tab("Lesson planner"):
         gr.Markdown(load_prompt("ui/lesson_intro"))
         with gr.Row():
-            topic = gr.Textbox(label="Topic", placeholder="fractions of amounts", elem_id="lesson-topic")
+            topic = gr.Textbox(label="Topic", value="fractions of amounts", elem_id="lesson-topic")
             problems = gr.Textbox(label="Problems to teach (one per line, optional)", lines=3)
         with gr.Row():
             t.source = source = gr.Radio(list(SOURCES), value=SOURCES[0], label="Group")

@@ -127,7 +127,7 @@ def build_outcomes_tab() -> None:
     with gr.Tab("Learning outcomes"):
         gr.Markdown(load_prompt("ui/outcomes_intro"))
         with gr.Row():
-            run = gr.Dropdown(choices=list_runs(), label="Finished run", elem_id="outcomes-run", scale=3)
+            run = gr.Dropdown(choices=list_runs(), value=None, label="Finished run", elem_id="outcomes-run", scale=3)
             again = gr.Button("Refresh the list", elem_id="outcomes-refresh", scale=1)
         notes = gr.Markdown(elem_id="outcomes-notes")
         table = gr.Dataframe(headers=COLUMNS, label="Policies compared", elem_id="outcomes-table", interactive=False)

@@ -211,7 +211,7 @@ class TutorService:
             return "No problem started yet."
         steps = max(1, len(problem.get("steps") or []))
         step = min(values.get("step_index", 0) + 1, steps)
-        where = f"{self.problem_name(problem)} · step {step} of {steps} · turn {values.get('turn_count', 0)}"
+        where = f"{self.problem_name(problem)} · step {step} of {steps}"
         phase = self.phase(thread_id, snap)
         if phase == "done" or values.get("mode") == "review":
             solved, shown = values.get("learner_solved"), values.get("revealed")

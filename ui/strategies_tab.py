@@ -52,6 +52,9 @@ def _listing(name: str, approved_only: bool, note: str = "") -> tuple[Any, Any, 
         return gr.skip(), gr.skip(), f"Error: {exc}"
     approved = sum(s.approved for s in entries)
     status = f"{len(entries)} strategies ({approved} approved) in library `{name or DEFAULT_LIBRARY}`."
+    if not entries:
+        status += (" The library is empty: strategies appear here once strategy distillation has written some "
+                   "(the distillation graph or its evaluation suite, run by whoever runs this app).")  # fmt: skip
     return (gr.update(value=library_rows(entries)), gr.update(choices=_choices(entries), value=None),
             f"{note} {status}".strip())  # fmt: skip
 

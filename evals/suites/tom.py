@@ -37,7 +37,14 @@ from pedagraph.errors import DataError, PedagraphError
 from pedagraph.methods.tom.calibration import SeedSetup, TeachingConfig, setup_seed, student_learner_id
 from pedagraph.methods.tom.calls import EXPLANATION_TYPES
 from pedagraph.methods.tom.curves import budget_curves, function_costs, gold_probability, multiturn_curve
-from pedagraph.methods.tom.items import DATASET_FILES, TeachItem, load_teach_items, registry_items
+from pedagraph.methods.tom.items import (
+    DATASET_FILES,
+    HarmfulDemo,
+    TeachItem,
+    harmful_demos,
+    load_teach_items,
+    registry_items,
+)
 from pedagraph.methods.tom.mental_model import DEPLOYABLE, INTERVENTION_FUNCTIONS
 
 __all__ = ["TomSuite", "parse_list"]
@@ -111,6 +118,7 @@ class TomSuite(Suite):
             multiturn_explanation=next((k for k in self.kinds if k != "harmful"), "human"),
         )
         self._pool_path: Path | None = None
+        self._harmful_path: Path | None = None
         self._setups: dict[int, asyncio.Future[SeedSetup]] = {}
         self._pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="tom")
 
@@ -131,17 +139,21 @@ class TomSuite(Suite):
         """Test items (StrategyQA .json, ECQA .csv, GSM8K .jsonl), each run for every seed.
 
         The training pool is found here, before any item runs: `--option pool=PATH`, else the dataset's pool file
-        beside the data file (`DIR/strategyqa/train.json` for `DIR/strategyqa/dev.json`), else a full copy.
+        beside the data file (`DIR/strategyqa/train.json` for `DIR/strategyqa/dev.json`), else a full copy. So are
+        the misleading demos when the `harmful` type is measured (`DIR/strategyqa/harmful_explanations.json`).
         """
         from pedagraph.datasets import companion
 
         items = load_teach_items(path)
         if "dataset" not in self.options and items[0].dataset in DATASET_FILES:
             self.dataset = items[0].dataset  # a file of another dataset given with --data
+        files = DATASET_FILES[self.dataset]
         if not self.options.get("pool"):
-            files = DATASET_FILES[self.dataset]
             assert files["test"] is not None and files["pool"] is not None
             self._pool_path = companion(path, files["test"], files["pool"], what="the training pool", suite="tom")
+        if "harmful" in self.kinds and files.get("harmful"):
+            self._harmful_path = companion(path, str(files["test"]), str(files["harmful"]),
+                                           what="the misleading demos", suite="tom")  # fmt: skip
         return [Item(i.id, i.model_dump(mode="json")) for i in items]
 
     # -- running ---------------------------------------------------------------------------------------------
@@ -151,6 +163,10 @@ class TomSuite(Suite):
         ctx = contextvars.copy_context()
         call = functools.partial(ctx.run, fn, *args, **kwargs)
         return asyncio.get_running_loop().run_in_executor(self._pool, call)
+
+    def _harmful(self) -> list[HarmfulDemo]:
+        """The misleading demos found beside the data file (none: the graph takes the registry's)."""
+        return harmful_demos(self._harmful_path) if self._harmful_path else []
 
     def _pool_items(self) -> list[TeachItem]:
         path = self.options.get("pool") or self._pool_path
@@ -166,7 +182,7 @@ class TomSuite(Suite):
             self._setups[seed] = self._run(
                 setup_seed, student, None if teacher.is_scripted else teacher, self._pool_items(), seed=seed,
                 config=self.config, store=store, learner_id=student_learner_id(student.model_spec),
-                student_spec=student.model_spec,
+                student_spec=student.model_spec, harmful=self._harmful(),
             )  # fmt: skip
         return await self._setups[seed]
 
@@ -189,8 +205,14 @@ class TomSuite(Suite):
             calibration[str(seed)] = {k: setup.summary.get(k) for k in ("pre_accuracy", "post_accuracy",
                                                                         "useful_explanations", "reused")}  # fmt: skip
         student, teacher = ctx.model("student"), ctx.model("teacher")
-        return {"id": item.id, "records": records, "calibration": calibration,
-                "student": student.model_spec, "teacher": teacher.model_spec, "scripted_teacher": teacher.is_scripted}
+        return {
+            "id": item.id,
+            "records": records,
+            "calibration": calibration,
+            "student": student.model_spec,
+            "teacher": teacher.model_spec,
+            "scripted_teacher": teacher.is_scripted,
+        }
 
     # -- results ---------------------------------------------------------------------------------------------
 
@@ -243,4 +265,3 @@ def _methods(records: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
             if "mm_post_method" in entry:
                 out["mm_post"][entry["mm_post_method"]] += 1
     return {k: dict(v) for k, v in out.items()}
-

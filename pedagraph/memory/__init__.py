@@ -6,7 +6,7 @@ Importing this package is cheap: Chroma, the embedding model and LangChain load 
     mem = get_memory()
     mem.add("episodes", ["confused numerator and denominator"], [{"learner_id": "ana", "skill": "fractions"}])
     hits = mem.search("materials", "how do I add fractions?", k=4, course="math-5")
-    print(hits[0].citation)   # notes.md § Fractions > Adding, chunk 3
+    print(hits[0].citation)   # notes.md § Fractions > Adding, part 3
 """
 
 from __future__ import annotations

@@ -69,7 +69,7 @@ class Hit:
 
     @property
     def citation(self) -> str:
-        """A short human-readable reference, e.g. `notes.md § Fractions > Adding, chunk 3` (chunks count from 1)."""
+        """A short human-readable reference, e.g. `notes.md § Fractions > Adding, part 3` (parts count from 1)."""
         source = self.source
         name = (PurePath(source).name or source) if source else self.id
         heading = self.metadata.get("heading")
@@ -77,7 +77,7 @@ class Hit:
         if "page" in self.metadata:
             parts.append(f"p. {self.metadata['page']}")
         if "chunk_index" in self.metadata:
-            parts.append(f"chunk {int(self.metadata['chunk_index']) + 1}")
+            parts.append(f"part {int(self.metadata['chunk_index']) + 1}")
         return ", ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:

@@ -64,6 +64,8 @@ class SeedSetup(BaseModel):
     mm_pre: list[TeachingDemo]
     mm_post: list[TeachingDemo]
     multiturn_demos: list[Demo] = []
+    harmful_demos: list[HarmfulDemo] = []
+    """Misleading demos for the `harmful` type (from the data's folder with `--data`); empty: the registry's."""
     summary: dict[str, Any] = {}
 
 
@@ -204,7 +206,7 @@ def setup_seed(
     return SeedSetup(
         seed=seed, learner_id=learner_id, session=session, student_demos=demos, teacher_demos=demos,
         personalised_demos=personalised or demos, mm_pre=mm_pre, mm_post=mm_post, multiturn_demos=turn_demos,
-        summary=summary,
+        harmful_demos=list(harmful), summary=summary,
     )  # fmt: skip
 
 
