@@ -417,6 +417,8 @@ def _texts(value) -> list[str]:
     if isinstance(value, str):
         return [re.sub(r"<[^>]+>", " ", value)] if value.lstrip().startswith("<") else [value]
     if isinstance(value, dict):
+        if value.get("role") == "user":  # the learner's own words, shown back to them
+            return []
         return [t for k, v in value.items() if k not in ("__type__", "elem_id", "elem_classes") for t in _texts(v)]
     if isinstance(value, list | tuple):
         return [t for v in value for t in _texts(v)]
