@@ -13,6 +13,7 @@ person, so one person has one learner record across the apps. The audit table re
 from __future__ import annotations
 
 import csv
+import hashlib
 import re
 import secrets
 import sqlite3
@@ -58,7 +59,11 @@ _SCHEMA = (
     "created DOUBLE PRECISION NOT NULL)",
     "CREATE TABLE IF NOT EXISTS audit (at DOUBLE PRECISION NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, "
     "target TEXT NOT NULL, detail TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS sessions (token_hash TEXT PRIMARY KEY, app TEXT NOT NULL, name TEXT NOT NULL, "
+    "created DOUBLE PRECISION NOT NULL, expires DOUBLE PRECISION NOT NULL)",
 )
+SESSION_SECONDS = 14 * 24 * 3600
+"""How long a login lasts by default (`[ui] session_days` sets it for the server)."""
 
 
 @dataclass(frozen=True)
@@ -115,6 +120,11 @@ def clean_display(text: Any, fallback: str) -> str:
     """A display name: printable, one line, at most 80 characters (the account name when empty)."""
     raw = " ".join("".join(ch for ch in str(text or "") if ch.isprintable()).split())[:80]
     return raw or fallback
+
+
+def token_hash(token: str) -> str:
+    """What the sessions table keeps of a login token: its SHA-256 (a token has 128 random bits or more)."""
+    return hashlib.sha256(str(token).encode("utf-8")).hexdigest()
 
 
 def generate_password() -> str:
@@ -290,6 +300,7 @@ class AccountStore:
         self.require(name)
         with self._tx():
             self._q("UPDATE accounts SET password_hash = ? WHERE name = ?", (_HASHER.hash(password), name))
+            self._q("DELETE FROM sessions WHERE name = ?", (name,))  # a new password logs every browser out
             self._audit(actor, "account.set-password", name, "")
 
     def remove(self, name: str, actor: str = "cli") -> None:
@@ -297,6 +308,7 @@ class AccountStore:
         self.require(name)
         with self._tx():
             self._q("DELETE FROM accounts WHERE name = ?", (name,))
+            self._q("DELETE FROM sessions WHERE name = ?", (name,))
             self._audit(actor, "account.remove", name, "")
 
     def verify(self, name: str, password: str) -> Account | None:
@@ -339,6 +351,42 @@ class AccountStore:
             return False
         return teacher.role == "admin" or learner.class_code in self.classes_of(teacher.name)
 
+    # -- login sessions (only a hash of each token is stored)
+
+    def open_session(self, app: str, token: str, name: str, seconds: float = SESSION_SECONDS) -> None:
+        """Remember that a login token of an app belongs to an account until `seconds` from now."""
+        now = time.time()
+        with self._tx():
+            self._q("DELETE FROM sessions WHERE expires < ?", (now,))
+            self._q("DELETE FROM sessions WHERE token_hash = ?", (token_hash(token),))
+            self._q("INSERT INTO sessions VALUES (?, ?, ?, ?, ?)", (token_hash(token), app, name, now, now + seconds))
+
+    def session_user(self, app: str, token: str | None) -> str | None:
+        """The account a login token of an app belongs to, if it is not expired, revoked or of a removed account."""
+        if not token:
+            return None
+        rows = self._q("SELECT s.name FROM sessions s JOIN accounts a ON a.name = s.name WHERE s.token_hash = ? "
+                       "AND s.app = ? AND s.expires >= ?", (token_hash(token), app, time.time()))  # fmt: skip
+        return rows[0][0] if rows else None
+
+    def session_hashes(self, app: str) -> list[tuple[str, str]]:
+        """(token hash, account) of an app's live sessions."""
+        rows = self._q("SELECT token_hash, name FROM sessions WHERE app = ? AND expires >= ?", (app, time.time()))
+        return [(r[0], r[1]) for r in rows]
+
+    def revoke_session(self, token: str | None = None, *, hashed: str | None = None) -> None:
+        """Forget one login (by its token, or by the hash the sessions table keeps)."""
+        key = hashed if hashed is not None else token_hash(token or "")
+        with self._tx():
+            self._q("DELETE FROM sessions WHERE token_hash = ?", (key,))
+
+    def revoke_sessions(self, name: str) -> int:
+        """Log an account out of every browser; how many logins went."""
+        with self._tx():
+            count = int(self._q("SELECT COUNT(*) FROM sessions WHERE name = ?", (name,))[0][0])
+            self._q("DELETE FROM sessions WHERE name = ?", (name,))
+        return count
+
     # -- audit
 
     def _audit(self, actor: str, action: str, target: str, detail: str) -> None:
@@ -360,7 +408,8 @@ class AccountStore:
 
     def counts(self) -> dict[str, int]:
         """Rows per table (tests compare them before and after a refused call)."""
-        return {t: int(self._q(f"SELECT COUNT(*) FROM {t}")[0][0]) for t in ("accounts", "classes", "audit")}
+        return {t: int(self._q(f"SELECT COUNT(*) FROM {t}")[0][0]) for t in ("accounts", "classes", "audit",
+                                                                  "sessions")}
 
 
 _STORES: dict[str, AccountStore] = {}

@@ -35,9 +35,19 @@ def check_store(store: AccountStore) -> None:
         with pytest.raises(DataError):
             bad()
     assert store.counts() == before  # refused: nothing written
+    store.open_session("learner", "browser-a-token", "kid1")
+    store.open_session("teacher", "browser-b-token", "ms.rivera")
+    assert store.session_user("learner", "browser-a-token") == "kid1"
+    assert store.session_user("teacher", "browser-a-token") is None  # a learner-app login is not a teacher-app one
+    store.open_session("learner", "expired-token", "kid1", seconds=-1)
+    assert store.session_user("learner", "expired-token") is None
     store.set_password("kid1", "new-password-1")
     assert store.verify("kid1", "kid-password-1") is None and store.verify("kid1", "new-password-1")
+    assert store.session_user("learner", "browser-a-token") is None  # a new password logs every browser out
+    assert store.session_user("teacher", "browser-b-token") == "ms.rivera"
+    store.open_session("learner", "browser-c-token", "kid1")
     store.remove("kid1")
+    assert store.session_user("learner", "browser-c-token") is None
     assert store.get("kid1") is None and store.verify("kid1", "new-password-1") is None
     actions = [row[2] for row in store.audit_log()]
     assert {"account.add", "account.set-password", "account.remove"} <= set(actions)
@@ -48,6 +58,7 @@ def test_accounts_on_sqlite(tmp_path):
     check_store(store)
     raw = b"".join(p.read_bytes() for p in tmp_path.glob("accounts.sqlite*"))  # the database and its WAL
     assert b"a-good-password" not in raw and b"$argon2id$" in raw  # argon2 hashes, never the password
+    assert b"browser-b-token" not in raw  # login tokens: only their hashes
     store.close()
 
 

@@ -258,3 +258,49 @@ def test_a_teacher_adds_learners_by_name_and_roster_to_their_own_class(school, t
     with pytest.raises(gr.Error, match="not valid"):
         call(add, ["ok-kid\n[x](http://evil)", None], "t2")
     assert stores(service) == before
+
+
+def _login(http: Any, prefix: str, name: str, password: str) -> None:
+    assert http.post(f"{prefix}/login", data={"username": name, "password": password}).status_code == 200
+
+
+def test_logins_survive_a_restart_until_revoked(school, home):
+    """Restart = a new server over the same stores: the old cookie still logs in; revoked or logged-out ones do not."""
+    from fastapi.testclient import TestClient
+    from pedagraph.ui.server import build_server
+    from pedagraph.ui.service import TutorService
+
+    store, service, apps = school
+    browsers = {}
+    with TestClient(build_server(service).app) as http:
+        for name, pw in (("l1", "learner-one-pw"), ("l2", "learner-two-pw"), ("l3", "learner-three-pw")):
+            _login(http, "", name, pw)
+            browsers[name] = dict(http.cookies)
+            http.cookies.clear()
+        _login(http, "/teacher", "t1", "teacher-one-pw")
+        browsers["t1"] = dict(http.cookies)
+        assert http.get("/teacher/config").status_code == 200
+    raw = b"".join(p.read_bytes() for p in home.glob("accounts.sqlite*"))
+    assert not any(v.encode() in raw for c in browsers.values() for v in c.values())  # only hashes are stored
+    restarted = TutorService()
+    try:
+        with TestClient(build_server(restarted).app) as http:
+            def user(who: str, prefix: str = "") -> Any:
+                http.cookies.clear()
+                http.cookies.update(browsers[who])
+                return http.get(f"{prefix}/gradio_api/user").json()
+
+            assert [user(n) for n in ("l1", "l2", "l3")] == ["l1", "l2", "l3"]
+            assert user("t1", "/teacher") == "t1" and user("l1", "/teacher") is None
+            store.set_password("l2", "a-new-password")  # `users set-password` revokes
+            store.remove("l3")  # `users remove` revokes
+            assert user("l2") is None and user("l3") is None and user("l1") == "l1"
+            http.cookies.clear()
+            http.cookies.update(browsers["l1"])
+            http.get("/logout", follow_redirects=False)  # logging out revokes
+            assert user("l1") is None
+            http.cookies.clear()
+            http.cookies.update({"access-token-pedagraph-learner": "guessed-token"})
+            assert http.get("/gradio_api/user").json() is None and http.get("/config").status_code == 401
+    finally:
+        restarted.close()

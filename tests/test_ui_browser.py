@@ -123,10 +123,11 @@ def test_browser_start_stream_reload_restart(browser, app):
     other.get_by_text("Pick a bundled problem (or type").wait_for(timeout=TIMEOUT_MS)
     assert reply not in other.locator("#tutor-chat").inner_text()
 
-    # the app restarts: logged in again, the learner finds their conversation (kept on the server)
+    # the app restarts: the browser is still logged in (sessions are kept in the accounts database) and the
+    # learner finds their conversation (kept on the server)
     app.stop()
     app.start()
-    login(page, app.url, learner)
+    page.goto(app.url, wait_until="load")
     chat.get_by_text(reply).wait_for(timeout=TIMEOUT_MS)
     assert "step 2 of 2" in page.locator("#session-status").inner_text()
     context.close()
