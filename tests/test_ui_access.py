@@ -75,14 +75,18 @@ def stores(service: Any) -> str:
 
     from pedagraph.accounts import get_account_store
     from pedagraph.learner import get_learner_store
+    from pedagraph.memory import get_memory
 
     learners = get_learner_store()
     models = {i: learners.get(i).model_dump_json(exclude={"updated_at"}) for i in learners.list_learners()}
+    raw = get_memory().collection("notes").get(include=["metadatas"])
+    notes = sorted((i, m.get("learner_id")) for i, m in zip(raw["ids"], raw["metadatas"], strict=True))
     service.saver.setup()
     with service.saver.cursor() as cur:
         checkpoints = cur.execute("SELECT COUNT(*) FROM checkpoints").fetchone()[0]
     return json.dumps({"accounts": get_account_store().counts(), "history": service.past.counts(),
-                       "rooms": _rooms().counts(), "tutor": checkpoints, "learners": models},
+                       "rooms": _rooms().counts(), "tutor": checkpoints, "learners": models,
+                       "notes": notes},
                       sort_keys=True)
 
 
@@ -91,6 +95,7 @@ def test_every_endpoint_of_both_apps_checks_its_caller(school):
     learner_eps, teacher_eps = endpoints(apps["learner"]), endpoints(apps["teacher"])
     assert {"/start", "/send", "/restore"} <= set(learner_eps) and "/class_view" in teacher_eps
     assert not set(learner_eps) & {"/class_view", "/ingest", "/strategies_edit", "/tom_sweep", "/plan_lesson"}
+    assert {"/notes_add", "/notes_list", "/notes_delete"} <= set(learner_eps)
     callers = [None, "l1", "l2", "t2", "t1"]
     # the learners' app: everyone logged in works on their own record (a teacher may try the tutor)
     allowed = {"learner": {"l1", "l2", "t1", "t2"}, "teacher": {"t1", "t2"}}
@@ -304,3 +309,25 @@ def test_logins_survive_a_restart_until_revoked(school, home):
             assert http.get("/gradio_api/user").json() is None and http.get("/config").status_code == 401
     finally:
         restarted.close()
+
+
+def test_a_learners_notes_are_theirs_and_only_their_own_tutor_quotes_them(school):
+    from pedagraph.memory import get_memory
+    from pedagraph.memory.tools import list_notes
+
+    store, service, apps = school
+    eps = endpoints(apps["learner"])
+    note = "Zorblat rule: a zorblat is the bottom number of a fraction."
+    shown, picker, box = call(eps["/notes_add"][0], [note], "l1")
+    assert note in shown and box == ""
+    [kept] = list_notes(get_memory(), "user:l1")
+    assert call(eps["/notes_list"][0], [], "l2")[0] == "No notes yet."  # another learner sees none of them
+    before = stores(service)
+    with pytest.raises(gr.Error, match="not one of yours"):
+        call(eps["/notes_delete"][0], [kept.id], "l2")
+    assert stores(service) == before
+    for who, quoted in (("l1", True), ("l2", False), ("l3", False)):
+        chat, *_ = call(eps["/send"][0], ["what is a zorblat?"], who)[-1]
+        reply = " ".join(m["content"] for m in chat if m["role"] == "assistant")
+        assert ("bottom number of a fraction" in reply) is quoted, (who, reply)
+    assert call(eps["/notes_delete"][0], [kept.id], "l1")[0] == "No notes yet."

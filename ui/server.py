@@ -213,7 +213,7 @@ def _logout_route(app: FastAPI, path: str) -> None:
     def logout(request: Request) -> Any:
         store = get_account_store()
         response = RedirectResponse(f"{path}/", status_code=302)
-        for kind, cookie in COOKIE_IDS.items():
+        for cookie in COOKIE_IDS.values():
             for name in (f"access-token-{cookie}", f"access-token-unsecure-{cookie}"):
                 token = request.cookies.get(name)
                 if token:
