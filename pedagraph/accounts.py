@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import re
 import secrets
 import sqlite3
@@ -34,10 +35,13 @@ __all__ = [
     "ROLES",
     "Account",
     "AccountStore",
+    "Unclaimed",
+    "claim_learner",
     "generate_password",
     "get_account_store",
     "learner_id_of",
     "parse_roster",
+    "unclaimed_learners",
 ]
 
 ROLES = ("learner", "teacher", "admin")
@@ -433,3 +437,167 @@ def get_account_store(home: str | Path | None = None) -> AccountStore:
         if store is None:
             store = _STORES[key] = AccountStore(key) if url is None else AccountStore(url=url)
         return store
+
+
+# -- records made before accounts existed (anonymous `learner-…` ids)
+
+
+@dataclass(frozen=True)
+class Unclaimed:
+    """A learner id with records but no account: its problems started in the app and when it was last active."""
+
+    learner_id: str
+    problems: int
+    last_active: float | None
+    has_record: bool
+
+
+def _is_account_id(learner_id: str) -> bool:
+    return learner_id.startswith(LEARNER_PREFIX) or learner_id.startswith("llm:")
+
+
+def _record_has_data(raw: str | None) -> bool:
+    """Whether a stored learner record holds any work (an empty record made on a first visit does not count)."""
+    if raw is None:
+        return False
+    from pedagraph.learner import LearnerModel
+
+    data = LearnerModel.from_data(json.loads(raw))
+    return bool(any(s.has_evidence for s in data.skills.values()) or data.misconceptions or data.problems
+                or data.demos or data.stats.sessions)  # fmt: skip
+
+
+def _kind(raw: str) -> str:
+    """The kind of a stored learner record (`human`, `llm_student`, ...; `unreadable` for a corrupt one)."""
+    try:
+        return str(json.loads(raw).get("kind", "human"))
+    except (ValueError, AttributeError):
+        return "unreadable"
+
+
+class _LearnerData:
+    """The learner records and the app's history of threads, in one connection: one transaction moves both.
+
+    SQLite: the learner database with the history database attached; PostgreSQL: both live in the one database.
+    """
+
+    def __init__(self, home: Path | None = None) -> None:
+        from pedagraph.learner import STORE_FILENAME, get_learner_store
+        from pedagraph.ui.history import HISTORY_FILE, History
+
+        url = None
+        if home is None:
+            from pedagraph.settings import ensure_home, load_settings
+
+            settings = load_settings()
+            url = settings.database_url.get_secret_value() if settings.database_url is not None else None
+            home = None if url else ensure_home(settings)
+        get_learner_store(home) if home is not None else get_learner_store()  # creates its table
+        History(home).close()  # creates its tables
+        if url is not None:
+            self.db, self.hist = Database(url=url), ""
+        else:
+            self.db, self.hist = Database(Path(home) / STORE_FILENAME), "hist."  # type: ignore[arg-type]
+            self.db.q("ATTACH DATABASE ? AS hist", (str(Path(home) / HISTORY_FILE),))  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.db.close()
+
+    def record(self, learner_id: str) -> str | None:
+        rows = self.db.q("SELECT data FROM learners WHERE learner_id = ?", (learner_id,))
+        return rows[0][0] if rows else None
+
+    def unclaimed(self) -> list[Unclaimed]:
+        """Learner ids with records or threads and no account, most recently active first."""
+        stored = {r[0] for r in self.db.q("SELECT learner_id FROM learners")}
+        started = {r[0]: (int(r[1]), float(r[2])) for r in self.db.q(
+            f"SELECT learner_id, COUNT(*), MAX(started) FROM {self.hist}ui_started GROUP BY learner_id")}  # fmt: skip
+        out = []
+        for learner_id in sorted(stored | set(started)):
+            if _is_account_id(learner_id):
+                continue
+            raw = self.record(learner_id)
+            if raw is not None and _kind(raw) != "human":
+                continue  # a model "learner" (the ToM student)
+            count, last = started.get(learner_id, (0, None))
+            out.append(Unclaimed(learner_id, count, last, raw is not None))
+        return sorted(out, key=lambda u: -(u.last_active or 0))
+
+    def claim(self, old: str, new: str) -> tuple[bool, int]:
+        """Move a learner's record and threads from `old` to `new` in one transaction: (record moved, threads)."""
+        from pedagraph.learner import LearnerModel, _now
+
+        with self.db.tx():
+            raw = self.record(old)
+            threads = int(self.db.q(f"SELECT COUNT(*) FROM {self.hist}ui_started WHERE learner_id = ?", (old,))[0][0])
+            if raw is None and not threads:
+                raise DataError(f"no records of the learner id {old!r}", hint="`pedagraph users list --unclaimed`")
+            mine = self.record(new)
+            if _record_has_data(mine) or self.db.q(f"SELECT 1 FROM {self.hist}ui_started WHERE learner_id = ?",
+                                                    (new,)):  # fmt: skip
+                raise DataError(f"the account's learner record {new!r} holds work already: nothing was moved",
+                                hint="claim into an account that has not used the tutor yet")
+            if raw is not None:
+                model = LearnerModel.from_data(json.loads(raw)).model_copy(
+                    update={"learner_id": new, "updated_at": _now()})  # fmt: skip
+                model.revision += 1
+                self.db.q("DELETE FROM learners WHERE learner_id = ?", (new,))
+                stamp = model.updated_at if self.db.url is not None else model.updated_at.isoformat()
+                self.db.q("INSERT INTO learners (learner_id, schema_version, updated_at, data) VALUES (?, ?, ?, ?)",
+                          (new, model.schema_version, stamp, model.model_dump_json()))
+                self.db.q("DELETE FROM learners WHERE learner_id = ?", (old,))
+            self.db.q(f"UPDATE {self.hist}ui_started SET learner_id = ? WHERE learner_id = ?", (new, old))
+            self.db.q(f"DELETE FROM {self.hist}ui_current WHERE learner_id = ?", (new,))
+            self.db.q(f"UPDATE {self.hist}ui_current SET learner_id = ? WHERE learner_id = ?", (new, old))
+        return raw is not None, threads
+
+
+def unclaimed_learners(home: Path | None = None) -> list[Unclaimed]:
+    """Learner ids with records but no account (from before accounts existed), most recently active first."""
+    data = _LearnerData(home)
+    try:
+        return data.unclaimed()
+    finally:
+        data.close()
+
+
+def claim_learner(old_id: str, name: str, *, actor: str = "cli", home: Path | None = None) -> str:
+    """Give an account the records of an anonymous learner id: mastery, misconceptions, observations, threads.
+
+    The learner record and the app's thread history move in one transaction; refused (one line, nothing moved)
+    when the id is unknown or already an account's, or when the account's own record holds work. The learner's
+    episodes and notes in the retrieval memory are relabelled after it. Returns a one-line summary.
+    """
+    store = get_account_store(home)
+    account = store.require(name)
+    old = str(old_id or "").strip()
+    if not old or _is_account_id(old):
+        raise DataError(f"{old[:70]!r} is not an anonymous learner id", hint="`pedagraph users list --unclaimed`")
+    data = _LearnerData(home)
+    try:
+        moved, threads = data.claim(old, account.learner_id)
+    finally:
+        data.close()
+    relabelled = _relabel_memory(old, account.learner_id, home)
+    store.audit(actor, "account.claim", account.name, f"{old}: record {moved}, threads {threads}, memory {relabelled}")
+    return (f"{account.name} now has the work of {old}: " + ("learner record, " if moved else "") +
+            f"{threads} past problem(s), {relabelled} memory entr{'y' if relabelled == 1 else 'ies'}")  # fmt: skip
+
+
+def _relabel_memory(old: str, new: str, home: Path | None) -> int:
+    """Give a learner's episodes and notes (retrieval memory) to their new learner id; how many."""
+    from pedagraph.memory import get_memory
+    from pedagraph.memory.store import PRIVATE
+
+    memory = get_memory(home)
+    if not memory.chroma_dir.exists():
+        return 0
+    count = 0
+    for collection in PRIVATE:
+        hits = memory.get(collection, learner_id=old)
+        if hits:
+            memory.collection(collection).update(
+                ids=[h.id for h in hits], metadatas=[{**h.metadata, "learner_id": new} for h in hits])  # fmt: skip
+            count += len(hits)
+    return count
