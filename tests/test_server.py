@@ -126,8 +126,8 @@ def test_tom_teacher_runs_over_http(server):
     pool = [i.model_dump(mode="json") for i in synthetic_items(4, prefix="p")]
     context = {"budget": 0.34, "function": "random", "calibration_items": 4, "seed": 3}
     out = client.runs.wait(thread, "tom_teacher", input={"items": items, "pool": pool}, context=context)
-    assert out["result"]["items"] == 3 and out["result"]["explained"] == 1
-    assert len(out["plan"]) == 3
+    assert out["summary"]["items"] == 3 and out["summary"]["explained"] == 1  # the served view: no per-item gold
+    assert len(out["plan"]) == 3 and "result" not in out and "answers" not in out
 
 
 def test_streamed_values_and_thread_state_carry_no_answer(server):
@@ -166,7 +166,9 @@ VIEWS = {
     "strategy_distill": "graphs.strategy_distill:DistillView",
 }
 SECRET_KEYS = ("final_answer", "solution", "solution_text", "steps", "answer", "answers", "gold", "ground_truth",
-               "explanation", "markdown", "plan_markdown", "items", "pool", "attempts", "mathdial", "label")
+               "markdown", "per_item", "pool", "attempts", "mathdial", "label", "student_incorrect_solution")
+"""Keys that hold answers, worked solutions or gold labels (`summary.items` of tom_teacher and `rounds[].scenarios`
+of strategy_distill are counts, and tom_teacher's `explanation` the kind of explanation: texts are checked instead)."""
 
 
 def _served_runs() -> dict[str, tuple[dict, dict, list[str]]]:
@@ -177,18 +179,21 @@ def _served_runs() -> dict[str, tuple[dict, dict, list[str]]]:
 
     problem = get_problem("gsm8k-sample-1")
     solution = [s.solution_text for s in problem.steps if s.solution_text]
-    record = json.loads(require("mathdial/test.jsonl").path.read_text(encoding="utf-8").splitlines()[0])
+    lines = require("mathdial/test.jsonl").path.read_text(encoding="utf-8").splitlines()
+    records = [json.loads(line) for line in lines]
+    record = records[0]
+    worked = [line.strip() for r in records for line in r["ground_truth"].splitlines() if len(line.strip()) > 20]
     items = [i.model_dump(mode="json") for i in synthetic_items(3)]
     return {
         "tutor": ({"problem_id": problem.id}, {"learner_id": "embedder"}, solution),
         "copilot": ({"problem_id": problem.id}, {"learner_id": "embedder", "student_mode": "simulated"}, solution),
-        "coach": ({"mathdial": record}, {}, [record["ground_truth"], record["student_incorrect_solution"]]),
+        "coach": ({"mathdial": record}, {}, [record["ground_truth"], record["student_incorrect_solution"], *worked]),
         "eduplanner": ({"problems": [problem.model_dump(mode="json")], "levels": [3] * 5},
                        {"rounds": 0, "candidates": 1, "test_problems": 4, "repeats": 1, "material_k": 0}, solution),
         "tom_teacher": ({"items": items, "pool": [i.model_dump(mode="json") for i in synthetic_items(4, prefix="p")]},
                         {"budget": 0.34, "function": "random", "calibration_items": 4, "seed": 3},
                         [i["explanation"] for i in items]),
-        "strategy_distill": ({}, {"rounds": 1, "per_round": 2}, []),
+        "strategy_distill": ({}, {"rounds": 1, "per_round": 2}, worked),  # its pool: MathDial's problems
     }  # fmt: skip
 
 
