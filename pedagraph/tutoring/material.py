@@ -141,7 +141,8 @@ def search_material(query: str, *, course: str | None, memory: Any, min_score: f
         own = retrieve("notes", query, k=SEARCH_POOL, learner_id=learner_id, min_score=min_score, memory=memory)
         found = merged(found, own)
     passages = [
-        {"id": h["id"], "citation": h["citation"], "text": trim_passage(str(h["text"]), PROMPT_PASSAGE_CHARS, query),
+        {"id": h.get("id"), "citation": h["citation"],
+         "text": trim_passage(str(h["text"]), PROMPT_PASSAGE_CHARS, query),
          "quote": trim_passage(str(h["text"]), QUOTE_CHARS, query), "score": h["score"], "query": query}
         for h in rerank(found.hits, query)
     ]  # fmt: skip
