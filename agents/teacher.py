@@ -295,7 +295,7 @@ def plan_move(state: TutoringState, runtime: Runtime[TutoringContext]) -> dict[s
                        decide=decide, said=said, shown=shown, text=learner_said)  # fmt: skip
     if move.kind in ("inquiry", "redirect") and diagnosis.act != "meta":
         found = search_material(learner_said, course=ctx.course, memory=services().memory, min_score=MATERIAL_MIN_SCORE,
-                                shown=shown)  # fmt: skip
+                                shown=shown, learner_id=ctx.learner_id)  # fmt: skip
         question = steps_of(problem)[move.step_index].question
         move = material_inquiry(move, found, shown, question, notice_once(said, "scripted_material_notice"))
     suggested = None
@@ -360,7 +360,8 @@ def respond(state: TutoringState, runtime: Runtime[TutoringContext]) -> dict[str
     teacher = real_model(ctx, "teacher")
     if teacher is not None and move.material_search is None:  # material for the step (a question's was searched)
         step = steps_of(problem)[move.step_index]
-        found = search_material(f"{problem.question}\n{step.question}", course=ctx.course, memory=services().memory)
+        found = search_material(f"{problem.question}\n{step.question}", course=ctx.course, memory=services().memory,
+                                learner_id=ctx.learner_id)  # fmt: skip
         move = move.model_copy(update={"material_search": found.status, "material": found.hits})
     if teacher is None:
         stream = GatedStream(passes(make_gate(problem), gate_view(state), allowed=allowed), stream_writer())

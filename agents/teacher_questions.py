@@ -83,7 +83,8 @@ def _question_check(state: TutoringState, ctx: TutoringContext, question: str,
 def _question_mode(state: TutoringState, ctx: TutoringContext, question: str, said: list[str]
                    ) -> tuple[TutorMove, Retrieval, bool]:  # fmt: skip
     """The move answering a message with no problem yet, the search made, and whether a real teacher may word it."""
-    found = search_material(question, course=ctx.course, memory=services().memory, min_score=MATERIAL_MIN_SCORE)
+    found = search_material(question, course=ctx.course, memory=services().memory, min_score=MATERIAL_MIN_SCORE,
+                            learner_id=ctx.learner_id)  # fmt: skip
     teacher = real_model(ctx, "teacher") if found.status in ("found", "no_match") else None
     notice = template("model_failed_notice" if teacher is not None else "scripted_material_notice")
     notice = f"{notice} " if notice_once(said, "scripted_material_notice") or teacher is not None else ""
@@ -103,7 +104,8 @@ def _review_mode(state: TutoringState, ctx: TutoringContext, text: str, said: li
     problem = problem_of(state)
     found = None
     if review_act(problem, text) == "question":
-        found = search_material(text, course=ctx.course, memory=services().memory, min_score=MATERIAL_MIN_SCORE)
+        found = search_material(text, course=ctx.course, memory=services().memory, min_score=MATERIAL_MIN_SCORE,
+                                learner_id=ctx.learner_id)  # fmt: skip
     learner = preview(services().learner_store(), ctx.learner_id, pending(state.get("pending_learning")))
     suggestion = suggest_next(learner, bundled_problems(), exclude=[problem.id])
     notice = notice_once(said, "scripted_material_notice") if found is not None and found.hits else notice_once(said)

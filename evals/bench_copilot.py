@@ -81,9 +81,11 @@ def _restart_resume(db: Path, repeats: int = 7) -> float:
 
 
 def _coach(records: list[dict]) -> tuple[float, float]:
-    from pedagraph.graphs.coach import graph
+    from pedagraph.graphs.coach import build_graph
 
     from pedagraph.methods.coach.coaching import parse_transcript
+
+    graph = build_graph()  # the full state (the served `graph` shows a learner-facing view)
 
     t0 = time.perf_counter()
     for r in records:

@@ -32,10 +32,12 @@ from pedagraph.agents.coach import (
     score,
     suggest,
 )
+from typing_extensions import TypedDict
 
 from pedagraph.runtime import ModelOverride, bind_services, documented
+from pedagraph.state import learner_facing
 
-__all__ = ["Context", "ModelOverride", "State", "build_graph", "graph"]
+__all__ = ["CoachView", "Context", "ModelOverride", "State", "build_graph", "graph"]
 
 
 @documented
@@ -48,9 +50,27 @@ class State(CoachState, total=False):
     """One coaching run: the transcript, its turns, (A) scores, (B) findings, (C) suggestions kept and dropped."""
 
 
-def build_graph(checkpointer: Any = None, store: Any = None, *, memory: Any = None, learners: Any = None) -> Any:
-    """Return the compiled coach graph (A, B and C run in parallel on the transcript's turns)."""
-    builder = StateGraph(State, context_schema=Context)
+class CoachView(TypedDict, total=False):
+    """What an embedding app sees of the served graph: scores, findings, suggestions kept and dropped, the report.
+
+    Never the input (a MathDial record carries the worked solution and the gold labels), nor every proposal.
+    """
+
+    scores: list[dict[str, Any]]
+    findings: list[dict[str, Any]]
+    suggestions: list[dict[str, Any]]
+    dropped: list[dict[str, Any]]
+    sources: dict[str, str]
+    report: str
+
+
+def build_graph(checkpointer: Any = None, store: Any = None, *, memory: Any = None, learners: Any = None,
+                learner_view: bool = False) -> Any:  # fmt: skip
+    """Return the compiled coach graph (A, B and C run in parallel on the transcript's turns).
+
+    With `learner_view=True` (the served graph) its output is `CoachView`.
+    """
+    builder = StateGraph(State, context_schema=Context, output_schema=CoachView if learner_view else None)
     builder.add_node("read_transcript", read_transcript)
     builder.add_node("score", score)
     builder.add_node("moments", moments)
@@ -64,8 +84,10 @@ def build_graph(checkpointer: Any = None, store: Any = None, *, memory: Any = No
     builder.add_edge(["score", "moments", "novelty_filter"], "report")
     builder.add_edge("report", END)
     compiled = builder.compile(checkpointer=checkpointer, store=store, name="coach")
+    if learner_view:
+        learner_facing(compiled, CoachView)
     return bind_services(compiled, learners=learners, memory=memory)
 
 
-graph = build_graph()
-"""The coach graph compiled without a checkpointer (for embedding and `langgraph dev`)."""
+graph = build_graph(learner_view=True)
+"""The coach graph for embedding and `langgraph dev` (no checkpointer of its own): it shows only `CoachView`."""

@@ -46,12 +46,14 @@ from pedagraph.agents.planner import (
     rank,
     setup,
 )
+from typing_extensions import TypedDict
 
 from pedagraph.methods.eduplanner.context import PlannerContext
 from pedagraph.methods.eduplanner.state import PlannerState as State
 from pedagraph.runtime import ModelOverride, bind_services, context_of, documented
+from pedagraph.state import learner_facing, without
 
-__all__ = ["Context", "ModelOverride", "State", "build_graph", "graph"]
+__all__ = ["Context", "ModelOverride", "PlanView", "State", "build_graph", "graph"]
 
 
 @documented
@@ -63,6 +65,26 @@ class Context(PlannerContext):
     CIDDP), `rounds` (N), `candidates` (K), `survivors` (P), `test_problems` (T), `repeats` (M), `min_gain`,
     `patience`, `approval`, `analyst`, `skill_tree`, `fan_out`, `seed`, `course`, `material_k`; see `PlannerContext`.
     """
+
+
+class PlanView(TypedDict, total=False):
+    """What an embedding app sees of the served graph: the topic, each round's figures, why it stopped, the summary.
+
+    Never the problems, tests, plans or predictions (worked examples and answers), nor the final plan itself: a
+    teacher reads that in the teachers' app, or from `build_graph()` (the full state) in server code.
+    """
+
+    topic: str
+    round: int
+    rounds: list[dict[str, Any]]
+    stop: str
+    summary: dict[str, Any]
+
+
+def finish_node(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """`finish`, and its `summary` without the plan."""
+    out = finish(dict(state), runtime)
+    return {**out, "summary": without(out.get("result"), "plan", "markdown")}
 
 
 def route_evaluation(state: State, runtime: Runtime[Context]) -> list[Send] | Literal["evaluate_all"]:
@@ -96,12 +118,16 @@ def route_approval(
 EVALUATION = ["predict", "judge", "evaluate_all"]
 
 
-def build_graph(checkpointer: Any = None, store: Any = None, *, memory: Any = None, learners: Any = None) -> Any:
-    """Return the compiled eduplanner graph; `learners` (a `LearnerStore`) and `memory` replace the default ones."""
-    builder = StateGraph(State, context_schema=Context)
+def build_graph(checkpointer: Any = None, store: Any = None, *, memory: Any = None, learners: Any = None,
+                learner_view: bool = False) -> Any:  # fmt: skip
+    """Return the compiled eduplanner graph; `learners` (a `LearnerStore`) and `memory` replace the default ones.
+
+    With `learner_view=True` (the served graph) its output is `PlanView`.
+    """
+    builder = StateGraph(State, context_schema=Context, output_schema=PlanView if learner_view else None)
     for name, node in (("setup", setup), ("analyse", analyse), ("draft", draft), ("predict", predict),
                        ("judge", judge), ("evaluate_all", evaluate_all), ("rank", rank), ("optimise", optimise),
-                       ("approve", approve), ("finish", finish)):  # fmt: skip
+                       ("approve", approve), ("finish", finish_node)):  # fmt: skip
         builder.add_node(name, node)
     builder.add_edge(START, "setup")
     builder.add_edge("setup", "analyse")
@@ -115,8 +141,10 @@ def build_graph(checkpointer: Any = None, store: Any = None, *, memory: Any = No
     builder.add_conditional_edges("approve", route_approval, [*EVALUATION, "finish", "optimise", "approve"])
     builder.add_edge("finish", END)
     compiled = builder.compile(checkpointer=checkpointer, store=store, name="eduplanner")
+    if learner_view:
+        learner_facing(compiled, PlanView)
     return bind_services(compiled, learners=learners, memory=memory)
 
 
-graph = build_graph()
-"""The eduplanner graph compiled without a checkpointer (for embedding and `langgraph dev`)."""
+graph = build_graph(learner_view=True)
+"""The eduplanner graph for embedding and `langgraph dev` (no checkpointer of its own): it shows only `PlanView`."""

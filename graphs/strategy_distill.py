@@ -45,12 +45,14 @@ from pedagraph.agents.distill import (
     improve_tasks,
     seed_round,
 )
+from typing_extensions import TypedDict
 
 from pedagraph.methods.distill.context import DistillContext
 from pedagraph.methods.distill.state import DistillState as State
 from pedagraph.runtime import ModelOverride, bind_services, documented
+from pedagraph.state import learner_facing
 
-__all__ = ["Context", "ModelOverride", "State", "build_graph", "graph"]
+__all__ = ["Context", "DistillView", "ModelOverride", "State", "build_graph", "graph"]
 
 
 @documented
@@ -62,6 +64,19 @@ class Context(DistillContext):
     judge), `library`, `rounds`, `per_round`, `max_strategies`, `min_gain`, `verify_siblings`, `k`,
     `dimensions`, `dataset`, `held_out`, `seed`; see `DistillContext`.
     """
+
+
+class DistillView(TypedDict, total=False):
+    """What an embedding app sees of the served graph: each round's figures, the skill profile, why it stopped.
+
+    Never the scenarios (problems with their solutions), the judged replies and their labels, nor the strategies'
+    situations (a learner's work with its gold diagnosis); the kept strategies are read from the library.
+    """
+
+    round: int
+    rounds: list[dict[str, Any]]
+    profile: dict[str, Any]
+    stop_reason: str | None
 
 
 def route_attempts(state: State) -> list[Send]:
@@ -80,9 +95,13 @@ def route_after_round(state: State) -> Literal["generate", "__end__"]:
     return END if state.get("stop_reason") else "generate"
 
 
-def build_graph(checkpointer: Any = None, store: Any = None, *, memory: Any = None, learners: Any = None) -> Any:
-    """Return the compiled strategy_distill graph; `memory` holds the library, `learners` the tutor's learners."""
-    builder = StateGraph(State, context_schema=Context)
+def build_graph(checkpointer: Any = None, store: Any = None, *, memory: Any = None, learners: Any = None,
+                learner_view: bool = False) -> Any:  # fmt: skip
+    """Return the compiled strategy_distill graph; `memory` holds the library, `learners` the tutor's learners.
+
+    With `learner_view=True` (the served graph) its output is `DistillView`.
+    """
+    builder = StateGraph(State, context_schema=Context, output_schema=DistillView if learner_view else None)
     builder.add_node("seed_round", seed_round)
     builder.add_node("attempt", attempt)
     builder.add_node("assess", assess)
@@ -97,8 +116,10 @@ def build_graph(checkpointer: Any = None, store: Any = None, *, memory: Any = No
     builder.add_conditional_edges("close_round", route_after_round, ["generate", END])
     builder.add_conditional_edges("generate", route_attempts, ["attempt"])
     compiled = builder.compile(checkpointer=checkpointer, store=store, name="strategy_distill")
+    if learner_view:
+        learner_facing(compiled, DistillView)
     return bind_services(compiled, learners=learners, memory=memory)
 
 
-graph = build_graph()
-"""The strategy_distill graph compiled without a checkpointer (for embedding and `langgraph dev`)."""
+graph = build_graph(learner_view=True)
+"""The strategy_distill graph for embedding and `langgraph dev` (no checkpointer of its own): shows `DistillView`."""

@@ -32,14 +32,16 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
 from langgraph.types import Send
 from pedagraph.agents.tom import aggregate, answer_item, answer_tasks, calibrate, choose, score_item_node, scoring_tasks
 from typing_extensions import TypedDict
 
 from pedagraph.methods.tom.context import TomContext
 from pedagraph.runtime import ModelOverride, bind_services, documented
+from pedagraph.state import learner_facing, without
 
-__all__ = ["Context", "ModelOverride", "State", "build_graph", "graph"]
+__all__ = ["Context", "ModelOverride", "State", "TomView", "build_graph", "graph"]
 
 
 @documented
@@ -71,6 +73,26 @@ class State(TypedDict, total=False):
     """The student's answers made after the plan."""
     result: dict[str, Any]
     """Accuracy, explanations spent, per-item rows, calls and tokens."""
+    summary: dict[str, Any]
+    """`result` without its per-item rows (which hold the gold labels and the student's answers)."""
+
+
+class TomView(TypedDict, total=False):
+    """What an embedding app sees of the served graph: the plan (which items to explain, and why) and the figures.
+
+    Never the items or the pool (their gold labels and explanations), the scores (explanations), the answers (an
+    explanation states the answer) or `result`'s per-item rows (gold labels).
+    """
+
+    plan: list[dict[str, Any]]
+    plan_kind: str
+    summary: dict[str, Any]
+
+
+def aggregate_node(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """`aggregate`, and its `summary` without the per-item rows."""
+    out = aggregate(dict(state), runtime)
+    return {**out, "summary": without(out.get("result"), "per_item")}
 
 
 def route_scoring(state: State) -> list[Send]:
@@ -84,14 +106,18 @@ def route_answers(state: State) -> list[Send] | Literal["aggregate"]:
     return "aggregate" if tasks == "aggregate" else tasks
 
 
-def build_graph(checkpointer: Any = None, store: Any = None, *, memory: Any = None, learners: Any = None) -> Any:
-    """Return the compiled tom_teacher graph; `learners` (a `LearnerStore`) replaces the process-wide one."""
-    builder = StateGraph(State, context_schema=Context)
+def build_graph(checkpointer: Any = None, store: Any = None, *, memory: Any = None, learners: Any = None,
+                learner_view: bool = False) -> Any:  # fmt: skip
+    """Return the compiled tom_teacher graph; `learners` (a `LearnerStore`) replaces the process-wide one.
+
+    With `learner_view=True` (the served graph) its output is `TomView`.
+    """
+    builder = StateGraph(State, context_schema=Context, output_schema=TomView if learner_view else None)
     builder.add_node("calibrate", calibrate)
     builder.add_node("score_item", score_item_node)
     builder.add_node("choose", choose)
     builder.add_node("answer_item", answer_item)
-    builder.add_node("aggregate", aggregate)
+    builder.add_node("aggregate", aggregate_node)
     builder.add_edge(START, "calibrate")
     builder.add_conditional_edges("calibrate", route_scoring, ["score_item"])
     builder.add_edge("score_item", "choose")
@@ -99,8 +125,10 @@ def build_graph(checkpointer: Any = None, store: Any = None, *, memory: Any = No
     builder.add_edge("answer_item", "aggregate")
     builder.add_edge("aggregate", END)
     compiled = builder.compile(checkpointer=checkpointer, store=store, name="tom_teacher")
+    if learner_view:
+        learner_facing(compiled, TomView)
     return bind_services(compiled, learners=learners, memory=memory)
 
 
-graph = build_graph()
-"""The tom_teacher graph compiled without a checkpointer (for embedding and `langgraph dev`)."""
+graph = build_graph(learner_view=True)
+"""The tom_teacher graph for embedding and `langgraph dev` (no checkpointer of its own): it shows only `TomView`."""

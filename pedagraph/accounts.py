@@ -13,6 +13,8 @@ person, so one person has one learner record across the apps. The audit table re
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 import re
 import secrets
 import sqlite3
@@ -33,10 +35,13 @@ __all__ = [
     "ROLES",
     "Account",
     "AccountStore",
+    "Unclaimed",
+    "claim_learner",
     "generate_password",
     "get_account_store",
     "learner_id_of",
     "parse_roster",
+    "unclaimed_learners",
 ]
 
 ROLES = ("learner", "teacher", "admin")
@@ -58,7 +63,11 @@ _SCHEMA = (
     "created DOUBLE PRECISION NOT NULL)",
     "CREATE TABLE IF NOT EXISTS audit (at DOUBLE PRECISION NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, "
     "target TEXT NOT NULL, detail TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS sessions (token_hash TEXT PRIMARY KEY, app TEXT NOT NULL, name TEXT NOT NULL, "
+    "created DOUBLE PRECISION NOT NULL, expires DOUBLE PRECISION NOT NULL)",
 )
+SESSION_SECONDS = 14 * 24 * 3600
+"""How long a login lasts by default (`[ui] session_days` sets it for the server)."""
 
 
 @dataclass(frozen=True)
@@ -115,6 +124,11 @@ def clean_display(text: Any, fallback: str) -> str:
     """A display name: printable, one line, at most 80 characters (the account name when empty)."""
     raw = " ".join("".join(ch for ch in str(text or "") if ch.isprintable()).split())[:80]
     return raw or fallback
+
+
+def token_hash(token: str) -> str:
+    """What the sessions table keeps of a login token: its SHA-256 (a token has 128 random bits or more)."""
+    return hashlib.sha256(str(token).encode("utf-8")).hexdigest()
 
 
 def generate_password() -> str:
@@ -290,6 +304,7 @@ class AccountStore:
         self.require(name)
         with self._tx():
             self._q("UPDATE accounts SET password_hash = ? WHERE name = ?", (_HASHER.hash(password), name))
+            self._q("DELETE FROM sessions WHERE name = ?", (name,))  # a new password logs every browser out
             self._audit(actor, "account.set-password", name, "")
 
     def remove(self, name: str, actor: str = "cli") -> None:
@@ -297,6 +312,7 @@ class AccountStore:
         self.require(name)
         with self._tx():
             self._q("DELETE FROM accounts WHERE name = ?", (name,))
+            self._q("DELETE FROM sessions WHERE name = ?", (name,))
             self._audit(actor, "account.remove", name, "")
 
     def verify(self, name: str, password: str) -> Account | None:
@@ -339,6 +355,42 @@ class AccountStore:
             return False
         return teacher.role == "admin" or learner.class_code in self.classes_of(teacher.name)
 
+    # -- login sessions (only a hash of each token is stored)
+
+    def open_session(self, app: str, token: str, name: str, seconds: float = SESSION_SECONDS) -> None:
+        """Remember that a login token of an app belongs to an account until `seconds` from now."""
+        now = time.time()
+        with self._tx():
+            self._q("DELETE FROM sessions WHERE expires < ?", (now,))
+            self._q("DELETE FROM sessions WHERE token_hash = ?", (token_hash(token),))
+            self._q("INSERT INTO sessions VALUES (?, ?, ?, ?, ?)", (token_hash(token), app, name, now, now + seconds))
+
+    def session_user(self, app: str, token: str | None) -> str | None:
+        """The account a login token of an app belongs to, if it is not expired, revoked or of a removed account."""
+        if not token:
+            return None
+        rows = self._q("SELECT s.name FROM sessions s JOIN accounts a ON a.name = s.name WHERE s.token_hash = ? "
+                       "AND s.app = ? AND s.expires >= ?", (token_hash(token), app, time.time()))  # fmt: skip
+        return rows[0][0] if rows else None
+
+    def session_hashes(self, app: str) -> list[tuple[str, str]]:
+        """(token hash, account) of an app's live sessions."""
+        rows = self._q("SELECT token_hash, name FROM sessions WHERE app = ? AND expires >= ?", (app, time.time()))
+        return [(r[0], r[1]) for r in rows]
+
+    def revoke_session(self, token: str | None = None, *, hashed: str | None = None) -> None:
+        """Forget one login (by its token, or by the hash the sessions table keeps)."""
+        key = hashed if hashed is not None else token_hash(token or "")
+        with self._tx():
+            self._q("DELETE FROM sessions WHERE token_hash = ?", (key,))
+
+    def revoke_sessions(self, name: str) -> int:
+        """Log an account out of every browser; how many logins went."""
+        with self._tx():
+            count = int(self._q("SELECT COUNT(*) FROM sessions WHERE name = ?", (name,))[0][0])
+            self._q("DELETE FROM sessions WHERE name = ?", (name,))
+        return count
+
     # -- audit
 
     def _audit(self, actor: str, action: str, target: str, detail: str) -> None:
@@ -360,7 +412,8 @@ class AccountStore:
 
     def counts(self) -> dict[str, int]:
         """Rows per table (tests compare them before and after a refused call)."""
-        return {t: int(self._q(f"SELECT COUNT(*) FROM {t}")[0][0]) for t in ("accounts", "classes", "audit")}
+        return {t: int(self._q(f"SELECT COUNT(*) FROM {t}")[0][0]) for t in ("accounts", "classes", "audit",
+                                                                  "sessions")}
 
 
 _STORES: dict[str, AccountStore] = {}
@@ -384,3 +437,167 @@ def get_account_store(home: str | Path | None = None) -> AccountStore:
         if store is None:
             store = _STORES[key] = AccountStore(key) if url is None else AccountStore(url=url)
         return store
+
+
+# -- records made before accounts existed (anonymous `learner-…` ids)
+
+
+@dataclass(frozen=True)
+class Unclaimed:
+    """A learner id with records but no account: its problems started in the app and when it was last active."""
+
+    learner_id: str
+    problems: int
+    last_active: float | None
+    has_record: bool
+
+
+def _is_account_id(learner_id: str) -> bool:
+    return learner_id.startswith(LEARNER_PREFIX) or learner_id.startswith("llm:")
+
+
+def _record_has_data(raw: str | None) -> bool:
+    """Whether a stored learner record holds any work (an empty record made on a first visit does not count)."""
+    if raw is None:
+        return False
+    from pedagraph.learner import LearnerModel
+
+    data = LearnerModel.from_data(json.loads(raw))
+    return bool(any(s.has_evidence for s in data.skills.values()) or data.misconceptions or data.problems
+                or data.demos or data.stats.sessions)  # fmt: skip
+
+
+def _kind(raw: str) -> str:
+    """The kind of a stored learner record (`human`, `llm_student`, ...; `unreadable` for a corrupt one)."""
+    try:
+        return str(json.loads(raw).get("kind", "human"))
+    except (ValueError, AttributeError):
+        return "unreadable"
+
+
+class _LearnerData:
+    """The learner records and the app's history of threads, in one connection: one transaction moves both.
+
+    SQLite: the learner database with the history database attached; PostgreSQL: both live in the one database.
+    """
+
+    def __init__(self, home: Path | None = None) -> None:
+        from pedagraph.learner import STORE_FILENAME, get_learner_store
+        from pedagraph.ui.history import HISTORY_FILE, History
+
+        url = None
+        if home is None:
+            from pedagraph.settings import ensure_home, load_settings
+
+            settings = load_settings()
+            url = settings.database_url.get_secret_value() if settings.database_url is not None else None
+            home = None if url else ensure_home(settings)
+        get_learner_store(home) if home is not None else get_learner_store()  # creates its table
+        History(home).close()  # creates its tables
+        if url is not None:
+            self.db, self.hist = Database(url=url), ""
+        else:
+            self.db, self.hist = Database(Path(home) / STORE_FILENAME), "hist."  # type: ignore[arg-type]
+            self.db.q("ATTACH DATABASE ? AS hist", (str(Path(home) / HISTORY_FILE),))  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.db.close()
+
+    def record(self, learner_id: str) -> str | None:
+        rows = self.db.q("SELECT data FROM learners WHERE learner_id = ?", (learner_id,))
+        return rows[0][0] if rows else None
+
+    def unclaimed(self) -> list[Unclaimed]:
+        """Learner ids with records or threads and no account, most recently active first."""
+        stored = {r[0] for r in self.db.q("SELECT learner_id FROM learners")}
+        started = {r[0]: (int(r[1]), float(r[2])) for r in self.db.q(
+            f"SELECT learner_id, COUNT(*), MAX(started) FROM {self.hist}ui_started GROUP BY learner_id")}  # fmt: skip
+        out = []
+        for learner_id in sorted(stored | set(started)):
+            if _is_account_id(learner_id):
+                continue
+            raw = self.record(learner_id)
+            if raw is not None and _kind(raw) != "human":
+                continue  # a model "learner" (the ToM student)
+            count, last = started.get(learner_id, (0, None))
+            out.append(Unclaimed(learner_id, count, last, raw is not None))
+        return sorted(out, key=lambda u: -(u.last_active or 0))
+
+    def claim(self, old: str, new: str) -> tuple[bool, int]:
+        """Move a learner's record and threads from `old` to `new` in one transaction: (record moved, threads)."""
+        from pedagraph.learner import LearnerModel, _now
+
+        with self.db.tx():
+            raw = self.record(old)
+            threads = int(self.db.q(f"SELECT COUNT(*) FROM {self.hist}ui_started WHERE learner_id = ?", (old,))[0][0])
+            if raw is None and not threads:
+                raise DataError(f"no records of the learner id {old!r}", hint="`pedagraph users list --unclaimed`")
+            mine = self.record(new)
+            if _record_has_data(mine) or self.db.q(f"SELECT 1 FROM {self.hist}ui_started WHERE learner_id = ?",
+                                                    (new,)):  # fmt: skip
+                raise DataError(f"the account's learner record {new!r} holds work already: nothing was moved",
+                                hint="claim into an account that has not used the tutor yet")
+            if raw is not None:
+                model = LearnerModel.from_data(json.loads(raw)).model_copy(
+                    update={"learner_id": new, "updated_at": _now()})  # fmt: skip
+                model.revision += 1
+                self.db.q("DELETE FROM learners WHERE learner_id = ?", (new,))
+                stamp = model.updated_at if self.db.url is not None else model.updated_at.isoformat()
+                self.db.q("INSERT INTO learners (learner_id, schema_version, updated_at, data) VALUES (?, ?, ?, ?)",
+                          (new, model.schema_version, stamp, model.model_dump_json()))
+                self.db.q("DELETE FROM learners WHERE learner_id = ?", (old,))
+            self.db.q(f"UPDATE {self.hist}ui_started SET learner_id = ? WHERE learner_id = ?", (new, old))
+            self.db.q(f"DELETE FROM {self.hist}ui_current WHERE learner_id = ?", (new,))
+            self.db.q(f"UPDATE {self.hist}ui_current SET learner_id = ? WHERE learner_id = ?", (new, old))
+        return raw is not None, threads
+
+
+def unclaimed_learners(home: Path | None = None) -> list[Unclaimed]:
+    """Learner ids with records but no account (from before accounts existed), most recently active first."""
+    data = _LearnerData(home)
+    try:
+        return data.unclaimed()
+    finally:
+        data.close()
+
+
+def claim_learner(old_id: str, name: str, *, actor: str = "cli", home: Path | None = None) -> str:
+    """Give an account the records of an anonymous learner id: mastery, misconceptions, observations, threads.
+
+    The learner record and the app's thread history move in one transaction; refused (one line, nothing moved)
+    when the id is unknown or already an account's, or when the account's own record holds work. The learner's
+    episodes and notes in the retrieval memory are relabelled after it. Returns a one-line summary.
+    """
+    store = get_account_store(home)
+    account = store.require(name)
+    old = str(old_id or "").strip()
+    if not old or _is_account_id(old):
+        raise DataError(f"{old[:70]!r} is not an anonymous learner id", hint="`pedagraph users list --unclaimed`")
+    data = _LearnerData(home)
+    try:
+        moved, threads = data.claim(old, account.learner_id)
+    finally:
+        data.close()
+    relabelled = _relabel_memory(old, account.learner_id, home)
+    store.audit(actor, "account.claim", account.name, f"{old}: record {moved}, threads {threads}, memory {relabelled}")
+    return (f"{account.name} now has the work of {old}: " + ("learner record, " if moved else "") +
+            f"{threads} past problem(s), {relabelled} memory entr{'y' if relabelled == 1 else 'ies'}")  # fmt: skip
+
+
+def _relabel_memory(old: str, new: str, home: Path | None) -> int:
+    """Give a learner's episodes and notes (retrieval memory) to their new learner id; how many."""
+    from pedagraph.memory import get_memory
+    from pedagraph.memory.store import PRIVATE
+
+    memory = get_memory(home)
+    if not memory.chroma_dir.exists():
+        return 0
+    count = 0
+    for collection in PRIVATE:
+        hits = memory.get(collection, learner_id=old)
+        if hits:
+            memory.collection(collection).update(
+                ids=[h.id for h in hits], metadatas=[{**h.metadata, "learner_id": new} for h in hits])  # fmt: skip
+            count += len(hits)
+    return count

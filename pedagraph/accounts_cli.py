@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from pedagraph.accounts import ROLES, generate_password, get_account_store
+from pedagraph.accounts import ROLES, claim_learner, generate_password, get_account_store, unclaimed_learners
 from pedagraph.errors import PedagraphError
 from pedagraph.redact import register_secret
 
@@ -52,8 +52,22 @@ def add(
 
 
 @users_app.command("list")
-def list_() -> None:
-    """List the accounts (never their passwords)."""
+def list_(
+    unclaimed: Annotated[bool, typer.Option("--unclaimed", help="List learner ids from before accounts existed, "
+                                            "with no account yet (give them to one with `users claim`).")] = False,
+) -> None:  # fmt: skip
+    """List the accounts (never their passwords), or the learner ids no account has claimed."""
+    if unclaimed:
+        from datetime import UTC, datetime
+
+        table = Table(title="learner records without an account")
+        for col in ("learner id", "past problems", "last active (UTC)", "learner record"):
+            table.add_column(col)
+        for u in unclaimed_learners():
+            last = datetime.fromtimestamp(u.last_active, UTC).strftime("%Y-%m-%d %H:%M") if u.last_active else ""
+            table.add_row(escape(u.learner_id), str(u.problems), last, "yes" if u.has_record else "no")
+        console.print(table)
+        return
     table = Table(title="pedagraph accounts")
     for col in ("name", "role", "display name", "class"):
         table.add_column(col)
@@ -70,6 +84,15 @@ def set_password(name: Annotated[str, typer.Argument(help="Login name.")]) -> No
     console.print(f"password of {escape(name)} changed", highlight=False)
     if made:
         console.print(f"password (shown once): {password}", highlight=False, soft_wrap=True)
+
+
+@users_app.command("claim")
+def claim(
+    learner_id: Annotated[str, typer.Argument(help="The old learner id (from `users list --unclaimed`).")],
+    name: Annotated[str, typer.Argument(help="The account that gets its records.")],
+) -> None:
+    """Give an account the records made before accounts existed: mastery, misconceptions, past problems."""
+    console.print(escape(claim_learner(learner_id, name)), highlight=False, soft_wrap=True)
 
 
 @users_app.command("remove")

@@ -98,6 +98,8 @@ class UISettings(BaseModel):
     max_sweep_items: int = Field(200, ge=1, le=100_000, description="A ToM sweep's items x seeds, at most.")
     max_plan_work: int = Field(200, ge=1, le=100_000,
                                description="A lesson plan's rounds x candidates x test problems x repeats, at most.")
+    session_days: float = Field(14, gt=0, le=365, description="How long a login lasts (days) before the browser "
+                                "must log in again; kept across server restarts.")
     proxy_user_header: str | None = Field(
         None, description="Trusted single sign-on: the header a reverse proxy sets to the logged-in account name "
         "(e.g. X-Forwarded-User). Off (None) by default; only behind a proxy that always sets it.",

@@ -138,7 +138,16 @@ class LearnerView(TypedDict, total=False):
     mode: Literal["problem", "question", "review"]
 
 
-def learner_facing(compiled: Any) -> Any:
-    """The compiled graph streaming and showing only the `LearnerView` channels (its state read the same way)."""
-    compiled.stream_channels = [k for k in LearnerView.__annotations__ if k in compiled.channels]
+def learner_facing(compiled: Any, view: Any = LearnerView) -> Any:
+    """The compiled graph streaming and showing only the channels of `view` (its state read the same way).
+
+    `view` is the graph's output schema (`LearnerView` for the tutor and the copilot; each served graph has its
+    own, without answers, step answers, worked solutions or gold labels).
+    """
+    compiled.stream_channels = [k for k in view.__annotations__ if k in compiled.channels]
     return compiled
+
+
+def without(record: dict[str, Any] | None, *keys: str) -> dict[str, Any]:
+    """A copy of a result record without some keys (what a learner-facing summary leaves out)."""
+    return {k: v for k, v in (record or {}).items() if k not in keys}

@@ -30,7 +30,9 @@ Student: oh ok
 
 
 def coach(**kw):
-    from pedagraph.graphs.coach import Context, graph
+    from pedagraph.graphs.coach import Context, build_graph
+
+    graph = build_graph()  # the full state (the served `graph` shows a learner-facing view)
 
     return lambda inp: graph.invoke(inp, context=Context(**kw))
 

@@ -52,7 +52,9 @@ def test_eduplanner_worked_examples_never_use_a_test_problem():
 
 
 def test_eduplanner_graph_setup_keeps_targets_out_of_the_tests():
-    from pedagraph.graphs.eduplanner import Context, graph
+    from pedagraph.graphs.eduplanner import Context, build_graph
+
+    graph = build_graph()  # the full state (the served `graph` shows a learner-facing view)
 
     out = graph.invoke({"problems": [get_problem("gsm8k-sample-1").model_dump(mode="json")], "levels": [3] * 5},
                        context=Context(rounds=0, candidates=1, test_problems=4, repeats=1, material_k=0))  # fmt: skip
@@ -100,7 +102,9 @@ def test_the_rule_coach_does_not_read_gold_move_labels():
 
 
 def test_the_rule_coach_gives_the_same_report_with_or_without_mathdial_labels():
-    from pedagraph.graphs.coach import Context, graph
+    from pedagraph.graphs.coach import Context, build_graph
+
+    graph = build_graph()  # the full state (the served `graph` shows a learner-facing view)
 
     labelled = ("Teacher: (telling)Nice, and what comes next?|EOM|Student: 12|EOM|"
                 "Teacher: (telling)Good. What do you notice?|EOM|Student: it doubles")  # fmt: skip
@@ -111,9 +115,11 @@ def test_the_rule_coach_gives_the_same_report_with_or_without_mathdial_labels():
 
 
 def test_coach_sources_say_which_scores_the_rules_filled():
-    from pedagraph.graphs.coach import Context, graph
+    from pedagraph.graphs.coach import Context, build_graph
 
     from pedagraph.llm import StandInChatModel
+
+    graph = build_graph()  # the full state (the served `graph` shows a learner-facing view)
 
     def reply(call):
         if call.schema_name == "ModelScores":

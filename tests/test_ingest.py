@@ -484,8 +484,10 @@ def test_cli_ingest_errors_are_one_line_and_non_zero(home, tmp_path):
     result = runner.invoke(app, ["ingest", str(empty)])
     assert result.exit_code == 1 and "no files found" in result.stderr
 
+    result = runner.invoke(app, ["ingest", str(bad), "--collection", "note"])
+    assert result.exit_code == 1 and "unknown memory collection 'note'" in result.stderr
     result = runner.invoke(app, ["ingest", str(bad), "--collection", "notes"])
-    assert result.exit_code == 1 and "unknown memory collection 'notes'" in result.stderr
+    assert result.exit_code == 1 and "cannot be ingested into 'notes'" in result.stderr
 
     small = tmp_path / "small"
     small.mkdir()

@@ -205,17 +205,17 @@ def test_two_learners_never_see_each_others_episodes(mem):
 
 
 def test_collection_names_are_validated(mem):
-    assert COLLECTIONS == ("materials", "episodes", "strategies", "examples")
+    assert COLLECTIONS == ("materials", "episodes", "strategies", "examples", "notes")
     for call in (
         lambda: mem.add("material", ["x"]),
         lambda: mem.search("Materials", "x"),
         lambda: mem.count("chroma"),
         lambda: mem.delete("", ids=["x"]),
-        lambda: make_retrieve_node("notes"),
+        lambda: make_retrieve_node("note"),
     ):
         with pytest.raises(ConfigError) as info:
             call()
-        assert "use one of: materials, episodes, strategies, examples" in info.value.one_line()
+        assert "use one of: materials, episodes, strategies, examples, notes" in info.value.one_line()
 
 
 @pytest.mark.parametrize(

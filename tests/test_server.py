@@ -126,8 +126,8 @@ def test_tom_teacher_runs_over_http(server):
     pool = [i.model_dump(mode="json") for i in synthetic_items(4, prefix="p")]
     context = {"budget": 0.34, "function": "random", "calibration_items": 4, "seed": 3}
     out = client.runs.wait(thread, "tom_teacher", input={"items": items, "pool": pool}, context=context)
-    assert out["result"]["items"] == 3 and out["result"]["explained"] == 1
-    assert len(out["plan"]) == 3
+    assert out["summary"]["items"] == 3 and out["summary"]["explained"] == 1  # the served view: no per-item gold
+    assert len(out["plan"]) == 3 and "result" not in out and "answers" not in out
 
 
 def test_streamed_values_and_thread_state_carry_no_answer(server):
@@ -155,3 +155,71 @@ def test_streamed_values_and_thread_state_carry_no_answer(server):
         assert f'"{secret}"' not in text
     shown = " ".join(m["content"] for v in seen for m in v.get("messages", []) if isinstance(m.get("content"), str))
     assert problem.final_answer == "18" and not re.search(r"\b18\b", shown)  # not given away by the replies
+
+
+VIEWS = {
+    "tutor": "pedagraph.state:LearnerView",
+    "copilot": "pedagraph.state:LearnerView",
+    "coach": "graphs.coach:CoachView",
+    "eduplanner": "graphs.eduplanner:PlanView",
+    "tom_teacher": "graphs.tom_teacher:TomView",
+    "strategy_distill": "graphs.strategy_distill:DistillView",
+}
+SECRET_KEYS = ("final_answer", "solution", "solution_text", "steps", "answer", "answers", "gold", "ground_truth",
+               "markdown", "per_item", "pool", "attempts", "mathdial", "label", "student_incorrect_solution")
+"""Keys that hold answers, worked solutions or gold labels (`summary.items` of tom_teacher and `rounds[].scenarios`
+of strategy_distill are counts, and tom_teacher's `explanation` the kind of explanation: texts are checked instead)."""
+
+
+def _served_runs() -> dict[str, tuple[dict, dict, list[str]]]:
+    """graph id -> (input, context, texts that must never come out): each input carries answers and gold labels."""
+    from pedagraph.datasets import require
+    from pedagraph.problems import get_problem
+    from pedagraph.testing.tom import synthetic_items
+
+    problem = get_problem("gsm8k-sample-1")
+    solution = [s.solution_text for s in problem.steps if s.solution_text]
+    lines = require("mathdial/test.jsonl").path.read_text(encoding="utf-8").splitlines()
+    records = [json.loads(line) for line in lines]
+    record = records[0]
+    worked = [line.strip() for r in records for line in r["ground_truth"].splitlines() if len(line.strip()) > 20]
+    items = [i.model_dump(mode="json") for i in synthetic_items(3)]
+    return {
+        "tutor": ({"problem_id": problem.id}, {"learner_id": "embedder"}, solution),
+        "copilot": ({"problem_id": problem.id}, {"learner_id": "embedder", "student_mode": "simulated"}, solution),
+        "coach": ({"mathdial": record}, {}, [record["ground_truth"], record["student_incorrect_solution"], *worked]),
+        "eduplanner": ({"problems": [problem.model_dump(mode="json")], "levels": [3] * 5},
+                       {"rounds": 0, "candidates": 1, "test_problems": 4, "repeats": 1, "material_k": 0}, solution),
+        "tom_teacher": ({"items": items, "pool": [i.model_dump(mode="json") for i in synthetic_items(4, prefix="p")]},
+                        {"budget": 0.34, "function": "random", "calibration_items": 4, "seed": 3},
+                        [i["explanation"] for i in items]),
+        "strategy_distill": ({}, {"rounds": 1, "per_round": 2}, worked),  # its pool: MathDial's problems
+    }  # fmt: skip
+
+
+def test_every_served_graph_streams_only_its_learner_facing_view(server):
+    """Every graph of langgraph.json declares an output schema; its streamed `values` and state carry no answer."""
+    import importlib
+
+    from langgraph_sdk import get_sync_client
+
+    url, _home = server
+    client = get_sync_client(url=url)
+    declared = set(json.loads((ROOT / "langgraph.json").read_text())["graphs"])
+    runs = _served_runs()
+    assert declared == set(VIEWS) == set(runs)
+    for graph_id in sorted(declared):
+        module, name = VIEWS[graph_id].split(":")
+        view = set(getattr(importlib.import_module(module), name).__annotations__)
+        inp, context, secrets = runs[graph_id]
+        thread = client.threads.create()["thread_id"]
+        seen = [c.data for c in client.runs.stream(thread, graph_id, input=inp, context=context, stream_mode="values")
+                if c.event == "values"]  # fmt: skip
+        seen.append(client.threads.get_state(thread)["values"])
+        assert seen[0], graph_id
+        extra = sorted({k for v in seen for k in v} - view - {"__interrupt__"})
+        assert not extra, (graph_id, extra)
+        shown = [{k: v for k, v in values.items() if k != "__interrupt__"} for values in seen]
+        text = json.dumps(shown)
+        leaked = [k for k in SECRET_KEYS if f'"{k}"' in text] + [s[:40] for s in secrets if s.strip() and s in text]
+        assert not leaked, (graph_id, leaked)

@@ -349,7 +349,9 @@ def test_graph_runs_offline_on_the_scripted_models(tmp_path):
 
 
 def test_graph_refuses_an_unknown_function():
-    from pedagraph.graphs.tom_teacher import Context, graph
+    from pedagraph.graphs.tom_teacher import Context, build_graph
+
+    graph = build_graph()  # the full state (the served `graph` shows a learner-facing view)
 
     with pytest.raises(DataError, match="psychic"):
         graph.invoke({"items": World(n_test=1).dumps(synthetic_items(1))}, context=Context(function="psychic"))

@@ -673,7 +673,7 @@ def test_course_material_is_searched_only_when_ingested(problem):
         n = 1
 
         def count(self, collection, **kw):
-            calls.append(f"count:{collection}:{kw.get('course')}")
+            calls.append(f"count:{collection}:{kw.get('course') or kw.get('learner_id')}")
             return self.n
 
         def search(self, collection, query, k=5, **kw):
@@ -689,12 +689,13 @@ def test_course_material_is_searched_only_when_ingested(problem):
     context = ctx(learner_id="mat", teacher_model=teacher, course="ducks")
     start(tutor, "m1", context)
     say(tutor, "m1", context, "hint please")
-    assert calls == ["count:materials:ducks", "search:materials"]
+    # the class's material, and the learner's own notes (pinned to the learner in the store's query)
+    assert calls == ["count:materials:ducks", "search:materials", "count:notes:mat", "search:notes"]
     assert "notes.md § Eggs, part 1" in [c for c in teacher.calls if not c.schema_name][0].system
     fake.n = 0
     calls.clear()
     say(tutor, "m1", context, "another hint please")
-    assert calls == ["count:materials:ducks"]
+    assert calls == ["count:materials:ducks", "count:notes:mat"]
 
 
 def test_a_new_problem_on_the_same_thread_starts_fresh(tutor, problem):
@@ -911,12 +912,15 @@ class FakeHit:
 
 
 class FakeMemory:
-    """A memory whose `materials` hold the given hits (count and search recorded, no embedding model)."""
+    """A memory whose `materials` hold the given hits (count and search recorded, no embedding model); no notes."""
 
     def __init__(self, hits: list[FakeHit], calls: list[str]) -> None:
         self.hits, self.calls = hits, calls
 
     def count(self, collection, **kw):
+        if collection == "notes":
+            assert kw.get("learner_id"), "notes are searched for one learner"
+            return 0
         self.calls.append(f"count:{collection}:{kw.get('course')}")
         return len(self.hits)
 

@@ -75,14 +75,18 @@ def stores(service: Any) -> str:
 
     from pedagraph.accounts import get_account_store
     from pedagraph.learner import get_learner_store
+    from pedagraph.memory import get_memory
 
     learners = get_learner_store()
     models = {i: learners.get(i).model_dump_json(exclude={"updated_at"}) for i in learners.list_learners()}
+    raw = get_memory().collection("notes").get(include=["metadatas"])
+    notes = sorted((i, m.get("learner_id")) for i, m in zip(raw["ids"], raw["metadatas"], strict=True))
     service.saver.setup()
     with service.saver.cursor() as cur:
         checkpoints = cur.execute("SELECT COUNT(*) FROM checkpoints").fetchone()[0]
     return json.dumps({"accounts": get_account_store().counts(), "history": service.past.counts(),
-                       "rooms": _rooms().counts(), "tutor": checkpoints, "learners": models},
+                       "rooms": _rooms().counts(), "tutor": checkpoints, "learners": models,
+                       "notes": notes},
                       sort_keys=True)
 
 
@@ -91,6 +95,7 @@ def test_every_endpoint_of_both_apps_checks_its_caller(school):
     learner_eps, teacher_eps = endpoints(apps["learner"]), endpoints(apps["teacher"])
     assert {"/start", "/send", "/restore"} <= set(learner_eps) and "/class_view" in teacher_eps
     assert not set(learner_eps) & {"/class_view", "/ingest", "/strategies_edit", "/tom_sweep", "/plan_lesson"}
+    assert {"/notes_add", "/notes_list", "/notes_delete"} <= set(learner_eps)
     callers = [None, "l1", "l2", "t2", "t1"]
     # the learners' app: everyone logged in works on their own record (a teacher may try the tutor)
     allowed = {"learner": {"l1", "l2", "t1", "t2"}, "teacher": {"t1", "t2"}}
@@ -258,3 +263,71 @@ def test_a_teacher_adds_learners_by_name_and_roster_to_their_own_class(school, t
     with pytest.raises(gr.Error, match="not valid"):
         call(add, ["ok-kid\n[x](http://evil)", None], "t2")
     assert stores(service) == before
+
+
+def _login(http: Any, prefix: str, name: str, password: str) -> None:
+    assert http.post(f"{prefix}/login", data={"username": name, "password": password}).status_code == 200
+
+
+def test_logins_survive_a_restart_until_revoked(school, home):
+    """Restart = a new server over the same stores: the old cookie still logs in; revoked or logged-out ones do not."""
+    from fastapi.testclient import TestClient
+    from pedagraph.ui.server import build_server
+    from pedagraph.ui.service import TutorService
+
+    store, service, apps = school
+    browsers = {}
+    with TestClient(build_server(service).app) as http:
+        for name, pw in (("l1", "learner-one-pw"), ("l2", "learner-two-pw"), ("l3", "learner-three-pw")):
+            _login(http, "", name, pw)
+            browsers[name] = dict(http.cookies)
+            http.cookies.clear()
+        _login(http, "/teacher", "t1", "teacher-one-pw")
+        browsers["t1"] = dict(http.cookies)
+        assert http.get("/teacher/config").status_code == 200
+    raw = b"".join(p.read_bytes() for p in home.glob("accounts.sqlite*"))
+    assert not any(v.encode() in raw for c in browsers.values() for v in c.values())  # only hashes are stored
+    restarted = TutorService()
+    try:
+        with TestClient(build_server(restarted).app) as http:
+            def user(who: str, prefix: str = "") -> Any:
+                http.cookies.clear()
+                http.cookies.update(browsers[who])
+                return http.get(f"{prefix}/gradio_api/user").json()
+
+            assert [user(n) for n in ("l1", "l2", "l3")] == ["l1", "l2", "l3"]
+            assert user("t1", "/teacher") == "t1" and user("l1", "/teacher") is None
+            store.set_password("l2", "a-new-password")  # `users set-password` revokes
+            store.remove("l3")  # `users remove` revokes
+            assert user("l2") is None and user("l3") is None and user("l1") == "l1"
+            http.cookies.clear()
+            http.cookies.update(browsers["l1"])
+            http.get("/logout", follow_redirects=False)  # logging out revokes
+            assert user("l1") is None
+            http.cookies.clear()
+            http.cookies.update({"access-token-pedagraph-learner": "guessed-token"})
+            assert http.get("/gradio_api/user").json() is None and http.get("/config").status_code == 401
+    finally:
+        restarted.close()
+
+
+def test_a_learners_notes_are_theirs_and_only_their_own_tutor_quotes_them(school):
+    from pedagraph.memory import get_memory
+    from pedagraph.memory.tools import list_notes
+
+    store, service, apps = school
+    eps = endpoints(apps["learner"])
+    note = "Zorblat rule: a zorblat is the bottom number of a fraction."
+    shown, picker, box = call(eps["/notes_add"][0], [note], "l1")
+    assert note in shown and box == ""
+    [kept] = list_notes(get_memory(), "user:l1")
+    assert call(eps["/notes_list"][0], [], "l2")[0] == "No notes yet."  # another learner sees none of them
+    before = stores(service)
+    with pytest.raises(gr.Error, match="not one of yours"):
+        call(eps["/notes_delete"][0], [kept.id], "l2")
+    assert stores(service) == before
+    for who, quoted in (("l1", True), ("l2", False), ("l3", False)):
+        chat, *_ = call(eps["/send"][0], ["what is a zorblat?"], who)[-1]
+        reply = " ".join(m["content"] for m in chat if m["role"] == "assistant")
+        assert ("bottom number of a fraction" in reply) is quoted, (who, reply)
+    assert call(eps["/notes_delete"][0], [kept.id], "l1")[0] == "No notes yet."

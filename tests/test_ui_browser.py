@@ -123,10 +123,11 @@ def test_browser_start_stream_reload_restart(browser, app):
     other.get_by_text("Pick a bundled problem (or type").wait_for(timeout=TIMEOUT_MS)
     assert reply not in other.locator("#tutor-chat").inner_text()
 
-    # the app restarts: logged in again, the learner finds their conversation (kept on the server)
+    # the app restarts: the browser is still logged in (sessions are kept in the accounts database) and the
+    # learner finds their conversation (kept on the server)
     app.stop()
     app.start()
-    login(page, app.url, learner)
+    page.goto(app.url, wait_until="load")
     chat.get_by_text(reply).wait_for(timeout=TIMEOUT_MS)
     assert "step 2 of 2" in page.locator("#session-status").inner_text()
     context.close()
@@ -182,3 +183,22 @@ def test_outsiders_in_a_browser_see_only_the_login(browser, app):
     sessions = teacher.locator("#class-sessions")
     sessions.get_by_text("[Session expired - click to log in again](http://evil.example/)").wait_for(timeout=TIMEOUT_MS)
     assert not teacher.locator("#class-sessions a[href*='evil']").count()
+
+
+def test_a_learner_keeps_private_notes_that_another_learner_never_sees(browser, app):
+    from playwright.sync_api import expect
+
+    note = "d for down: the denominator is the bottom number"
+    page = browser.new_context().new_page()
+    login(page, app.url, app.new_learner())
+    page.get_by_role("tab", name="My notes").click()
+    page.locator("#note-box textarea").fill(note)
+    page.locator("#note-add").click()
+    expect(page.locator("#notes-list textarea")).to_have_value(re.compile(re.escape(note)), timeout=TIMEOUT_MS)
+    other = browser.new_context().new_page()
+    login(other, app.url, app.new_learner())
+    other.get_by_role("tab", name="My notes").click()
+    expect(other.locator("#notes-list textarea")).to_have_value("No notes yet.", timeout=TIMEOUT_MS)
+    page.reload(wait_until="load")  # kept on the server
+    page.get_by_role("tab", name="My notes").click()
+    expect(page.locator("#notes-list textarea")).to_have_value(re.compile(re.escape(note)), timeout=TIMEOUT_MS)

@@ -32,7 +32,8 @@ def test_two_browsers_one_copilot_session(browser, app):  # noqa: F811 - the imp
     student = browser.new_context().new_page()
     open_tab(tutor, app.url + "teacher/", TEACHER, "#copilot-open")
     open_tab(student, app.url, learner, "#copilot-join")
-    assert [t.inner_text() for t in student.get_by_role("tab").all()] == ["Tutor", "Copilot"]  # no teacher tabs
+    tabs = [t.inner_text() for t in student.get_by_role("tab").all()]
+    assert tabs == ["Tutor", "My notes", "Copilot"]  # no teacher tabs
 
     tutor.locator("#copilot-learner input").click()
     tutor.get_by_role("option", name="Kim", exact=True).click()

@@ -13,7 +13,9 @@ sends no learner id or thread id), so the same endpoints serve the page and `gra
 * `/start_next()` -> like `/start`, with the problem suggested for the learner's weakest skill;
 * `/clear()` (the chat's trash icon) -> a new, empty conversation; the old one stays in the past problems;
 * `/past(key)` -> one of the learner's earlier problems, read-only (keys come from the past-problems list);
-* `/copilot_join()`, `/copilot_student(text)`, `/copilot_poll()`: the Copilot session a teacher opened for them.
+* `/copilot_join()`, `/copilot_student(text)`, `/copilot_poll()`: the Copilot session a teacher opened for them;
+* `/notes_list()`, `/notes_add(text)`, `/notes_delete(key)` -> the learner's private notes (only their own tutor
+  quotes them; `key` comes from the notes list).
 
 After the others, the problem picker, the history list, the mastery plot and the suggestion button are
 refreshed (`/extras()`).
@@ -33,13 +35,15 @@ import gradio as gr
 from pedagraph.prompts import load_prompt
 from pedagraph.ui.copilot_tab import build_student_tab
 from pedagraph.ui.history import past_choices, past_transcript
-from pedagraph.ui.identity import endpoint
+from pedagraph.ui.identity import Refused, endpoint
 from pedagraph.ui.panel import learner_header
 from pedagraph.ui.plot import mastery_svg
 from pedagraph.ui.service import Reply, SessionView, TutorService, new_session, problem_label
 
 from pedagraph.accounts import Account
 from pedagraph.learner import LearnerModel, get_learner_store
+from pedagraph.memory import get_memory
+from pedagraph.memory.tools import add_note, delete_note, list_notes
 from pedagraph.methods.tutor.suggest import Suggestion, suggest_next
 from pedagraph.settings import Settings
 from pedagraph.visible import CHAT_DISPLAY
@@ -244,6 +248,26 @@ class Handlers:
         """One of the learner's earlier problems, read-only (nothing for a key that is not theirs)."""
         return past_transcript(self.service, account.learner_id, key)
 
+    # -- private notes (collection `notes`, owned by the learner; only their own tutor searches them)
+
+    def notes_list(self, account: Account) -> Outputs:
+        """The learner's notes as a list and as the delete picker's choices (nobody else's)."""
+        notes = list_notes(get_memory(), account.learner_id)
+        shown = "\n".join(f"{i}. {n.text}" for i, n in enumerate(notes, 1))  # plain text: nothing renders
+        choices = [(f"{i}. {n.text[:60]}", n.id) for i, n in enumerate(notes, 1)]
+        return shown or "No notes yet.", gr.update(choices=choices, value=None)
+
+    def notes_add(self, account: Account, text: str) -> Outputs:
+        """Keep a new private note; the list again and an empty box."""
+        add_note(get_memory(), account.learner_id, text)
+        return *self.notes_list(account), ""
+
+    def notes_delete(self, account: Account, key: str | None) -> Outputs:
+        """Delete one of the learner's own notes (a key that is not theirs deletes nothing)."""
+        if key and not delete_note(get_memory(), account.learner_id, str(key)):
+            raise Refused("that note is not one of yours")
+        return self.notes_list(account)
+
 
 def _side(choices: list[tuple[str, str]]) -> SimpleNamespace:
     """The right-hand column: the problem box, the learner panel and plot, past problems."""
@@ -277,6 +301,22 @@ def _wire_problems(handlers: Handlers, c: SimpleNamespace, view: list[Any], extr
     c.past_picker.change(learner(handlers.past), inputs=[c.past_picker], outputs=[c.past_chat], api_name="past",
                          show_progress="hidden")  # fmt: skip
     c.past_chat.clear(lambda: None, outputs=[c.past_picker], api_visibility="private")  # closes the view
+
+
+def _notes_tab(handlers: Handlers) -> None:
+    """My notes: the learner's private notes, which only their own tutor quotes when they ask a question."""
+    with gr.Tab("My notes") as tab:
+        gr.Markdown("Keep your own notes here. Only you and your tutor can read them: when you ask a question, "
+                    "the tutor may quote them back to you.")  # fmt: skip
+        shown = gr.Textbox(label="Your notes", lines=6, interactive=False, elem_id="notes-list")
+        text = gr.Textbox(label="A new note", lines=3, max_lines=12, elem_id="note-box")
+        add = gr.Button("Keep this note", variant="primary", elem_id="note-add")
+        picker = gr.Dropdown(choices=[], label="Delete a note", elem_id="note-picker")
+        delete = gr.Button("Delete it", elem_id="note-delete")
+    add.click(learner(handlers.notes_add), inputs=[text], outputs=[shown, picker, text], api_name="notes_add")
+    delete.click(learner(handlers.notes_delete), inputs=[picker], outputs=[shown, picker], api_name="notes_delete")
+    tab.select(learner(handlers.notes_list), inputs=[], outputs=[shown, picker], api_name="notes_list",
+               show_progress="hidden")  # fmt: skip
 
 
 def tune_queue(demo: gr.Blocks, concurrency: int) -> None:
@@ -315,6 +355,7 @@ def build_app(service: TutorService | None = None, settings: Settings | None = N
                         send = gr.Button("Send", variant="primary", scale=1, elem_id="send-button")
                 with gr.Column(scale=2):
                     c = _side(choices)
+        _notes_tab(handlers)
         build_student_tab()  # join a Copilot session a teacher opened for this learner (ui/copilot_tab.py)
         c.chatbot = chatbot
         view = [chatbot, status, c.panel]

@@ -40,7 +40,9 @@ def _mathdial_record(index: int) -> dict[str, Any]:
 def run_coach(transcript: str, upload: str | None = None, fmt: str = "auto", mathdial_index: float | None = None
               ) -> dict[str, Any]:  # fmt: skip
     """Coach a transcript from the box, an uploaded file, or MathDial conversation number `mathdial_index`."""
-    from pedagraph.graphs.coach import graph
+    from pedagraph.graphs.coach import build_graph
+
+    graph = build_graph()  # the full state (the served `graph` shows a learner-facing view)
 
     if upload:
         path = Path(upload)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hmac
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,13 +29,60 @@ from pedagraph.ui.app import MAX_UPLOAD, THREADS_BESIDE_CHAT, build_app
 from pedagraph.ui.service import TutorService
 from pedagraph.ui.teacher_app import build_teacher_app
 
-from pedagraph.accounts import AccountStore, generate_password, get_account_store
+from pedagraph.accounts import AccountStore, generate_password, get_account_store, token_hash
 from pedagraph.redact import register_secret
 
-__all__ = ["LoginLinks", "Server", "build_server", "first_teacher", "serve"]
+__all__ = ["LoginLinks", "Server", "SessionTokens", "build_server", "first_teacher", "serve"]
 
 FIRST_TEACHER = "teacher"
 TEACHER_PATH = "/teacher"
+COOKIE_IDS = {"learner": "pedagraph-learner", "teacher": "pedagraph-teacher"}
+"""The names in each app's login cookie (`access-token-<id>`): fixed, so a restarted server reads the old cookies
+(Gradio draws a new one per process)."""
+
+
+class _Hashed(str):
+    """A session key as the sessions table keeps it (a hash), for Gradio's loop over `tokens.keys()` at logout."""
+
+
+class SessionTokens(MutableMapping[str, str]):
+    """Gradio's login tokens of one app (`App.tokens`), kept in the accounts database: a restart keeps logins.
+
+    Only a hash of each token is stored, with an expiry (`[ui] session_days`); `users set-password`, `users remove`
+    and logging out revoke them.
+    """
+
+    def __init__(self, app: str, seconds: float) -> None:
+        self.app, self.seconds = app, seconds
+
+    def __getitem__(self, token: str) -> str:
+        store = get_account_store()
+        if isinstance(token, _Hashed):
+            name = dict(store.session_hashes(self.app)).get(str(token))
+        else:
+            name = store.session_user(self.app, token)
+        if name is None:
+            raise KeyError("no such login")
+        return name
+
+    def __setitem__(self, token: str, name: str) -> None:
+        get_account_store().open_session(self.app, token, name, self.seconds)
+
+    def __delitem__(self, token: str) -> None:
+        store = get_account_store()
+        store.revoke_session(hashed=str(token) if isinstance(token, _Hashed) else token_hash(token))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([_Hashed(h) for h, _ in get_account_store().session_hashes(self.app)])
+
+    def __len__(self) -> int:
+        return len(get_account_store().session_hashes(self.app))
+
+    def __contains__(self, token: object) -> bool:
+        try:
+            return isinstance(token, str) and bool(self[token])
+        except KeyError:
+            return False
 
 
 @dataclass
@@ -125,7 +172,7 @@ def build_server(service: TutorService | None = None) -> Server:
                                      status_code=403)  # fmt: skip
         response = RedirectResponse(f"{TEACHER_PATH}/", status_code=303)
         for gradio_app in (server.teacher_gradio, server.learner_gradio):  # logged into both apps
-            session = secrets.token_urlsafe(16)
+            session = secrets.token_urlsafe(32)
             gradio_app.tokens[session] = name
             response.set_cookie(f"access-token-{gradio_app.cookie_id}", session, httponly=True, samesite="none",
                                 secure=True)  # fmt: skip
@@ -144,13 +191,35 @@ def build_server(service: TutorService | None = None) -> Server:
         learner_auth = {"auth": _login(everyone), "auth_message": message}
     teacher_blocks = build_teacher_app(service)
     learner_blocks = build_app(service)
+    seconds = settings.ui.session_days * 24 * 3600
+    _logout_route(app, TEACHER_PATH)  # before the mounts: these take the apps' own /logout
+    _logout_route(app, "")
     gr.mount_gradio_app(app, teacher_blocks, path=TEACHER_PATH, **teacher_auth, **common)
     # the learners' app hands out no files: it serves none of Gradio's cache, where the teachers' exports are
     blocked = [str(Path(get_upload_folder()).resolve())]
     gr.mount_gradio_app(app, learner_blocks, path="/", blocked_paths=blocked, **learner_auth, **common)
     server = Server(app=app, service=service, links=links, teacher_gradio=_mounted(app, TEACHER_PATH),
                     learner_gradio=_mounted(app, ""))  # fmt: skip
+    for kind, gradio_app in (("teacher", server.teacher_gradio), ("learner", server.learner_gradio)):
+        gradio_app.cookie_id = COOKIE_IDS[kind]
+        gradio_app.tokens = SessionTokens(kind, seconds)
     return server
+
+
+def _logout_route(app: FastAPI, path: str) -> None:
+    """`GET <path>/logout`: forget this browser's login in both apps (its sessions are revoked in the database)."""
+
+    @app.get(f"{path}/logout")
+    def logout(request: Request) -> Any:
+        store = get_account_store()
+        response = RedirectResponse(f"{path}/", status_code=302)
+        for cookie in COOKIE_IDS.values():
+            for name in (f"access-token-{cookie}", f"access-token-unsecure-{cookie}"):
+                token = request.cookies.get(name)
+                if token:
+                    store.revoke_session(token)
+                response.delete_cookie(name, path="/")
+        return response
 
 
 def serve(host: str, port: int, announce: Callable[[str, str | None], None] | None = None) -> None:

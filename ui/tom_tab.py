@@ -60,9 +60,11 @@ def run_sweep(
     functions: list[str] | None = None,
 ) -> list[dict[str, Any]]:  # fmt: skip
     """Measure `count` test items from `start` for each seed through the graph; the per-item records."""
-    from pedagraph.graphs.tom_teacher import Context, graph
+    from pedagraph.graphs.tom_teacher import Context, build_graph
 
     from pedagraph.methods.tom.items import registry_items
+
+    graph = build_graph()  # the full state (the served `graph` shows a learner-facing view)
 
     items = registry_items(dataset, "test")[start : start + count]
     if not items:

@@ -78,7 +78,9 @@ class CoachSuite(Suite):
         return items
 
     def _run(self, item: Item, ctx: ItemContext) -> dict[str, Any]:
-        from pedagraph.graphs.coach import Context, graph
+        from pedagraph.graphs.coach import Context, build_graph
+
+        graph = build_graph()  # the full state (the served `graph` shows a learner-facing view)
 
         row = item.data
         inp = {"transcript": row["transcript"]} if isinstance(row.get("transcript"), str) else {"mathdial": row}

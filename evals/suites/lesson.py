@@ -129,7 +129,9 @@ class LessonSuite(Suite):
 
     async def run_item(self, item: Item, ctx: ItemContext) -> dict[str, Any]:
         """Plan the lesson once per variant through the eduplanner graph."""
-        from pedagraph.graphs.eduplanner import Context, graph
+        from pedagraph.graphs.eduplanner import Context, build_graph
+
+        graph = build_graph()  # the full state (the served `graph` shows a learner-facing view)
 
         runs = {}
         models = {f"{role}_model": ctx.model(role) for role in self.roles}

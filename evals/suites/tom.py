@@ -188,7 +188,9 @@ class TomSuite(Suite):
 
     async def run_item(self, item: Item, ctx: ItemContext) -> dict[str, Any]:
         """Measure one test item for every seed through the tom_teacher graph (measure mode)."""
-        from pedagraph.graphs.tom_teacher import Context, graph
+        from pedagraph.graphs.tom_teacher import Context, build_graph
+
+        graph = build_graph()  # the full state (the served `graph` shows a learner-facing view)
 
         records, calibration = [], {}
         setups = await asyncio.gather(*(self._setup(seed, ctx) for seed in self.seeds))  # calibrated side by side

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pedagraph.errors import ConfigError, DataError
-from pedagraph.memory.store import COLLECTIONS, check_collection
+from pedagraph.memory.store import COLLECTIONS, PRIVATE, check_collection
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -665,10 +665,10 @@ def ingest_paths(
     """
     started = time.perf_counter()
     check_collection(collection)
-    if collection == "episodes":
+    if collection in PRIVATE:
         raise ConfigError(
-            "files cannot be ingested into 'episodes' (per-learner memories)",
-            hint=f"use one of: {', '.join(c for c in COLLECTIONS if c != 'episodes')}",
+            f"files cannot be ingested into {collection!r} (one learner's own texts)",
+            hint=f"use one of: {', '.join(c for c in COLLECTIONS if c not in PRIVATE)}",
         )
     check_chunking(chunk_size, overlap)
     if max_bytes <= 0:

@@ -21,8 +21,12 @@ from pedagraph.memory.embeddings import MODEL_NAME, Embedder, get_embedder
 if TYPE_CHECKING:
     import numpy as np
 
-COLLECTIONS: tuple[str, ...] = ("materials", "episodes", "strategies", "examples")
-"""The collections of the memory: course materials, per-learner episodes, the strategy library, worked examples."""
+COLLECTIONS: tuple[str, ...] = ("materials", "episodes", "strategies", "examples", "notes")
+"""The collections of the memory: course materials, per-learner episodes, the strategy library, worked examples,
+learners' private notes."""
+
+PRIVATE: tuple[str, ...] = ("episodes", "notes")
+"""Collections of one learner's texts: every text has a `learner_id`, and every search or listing pins one."""
 
 FILTER_KEYS: tuple[str, ...] = ("learner_id", "course", "source", "skill")
 """Metadata keys with a keyword shortcut on `search`, `get`, `count` and `delete`."""
@@ -36,7 +40,7 @@ _SCALARS = (str, int, float, bool)
 
 
 class LearnerScopeError(DataError):
-    """The `episodes` collection was searched without pinning one learner."""
+    """A private collection (`episodes`, `notes`) was written or searched without pinning one learner."""
 
 
 def check_collection(name: str) -> str:
@@ -275,9 +279,9 @@ class Memory:
         metas = []
         for i in range(len(texts)):
             meta = _clean_metadata(metadatas[i] if metadatas is not None else None, i)
-            if name == "episodes" and not (isinstance(meta.get("learner_id"), str) and meta["learner_id"].strip()):
+            if name in PRIVATE and not (isinstance(meta.get("learner_id"), str) and meta["learner_id"].strip()):
                 raise LearnerScopeError(
-                    f"episode #{i} has no learner_id", hint="episodes are per learner: set metadata learner_id"
+                    f"{name} #{i} has no learner_id", hint=f"{name} are per learner: set metadata learner_id"
                 )
             metas.append(meta)
         if ids is None:
@@ -325,8 +329,8 @@ class Memory:
     ) -> list[Hit]:
         """Return the k texts most similar to the query (cosine), best first, optionally filtered by metadata.
 
-        Searching `episodes` needs `learner_id` (or a `where` that pins one), so learners never see each
-        other's episodes.
+        Searching `episodes` or `notes` needs `learner_id` (or a `where` that pins one), so learners never see
+        each other's episodes or notes: the filter is part of the store's query.
         """
         name = check_collection(collection)
         if not isinstance(query, str) or not query.strip():
@@ -441,10 +445,10 @@ class Memory:
 
     @staticmethod
     def _check_scope(name: str, flt: Mapping[str, Any] | None, what: str) -> None:
-        if name == "episodes" and not pins_learner(flt):
+        if name in PRIVATE and not pins_learner(flt):
             raise LearnerScopeError(
-                f"cannot {what} episodes without a learner id",
-                hint="pass learner_id=... so one learner never sees another's episodes",
+                f"cannot {what} {name} without a learner id",
+                hint=f"pass learner_id=... so one learner never sees another's {name}",
             )
 
 

@@ -10,7 +10,14 @@ from typing import Any, Literal
 from langchain_core.tools import tool
 
 from pedagraph.errors import DataError, PedagraphError
-from pedagraph.memory.store import Hit, Memory, check_collection, get_memory
+from pedagraph.memory.store import PRIVATE, Hit, Memory, check_collection, get_memory
+
+NOTE_SOURCE = "your notes"
+"""The source (and so the citation) of a learner's own note, as their tutor cites it."""
+MAX_NOTE = 2000
+"""Characters a note may have."""
+MAX_NOTES = 200
+"""Notes a learner may keep."""
 
 
 def _state_value(state: Any, key: str) -> Any:
@@ -118,7 +125,7 @@ def make_retrieve_node(
         query = _query_text(_state_value(state, query_key)).strip()
         if not query:
             return {output_key: []}
-        learner = _state_value(state, learner_key) if collection == "episodes" else None
+        learner = _state_value(state, learner_key) if collection in PRIVATE else None
         course = _state_value(state, course_key) if course_key else None
         found = retrieve(
             collection,
@@ -134,6 +141,32 @@ def make_retrieve_node(
 
     retrieve_node.__name__ = f"retrieve_{collection}"
     return retrieve_node
+
+
+def add_note(memory: Memory, learner_id: str, text: str) -> str:
+    """Keep a private note of one learner (collection `notes`, owned by `learner_id`); its id."""
+    clean = " ".join(str(text or "").split())
+    if not clean:
+        raise DataError("the note is empty")
+    if len(clean) > MAX_NOTE:
+        raise DataError(f"a note has at most {MAX_NOTE} characters")
+    if memory.count("notes", learner_id=learner_id) >= MAX_NOTES:
+        raise DataError(f"you keep {MAX_NOTES} notes already: delete one first")
+    [note_id] = memory.add("notes", [clean], [{"learner_id": learner_id, "source": NOTE_SOURCE}])
+    return note_id
+
+
+def list_notes(memory: Memory, learner_id: str) -> list[Hit]:
+    """One learner's notes, oldest first (nobody else's: the store's query is pinned to the owner)."""
+    chroma_dir = getattr(memory, "chroma_dir", None)
+    if isinstance(chroma_dir, Path) and not chroma_dir.exists():
+        return []
+    return sorted(memory.get("notes", learner_id=learner_id), key=lambda h: float(h.metadata.get("added_at", 0)))
+
+
+def delete_note(memory: Memory, learner_id: str, note_id: str) -> bool:
+    """Delete one of the learner's own notes; False when they have no note of that id (another's stays)."""
+    return memory.delete("notes", ids=[str(note_id)], learner_id=learner_id) > 0
 
 
 def format_hits(hits: list[Hit]) -> str:

@@ -53,3 +53,5 @@ class PlannerState(TypedDict, total=False):
     """Model calls made (real models only)."""
     result: dict[str, Any]
     """The final plan and the run's figures."""
+    summary: dict[str, Any]
+    """`result` without the plan (its worked examples carry the problems' answers)."""

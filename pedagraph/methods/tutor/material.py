@@ -127,15 +127,22 @@ def rerank(hits: list[dict[str, Any]], query: str) -> list[dict[str, Any]]:
 
 
 def search_material(query: str, *, course: str | None, memory: Any, min_score: float | None = None,
-                    shown: Callable[[str], bool] | None = None) -> Retrieval:  # fmt: skip
-    """Search `materials` (one course, if given) for the best few passages, each cut to the sentences about `query`.
+                    shown: Callable[[str], bool] | None = None,
+                    learner_id: str | None = None) -> Retrieval:  # fmt: skip
+    """Search `materials` (one course, if given) and the learner's own notes for the best few passages.
 
-    Passages are reranked (`rerank`); with `shown` (the reveal gate) a passage keeps only what may be quoted; a
-    passage scoring below `RELATIVE_CUTOFF` of the best one left is dropped (it answers something else).
+    Each passage is cut to the sentences about `query`. The notes searched are only those of `learner_id` (the
+    owner is part of the store's query; no learner: no notes). Passages are reranked (`rerank`); with `shown` (the
+    reveal gate) a passage keeps only what may be quoted; a passage scoring below `RELATIVE_CUTOFF` of the best one
+    left is dropped (it answers something else).
     """
     found = retrieve("materials", query, k=SEARCH_POOL, course=course, min_score=min_score, memory=memory)
+    if learner_id:
+        own = retrieve("notes", query, k=SEARCH_POOL, learner_id=learner_id, min_score=min_score, memory=memory)
+        found = merged(found, own)
     passages = [
-        {"citation": h["citation"], "text": trim_passage(str(h["text"]), PROMPT_PASSAGE_CHARS, query),
+        {"id": h.get("id"), "citation": h["citation"],
+         "text": trim_passage(str(h["text"]), PROMPT_PASSAGE_CHARS, query),
          "quote": trim_passage(str(h["text"]), QUOTE_CHARS, query), "score": h["score"], "query": query}
         for h in rerank(found.hits, query)
     ]  # fmt: skip
@@ -145,6 +152,13 @@ def search_material(query: str, *, course: str | None, memory: Any, min_score: f
     close = [p for p in passages if p.get("score") is None or float(p["score"]) >= RELATIVE_CUTOFF * top]
     status = found.status if passages or found.status != "found" else "no_match"
     return Retrieval(status, close[:MATERIAL_K], found.error)
+
+
+def merged(first: Retrieval, second: Retrieval) -> Retrieval:
+    """Two searches as one: every hit, the better status (`found` > `no_match` > `empty`; an error kept)."""
+    order = ("found", "no_match", "error", "empty")
+    status = min(first.status, second.status, key=order.index)
+    return Retrieval(status, [*first.hits, *second.hits], first.error or second.error)
 
 
 def quote_passages(passages: list[dict[str, Any]]) -> str:
