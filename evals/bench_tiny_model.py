@@ -180,7 +180,7 @@ start = time.perf_counter()
 from pedagraph.llm import get_model
 model = get_model("student", model="tiny", engine=sys.argv[1])
 lm = model.inner.loaded()
-print(f"{time.perf_counter() - start:.3f} {lm.engine} {lm.load_seconds:.3f}")
+print(f"{time.perf_counter() - start:.3f} {lm.engine} {lm.load_seconds:.3f} {'torch' in sys.modules}")
 """
 
 COLD_GGUF = """
@@ -194,7 +194,7 @@ path = tiny_gguf()
 with quiet_loading():
     AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
     AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
-print(f"{time.perf_counter() - start:.3f} transformers-gguf 0")
+print(f"{time.perf_counter() - start:.3f} transformers-gguf 0 True")
 """
 
 
@@ -205,12 +205,15 @@ def cold_start(engines: list[str], gguf: bool) -> None:
     if gguf:
         runs.append(("bare transformers from the GGUF", COLD_GGUF, []))
     for name, code, args in runs:
+        start = time.perf_counter()
         proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=os.environ)
+        wall = time.perf_counter() - start
         if proc.returncode != 0:
             print(f"  {name:<34} failed: {(proc.stderr.strip().splitlines() or ['?'])[-1][:200]}")
             continue
-        total, engine, load = proc.stdout.strip().splitlines()[-1].split()
-        print(f"  {name:<34} {float(total):6.2f} s (engine {engine}, model load {float(load):.2f} s)")
+        total, engine, load, heavy = (proc.stdout.strip().splitlines()[-1].split() + ["?"])[:4]
+        print(f"  {name:<34} whole process {wall:6.2f} s; in it, imports + load {float(total):6.2f} s (engine "
+              f"{engine}, model load {float(load):.2f} s; torch imported: {heavy})")  # fmt: skip
 
 
 def bench_structured(n: int, engine: str, threads: int, only: list[str] | None = None) -> None:
@@ -248,10 +251,12 @@ def bench_structured(n: int, engine: str, threads: int, only: list[str] | None =
 def graph_schemas() -> list[Any]:
     """The structured-output schemas the graphs and suites ask models for."""
     from pedagraph.agents.coach import ModelMoments, ModelScores, ModelSuggestions
+    from pedagraph.agents.evaluator import ALL_DIMENSIONS, judgement_schema
     from pedagraph.evals.suites.coach import SuggestionRating
 
     from pedagraph.distill.coach import ScenarioDraft, StrategyDraft
     from pedagraph.mental_model import SimulatedAnswer
+    from pedagraph.outcomes.realism import ErrorJudgement
     from pedagraph.planning.plans import CIDDPScores, Prediction, ProblemMistakes
     from pedagraph.tutoring.bridge import ErrorDecision, IntentionDecision, StrategyDecision
     from pedagraph.tutoring.copilot import TutorChoice
@@ -263,7 +268,7 @@ def graph_schemas() -> list[Any]:
     return [EvaluatorDiagnosis, ClassTurn, ErrorDecision, StrategyDecision, IntentionDecision, LeakCheck,
             Decomposition, TutorChoice, CIDDPScores, Prediction,
             ProblemMistakes, ModelScores, ModelMoments, ModelSuggestions, SuggestionRating, StrategyDraft,
-            ScenarioDraft, SimulatedAnswer]  # fmt: skip
+            ScenarioDraft, SimulatedAnswer, ErrorJudgement, judgement_schema(ALL_DIMENSIONS)]  # fmt: skip
 
 
 def compare_tutoring(baseline: Path, out: Path) -> None:
