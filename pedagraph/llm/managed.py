@@ -44,7 +44,7 @@ def _openai(*names: str) -> tuple[type[BaseException], ...]:
 def is_retryable(exc: BaseException) -> bool:
     """True for failures worth retrying: rate limits, 5xx, timeouts, dropped connections, broken bodies."""
     if isinstance(exc, _openai("APIStatusError")):
-        return exc.status_code  # type: ignore[attr-defined] in _RETRYABLE_STATUS or exc.status_code >= 500
+        return exc.status_code in _RETRYABLE_STATUS or exc.status_code >= 500
     if isinstance(
         exc,
         (
