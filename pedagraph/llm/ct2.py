@@ -137,6 +137,27 @@ class Ct2Model:
     lock: threading.Lock = field(default_factory=threading.Lock)
     _grammar_tokenizer: Any = None
     _closing: Any = None
+    model_dir: Path | None = None
+    threads: int | None = None
+    _prefixes: dict[tuple[int, ...], int] = field(default_factory=dict)
+
+    def _start(self, ids: list[int]) -> tuple[list[str], dict[str, Any]]:
+        """The start tokens of a prompt and its first turn as CTranslate2's cached static prompt (see `reusable`).
+
+        The first turn (the system prompt, or the template's default one) is the same for every turn of a dialogue
+        and every call of a schema, so its state is computed once and reused. The engine keeps such states without
+        bound; past `PREFIX_TOKENS` cached tokens the generator is made again (a fraction of a second) to free them.
+        """
+        cut = reusable(ids, self.eos_ids)
+        if not cut:
+            return self.tokenizer.tokens(ids), {}
+        key = tuple(ids[:cut])
+        if key not in self._prefixes:
+            if self._prefixes and sum(self._prefixes.values()) + cut > PREFIX_TOKENS and self.model_dir is not None:
+                self.generator = _generator(self.model_dir, self.threads)
+                self._prefixes.clear()
+            self._prefixes[key] = cut
+        return self.tokenizer.tokens(ids[cut:]), {"static_prompt": self.tokenizer.tokens(ids[:cut])}
 
     def tokens(self, prompt: list[int], max_new: int, sampling: Sampling) -> Iterator[int]:
         """Generated token ids, one by one (closing the iterator stops generation at the next step)."""
@@ -144,10 +165,10 @@ class Ct2Model:
 
         if sampling.seed is not None:
             ctranslate2.set_random_seed(int(sampling.seed))
+        start, static = self._start(prompt)
         steps = self.generator.generate_tokens(
-            self.tokenizer.tokens(prompt), max_length=max_new, end_token=sorted(self.eos_ids) or None,
-            **sampling.ct2(),
-        )  # fmt: skip
+            start, max_length=max_new, end_token=sorted(self.eos_ids) or None, **static, **sampling.ct2()
+        )
         try:
             for step in steps:
                 if step.token_id in self.eos_ids:
@@ -170,9 +191,10 @@ class Ct2Model:
                 taken.append(int(step.token_id))
             return bool(stop(taken))
 
+        start, static = self._start(prompt)
         result = self.generator.generate_batch(
-            [self.tokenizer.tokens(prompt)], max_length=max_new, end_token=sorted(self.eos_ids) or None,
-            return_logits_vocab=True, include_prompt_in_result=False, callback=callback, **sampling.ct2(),
+            [start], max_length=max_new, end_token=sorted(self.eos_ids) or None, return_logits_vocab=True,
+            include_prompt_in_result=False, callback=callback, **static, **sampling.ct2(),
         )[0]  # fmt: skip
         ids = [int(i) for i in result.sequences_ids[0] if int(i) not in self.eos_ids]
         rows = []
@@ -185,10 +207,10 @@ class Ct2Model:
         """The log-probabilities of the token after `ids` (a prefill and one step; the row is unmasked)."""
         import numpy as np
 
+        start, static = self._start(ids)
         result = self.generator.generate_batch(
-            [self.tokenizer.tokens(ids)], max_length=1, return_logits_vocab=True, include_prompt_in_result=False,
-            sampling_topk=1,
-        )[0]  # fmt: skip
+            [start], max_length=1, return_logits_vocab=True, include_prompt_in_result=False, sampling_topk=1, **static
+        )[0]
         row = np.asarray(result.logits[0][0], dtype=np.float32)
         return row - _logsumexp(row)
 
@@ -257,9 +279,10 @@ class Ct2Model:
                 import ctranslate2
 
                 ctranslate2.set_random_seed(int(sampling.seed) + len(out))
+            start, static = self._start(prompt + out)
             result = self.generator.generate_batch(
-                [self.tokenizer.tokens(prompt + out)], max_length=free - len(out), end_token=end,
-                return_logits_vocab=True, include_prompt_in_result=False, callback=check, **sampling.ct2(),
+                [start], max_length=free - len(out), end_token=end, return_logits_vocab=True,
+                include_prompt_in_result=False, callback=check, **static, **sampling.ct2(),
             )[0]  # fmt: skip
             out.extend(taken)
             if state["late"]:
@@ -314,6 +337,18 @@ class Ct2Model:
             matcher.consume_token(token)
             out.append(token)
         return False
+
+
+PREFIX_TOKENS = 2048
+"""Prompt-prefix tokens whose engine state is kept at most (about 140 KB a token for the tiny model)."""
+MIN_PREFIX = 32
+"""A shorter first turn is not worth a cached state."""
+
+
+def reusable(ids: list[int], end_ids: frozenset[int]) -> int:
+    """Length of the prompt's first turn (through its first end-of-turn token), or 0 when too short or the whole."""
+    cut = next((i + 1 for i, token in enumerate(ids) if token in end_ids), 0)
+    return cut if MIN_PREFIX <= cut < len(ids) else 0
 
 
 def _masked_choice(matcher: Any, row: Any, sampling: Sampling, rng: Any) -> int | None:
@@ -537,13 +572,9 @@ def closing_candidates(matcher: Any, tiers: list[Any]) -> Any:
 
 def load_ct2(ref: Any, model_dir: Path, hf_dir: Path, threads: int | None) -> Ct2Model:
     """Load a converted model with CTranslate2 (int8 on the CPU) and its tokenizer."""
-    import ctranslate2
-
     start = time.perf_counter()
     try:
-        generator = ctranslate2.Generator(
-            str(model_dir), device="cpu", compute_type="int8", intra_threads=int(threads or 0), inter_threads=1
-        )
+        generator = _generator(model_dir, threads)
     except (RuntimeError, ValueError, OSError) as exc:
         raise ModelError(f"cannot load the CTranslate2 copy {model_dir}: {' '.join(str(exc).split())[:300]}") from None
     tokenizer = ChatTokenizer(hf_dir)
@@ -559,4 +590,14 @@ def load_ct2(ref: Any, model_dir: Path, hf_dir: Path, threads: int | None) -> Ct
         elif isinstance(value, list):
             eos.update(v for v in value if isinstance(v, int))
     context = int(config.get("max_position_embeddings") or 0) or 2048
-    return Ct2Model(ref, generator, tokenizer, "cpu", time.perf_counter() - start, context, frozenset(eos), hf_dir)
+    return Ct2Model(ref, generator, tokenizer, "cpu", time.perf_counter() - start, context, frozenset(eos), hf_dir,
+                    model_dir=model_dir, threads=threads)  # fmt: skip
+
+
+def _generator(model_dir: Path, threads: int | None) -> Any:
+    """A CTranslate2 generator of a converted model: int8 on the CPU."""
+    import ctranslate2
+
+    return ctranslate2.Generator(
+        str(model_dir), device="cpu", compute_type="int8", intra_threads=int(threads or 0), inter_threads=1
+    )
