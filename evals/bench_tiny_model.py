@@ -221,7 +221,7 @@ def bench_structured(n: int, engine: str, threads: int, only: list[str] | None =
     from langchain_core.messages import HumanMessage
 
     from pedagraph.problems import bundled_problems
-    from pedagraph.structured import ask
+    from pedagraph.structured import ask, graph_schemas
 
     model = get_model("evaluator", model="tiny", engine=engine, threads=threads, timeout=600, cache=False)
     problems = bundled_problems()
@@ -246,29 +246,6 @@ def bench_structured(n: int, engine: str, threads: int, only: list[str] | None =
     print(f"  all schemas: {totals['ok']} of {totals['calls']} valid without repair")
     chunks = [c.content for c in model.stream(MESSAGES) if c.content]
     print(f"  and a plain reply still streams: {len(chunks)} chunks")
-
-
-def graph_schemas() -> list[Any]:
-    """The structured-output schemas the graphs and suites ask models for."""
-    from pedagraph.agents.coach import ModelMoments, ModelScores, ModelSuggestions
-    from pedagraph.agents.evaluator import ALL_DIMENSIONS, judgement_schema
-    from pedagraph.evals.suites.coach import SuggestionRating
-
-    from pedagraph.distill.coach import ScenarioDraft, StrategyDraft
-    from pedagraph.mental_model import SimulatedAnswer
-    from pedagraph.outcomes.realism import ErrorJudgement
-    from pedagraph.planning.plans import CIDDPScores, Prediction, ProblemMistakes
-    from pedagraph.tutoring.bridge import ErrorDecision, IntentionDecision, StrategyDecision
-    from pedagraph.tutoring.copilot import TutorChoice
-    from pedagraph.tutoring.decisions import ClassTurn
-    from pedagraph.tutoring.decompose import Decomposition
-    from pedagraph.tutoring.diagnosis import EvaluatorDiagnosis
-    from pedagraph.tutoring.gate import LeakCheck
-
-    return [EvaluatorDiagnosis, ClassTurn, ErrorDecision, StrategyDecision, IntentionDecision, LeakCheck,
-            Decomposition, TutorChoice, CIDDPScores, Prediction,
-            ProblemMistakes, ModelScores, ModelMoments, ModelSuggestions, SuggestionRating, StrategyDraft,
-            ScenarioDraft, SimulatedAnswer, ErrorJudgement, judgement_schema(ALL_DIMENSIONS)]  # fmt: skip
 
 
 def compare_tutoring(baseline: Path, out: Path) -> None:

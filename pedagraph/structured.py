@@ -34,3 +34,25 @@ def record_fallback(model: ManagedChatModel, node: str) -> None:
     """Count that `node` used its deterministic fallback instead of the model's structured answer."""
     for tracker in active_trackers():
         tracker.record_structured(model.role, model.model_spec, node, "fallback")
+
+
+def graph_schemas() -> list[type[BaseModel]]:
+    """Every structured-output schema the graphs and suites ask models for (the real-model tier and the bench)."""
+    from pedagraph.agents.coach import ModelMoments, ModelScores, ModelSuggestions
+    from pedagraph.agents.evaluator import ALL_DIMENSIONS, judgement_schema
+    from pedagraph.distill.coach import ScenarioDraft, StrategyDraft
+    from pedagraph.evals.suites.coach import SuggestionRating
+    from pedagraph.mental_model import SimulatedAnswer
+    from pedagraph.outcomes.realism import ErrorJudgement
+    from pedagraph.planning.plans import CIDDPScores, Prediction, ProblemMistakes
+    from pedagraph.tutoring.bridge import ErrorDecision, IntentionDecision, StrategyDecision
+    from pedagraph.tutoring.copilot import TutorChoice
+    from pedagraph.tutoring.decisions import ClassTurn
+    from pedagraph.tutoring.decompose import Decomposition
+    from pedagraph.tutoring.diagnosis import EvaluatorDiagnosis
+    from pedagraph.tutoring.gate import LeakCheck
+
+    return [EvaluatorDiagnosis, ClassTurn, ErrorDecision, StrategyDecision, IntentionDecision, LeakCheck,
+            Decomposition, TutorChoice, CIDDPScores, Prediction, ProblemMistakes, ModelScores, ModelMoments,
+            ModelSuggestions, SuggestionRating, StrategyDraft, ScenarioDraft, SimulatedAnswer, ErrorJudgement,
+            judgement_schema(ALL_DIMENSIONS)]  # fmt: skip

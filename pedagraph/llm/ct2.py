@@ -442,9 +442,8 @@ def _extent(node: Any, defs: dict[str, Any], longest: bool, depth: int = 0) -> f
         return 2.0
     if "const" in node:
         return float(len(json.dumps(node["const"])))
-    if node.get("enum"):
-        sizes = [len(json.dumps(v)) for v in node["enum"]]
-        return float(max(sizes) if longest else min(sizes))
+    if node.get("enum"):  # the longest either way: while closing, the model still picks the value
+        return float(max(len(json.dumps(v)) for v in node["enum"]))
     options = node.get("anyOf") or node.get("oneOf")
     if options:
         sizes = [_extent(o, defs, longest, depth + 1) for o in options]
@@ -518,8 +517,9 @@ def structured_budget(schema: dict[str, Any] | None, wanted: int) -> int:
         return wanted
     bounded = decoding_schema(schema, *COMFORT_LIMITS)
     defs = {**bounded.get("$defs", {}), **bounded.get("definitions", {})}
-    needed = int(_extent(bounded, defs, longest=True) / CHARS_PER_TOKEN) + closing_reserve(schema)
-    return max(wanted, min(needed, STRUCTURED_MAX_TOKENS))
+    reserve = closing_reserve(schema)
+    needed = int(_extent(bounded, defs, longest=True) / CHARS_PER_TOKEN) + reserve
+    return max(wanted, reserve + 16, min(needed, STRUCTURED_MAX_TOKENS))
 
 
 def json_grammar(schema: dict[str, Any] | None, budget: int = 10**6) -> tuple[str, int]:
