@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import platform
 import statistics
@@ -216,33 +217,53 @@ def cold_start(engines: list[str], gguf: bool) -> None:
               f"{engine}, model load {float(load):.2f} s; torch imported: {heavy})")  # fmt: skip
 
 
-def bench_structured(n: int, engine: str, threads: int, only: list[str] | None = None) -> None:
-    """N structured calls per schema the graphs use, through `pedagraph.structured.ask`: valid, repaired, failed."""
+def bench_structured(n: int, engine: str, threads: int, only: list[str] | None = None, tight: bool = False) -> None:
+    """N structured calls per schema the graphs use, through `pedagraph.structured.ask`: valid, repaired, failed.
+
+    `tight`: each call's budget is the least the grammar allows (the schema's closing reserve and a little), so
+    the decoder must bound and close every object itself, as in the real-model test.
+    """
     from langchain_core.messages import HumanMessage
 
+    from pedagraph.llm import ct2, hf
     from pedagraph.problems import bundled_problems
     from pedagraph.structured import ask, graph_schemas
 
-    model = get_model("evaluator", model="tiny", engine=engine, threads=threads, timeout=600, cache=False)
+    saved = hf.STRUCTURED_MIN_TOKENS, ct2.STRUCTURED_MAX_TOKENS
+    if tight:
+        hf.STRUCTURED_MIN_TOKENS, ct2.STRUCTURED_MAX_TOKENS = 0, 0
+    wanted = 24 if tight else hf.DEFAULT_MAX_NEW_TOKENS
+    model = get_model("evaluator", model="tiny", engine=engine, threads=threads, timeout=600, cache=False,
+                      max_tokens=wanted)  # fmt: skip
     problems = bundled_problems()
-    print(f"\nstructured output, engine {engine}: {n} calls per schema through pedagraph.structured.ask")
-    print(f"  {'schema':<22} {'calls':>5} {'valid':>6} {'repaired':>9} {'failed':>7} {'s/call':>7}")
+    kind = "tightest budget" if tight else "default budget"
+    print(f"\nstructured output, engine {engine}, {kind}: {n} calls per schema through pedagraph.structured.ask")
+    print(f"  {'schema':<22} {'calls':>5} {'valid':>6} {'repaired':>9} {'failed':>7} {'budget':>7} {'tok mean':>9} "
+          f"{'tok max':>8} {'s/call':>7}")  # fmt: skip
     totals = {"calls": 0, "ok": 0}
-    for schema in [s for s in graph_schemas() if not only or s.__name__ in only]:
-        with track_usage() as usage:
-            start = time.perf_counter()
-            for i in range(n):
-                p = problems[i % len(problems)]
-                prompt = [HumanMessage(content=f"Problem: {p.question}\nA student answered: {p.final_answer}.\n"
-                                               f"Fill in the {schema.__name__} for this situation.")]  # fmt: skip
-                ask(model, schema, prompt, node=schema.__name__)
-            seconds = time.perf_counter() - start
-        rows = [r for r in usage.to_dict().get("structured", []) if r["node"] == schema.__name__]
-        row = rows[0] if rows else {"calls": 0, "repaired": 0, "failed": 0, "fallback": 0}
-        valid = row["calls"] - row["repaired"] - row["failed"]
-        totals["calls"] += n
-        totals["ok"] += valid
-        print(f"  {schema.__name__:<22} {n:5d} {valid:6d} {row['repaired']:9d} {row['failed']:7d} {seconds / n:7.2f}")
+    try:
+        for schema in [s for s in graph_schemas() if not only or s.__name__ in only]:
+            budget = ct2.structured_budget(schema.model_json_schema(), max(wanted, hf.STRUCTURED_MIN_TOKENS))
+            outs: list[int] = []
+            with track_usage() as usage:
+                start = time.perf_counter()
+                for i in range(n):
+                    p = problems[i % len(problems)]
+                    prompt = [HumanMessage(content=f"Problem: {p.question}\nA student answered: {p.final_answer}.\n"
+                                                   f"Fill in the {schema.__name__} for this situation.")]  # fmt: skip
+                    before = usage.totals()["output_tokens"]
+                    ask(model, schema, prompt, node=schema.__name__)
+                    outs.append(int(usage.totals()["output_tokens"] - before))
+                seconds = time.perf_counter() - start
+            rows = [r for r in usage.to_dict().get("structured", []) if r["node"] == schema.__name__]
+            row = rows[0] if rows else {"calls": 0, "repaired": 0, "failed": 0, "fallback": 0}
+            valid = row["calls"] - row["repaired"] - row["failed"]
+            totals["calls"] += n
+            totals["ok"] += valid
+            print(f"  {schema.__name__:<22} {n:5d} {valid:6d} {row['repaired']:9d} {row['failed']:7d} {budget:7d} "
+                  f"{statistics.mean(outs):9.0f} {max(outs):8d} {seconds / n:7.2f}")  # fmt: skip
+    finally:
+        hf.STRUCTURED_MIN_TOKENS, ct2.STRUCTURED_MAX_TOKENS = saved
     print(f"  all schemas: {totals['ok']} of {totals['calls']} valid without repair")
     chunks = [c.content for c in model.stream(MESSAGES) if c.content]
     print(f"  and a plain reply still streams: {len(chunks)} chunks")
@@ -258,22 +279,29 @@ def compare_tutoring(baseline: Path, out: Path) -> None:
         target = out / name.replace(" ", "-")
         command = [str(exe), "eval", "tutoring", "--limit", "2", "--model", "student=tiny", "--out", str(target)]
         env = {**os.environ, "PEDAGRAPH_HOME": str(out / f"home-{name.replace(' ', '-')}")}
+        if name == "this tree":  # converted once beforehand (`pedagraph install tiny` does it), as a set-up step
+            from pedagraph.llm.convert import cache_root
+
+            env["PEDAGRAPH_MODEL_CACHE"] = str(cache_root())
         shared = here.parent / "shared" / "data"
         if "PEDAGRAPH_DATA_DIR" not in env and shared.is_dir():
             env["PEDAGRAPH_DATA_DIR"] = str(shared)  # the datasets' local copy beside the repository
-        start = time.perf_counter()
+        start, load = time.perf_counter(), os.getloadavg()[0]
         proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=str(root))
         walls[name] = time.perf_counter() - start
         summary_path = target / "summary.json"
         counts = {}
         if summary_path.is_file():
-            import json
-
             counts = json.loads(summary_path.read_text())["counts"]
         print(f"  {name:<10} exit {proc.returncode}, {counts.get('ok', '?')} ok, {counts.get('errors', '?')} errors, "
-              f"wall {walls[name]:.0f} s")  # fmt: skip
+              f"wall {walls[name]:.0f} s (load average {load:.1f} at its start, {os.getloadavg()[0]:.1f} at its end)")
         if proc.returncode != 0:
             print(f"    {(proc.stderr.strip().splitlines() or ['no output'])[-1][:300]}")
+        results = target / "results.jsonl"
+        rows = [json.loads(line) for line in results.read_text().splitlines()] if results.is_file() else []
+        ends = [f"{(r.get('result') or {}).get('end_reason')} after {(r.get('result') or {}).get('student_turns')} "
+                f"student turns" for r in rows]  # fmt: skip
+        print(f"    dialogues: {'; '.join(ends) or 'none'}")
     print(f"  this tree is x{walls['baseline'] / walls['this tree']:.1f} faster")
 
 
@@ -329,6 +357,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-calls", action="store_true", help="skip the cold starts and the decode timings")
     parser.add_argument("--structured", type=int, default=0, help="calls per graph schema (0 skips)")
     parser.add_argument("--schemas", nargs="+", default=None, help="only these schemas (class names)")
+    parser.add_argument("--tight", action="store_true", help="structured calls at the tightest budget instead")
     parser.add_argument("--tutoring", type=int, default=0, help="MathDial items for the tutoring suite (0 skips)")
     parser.add_argument("--compare-tutoring", type=Path, default=None, help="a baseline checkout with its .venv")
     parser.add_argument("--student-max-tokens", type=int, default=96, help="tiny student's reply limit")
@@ -354,7 +383,7 @@ def main(argv: list[str] | None = None) -> None:
             bench_calls(args.n, args.max_tokens, threads, args.engines)
     if args.structured > 0:
         for engine in args.engines:
-            bench_structured(args.structured, engine, args.threads[0], args.schemas)
+            bench_structured(args.structured, engine, args.threads[0], args.schemas, args.tight)
     out = args.out or Path(tempfile.mkdtemp(prefix="pedagraph-bench-tiny-"))
     if args.tutoring > 0:
         bench_tutoring(args.tutoring, out, args.student_max_tokens, args.max_turns, args.cache_file)
