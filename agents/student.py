@@ -56,7 +56,7 @@ __all__ = ["SIMULATORS", "STUDENT_FAILED", "ProbabilisticStudent", "learner_text
            "mathdial_student", "simulate_student", "simulator_of", "student_turn"]  # fmt: skip
 
 
-TURN_TOKENS = 128
+TURN_TOKENS = 64
 """New tokens of a simulated learner's turn on an in-process model with no `max_tokens` of its own (one to three
 short sentences take ~15-60; a small model that loops would otherwise run to its 512-token default)."""
 TURN_STOPS = ["\nTeacher:", "\nTutor:", "\nStudent:", "\nUser:"]
