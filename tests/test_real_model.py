@@ -149,7 +149,7 @@ def test_structured_output_is_valid_or_repaired_once_or_a_clear_error():
 CALLS_PER_SCHEMA = 2
 
 
-def test_every_graph_schema_is_valid_by_construction_and_closes_within_a_tight_budget(monkeypatch):
+def test_every_graph_schema_is_valid_by_construction_and_closes_within_a_tight_budget():
     """Every schema the graphs ask for, N calls each at the smallest budget the grammar allows: valid, no repair.
 
     The budget is the schema's closing reserve plus a little (the floor of `structured_budget`), far below what
@@ -159,8 +159,7 @@ def test_every_graph_schema_is_valid_by_construction_and_closes_within_a_tight_b
     from pedagraph.llm import ct2, hf
     from pedagraph.structured import graph_schemas
 
-    monkeypatch.setattr(hf, "STRUCTURED_MIN_TOKENS", 0)
-    monkeypatch.setattr(ct2, "STRUCTURED_MAX_TOKENS", 0)
+    assert (hf.STRUCTURED_MIN_TOKENS, ct2.STRUCTURED_MAX_TOKENS) == (0, 0)  # conftest: the tightest budgets
     model = tiny("evaluator", max_tokens=24)
     problems = [get_problem(PID), get_problem("gsm8k-sample-2")]
     for schema in graph_schemas():
