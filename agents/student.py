@@ -59,8 +59,8 @@ __all__ = ["SIMULATORS", "STUDENT_FAILED", "ProbabilisticStudent", "learner_text
 TURN_TOKENS = 64
 """New tokens of a simulated learner's turn on an in-process model with no `max_tokens` of its own (one to three
 short sentences take ~15-60; a small model that loops would otherwise run to its 512-token default)."""
-TURN_STOPS = ["\nTeacher:", "\nTutor:", "\nStudent:", "\nUser:"]
-"""Where a simulated learner's turn ends: the model starting to write the next speaker's turn."""
+TURN_STOPS = ["\n\n", "\nTeacher:", "\nTutor:", "\nStudent:", "\nUser:"]
+"""Where a simulated learner's turn ends: a blank line (a turn is one to three sentences) or the next speaker."""
 
 
 def student_reply(model: Any, messages: list[BaseMessage]) -> str:
@@ -73,7 +73,10 @@ def student_reply(model: Any, messages: list[BaseMessage]) -> str:
     in_process = split_model_string(str(getattr(model, "model_spec", "") or ""))[0] in IN_PROCESS
     if in_process and getattr(inner, "max_tokens", 0) is None:
         kwargs["max_tokens"] = TURN_TOKENS
-    return learner_text(model.invoke(messages, stop=TURN_STOPS, **kwargs))
+    text = learner_text(model.invoke(messages, stop=TURN_STOPS, **kwargs))
+    if not text:  # the reply began with a blank line: ask again, cut at a speaker only
+        text = learner_text(model.invoke(messages, stop=TURN_STOPS[1:], **kwargs))
+    return text
 
 
 def problem_of(state: State) -> Problem:
