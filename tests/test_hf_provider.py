@@ -266,3 +266,20 @@ def test_a_simulated_learner_turn_is_bounded_on_in_process_models_only():
         assert student_reply(model, []) == "I think it is 4."
     assert tiny_model.calls == [{"stop": TURN_STOPS, "max_tokens": TURN_TOKENS}]
     assert configured.calls == hosted.calls == [{"stop": TURN_STOPS}]
+
+
+def test_a_learner_turn_that_began_with_a_blank_line_is_asked_again_without_that_stop():
+    from langchain_core.messages import AIMessage
+
+    from pedagraph.agents.student import TURN_STOPS, student_reply
+
+    class Model:
+        model_spec, inner, calls = "tiny", None, []
+
+        def invoke(self, messages, **kwargs):
+            self.calls.append(kwargs["stop"])
+            return AIMessage(content="" if "\n\n" in kwargs["stop"] else "It is 4.")
+
+    model = Model()
+    assert student_reply(model, []) == "It is 4."
+    assert model.calls == [TURN_STOPS, TURN_STOPS[1:]] and "\n\n" not in TURN_STOPS[1:]
