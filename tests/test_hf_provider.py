@@ -270,7 +270,6 @@ def test_a_simulated_learner_turn_is_bounded_on_in_process_models_only():
 
 def test_a_learner_turn_that_began_with_a_blank_line_is_asked_again_without_that_stop():
     from langchain_core.messages import AIMessage
-
     from pedagraph.agents.student import TURN_STOPS, student_reply
 
     class Model:
