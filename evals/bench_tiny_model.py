@@ -15,8 +15,8 @@ Measures, in one run (ratios are what count: the CPU may be shared):
   5. `--compare-tutoring DIR`: `pedagraph eval tutoring --limit 2 --model student=tiny` run by the checkout in DIR
      (e.g. main, with its own venv) and by this tree, one after the other: wall time, errors and the ratio.
 
-Usage: python evals/bench_tiny_model.py [--n 5] [--max-tokens 64] [--threads 1] [--structured 20] [--tutoring 20]
-       [--compare-tutoring /path/to/main] [--engines ctranslate2 transformers] [--out DIR]
+Usage: python evals/bench_tiny_model.py [--n 5] [--max-tokens 64] [--threads 1] [--structured 20 [--tight]]
+       [--tutoring 20] [--compare-tutoring /path/to/main] [--engines ctranslate2 transformers] [--out DIR]
 """
 
 from __future__ import annotations
