@@ -56,6 +56,29 @@ __all__ = ["SIMULATORS", "STUDENT_FAILED", "ProbabilisticStudent", "learner_text
            "mathdial_student", "simulate_student", "simulator_of", "student_turn"]  # fmt: skip
 
 
+TURN_TOKENS = 64
+"""New tokens of a simulated learner's turn on an in-process model with no `max_tokens` of its own (one to three
+short sentences take ~15-60; a small model that loops would otherwise run to its 512-token default)."""
+TURN_STOPS = ["\n\n", "\nTeacher:", "\nTutor:", "\nStudent:", "\nUser:"]
+"""Where a simulated learner's turn ends: a blank line (a turn is one to three sentences) or the next speaker."""
+
+
+def student_reply(model: Any, messages: list[BaseMessage]) -> str:
+    """One simulated learner turn from the student model: cut at a speaker label, bounded on in-process models."""
+    from pedagraph.llm import IN_PROCESS
+    from pedagraph.settings import split_model_string
+
+    kwargs: dict[str, Any] = {}
+    inner = getattr(model, "inner", None)
+    in_process = split_model_string(str(getattr(model, "model_spec", "") or ""))[0] in IN_PROCESS
+    if in_process and getattr(inner, "max_tokens", 0) is None:
+        kwargs["max_tokens"] = TURN_TOKENS
+    text = learner_text(model.invoke(messages, stop=TURN_STOPS, **kwargs))
+    if not text:  # the reply began with a blank line: ask again, cut at a speaker only
+        text = learner_text(model.invoke(messages, stop=TURN_STOPS[1:], **kwargs))
+    return text
+
+
 def problem_of(state: State) -> Problem:
     """Return the session's problem."""
     return Problem.model_validate(state["problem"])
@@ -79,8 +102,7 @@ def simulate_student(state: State, ctx: Context) -> str:
         persona=ctx.student_persona or render("student/default_persona").strip(),
         problem=problem_of(state).question,
     )
-    reply = model.invoke([SystemMessage(content=system), *_swapped_history(state)])
-    return learner_text(reply)
+    return student_reply(model, [SystemMessage(content=system), *_swapped_history(state)])
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -108,8 +130,7 @@ def mathdial_student(state: State, ctx: Context) -> str:
     problem = problem_of(state)
     persona = ctx.student_persona or mathdial_persona(problem.extras)
     system = render("student/mathdial", persona=persona, problem=problem.question)
-    reply = model.invoke([SystemMessage(content=system), *_swapped_history(state)])
-    return learner_text(reply)
+    return student_reply(model, [SystemMessage(content=system), *_swapped_history(state)])
 
 
 # --------------------------------------------------------------------------------------------------------------

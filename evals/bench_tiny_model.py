@@ -15,14 +15,15 @@ Measures, in one run (ratios are what count: the CPU may be shared):
   5. `--compare-tutoring DIR`: `pedagraph eval tutoring --limit 2 --model student=tiny` run by the checkout in DIR
      (e.g. main, with its own venv) and by this tree, one after the other: wall time, errors and the ratio.
 
-Usage: python evals/bench_tiny_model.py [--n 5] [--max-tokens 64] [--threads 1] [--structured 20] [--tutoring 20]
-       [--compare-tutoring /path/to/main] [--engines ctranslate2 transformers] [--out DIR]
+Usage: python evals/bench_tiny_model.py [--n 5] [--max-tokens 64] [--threads 1] [--structured 20 [--tight]]
+       [--tutoring 20] [--compare-tutoring /path/to/main] [--engines ctranslate2 transformers] [--out DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import platform
 import statistics
@@ -180,7 +181,7 @@ start = time.perf_counter()
 from pedagraph.llm import get_model
 model = get_model("student", model="tiny", engine=sys.argv[1])
 lm = model.inner.loaded()
-print(f"{time.perf_counter() - start:.3f} {lm.engine} {lm.load_seconds:.3f}")
+print(f"{time.perf_counter() - start:.3f} {lm.engine} {lm.load_seconds:.3f} {'torch' in sys.modules}")
 """
 
 COLD_GGUF = """
@@ -194,7 +195,7 @@ path = tiny_gguf()
 with quiet_loading():
     AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
     AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
-print(f"{time.perf_counter() - start:.3f} transformers-gguf 0")
+print(f"{time.perf_counter() - start:.3f} transformers-gguf 0 True")
 """
 
 
@@ -205,65 +206,68 @@ def cold_start(engines: list[str], gguf: bool) -> None:
     if gguf:
         runs.append(("bare transformers from the GGUF", COLD_GGUF, []))
     for name, code, args in runs:
+        start = time.perf_counter()
         proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=os.environ)
+        wall = time.perf_counter() - start
         if proc.returncode != 0:
             print(f"  {name:<34} failed: {(proc.stderr.strip().splitlines() or ['?'])[-1][:200]}")
             continue
-        total, engine, load = proc.stdout.strip().splitlines()[-1].split()
-        print(f"  {name:<34} {float(total):6.2f} s (engine {engine}, model load {float(load):.2f} s)")
+        total, engine, load, heavy = (proc.stdout.strip().splitlines()[-1].split() + ["?"])[:4]
+        print(f"  {name:<34} whole process {wall:6.2f} s; in it, imports + load {float(total):6.2f} s (engine "
+              f"{engine}, model load {float(load):.2f} s; torch imported: {heavy})")  # fmt: skip
 
 
-def bench_structured(n: int, engine: str, threads: int, only: list[str] | None = None) -> None:
-    """N structured calls per schema the graphs use, through `pedagraph.structured.ask`: valid, repaired, failed."""
+def bench_structured(n: int, engine: str, threads: int, only: list[str] | None = None, tight: bool = False) -> None:
+    """N structured calls per schema the graphs use, through `pedagraph.structured.ask`: valid, repaired, failed.
+
+    `tight`: each call's budget is the least the grammar allows (the schema's closing reserve and a little), so
+    the decoder must bound and close every object itself, as in the real-model test.
+    """
     from langchain_core.messages import HumanMessage
+    from pedagraph.evals.schemas import graph_schemas
 
+    from pedagraph.llm import ct2, hf
     from pedagraph.problems import bundled_problems
     from pedagraph.structured import ask
 
-    model = get_model("evaluator", model="tiny", engine=engine, threads=threads, timeout=600, cache=False)
+    saved = hf.STRUCTURED_MIN_TOKENS, ct2.STRUCTURED_MAX_TOKENS
+    if tight:
+        hf.STRUCTURED_MIN_TOKENS, ct2.STRUCTURED_MAX_TOKENS = 0, 0
+    wanted = 24 if tight else hf.DEFAULT_MAX_NEW_TOKENS
+    model = get_model("evaluator", model="tiny", engine=engine, threads=threads, timeout=600, cache=False,
+                      max_tokens=wanted)  # fmt: skip
     problems = bundled_problems()
-    print(f"\nstructured output, engine {engine}: {n} calls per schema through pedagraph.structured.ask")
-    print(f"  {'schema':<22} {'calls':>5} {'valid':>6} {'repaired':>9} {'failed':>7} {'s/call':>7}")
+    kind = "tightest budget" if tight else "default budget"
+    print(f"\nstructured output, engine {engine}, {kind}: {n} calls per schema through pedagraph.structured.ask")
+    print(f"  {'schema':<22} {'calls':>5} {'valid':>6} {'repaired':>9} {'failed':>7} {'budget':>7} {'tok mean':>9} "
+          f"{'tok max':>8} {'s/call':>7}")  # fmt: skip
     totals = {"calls": 0, "ok": 0}
-    for schema in [s for s in graph_schemas() if not only or s.__name__ in only]:
-        with track_usage() as usage:
-            start = time.perf_counter()
-            for i in range(n):
-                p = problems[i % len(problems)]
-                prompt = [HumanMessage(content=f"Problem: {p.question}\nA student answered: {p.final_answer}.\n"
-                                               f"Fill in the {schema.__name__} for this situation.")]  # fmt: skip
-                ask(model, schema, prompt, node=schema.__name__)
-            seconds = time.perf_counter() - start
-        rows = [r for r in usage.to_dict().get("structured", []) if r["node"] == schema.__name__]
-        row = rows[0] if rows else {"calls": 0, "repaired": 0, "failed": 0, "fallback": 0}
-        valid = row["calls"] - row["repaired"] - row["failed"]
-        totals["calls"] += n
-        totals["ok"] += valid
-        print(f"  {schema.__name__:<22} {n:5d} {valid:6d} {row['repaired']:9d} {row['failed']:7d} {seconds / n:7.2f}")
+    try:
+        for schema in [s for s in graph_schemas() if not only or s.__name__ in only]:
+            budget = ct2.structured_budget(schema.model_json_schema(), max(wanted, hf.STRUCTURED_MIN_TOKENS))
+            outs: list[int] = []
+            with track_usage() as usage:
+                start = time.perf_counter()
+                for i in range(n):
+                    p = problems[i % len(problems)]
+                    prompt = [HumanMessage(content=f"Problem: {p.question}\nA student answered: {p.final_answer}.\n"
+                                                   f"Fill in the {schema.__name__} for this situation.")]  # fmt: skip
+                    before = usage.totals()["output_tokens"]
+                    ask(model, schema, prompt, node=schema.__name__)
+                    outs.append(int(usage.totals()["output_tokens"] - before))
+                seconds = time.perf_counter() - start
+            rows = [r for r in usage.to_dict().get("structured", []) if r["node"] == schema.__name__]
+            row = rows[0] if rows else {"calls": 0, "repaired": 0, "failed": 0, "fallback": 0}
+            valid = row["calls"] - row["repaired"] - row["failed"]
+            totals["calls"] += n
+            totals["ok"] += valid
+            print(f"  {schema.__name__:<22} {n:5d} {valid:6d} {row['repaired']:9d} {row['failed']:7d} {budget:7d} "
+                  f"{statistics.mean(outs):9.0f} {max(outs):8d} {seconds / n:7.2f}")  # fmt: skip
+    finally:
+        hf.STRUCTURED_MIN_TOKENS, ct2.STRUCTURED_MAX_TOKENS = saved
     print(f"  all schemas: {totals['ok']} of {totals['calls']} valid without repair")
     chunks = [c.content for c in model.stream(MESSAGES) if c.content]
     print(f"  and a plain reply still streams: {len(chunks)} chunks")
-
-
-def graph_schemas() -> list[Any]:
-    """The structured-output schemas the graphs and suites ask models for."""
-    from pedagraph.agents.coach import ModelMoments, ModelScores, ModelSuggestions
-    from pedagraph.evals.suites.coach import SuggestionRating
-
-    from pedagraph.methods.copilot.bridge import ErrorDecision, IntentionDecision, StrategyDecision
-    from pedagraph.methods.copilot.suggestions import TutorChoice
-    from pedagraph.methods.distill.coach import ScenarioDraft, StrategyDraft
-    from pedagraph.methods.eduplanner.plans import CIDDPScores, Prediction, ProblemMistakes
-    from pedagraph.methods.tom.mental_model import SimulatedAnswer
-    from pedagraph.methods.tutor.decisions import ClassTurn
-    from pedagraph.methods.tutor.decompose import Decomposition
-    from pedagraph.methods.tutor.diagnosis import EvaluatorDiagnosis
-    from pedagraph.methods.tutor.gate import LeakCheck
-
-    return [EvaluatorDiagnosis, ClassTurn, ErrorDecision, StrategyDecision, IntentionDecision, LeakCheck,
-            Decomposition, TutorChoice, CIDDPScores, Prediction,
-            ProblemMistakes, ModelScores, ModelMoments, ModelSuggestions, SuggestionRating, StrategyDraft,
-            ScenarioDraft, SimulatedAnswer]  # fmt: skip
 
 
 def compare_tutoring(baseline: Path, out: Path) -> None:
@@ -276,22 +280,29 @@ def compare_tutoring(baseline: Path, out: Path) -> None:
         target = out / name.replace(" ", "-")
         command = [str(exe), "eval", "tutoring", "--limit", "2", "--model", "student=tiny", "--out", str(target)]
         env = {**os.environ, "PEDAGRAPH_HOME": str(out / f"home-{name.replace(' ', '-')}")}
+        if name == "this tree":  # converted once beforehand (`pedagraph install tiny` does it), as a set-up step
+            from pedagraph.llm.convert import cache_root
+
+            env["PEDAGRAPH_MODEL_CACHE"] = str(cache_root())
         shared = here.parent / "shared" / "data"
         if "PEDAGRAPH_DATA_DIR" not in env and shared.is_dir():
             env["PEDAGRAPH_DATA_DIR"] = str(shared)  # the datasets' local copy beside the repository
-        start = time.perf_counter()
+        start, load = time.perf_counter(), os.getloadavg()[0]
         proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=str(root))
         walls[name] = time.perf_counter() - start
         summary_path = target / "summary.json"
         counts = {}
         if summary_path.is_file():
-            import json
-
             counts = json.loads(summary_path.read_text())["counts"]
         print(f"  {name:<10} exit {proc.returncode}, {counts.get('ok', '?')} ok, {counts.get('errors', '?')} errors, "
-              f"wall {walls[name]:.0f} s")  # fmt: skip
+              f"wall {walls[name]:.0f} s (load average {load:.1f} at its start, {os.getloadavg()[0]:.1f} at its end)")
         if proc.returncode != 0:
             print(f"    {(proc.stderr.strip().splitlines() or ['no output'])[-1][:300]}")
+        results = target / "results.jsonl"
+        rows = [json.loads(line) for line in results.read_text().splitlines()] if results.is_file() else []
+        ends = [f"{(r.get('result') or {}).get('end_reason')} after {(r.get('result') or {}).get('student_turns')} "
+                f"student turns" for r in rows]  # fmt: skip
+        print(f"    dialogues: {'; '.join(ends) or 'none'}")
     print(f"  this tree is x{walls['baseline'] / walls['this tree']:.1f} faster")
 
 
@@ -347,6 +358,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-calls", action="store_true", help="skip the cold starts and the decode timings")
     parser.add_argument("--structured", type=int, default=0, help="calls per graph schema (0 skips)")
     parser.add_argument("--schemas", nargs="+", default=None, help="only these schemas (class names)")
+    parser.add_argument("--tight", action="store_true", help="structured calls at the tightest budget instead")
     parser.add_argument("--tutoring", type=int, default=0, help="MathDial items for the tutoring suite (0 skips)")
     parser.add_argument("--compare-tutoring", type=Path, default=None, help="a baseline checkout with its .venv")
     parser.add_argument("--student-max-tokens", type=int, default=96, help="tiny student's reply limit")
@@ -372,7 +384,7 @@ def main(argv: list[str] | None = None) -> None:
             bench_calls(args.n, args.max_tokens, threads, args.engines)
     if args.structured > 0:
         for engine in args.engines:
-            bench_structured(args.structured, engine, args.threads[0], args.schemas)
+            bench_structured(args.structured, engine, args.threads[0], args.schemas, args.tight)
     out = args.out or Path(tempfile.mkdtemp(prefix="pedagraph-bench-tiny-"))
     if args.tutoring > 0:
         bench_tutoring(args.tutoring, out, args.student_max_tokens, args.max_turns, args.cache_file)

@@ -82,6 +82,24 @@ def _isolated_env(tmp_path, monkeypatch):
     reset_models()
 
 
+@pytest.fixture(autouse=True)
+def _tight_structured_budgets(request, monkeypatch):
+    """Real-model tests: constrained replies get the tightest budget the grammar allows (its closing reserve).
+
+    The grammar makes them valid at any budget (see `pedagraph.llm.ct2.fitted_schema`); what these tests prove
+    (the graph finishes, decisions are counted, nothing leaks) does not depend on how long a decision's strings
+    are, and a small model fills every string to its bound. The default budgets run in `bench_tiny_model.py`.
+    """
+    if request.node.get_closest_marker("real_model") is None:
+        yield
+        return
+    from pedagraph.llm import ct2, hf
+
+    monkeypatch.setattr(hf, "STRUCTURED_MIN_TOKENS", 0)
+    monkeypatch.setattr(ct2, "STRUCTURED_MAX_TOKENS", 0)
+    yield
+
+
 @pytest.fixture
 def home(tmp_path):
     """The PEDAGRAPH_HOME of this test."""

@@ -179,3 +179,106 @@ def test_render_chat_folds_system_text_for_templates_that_refuse_it():
 
     out = render_chat(StrictTokenizer(), [{"role": "system", "content": "S"}, {"role": "user", "content": "U"}])
     assert out == "user:S\n\nU|assistant:"
+
+
+# -- constrained decoding: bounds fitted to the budget, a reserve to close, a bounded learner turn ------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+def _graph_schema_json() -> list[dict]:
+    from pedagraph.evals.schemas import graph_schemas
+
+    return [s.model_json_schema() for s in graph_schemas()]
+
+
+GRAPH_SCHEMAS = _graph_schema_json()
+
+
+@settings(max_examples=60, deadline=None)
+@given(index=st.integers(0, len(GRAPH_SCHEMAS) - 1), wanted=st.integers(1, 2048))
+def test_a_constrained_budget_always_holds_the_closing_reserve_and_the_bounds_fit_it(index, wanted):
+    from pedagraph.llm.ct2 import (
+        CHARS_PER_TOKEN,
+        LIMIT_STEPS,
+        _extent,
+        closing_reserve,
+        decoding_schema,
+        fitted_schema,
+        structured_budget,
+    )
+
+    schema = GRAPH_SCHEMAS[index]
+    budget = structured_budget(schema, wanted)
+    bounded, reserve = fitted_schema(schema, budget)
+    assert budget >= wanted and reserve == closing_reserve(schema) and budget >= reserve + 16
+    defs = bounded.get("$defs", {})
+    smallest = decoding_schema(schema, *LIMIT_STEPS[-1])
+    fits = _extent(bounded, defs, longest=True) <= (budget - reserve) * CHARS_PER_TOKEN
+    assert fits or bounded == smallest  # the largest limits that fit, else the smallest there are
+    assert set(bounded.get("required", [])) == set(schema.get("properties", {}))  # every field, none invented
+
+
+def test_bounds_shrink_as_the_budget_does_and_keep_a_schema_s_own_tighter_limits():
+    from pedagraph.llm.ct2 import fitted_schema
+
+    schema = {"type": "object", "properties": {
+        "items": {"type": "array", "items": {"type": "string"}},
+        "code": {"type": "string", "maxLength": 5},
+        "kind": {"type": "string", "enum": ["a", "bb"]},
+    }}  # fmt: skip
+    wide, _ = fitted_schema(schema, 4000)
+    narrow, _ = fitted_schema(schema, 80)
+    assert wide["properties"]["items"]["maxItems"] == 12 and wide["properties"]["items"]["items"]["maxLength"] == 240
+    assert narrow["properties"]["items"]["maxItems"] < 12
+    assert narrow["properties"]["items"]["items"]["maxLength"] < 240
+    assert wide["properties"]["code"]["maxLength"] == narrow["properties"]["code"]["maxLength"] == 5
+    assert "maxLength" not in narrow["properties"]["kind"]
+
+
+def test_closing_tiers_put_quotes_and_brackets_first_then_separators_then_digits():
+    from pedagraph.llm.ct2 import closing_tiers
+
+    vocab = ['"', "}", '"}', ",", '",', ":", "7", "42", "ab", " ", "", "]"]
+    tiers = [list(t) for t in closing_tiers(lambda i: vocab[i], len(vocab))]
+    assert [[vocab[i] for i in t] for t in tiers] == [['"', "}", '"}', "]"], [",", '",', ":"], ["7", "42"]]
+
+
+def test_a_simulated_learner_turn_is_bounded_on_in_process_models_only():
+    from langchain_core.messages import AIMessage
+    from pedagraph.agents.student import TURN_STOPS, TURN_TOKENS, student_reply
+
+    class Inner:
+        def __init__(self, max_tokens):
+            self.max_tokens = max_tokens
+
+    class Model:
+        def __init__(self, spec, max_tokens=None):
+            self.model_spec, self.inner, self.calls = spec, Inner(max_tokens), []
+
+        def invoke(self, messages, **kwargs):
+            self.calls.append(kwargs)
+            return AIMessage(content=" I think it is 4. ")
+
+    tiny_model, configured, hosted = Model("tiny"), Model("hf:/m", max_tokens=300), Model("openai:gpt-4o-mini")
+    for model in (tiny_model, configured, hosted):
+        assert student_reply(model, []) == "I think it is 4."
+    assert tiny_model.calls == [{"stop": TURN_STOPS, "max_tokens": TURN_TOKENS}]
+    assert configured.calls == hosted.calls == [{"stop": TURN_STOPS}]
+
+
+def test_a_learner_turn_that_began_with_a_blank_line_is_asked_again_without_that_stop():
+    from langchain_core.messages import AIMessage
+    from pedagraph.agents.student import TURN_STOPS, student_reply
+
+    class Model:
+        model_spec, inner, calls = "tiny", None, []
+
+        def invoke(self, messages, **kwargs):
+            self.calls.append(kwargs["stop"])
+            return AIMessage(content="" if "\n\n" in kwargs["stop"] else "It is 4.")
+
+    model = Model()
+    assert student_reply(model, []) == "It is 4."
+    assert model.calls == [TURN_STOPS, TURN_STOPS[1:]] and "\n\n" not in TURN_STOPS[1:]

@@ -146,25 +146,36 @@ def test_structured_output_is_valid_or_repaired_once_or_a_clear_error():
             assert "\n" not in err.value.one_line()
 
 
-def test_structured_decisions_are_valid_by_construction_without_repair():
-    """Grammar-constrained decoding: one call per decision, enums and required fields always valid."""
-    from pedagraph.methods.copilot.bridge import StrategyDecision
-    from pedagraph.methods.eduplanner.plans import CIDDPScores
-    from pedagraph.methods.tutor.decisions import ClassTurn
-    from pedagraph.methods.tutor.diagnosis import EvaluatorDiagnosis
+CALLS_PER_SCHEMA = 2
 
-    model = tiny("evaluator", max_tokens=24)  # a budget too small for a free-form object: the grammar widens it
-    problem = get_problem(PID)
-    prompt = [HumanMessage(content=f"Problem: {problem.question}\nThe student said: 7. Decide.")]
-    for schema in (EvaluatorDiagnosis, ClassTurn, StrategyDecision, CIDDPScores):
-        with track_usage() as usage:
-            result = model.with_structured_output(schema, include_raw=True).invoke(prompt)
-        assert isinstance(result["parsed"], schema) and result["parsing_error"] is None, schema.__name__
-        (row,) = usage.to_dict()["structured"]
-        assert (row["calls"], row["repaired"], row["failed"]) == (1, 0, 0), row
-        assert usage.totals()["calls"] == 1
-        data = json.loads(result["raw"].content)
-        assert set(data) == set(schema.model_json_schema()["properties"])  # every field present, none invented
+
+def test_every_graph_schema_is_valid_by_construction_and_closes_within_a_tight_budget():
+    """Every schema the graphs ask for, N calls each at the smallest budget the grammar allows: valid, no repair.
+
+    The budget is the schema's closing reserve plus a little (the floor of `structured_budget`), far below what
+    a free-running reply takes, so the decoder must bound and then close the object itself; the full-budget
+    path runs in the tutor-graph tests below and in `evals/bench_tiny_model.py --structured 20`.
+    """
+    from pedagraph.evals.schemas import graph_schemas
+
+    from pedagraph.llm import ct2, hf
+
+    assert (hf.STRUCTURED_MIN_TOKENS, ct2.STRUCTURED_MAX_TOKENS) == (0, 0)  # conftest: the tightest budgets
+    model = tiny("evaluator", max_tokens=24)
+    problems = [get_problem(PID), get_problem("gsm8k-sample-2")]
+    for schema in graph_schemas():
+        budget = ct2.structured_budget(schema.model_json_schema(), 24)
+        for problem in problems[:CALLS_PER_SCHEMA]:
+            prompt = [HumanMessage(content=f"Problem: {problem.question}\nThe student said: 7. Decide.")]
+            with track_usage() as usage:
+                result = model.with_structured_output(schema, include_raw=True).invoke(prompt)
+            assert isinstance(result["parsed"], schema) and result["parsing_error"] is None, schema.__name__
+            (row,) = usage.to_dict()["structured"]
+            assert (row["calls"], row["repaired"], row["failed"]) == (1, 0, 0), (schema.__name__, row)
+            assert usage.totals()["calls"] == 1
+            assert result["raw"].usage_metadata["output_tokens"] <= budget, schema.__name__
+            data = json.loads(result["raw"].content)
+            assert set(data) == set(schema.model_json_schema()["properties"])  # every field present, none invented
 
 
 def test_first_token_log_probabilities_for_the_tom_teacher():

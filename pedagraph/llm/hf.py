@@ -73,6 +73,7 @@ class LoadedModel:
     lock: threading.Lock = field(default_factory=threading.Lock)
     engine: str = "transformers"
     ll_tokenizer: Any = None
+    closing_ids: Any = None
 
     def grammar_tokenizer(self) -> Any:
         """The grammar library's (llguidance) view of the tokenizer (built once; about a second)."""
@@ -81,6 +82,14 @@ class LoadedModel:
 
             self.ll_tokenizer = llguidance.hf.from_tokenizer(self.tokenizer, n_vocab=len(self.tokenizer))
         return self.ll_tokenizer
+
+    def closing(self) -> list[Any]:
+        """The token tiers that close a JSON value soonest (`pedagraph.llm.ct2.closing_tiers`, built once)."""
+        if self.closing_ids is None:
+            from pedagraph.llm.ct2 import closing_tiers
+
+            self.closing_ids = closing_tiers(lambda i: self.tokenizer.decode([i]), len(self.tokenizer))
+        return self.closing_ids
 
 
 _LOADED: dict[tuple[Any, ...], Any] = {}
@@ -481,6 +490,8 @@ class _Request:
     prefix: str
     json: bool
     grammar: str | None = None
+    reserve: int = 0
+    """Tokens of the budget kept to close a constrained object (see `pedagraph.llm.ct2.fitted_schema`)."""
 
 
 class _Control:
@@ -531,13 +542,19 @@ class _Control:
 
 
 class _GrammarMask:
-    """A transformers logits processor that allows only the tokens the grammar accepts next (llguidance)."""
+    """A transformers logits processor that allows only the tokens the grammar accepts next (llguidance).
 
-    def __init__(self, lm: LoadedModel, grammar: str, prompt_len: int) -> None:
+    After `free` new tokens it allows only the closing tokens (`pedagraph.llm.ct2.closing_candidates`) where the
+    grammar has any, so the object ends within the budget.
+    """
+
+    def __init__(self, lm: LoadedModel, grammar: str, prompt_len: int, free: int | None = None) -> None:
         import llguidance
 
+        self.lm = lm
         self.matcher = llguidance.LLMatcher(lm.grammar_tokenizer(), grammar)
         self.prompt_len = prompt_len
+        self.free = free
         self.seen = 0
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
@@ -549,6 +566,13 @@ class _GrammarMask:
             self.matcher.consume_token(int(token))
         self.seen = len(new)
         allowed = np.frombuffer(self.matcher.compute_logit_bias(), dtype=np.uint8) > 0
+        if self.free is not None and self.seen >= self.free:
+            from pedagraph.llm.ct2 import closing_candidates
+
+            candidates = closing_candidates(self.matcher, self.lm.closing())
+            if candidates.size:
+                allowed = np.zeros_like(allowed)
+                allowed[candidates[candidates < allowed.shape[0]]] = True
         vocab = scores.shape[-1]
         mask = torch.ones(vocab, dtype=torch.bool, device=scores.device)
         width = min(vocab, allowed.shape[0])
@@ -556,9 +580,9 @@ class _GrammarMask:
         return scores.masked_fill(mask, float("-inf"))
 
 
-@lru_cache(maxsize=128)
-def _grammar_of(schema_json: str) -> str | None:
-    """The grammar of a JSON Schema (text), or None when llguidance is missing or refuses it (then: repair path)."""
+@lru_cache(maxsize=256)
+def _grammar_of(schema_json: str, budget: int) -> tuple[str, int] | None:
+    """A JSON Schema's grammar fitted to `budget` tokens and its closing reserve; None: no llguidance, or refused."""
     if importlib.util.find_spec("llguidance") is None:
         return None
     from pedagraph.llm.ct2 import json_grammar
@@ -566,9 +590,9 @@ def _grammar_of(schema_json: str) -> str | None:
     try:
         import llguidance
 
-        grammar = json_grammar(json.loads(schema_json) if schema_json else None)
+        grammar, reserve = json_grammar(json.loads(schema_json) if schema_json else None, budget)
         failed, _ = llguidance.LLMatcher.validate_grammar_with_warnings(grammar)
-        return None if failed else grammar
+        return None if failed else (grammar, min(reserve, max(budget - 1, 0)))
     except Exception:  # noqa: BLE001 - an unsupported schema keyword: validate-and-repair serves
         return None
 
@@ -647,30 +671,37 @@ class TransformersChatModel(BaseChatModel):
             name = (rf.get("json_schema") or {}).get("name", "response")
             instructions = render("llm/json_local_instructions", schema_name=name, skeleton=json_skeleton(schema))
             messages = [SystemMessage(content=instructions), *messages]
-        grammar = None
+        limit = min(self.n_ctx, lm.context_length)
+        wanted = int(kwargs.get("max_tokens") or self.max_tokens or DEFAULT_MAX_NEW_TOKENS)
+        grammar, reserve = None, 0
         if wants_json and self.constrained:
-            grammar = _grammar_of(json.dumps(schema) if isinstance(schema, dict) else "")
+            from pedagraph.llm.ct2 import structured_budget
+
+            # a decision must close: its budget is raised for its schema, then its bounds are fitted to the budget
+            wanted = structured_budget(schema, max(wanted, STRUCTURED_MIN_TOKENS))
+            fitted = _grammar_of(json.dumps(schema) if isinstance(schema, dict) else "", wanted)
+            grammar, reserve = fitted if fitted is not None else (None, 0)
         object_like = not isinstance(schema, dict) or schema.get("type") == "object" or "properties" in schema
         prefix = ('{"' if object_like else "") if wants_json and grammar is None else ""
         text = render_chat(lm.tokenizer, chat_messages(messages)) + prefix
         ids = [int(i) for i in lm.tokenizer(text, add_special_tokens=False)["input_ids"]]
-        limit = min(self.n_ctx, lm.context_length)
         prompt_len = len(ids)
         if prompt_len >= limit:
             raise lc_exc.ContextOverflowError(
                 f"the prompt has {prompt_len} tokens; the context is {limit} "
                 f"(n_ctx {self.n_ctx}, model {lm.context_length})"
             )
-        wanted = int(kwargs.get("max_tokens") or self.max_tokens or DEFAULT_MAX_NEW_TOKENS)
-        if grammar is not None:  # a decision must close its object; its strings and lists are bounded instead
-            wanted = max(wanted, STRUCTURED_MIN_TOKENS)
+        if grammar is not None and wanted > limit - prompt_len:  # the budget the bounds were fitted to is not there
+            fitted = _grammar_of(json.dumps(schema) if isinstance(schema, dict) else "", limit - prompt_len)
+            grammar, reserve = fitted if fitted is not None else (None, 0)
         temperature = kwargs.get("temperature", self.temperature)
         if temperature is None and lm.engine == "transformers":
             if getattr(lm.model.generation_config, "do_sample", False):  # the model's own sampling settings
                 temperature = getattr(lm.model.generation_config, "temperature", None) or 1.0
         sampling = Sampling(temperature, kwargs.get("top_p", self.top_p), kwargs.get("seed"))
         stops = [s for s in (stop or []) if s]
-        return _Request(ids, max(1, min(wanted, limit - prompt_len)), sampling, stops, prefix, wants_json, grammar)
+        budget = max(1, min(wanted, limit - prompt_len))
+        return _Request(ids, budget, sampling, stops, prefix, wants_json, grammar, reserve)
 
     # -- transformers ------------------------------------------------------------------------------------------
     def _generate_kwargs(
@@ -699,7 +730,8 @@ class TransformersChatModel(BaseChatModel):
             **sampling,
         }
         if req.grammar is not None:
-            out["logits_processor"] = LogitsProcessorList([_GrammarMask(lm, req.grammar, len(req.prompt_ids))])
+            mask = _GrammarMask(lm, req.grammar, len(req.prompt_ids), req.max_new_tokens - req.reserve)
+            out["logits_processor"] = LogitsProcessorList([mask])
         if streamer is not None:
             out["streamer"] = streamer
         return out
@@ -748,7 +780,7 @@ class TransformersChatModel(BaseChatModel):
             control.start(self.timeout)
             if req.grammar is not None:
                 new, reason = lm.constrained(
-                    req.prompt_ids, req.max_new_tokens, req.sampling, req.grammar, control.deadline
+                    req.prompt_ids, req.max_new_tokens, req.sampling, req.grammar, control.deadline, req.reserve
                 )
                 control.reason = "timeout" if reason == "timeout" else control.reason
                 return new, None
