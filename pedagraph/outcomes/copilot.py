@@ -84,7 +84,7 @@ def random_valid(rng: random.Random, verdict: str | None) -> dict[str, str]:
 
 
 def _no_decision_reply(problem: Problem, state: dict[str, Any], teacher: Any, rng: random.Random) -> tuple[str, str]:
-    """(reply, source): a real teacher's reply with no decision, else the neutral prompt to go on."""
+    """(reply, source): a real teacher's reply written without decisions, else the neutral prompt to go on."""
     from langchain_core.messages import HumanMessage
 
     from pedagraph.llm import ManagedChatModel, get_model
