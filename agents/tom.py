@@ -21,7 +21,7 @@ from pedagraph.errors import DataError
 from pedagraph.mental_model import INTERVENTION_FUNCTIONS, plan_interventions
 from pedagraph.runtime import context_of, real_model, role_model, services
 from pedagraph.teaching.calibration import SeedSetup, setup_seed, student_learner_id
-from pedagraph.teaching.calls import EXPLANATION_TYPES, explain, student_answer
+from pedagraph.teaching.calls import EXPLANATION_TYPES, STUDENT_MODES, explain, student_answer
 from pedagraph.teaching.context import TomContext
 from pedagraph.teaching.items import DATASET_FILES, TeachItem, registry_harmful, registry_items
 from pedagraph.teaching.measure import ALL_SIGNALS, TeachingModels, item_signals, salt_of, score_item, signals_needed
@@ -41,6 +41,8 @@ def _check(ctx: TomContext) -> None:
     for kind in [ctx.explanation, *ctx.measure_explanations]:
         if kind not in EXPLANATION_TYPES:
             raise DataError(f"unknown explanation type {kind!r}", hint=", ".join(EXPLANATION_TYPES))
+    if ctx.student_mode not in STUDENT_MODES:
+        raise DataError(f"unknown student mode {ctx.student_mode!r}", hint=", ".join(STUDENT_MODES))
 
 
 def _types(ctx: TomContext) -> list[str]:
@@ -138,7 +140,7 @@ def answer_item(task: dict[str, Any], runtime: Runtime[TomContext]) -> dict[str,
                            harmful=registry_harmful(item.dataset) if ctx.explanation == "harmful" else [],
                            salt=salt_of(item.id, setup.seed))  # fmt: skip
             text, cost = expl.text, {"explanation": expl.cost.to_dict()}
-    answer = student_answer(models.student, item, setup.student_demos, text)
+    answer = student_answer(models.student, item, setup.student_demos, text, mode=setup.student_mode)
     cost["student"] = answer.cost.to_dict()
     return {"answers": [{"id": item.id, "explained": bool(task["explain"]), "explanation": text,
                          **answer.to_dict(), "cost": cost}]}  # fmt: skip
