@@ -1,7 +1,8 @@
 """The nodes of the `tom_teacher` graph: a teacher model teaching a student model under a budget (Saha et al. 2023).
 
-* `calibrate` (teacher): observe the student on a training pool without and with explanations; store the demos in
-  its learner model; build the mental model's banks and the personalised teacher's demos (`setup_seed`).
+* `calibrate` (teacher): observe the student on a training pool unaided, with the human and with the teacher's
+  explanations; store the demos in its learner model; build the mental model's banks (post: after the teacher's
+  explanations), the personalised teacher's demos and the multi-turn demo sets (`setup_seed`).
 * `score_item` (teacher, one per item via `Send`): explain, simulate the student with the mental model, and read
   whatever else the intervention function ranks by (`score_item` of `pedagraph.teaching.measure`).
 * `choose` (teacher): rank by the intervention function and spend the budget down the ranking
