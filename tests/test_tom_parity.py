@@ -321,3 +321,21 @@ def test_the_tiny_model_answers_as_a_reasoning_student():
     assert answer.cost.calls == (2 if answer.regenerated else 1)
     explained = student_answer(model, ITEM, [], "Penguins are flightless birds.", mode="cot")
     assert explained.mode == "direct" and explained.method == "logprobs" and explained.label in ("yes", "no")
+
+
+def test_the_graph_runs_the_oracle_at_budget_zero_and_explains_every_wrong_item(tmp_path):
+    from pedagraph.graphs.tom_teacher import Context, build_graph
+
+    items = synthetic_items(20)
+    truth = KnownStudent.random(items, p_pre=0.5, p_help=1.0, seed=5)
+    student = get_model("student", model=StandInChatModel(model_name="s", reply_fn=truth))
+    teacher = get_model("teacher", model=StandInChatModel(model_name="t", reply_fn=SeeingTeacher(truth)))
+    graph = build_graph(learners=LearnerStore(tmp_path / "l.sqlite"))
+    test, pool = items[:8], items[8:]
+    out = graph.invoke({"items": [i.model_dump(mode="json") for i in test],
+                        "pool": [i.model_dump(mode="json") for i in pool]},
+                       context=Context(student_model=student, teacher_model=teacher, function="oracle", budget=0.0,
+                                       explanation="unpersonalised", calibration_items=4))  # fmt: skip
+    wrong = {i.id for i in test if not truth.truth[i.id][0]}
+    assert wrong and {p["id"] for p in out["plan"] if p["explain"]} == wrong
+    assert out["result"]["accuracy"] == 1.0  # every wrong item explained, and explanations always help here
