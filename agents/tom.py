@@ -42,6 +42,11 @@ def _check(ctx: TomContext) -> None:
     for kind in [ctx.explanation, *ctx.measure_explanations]:
         if kind not in EXPLANATION_TYPES:
             raise DataError(f"unknown explanation type {kind!r}", hint=", ".join(EXPLANATION_TYPES))
+    for name in ("bank_explanation", "multiturn_explanation"):
+        kind = getattr(ctx, name)
+        if kind is not None and (kind not in EXPLANATION_TYPES or kind == "harmful"):
+            raise DataError(f"{name} must be a teacher's explanation type, got {kind!r}",
+                            hint=", ".join(k for k in EXPLANATION_TYPES if k != "harmful"))  # fmt: skip
     if ctx.student_mode not in STUDENT_MODES:
         raise DataError(f"unknown student mode {ctx.student_mode!r}", hint=", ".join(STUDENT_MODES))
 

@@ -339,3 +339,15 @@ def test_the_graph_runs_the_oracle_at_budget_zero_and_explains_every_wrong_item(
     wrong = {i.id for i in test if not truth.truth[i.id][0]}
     assert wrong and {p["id"] for p in out["plan"] if p["explain"]} == wrong
     assert out["result"]["accuracy"] == 1.0  # every wrong item explained, and explanations always help here
+
+
+def test_the_graph_refuses_a_bad_student_mode_or_bank_type_in_one_line():
+    from pedagraph.graphs.tom_teacher import Context, graph
+
+    from pedagraph.errors import DataError
+
+    items = [i.model_dump(mode="json") for i in synthetic_items(1)]
+    with pytest.raises(DataError, match="student mode"):
+        graph.invoke({"items": items}, context=Context(student_mode="telepathy"))
+    with pytest.raises(DataError, match="bank_explanation"):
+        graph.invoke({"items": items}, context=Context(bank_explanation="harmful"))
