@@ -1,7 +1,8 @@
 """The nodes of the `tom_teacher` graph: a teacher model teaching a student model under a budget (Saha et al. 2023).
 
-* `calibrate` (teacher): observe the student on a training pool without and with explanations; store the demos in
-  its learner model; build the mental model's banks and the personalised teacher's demos (`setup_seed`).
+* `calibrate` (teacher): observe the student on a training pool unaided, with the human and with the teacher's
+  explanations; store the demos in its learner model; build the mental model's banks (post: after the teacher's
+  explanations), the personalised teacher's demos and the multi-turn demo sets (`setup_seed`).
 * `score_item` (teacher, one per item via `Send`): explain, simulate the student with the mental model, and read
   whatever else the intervention function ranks by (`score_item` of `pedagraph.methods.tom.measure`).
 * `choose` (teacher): rank by the intervention function and spend the budget down the ranking
@@ -19,7 +20,7 @@ from langgraph.types import Send
 
 from pedagraph.errors import DataError
 from pedagraph.methods.tom.calibration import SeedSetup, setup_seed, student_learner_id
-from pedagraph.methods.tom.calls import EXPLANATION_TYPES, explain, student_answer
+from pedagraph.methods.tom.calls import EXPLANATION_TYPES, STUDENT_MODES, explain, student_answer
 from pedagraph.methods.tom.context import TomContext
 from pedagraph.methods.tom.items import DATASET_FILES, TeachItem, registry_harmful, registry_items
 from pedagraph.methods.tom.measure import ALL_SIGNALS, TeachingModels, item_signals, salt_of, score_item, signals_needed
@@ -41,6 +42,13 @@ def _check(ctx: TomContext) -> None:
     for kind in [ctx.explanation, *ctx.measure_explanations]:
         if kind not in EXPLANATION_TYPES:
             raise DataError(f"unknown explanation type {kind!r}", hint=", ".join(EXPLANATION_TYPES))
+    for name in ("bank_explanation", "multiturn_explanation"):
+        kind = getattr(ctx, name)
+        if kind is not None and (kind not in EXPLANATION_TYPES or kind == "harmful"):
+            raise DataError(f"{name} must be a teacher's explanation type, got {kind!r}",
+                            hint=", ".join(k for k in EXPLANATION_TYPES if k != "harmful"))  # fmt: skip
+    if ctx.student_mode not in STUDENT_MODES:
+        raise DataError(f"unknown student mode {ctx.student_mode!r}", hint=", ".join(STUDENT_MODES))
 
 
 def _types(ctx: TomContext) -> list[str]:
@@ -145,7 +153,7 @@ def answer_item(task: dict[str, Any], runtime: Runtime[TomContext]) -> dict[str,
                            harmful=_harmful_of(setup, item.dataset) if ctx.explanation == "harmful" else [],
                            salt=salt_of(item.id, setup.seed))  # fmt: skip
             text, cost = expl.text, {"explanation": expl.cost.to_dict()}
-    answer = student_answer(models.student, item, setup.student_demos, text)
+    answer = student_answer(models.student, item, setup.student_demos, text, mode=setup.student_mode)
     cost["student"] = answer.cost.to_dict()
     return {"answers": [{"id": item.id, "explained": bool(task["explain"]), "explanation": text,
                          **answer.to_dict(), "cost": cost}]}  # fmt: skip

@@ -1,7 +1,8 @@
 """Benchmark the `tom` suite's full sweep against a local OpenAI-compatible stub that answers after a fixed delay.
 
 The sweep of the issue: 200 StrategyQA dev items x seeds 41, 42, 43, budgets 0, 0.2, ..., 1, the five deployable
-intervention functions, human explanations, multi-turn 0/4/8. Teacher and student are two model names on one stub
+intervention functions, human explanations, multi-turn 2/4/6/8/10 (three demo sets each), the student reasoning
+first (its answer and log-probabilities on its last line). Teacher and student are two model names on one stub
 (its own process, so client and server do not share a GIL); the stub plays a student of fixed behaviour (right
 unaided on ~55% of items, on ~80% with an explanation) and a teacher whose mental model sees it (log-probabilities
 0.8 / 0.2), so expected utility should beat random at low budgets.
@@ -65,7 +66,10 @@ def _answer(body: dict[str, Any]) -> tuple[str, dict[str, float] | None]:
         p = 0.8 if right else 0.2
         return (gold if right else wrong), {gold: p, wrong: 1 - p}
     answer = gold if right else wrong  # the student (and the teacher answering for its confidence)
-    return answer, {answer: 0.9, ("no" if answer == "yes" else "yes"): 0.1}
+    probs = {answer: 0.9, ("no" if answer == "yes" else "yes"): 0.1}
+    if tail.rstrip().endswith("Explanation:"):  # the unaided student reasons first; its answer ends the reply
+        return f"Some facts bear on it.\nAnswer: {answer}", probs
+    return answer, probs
 
 
 def reply(body: dict[str, Any]) -> str:
@@ -106,7 +110,7 @@ def _serve(conn: Any, stub_kwargs: dict[str, Any]) -> None:
 
     openai_stub._Server.handle_error = lambda self, request, address: None  # type: ignore[method-assign]
     _load_gold()
-    with OpenAIStub(reply_fn=reply, logprobs_fn=logprobs, **stub_kwargs) as stub:
+    with OpenAIStub(reply_fn=reply, logprobs_fn=logprobs, logprobs_slot="last", **stub_kwargs) as stub:
         conn.send(stub.base_url)
         while True:
             command = conn.recv()

@@ -8,10 +8,11 @@ personalises its explanations with examples that helped this student.
     START -> calibrate -> score_item (one per item, in parallel via Send) -> choose
           -> answer_item (one per item still to answer, via Send) -> aggregate -> END
 
-* `calibrate`: the student answers training-pool items without and with explanations; the answers go into its
-  learner model (`llm:<student model>`, kind `llm_student`) as the mental model's pre/post banks, and its useful
-  explanations become the personalised teacher's demos. A stored calibration is reused; an input `setup`
-  (from an earlier run's `setup`) skips it.
+* `calibrate`: the student (reasoning first by default, `student_mode`) answers training-pool items unaided, with
+  the human explanation and with the teacher's explanation; the answers go into its learner model
+  (`llm:<student model>`, kind `llm_student`): the unaided ones and those after the teacher's explanations are the
+  mental model's pre/post banks, and the useful human explanations become the personalised teacher's demos. A
+  stored calibration is reused; an input `setup` (from an earlier run's `setup`) skips it.
 * `score_item`: the explanation of the chosen type, the mental model's P(correct) without and with it, the
   teacher's confidence, or the real student's answers (references) — only what the function ranks by.
 * `choose`: rank by the intervention function (`pedagraph.methods.tom.mental_model.INTERVENTION_FUNCTIONS`) and spend

@@ -25,6 +25,7 @@ from pedagraph.errors import ModelError
 __all__ = ["Cost", "OptionProbs", "option_of", "option_probs", "probs_from_logprobs"]
 
 Method = Literal["logprobs", "samples", "none"]
+Slot = Literal["first", "last"]
 TOP_LOGPROBS = 10
 SLOT_POSITIONS = 6
 """How many leading reply tokens are searched for the answer slot."""
@@ -46,6 +47,10 @@ class Cost:
         self.calls += 1
         self.input_tokens += int(usage.get("input_tokens", 0) or 0)
         self.output_tokens += int(usage.get("output_tokens", 0) or 0)
+
+    def __add__(self, other: Cost) -> Cost:
+        return Cost(self.calls + other.calls, self.input_tokens + other.input_tokens,
+                    self.output_tokens + other.output_tokens)  # fmt: skip
 
     def __sub__(self, other: Cost) -> Cost:
         return Cost(self.calls - other.calls, self.input_tokens - other.input_tokens,
@@ -103,20 +108,37 @@ def _candidates(entry: dict[str, Any]) -> list[tuple[str, float]]:
     return [(tok, math.exp(lp)) for tok, lp in pairs]
 
 
-def probs_from_logprobs(metadata: dict[str, Any], options: Sequence[str]) -> dict[str, float] | None:
-    """Option probabilities at the answer slot of a reply's `logprobs` metadata, normalised; None if absent."""
+def _slot_mass(entry: dict[str, Any], options: Sequence[str]) -> dict[str, float] | None:
+    mass: dict[str, float] = {}
+    for token, p in _candidates(entry):
+        option = option_of(token, options)
+        if option is not None:
+            mass[option] = mass.get(option, 0.0) + p
+    total = sum(mass.values())
+    return {o: mass.get(o, 0.0) / total for o in options} if total > 0 else None
+
+
+def probs_from_logprobs(
+    metadata: dict[str, Any], options: Sequence[str], *, slot: Slot = "first"
+) -> dict[str, float] | None:
+    """Option probabilities at the answer slot of a reply's `logprobs` metadata, normalised; None if absent.
+
+    `slot="first"`: the first of the leading positions at which a candidate names an option (a direct answer).
+    `slot="last"`: the last position whose generated token names an option (the answer a chain of thought ends
+    with, as Saha et al. read the student's reasoned answer).
+    """
     content = (metadata.get("logprobs") or {}).get("content") if isinstance(metadata.get("logprobs"), dict) else None
     if not content:
         return None
+    if slot == "last":
+        for entry in reversed(content):
+            if option_of(str(entry.get("token", "")), options) is not None:
+                return _slot_mass(entry, options)
+        return None
     for entry in content[:SLOT_POSITIONS]:
-        mass: dict[str, float] = {}
-        for token, p in _candidates(entry):
-            option = option_of(token, options)
-            if option is not None:
-                mass[option] = mass.get(option, 0.0) + p
-        total = sum(mass.values())
-        if total > 0:
-            return {o: mass.get(o, 0.0) / total for o in options}
+        probs = _slot_mass(entry, options)
+        if probs is not None:
+            return probs
     return None
 
 
@@ -149,19 +171,21 @@ def option_probs(
     max_tokens: int | None = None,
     temperature: float = 1.0,
     use_logprobs: bool = True,
+    slot: Slot = "first",
 ) -> OptionProbs:
     """Ask `model` once (greedy) and read the options' probabilities from log-probabilities or `samples` replies.
 
     `parse` reads the option a reply states (None when it states none). With `samples <= 1` and no
     log-probabilities, only the greedy reply is made and `probs` is empty (`method="none"`). `use_logprobs=False`
-    always samples (for answers whose first token says little, such as numbers).
+    always samples (for answers whose first token says little, such as numbers). `slot` says where the answer
+    sits in a reply (`probs_from_logprobs`): "last" for a reply that reasons first.
     """
     cost, first_cost = Cost(), Cost()
     first = _first_call(model, messages, max_tokens, use_logprobs and bool(options))
     cost.add(first)
     first_cost.add(first)
     text = first.content if isinstance(first.content, str) else str(first.content)
-    probs = probs_from_logprobs(first.response_metadata or {}, options) if use_logprobs else None
+    probs = probs_from_logprobs(first.response_metadata or {}, options, slot=slot) if use_logprobs else None
     if probs is not None:
         return OptionProbs(probs, "logprobs", text, cost, first_cost=first_cost)
     if samples <= 1:

@@ -144,18 +144,20 @@ def test_approved_only_never_returns_an_unapproved_strategy(setting, tmp_path):
     assert strategies_for(setting, "a student subtracted", memory=memory, approved_only=False)
 
 
-def test_the_rationalize_teacher_is_given_the_gold_answer_and_explains_it():
+def test_the_rationalize_teacher_answers_first_then_explains_its_own_answer():
+    """Saha et al.'s `blind_teacher_rationalize`: demos `A: <answer> because <explanation>`; no gold answer given."""
     from pedagraph.llm import StandInChatModel
     from pedagraph.methods.tom.calls import EXPLANATION_TYPES, explain
     from pedagraph.methods.tom.items import TeachItem
 
     item = TeachItem(id="r", dataset="d", kind="yes_no", question="Can a penguin fly?", gold=False,
                      explanation="Penguins are flightless birds.")  # fmt: skip
-    teacher = StandInChatModel(reply_fn=lambda call: "Penguins have flippers, not wings for flight.\nAnswer: yes")
+    teacher = StandInChatModel(reply_fn=lambda call: "no\nExplanation: Penguins have flippers, not wings for flight.")
     expl = explain(teacher, item, "rationalize")
     (call,) = teacher.calls
-    assert "The answer to the last question is no" in call.last_user and "Can a penguin fly?" in call.last_user
-    assert expl.answer == "no" and expl.text == "Penguins have flippers, not wings for flight."  # the given answer
+    assert "The answer to the last question is" not in call.last_user and "Can a penguin fly?" in call.last_user
+    assert call.last_user.rstrip().endswith("Answer:")  # it answers first
+    assert expl.answer == "no" and expl.text == "Penguins have flippers, not wings for flight."
     assert "rationalize" in EXPLANATION_TYPES
     scripted = explain(None, item, "rationalize")
     assert scripted.source == "template" and scripted.answer == "no"

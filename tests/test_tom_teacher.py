@@ -189,7 +189,7 @@ def test_calibration_fills_the_students_learner_model_and_is_reused(tmp_path):
     learner = store.get("llm:student")
     assert learner.kind == "llm_student"
     mine = [d for d in learner.demos if d.session_id == setup.session]
-    assert len(mine) == 24 and sum(d.with_explanation for d in mine) == 12
+    assert len(mine) == 36 and sum(d.with_explanation for d in mine) == 24  # unaided, human- and teacher-explained
     useful = {d.item_id for d in learner.useful_explanations()}
     assert useful and all(not world.truth.truth[i][0] and world.truth.truth[i][1] for i in useful)
     assert len(setup.mm_pre) == 4 and all(not d.with_explanation for d in setup.mm_pre)
@@ -237,7 +237,7 @@ def test_budget_0_and_1_are_no_intervention_and_always_explain_for_every_functio
     records = World(n_test=30, p_hurt=0.2).records(seeds=(41, 42))
     for seed in (41, 42):
         rs = [r for r in records if r["seed"] == seed]
-        for function in INTERVENTION_FUNCTIONS:
+        for function in set(INTERVENTION_FUNCTIONS) - {"oracle"}:  # the oracle ignores the budget
             assert episode(rs, "human", function, 0.0, seed=seed) == (accuracy(rs, "pre"), 0)
             assert episode(rs, "human", function, 1.0, seed=seed) == (accuracy(rs, "post"), 30)
 
@@ -327,7 +327,7 @@ def test_graph_scores_in_parallel_and_asks_only_what_the_function_needs(tmp_path
     out = graph.invoke(state, context=context)
     assert out["result"]["explained"] == 5 and len(out["scores"]) == 20
     assert not any(c.last_user.startswith("You are predicting") for c in world.teacher_double.calls)
-    assert len(world.student_double.calls) - before == 12 + 20  # calibration, then one answer per item
+    assert len(world.student_double.calls) - before == 18 + 20  # calibration (3 per item), one answer per item
     eu = graph.invoke({**state, "setup": out["setup"]}, context=Context(**{**context.__dict__,
                                                                             "function": "expected_utility"}))
     assert eu["result"]["accuracy"] >= out["result"]["accuracy"]
@@ -380,13 +380,19 @@ def test_tom_suite_writes_the_curves_and_a_resumed_sweep_redoes_nothing(tmp_path
     assert result.ok == 16 and result.errors == 0
     metrics = json.loads(result.summary_path.read_text())["metrics"]
     assert metrics["acc[human|random|0]"]["value"] == metrics["acc[human|expected_utility|0]"]["value"]
-    assert metrics["acc[human|random|1]"]["value"] == metrics["acc[human|oracle|1]"]["value"]
+    oracle = {metrics[f"acc[human|oracle|{b:g}]"]["value"] for b in (0, 0.2, 0.4, 0.6, 0.8, 1)}
+    assert len(oracle) == 1 and oracle.pop() >= metrics["acc[human|random|1]"]["value"]  # ignores the budget
+    assert metrics["oracle_explained"] == pytest.approx(1 - metrics["acc[human|random|0]"]["value"])
     assert metrics["methods"]["mm_pre"] == {"logprobs": 32}
     assert metrics["p_gold"]["human"]["n"] == 0  # the known student states answers without probabilities
-    assert [p["explained_demos"] for p in metrics["multiturn"]] == [0, 2]
+    assert set(metrics["multiturn"]) == {"teacher", "none", "human"}
+    assert [p["explained_demos"] for p in metrics["multiturn"]["none"]] == [0, 2]
+    assert "multiturn[none|2]" in metrics and "multiturn[human|2]" in metrics
     report = result.report_path.read_text()
     assert "### Student accuracy against budget (human explanations)" in report and "expected utility (ToM)" in report
     assert "### Cost per item" in report and "### Calibration" in report
+    assert "| demos | teacher-explained | unexplained (control) | human-explained |" in report
+    assert "oracle: where the student is wrong, any budget (ref., reads the student)" in report
     for png in ("budget_human.png", "budget_harmful.png", "explanation_types.png", "multiturn.png"):
         assert (tmp_path / "run" / png).stat().st_size > 1000
     calls = len(world.student_double.calls) + len(world.teacher_double.calls)

@@ -11,11 +11,18 @@ Options (`--option KEY=VALUE`, or `--KEY VALUE` after the suite name):
 * `dataset`: strategyqa (default; test = dev.json, pool = train.json), ecqa or gsm8k — the default `--data`;
 * `budgets`: fractions of the items explained, default 0,0.2,0.4,0.6,0.8,1;
 * `functions`: intervention functions, default random,teacher_confidence,mm_pre,mm_post,expected_utility
-  (also oracle, least_confident — references that read the real student — and misaligned);
-* `explanations`: human (default), unpersonalised, rationalize (the teacher is given the gold answer), personalised,
-  harmful;
+  (also the references that read the real student — oracle, least_confident, student_pre_gold,
+  student_post_gold, true_utility — and misaligned);
+* `explanations`: human (default), unpersonalised, rationalize (the teacher answers, then explains its answer),
+  personalised, harmful;
 * `seeds`: default 41,42,43 (each seed: its own student demos, calibration sample and random order);
-* `multiturn`: numbers of explained pool items the student learns from, default 0,4,8 (empty: off);
+* `student_mode`: cot (default, the paper's: unaided, the student reasons and its answer is read from its last
+  line) or direct;
+* `bank_explanation`: the teacher explanation type of the mental model's post bank (default: the first teacher
+  type in `explanations`, else unpersonalised);
+* `multiturn`: numbers of explained pool items the student learns from, default 2,4,6,8,10 (empty: off), each
+  answered with teacher-explained demos, the same demos unexplained (control) and human-explained demos;
+  `multiturn_explanation`: the teacher type of those demos (default: the first teacher type, else personalised);
 * `student_demos` (4), `calibration_items` (16), `mm_demos` (4), `teacher_demos` (4), `samples` (5): as in
   `TomContext`; `pool`: a data file for the calibration pool instead of the dataset's.
 """
@@ -35,8 +42,14 @@ from pedagraph.evals.runner import Item, ItemContext, Suite, register_suite
 
 from pedagraph.errors import DataError, PedagraphError
 from pedagraph.methods.tom.calibration import SeedSetup, TeachingConfig, setup_seed, student_learner_id
-from pedagraph.methods.tom.calls import EXPLANATION_TYPES
-from pedagraph.methods.tom.curves import budget_curves, function_costs, gold_probability, multiturn_curve
+from pedagraph.methods.tom.calls import EXPLANATION_TYPES, STUDENT_MODES
+from pedagraph.methods.tom.context import teacher_type
+from pedagraph.methods.tom.curves import (
+    budget_curves,
+    function_costs,
+    gold_probability,
+    multiturn_curves,
+)
 from pedagraph.methods.tom.items import (
     DATASET_FILES,
     HarmfulDemo,
@@ -51,9 +64,10 @@ __all__ = ["TomSuite", "parse_list"]
 
 DEFAULT_BUDGETS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 DEFAULT_SEEDS = (41, 42, 43)
-DEFAULT_MULTITURN = (0, 4, 8)
+DEFAULT_MULTITURN = (2, 4, 6, 8, 10)
 _KNOWN = {"dataset", "budgets", "functions", "explanations", "seeds", "multiturn", "pool", "student_demos",
-          "calibration_items", "mm_demos", "teacher_demos", "samples"}  # fmt: skip
+          "calibration_items", "mm_demos", "teacher_demos", "samples", "student_mode", "bank_explanation",
+          "multiturn_explanation"}  # fmt: skip
 
 
 def parse_list(value: Any, cast: Any, name: str) -> tuple[Any, ...]:
@@ -107,7 +121,14 @@ class TomSuite(Suite):
         self.seeds = parse_list(options.get("seeds"), int, "seeds") or DEFAULT_SEEDS
         turns = options.get("multiturn", ",".join(map(str, DEFAULT_MULTITURN)))
         self.multiturn = parse_list(turns, int, "multiturn")
+        self.student_mode = str(options.get("student_mode") or "cot")
+        bank = str(options.get("bank_explanation") or teacher_type(list(self.kinds), "unpersonalised"))
+        turn_kind = str(options.get("multiturn_explanation") or teacher_type(list(self.kinds), "personalised"))
         self._validate()
+        for name, kind in (("bank_explanation", bank), ("multiturn_explanation", turn_kind)):
+            if kind not in EXPLANATION_TYPES or kind == "harmful":
+                raise PedagraphError(f"tom: {name} must be a teacher's explanation type, got {kind!r}",
+                                     hint=", ".join(k for k in EXPLANATION_TYPES if k != "harmful"))  # fmt: skip
         self.config = TeachingConfig(
             student_demos=_int(options.get("student_demos"), 4, "student_demos"),
             calibration_items=_int(options.get("calibration_items"), 16, "calibration_items"),
@@ -115,7 +136,9 @@ class TomSuite(Suite):
             teacher_demos=_int(options.get("teacher_demos"), 4, "teacher_demos"),
             samples=_int(options.get("samples"), 5, "samples"),
             multiturn=self.multiturn,
-            multiturn_explanation=next((k for k in self.kinds if k != "harmful"), "human"),
+            multiturn_explanation=turn_kind,
+            student_mode=self.student_mode,  # type: ignore[arg-type]
+            bank_explanation=bank,
         )
         self._pool_path: Path | None = None
         self._harmful_path: Path | None = None
@@ -134,6 +157,8 @@ class TomSuite(Suite):
                 raise PedagraphError(f"tom: unknown explanation type {k!r}", hint=", ".join(EXPLANATION_TYPES))
         if not self.seeds or any(n < 0 for n in self.multiturn):
             raise PedagraphError("tom: give at least one seed, and non-negative multiturn counts")
+        if self.student_mode not in STUDENT_MODES:
+            raise PedagraphError(f"tom: unknown student_mode {self.student_mode!r}", hint=", ".join(STUDENT_MODES))
 
     def load_items(self, path: Path) -> list[Item]:
         """Test items (StrategyQA .json, ECQA .csv, GSM8K .jsonl), each run for every seed.
@@ -198,14 +223,16 @@ class TomSuite(Suite):
             context = Context(
                 student_model=ctx.model("student"), teacher_model=ctx.model("teacher"), measure=True, seed=seed,
                 measure_explanations=list(self.kinds), explanation=self.kinds[0], multiturn=list(self.multiturn),
-                measure_functions=list(self.functions),
+                measure_functions=list(self.functions), student_mode=self.student_mode,
+                bank_explanation=self.config.bank_explanation, multiturn_explanation=self.config.multiturn_explanation,
                 samples=self.config.samples, function="random", budget=0.0,
             )  # fmt: skip
             state = {"items": [item.data], "setup": setup.model_dump(mode="json")}
             out = await self._run(graph.invoke, state, context=context)
             records.append(out["scores"][0])
-            calibration[str(seed)] = {k: setup.summary.get(k) for k in ("pre_accuracy", "post_accuracy",
-                                                                        "useful_explanations", "reused")}  # fmt: skip
+            calibration[str(seed)] = {k: setup.summary.get(k) for k in (
+                "pre_accuracy", "post_accuracy", "teacher_post_accuracy", "useful_explanations", "reused",
+                "student_mode", "bank_explanation")}  # fmt: skip
         student, teacher = ctx.model("student"), ctx.model("teacher")
         return {
             "id": item.id,
@@ -231,11 +258,14 @@ class TomSuite(Suite):
             for function, points in by_function.items():
                 for p in points:
                     metrics[f"acc[{kind}|{function}|{p['budget']:g}]"] = Metric(p["mean"], n_items, p["se"]).to_dict()
-        turns = multiturn_curve(records, self.multiturn) if self.multiturn else []
-        for p in turns:
-            metrics[f"multiturn[{p['explained_demos']}]"] = Metric(p["mean"], n_items, p["se"]).to_dict()
+        turns = multiturn_curves(records, self.multiturn) if self.multiturn else {}
+        for condition, points in turns.items():
+            for p in points:
+                key = f"multiturn[{condition}|{p['explained_demos']}]"
+                metrics[key] = Metric(p["mean"], n_items, p["se"]).to_dict()
         metrics["curves"] = curves
         metrics["multiturn"] = turns
+        metrics["oracle_explained"] = _oracle_share(records) if "oracle" in self.functions else None
         metrics["costs"] = {k: function_costs(records, kind=k, functions=self.functions) for k in self.kinds}
         metrics["methods"] = _methods(records)
         metrics["p_gold"] = {k: gold_probability(records, k) for k in self.kinds}
@@ -255,15 +285,32 @@ class TomSuite(Suite):
         return tom_plots(self, summary["metrics"], results, out_dir)
 
 
+def _answer_method(answer: dict[str, Any]) -> str:
+    """How a student answer was made and read: mode, probability method, and whether it was asked again."""
+    again = " regenerated" if answer.get("regenerated") else ""
+    return f"{answer.get('mode', 'direct')}/{answer.get('method')}{again}"
+
+
+def _oracle_share(records: list[dict[str, Any]]) -> float | None:
+    """The share of item-seeds the oracle explains (those the unaided student gets wrong), whatever the budget."""
+    marks = [not (r.get("pre") or {}).get("correct") for r in records if r.get("pre")]
+    return round(sum(marks) / len(marks), 4) if marks else None
+
+
 def _methods(records: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
     """How each probability was read: log-probabilities, samples or not at all (a scripted teacher)."""
-    out: dict[str, Counter[str]] = {"mm_pre": Counter(), "mm_post": Counter(), "teacher": Counter()}
+    out: dict[str, Counter[str]] = {"mm_pre": Counter(), "mm_post": Counter(), "teacher": Counter(),
+                                    "student_pre": Counter(), "student_post": Counter()}  # fmt: skip
     for r in records:
         if "mm_pre_method" in r:
             out["mm_pre"][r["mm_pre_method"]] += 1
         if "teacher_method" in r:
             out["teacher"][r["teacher_method"]] += 1
+        if r.get("pre"):
+            out["student_pre"][_answer_method(r["pre"])] += 1
         for entry in r.get("types", {}).values():
             if "mm_post_method" in entry:
                 out["mm_post"][entry["mm_post_method"]] += 1
+            if entry.get("post"):
+                out["student_post"][_answer_method(entry["post"])] += 1
     return {k: dict(v) for k, v in out.items()}

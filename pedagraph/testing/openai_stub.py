@@ -339,6 +339,8 @@ class OpenAIStub:
         logprobs_fn: For requests with `logprobs: true`: called with the request JSON and the reply text, returns
             the probabilities of the first token's candidates (`{"yes": 0.8, "no": 0.2}`), sent as its
             `top_logprobs`; None (or no function) gives the reply's first token probability 1.
+        logprobs_slot: "first" (default) puts those candidates on the reply's first token; "last" on its last
+            token that is one of them (the answer a reasoned reply ends with).
         faults: Faults consumed one per chat request, in order (see `FAULTS`); None means "no fault".
         fail_rate: Probability that a chat request (with no queued fault) gets a random fault.
         random_faults: The faults `fail_rate` draws from.
@@ -362,6 +364,7 @@ class OpenAIStub:
         replies: Iterable[Reply] = (),
         reply_fn: ReplyFn | None = None,
         logprobs_fn: LogprobsFn | None = None,
+        logprobs_slot: str = "first",
         faults: Iterable[str | None] = (),
         fail_rate: float = 0.0,
         random_faults: Iterable[str] = RANDOM_FAULTS,
@@ -380,6 +383,7 @@ class OpenAIStub:
         self.delay = delay
         self.reply_fn = reply_fn
         self.logprobs_fn = logprobs_fn
+        self.logprobs_slot = logprobs_slot
         self.fail_rate = fail_rate
         self.random_faults = tuple(random_faults)
         self.retry_after = retry_after
@@ -601,7 +605,7 @@ class OpenAIStub:
         logprobs = None
         if body.get("logprobs") and isinstance(message["content"], str):
             first = self.logprobs_fn(body, message["content"]) if self.logprobs_fn is not None else None
-            logprobs = _logprobs(message["content"], first, int(body.get("top_logprobs") or 0))
+            logprobs = _logprobs(message["content"], first, int(body.get("top_logprobs") or 0), self.logprobs_slot)
         return {
             "id": f"chatcmpl-{uuid.uuid4().hex[:16]}",
             "object": "chat.completion",
@@ -617,19 +621,26 @@ class OpenAIStub:
         }
 
 
-def _logprobs(content: str, first: dict[str, float] | None, top: int) -> dict[str, Any]:
-    """An OpenAI `logprobs` object for `content`, one entry per word; `first` gives the first word's candidates."""
+def _logprobs(content: str, first: dict[str, float] | None, top: int, slot: str = "first") -> dict[str, Any]:
+    """An OpenAI `logprobs` object for `content`, one entry per word; `first` gives one word's candidates.
+
+    `slot="first"`: the first word's; `slot="last"`: the last word that is one of the candidates (the answer a
+    reasoned reply ends with), else the first word's.
+    """
     words = [w for w in re.split(r"(?=\s)", content) if w] or [""]
     entries: list[dict[str, Any]] = [
         {"token": w, "logprob": 0.0, "bytes": list(w.encode()), "top_logprobs": []} for w in words
     ]
     candidates = first or {words[0]: 1.0}
     ranked = sorted(candidates.items(), key=lambda kv: -kv[1])[: max(top, 1)]
-    head = entries[0]
+    names = {c.strip().lower() for c in candidates}
+    at = next((i for i in reversed(range(len(words))) if words[i].strip(" \n.,:;!?").lower() in names), 0)
+    at = at if slot == "last" else 0
+    head = entries[at]
     head["top_logprobs"] = [
         {"token": t, "logprob": math.log(p) if p > 0 else -1e4, "bytes": list(t.encode())} for t, p in ranked
     ]
-    head["logprob"] = next((e["logprob"] for e in head["top_logprobs"] if e["token"] == words[0]), 0.0)
+    head["logprob"] = next((e["logprob"] for e in head["top_logprobs"] if e["token"] == words[at]), 0.0)
     return {"content": entries, "refusal": None}
 
 

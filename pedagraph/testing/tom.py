@@ -125,6 +125,8 @@ class SeeingTeacher:
         if text.startswith(MENTAL_MODEL_OPENING):
             explained = "after reading an explanation" in text
             return self._probs(item, self.student.truth[item.id][1 if explained else 0])
+        if text.startswith(EXPLAIN_OPENING) and text.rstrip().endswith("Answer:"):  # rationalize: answer first
+            return f"{item.gold_label}\nExplanation: {item.explanation}"
         if text.startswith(EXPLAIN_OPENING):
             return f"{item.explanation}\nAnswer: {item.gold_label}"
         if "Wrong answer:" in text:

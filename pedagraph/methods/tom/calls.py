@@ -1,6 +1,10 @@
 """The model calls of teaching a student model: the student answers, the teacher explains or answers itself.
 
-Every call returns what it produced and its `Cost`. A teacher that is the built-in `scripted` model (passed as
+The student answers in one of two modes (Saha et al. 2023's `no_intervention_action`, methods.md §1.2 step 1):
+`cot` (their default) — unaided, it writes its reasoning, then a last line with the answer, which is read from
+that line (a reply whose last line states none is asked again with its own reasoning as the explanation, as the
+paper regenerates); given the teacher's explanation, it answers directly — and `direct`, which always answers
+directly. Every call returns what it produced and its `Cost`. A teacher that is the built-in `scripted` model (passed as
 None) writes its explanations from templates that state an answer (the gold one, or a wrong one when misaligned).
 """
 
@@ -24,6 +28,8 @@ __all__ = [
     "ANSWER_TOKENS",
     "Demo",
     "Explanation",
+    "STUDENT_MODES",
+    "StudentMode",
     "ExplanationType",
     "StudentAnswer",
     "explain",
@@ -32,16 +38,23 @@ __all__ = [
 ]
 
 ExplanationType = Literal["human", "unpersonalised", "rationalize", "personalised", "harmful"]
+StudentMode = Literal["cot", "direct"]
+STUDENT_MODES: dict[str, str] = {
+    "cot": "unaided, the student reasons first and its answer is read from its last line (the paper's default)",
+    "direct": "the student always answers directly",
+}
 EXPLANATION_TYPES: dict[str, str] = {
     "human": "the data's gold explanation (an upper reference)",
     "unpersonalised": "the teacher explains with random demos (the student's own)",
-    "rationalize": "the teacher is given the gold answer and explains it post hoc (Saha et al.'s blind rationalizing "
+    "rationalize": "the teacher answers first, then explains its answer post hoc (Saha et al.'s blind rationalizing "
     "teacher), with random demos",
     "personalised": "the teacher explains with demos that helped this student (its learner model's useful ones)",
     "harmful": "a misaligned teacher argues for a wrong answer (Saha et al.'s misleading demos)",
 }
 ANSWER_TOKENS: dict[str, int] = {"yes_no": 4, "choice": 4, "number": 256}
-"""Tokens a student answer may take per item kind (yes/no and letters are one word; numbers need working)."""
+"""Tokens a direct student answer may take per item kind (yes/no and letters are one word; numbers need working)."""
+COT_TOKENS: dict[str, int] = {"yes_no": 160, "choice": 160, "number": 256}
+"""Tokens a reasoned (chain-of-thought) student answer may take."""
 EXPLANATION_TOKENS = 120
 MAX_EXPLANATION_CHARS = 600
 
@@ -74,8 +87,14 @@ def _demo_block(demos: Sequence[Demo]) -> str:
     return "\n\n".join(parts)
 
 
-def answer_prompt(item: TeachItem, demos: Sequence[Demo], explanation: str | None) -> str:
-    """The student's prompt: demos, the question and (when intervened) the teacher's explanation."""
+def answer_prompt(item: TeachItem, demos: Sequence[Demo], explanation: str | None, mode: str = "direct") -> str:
+    """The student's prompt: demos, the question and (when intervened) the teacher's explanation.
+
+    `mode="cot"` without an explanation asks for reasoning first and the answer on the last line.
+    """
+    if mode == "cot" and not explanation:
+        return render("student/answer_cot", rule=load_prompt(f"student/cot_rules/{item.kind}").strip(),
+                      demos=_demo_block(demos) or "(no examples)", question=item.prompt_question())  # fmt: skip
     return render(
         "student/answer_item",
         rule=load_prompt(f"student/answer_rules/{item.kind}").strip(),
@@ -96,14 +115,21 @@ class StudentAnswer:
     method: str = "none"
     cost: Cost = field(default_factory=Cost)
     first_cost: Cost = field(default_factory=Cost)
+    """The answer's own call (the rest of `cost` measured the confidence)."""
     p_gold: float | None = None
     """The student's probability of the gold answer (when its probabilities were read)."""
-    """The answer's own call (the rest of `cost` measured the confidence)."""
+    mode: str = "direct"
+    """How it answered: `cot` (reasoned, answer read from the last line) or `direct`."""
+    reasoning: str = ""
+    """A reasoned answer's reasoning (its reply without the answer line)."""
+    regenerated: bool = False
+    """A reasoned reply's last line stated no answer, so it was asked again with its reasoning."""
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (the reply text cut to 200 characters)."""
-        return {"label": self.label, "correct": self.correct, "text": self.text[:200], "confidence": self.confidence,
-                "p_gold": self.p_gold, "method": self.method, "cost": self.cost.to_dict()}  # fmt: skip
+        """JSON-ready form (the reply text cut to 400 characters)."""
+        return {"label": self.label, "correct": self.correct, "text": self.text[:400], "confidence": self.confidence,
+                "p_gold": self.p_gold, "method": self.method, "mode": self.mode, "regenerated": self.regenerated,
+                "cost": self.cost.to_dict()}  # fmt: skip
 
 
 def _parser(item: TeachItem) -> Any:
@@ -113,22 +139,62 @@ def _parser(item: TeachItem) -> Any:
     return parse
 
 
+def last_line(text: str) -> str:
+    """A reply's last non-empty line (where a reasoned answer states its answer)."""
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else ""
+
+
+def final_answer(item: TeachItem, text: str) -> str | None:
+    """The answer a reasoned reply states on its last line (None when that line states none)."""
+    return parse_option(item, last_line(text))
+
+
+def _final_parser(item: TeachItem) -> Any:
+    def parse(text: str) -> str | None:
+        return final_answer(item, text)
+
+    return parse
+
+
 def student_answer(
-    model: Any, item: TeachItem, demos: Sequence[Demo], explanation: str | None, *, samples: int = 1
+    model: Any,
+    item: TeachItem,
+    demos: Sequence[Demo],
+    explanation: str | None,
+    *,
+    samples: int = 1,
+    mode: str = "direct",
 ) -> StudentAnswer:
-    """The student answers `item` (with the explanation when given); `samples > 1` also measures its confidence."""
-    prompt = [HumanMessage(content=answer_prompt(item, demos, explanation))]
+    """The student answers `item` (with the explanation when given); `samples > 1` also measures its confidence.
+
+    `mode="cot"` without an explanation: the student reasons first; its answer and its probabilities are read
+    at its last line (log-probabilities at the last answer token, or the last lines of `samples` replies).
+    """
+    if mode not in STUDENT_MODES:
+        raise ValueError(f"unknown student mode {mode!r}; use one of {', '.join(STUDENT_MODES)}")
+    reasoned = mode == "cot" and not explanation
+    prompt = [HumanMessage(content=answer_prompt(item, demos, explanation, mode))]
     labels = item.labels if item.kind != "number" else []
-    probs = option_probs(
-        model, prompt, labels, parse=_parser(item), samples=samples, max_tokens=ANSWER_TOKENS[item.kind]
-    )
-    label = parse_option(item, probs.text)
+    tokens = (COT_TOKENS if reasoned else ANSWER_TOKENS)[item.kind]
+    parse = _final_parser(item) if reasoned else _parser(item)
+    probs = option_probs(model, prompt, labels, parse=parse, samples=samples, max_tokens=tokens,
+                         slot="last" if reasoned else "first")  # fmt: skip
+    label = parse(probs.text)
     if label is None and probs.method == "logprobs":
         label = probs.top()
+    cost, first_cost, regenerated, reasoning = probs.cost, probs.first_cost, False, ""
+    if reasoned:
+        reasoning = explanation_text(probs.text)
+        if label is None and reasoning:  # the paper asks again with the student's own reasoning as the explanation
+            again = student_answer(model, item, demos, reasoning, mode="direct")
+            label, regenerated = again.label, True
+            cost = cost + again.cost
+            first_cost = first_cost + again.cost
     confidence = probs.p(label) if label is not None and probs.probs else None
     p_gold = probs.p(item.gold_label) if probs.probs else None
-    return StudentAnswer(label, item.is_correct(label), probs.text, confidence, probs.method, probs.cost,
-                         probs.first_cost, p_gold)  # fmt: skip
+    return StudentAnswer(label, item.is_correct(label), probs.text, confidence, probs.method, cost, first_cost,
+                         p_gold, "cot" if reasoned else "direct", reasoning, regenerated)  # fmt: skip
 
 
 def teacher_confidence(
@@ -211,22 +277,40 @@ def explain(
         if model is None:
             text = render("teacher/templates/explanation", answer=item.gold_label).strip()
             return Explanation(kind, text, "template", item.gold_label)
+        rule = load_prompt(f"student/answer_rules/{item.kind}").strip()
+        # rationalize answers first, then explains that answer (post hoc), as the paper's rationalizing teacher
+        action = "rationalize" if kind == "rationalize" else "explain"
         block = "\n\n".join(
-            render("teacher/explain_demo", question=d.question, explanation=d.explanation, answer=d.answer).strip()
+            render(f"teacher/{action}_demo", question=d.question, explanation=d.explanation, answer=d.answer).strip()
             for d in demos
         )
-        rule = load_prompt(f"student/answer_rules/{item.kind}").strip()
-        if kind == "rationalize":  # explains an answer it is given (post hoc), not one it reasons towards
-            prompt = render("teacher/rationalize", rule=rule, demos=block or "(no examples)",
-                            question=item.prompt_question(), answer=item.gold_label)  # fmt: skip
-        else:
-            prompt = render("teacher/explain", rule=rule, demos=block or "(no examples)",
-                            question=item.prompt_question())  # fmt: skip
+        prompt = render(f"teacher/{action}", rule=rule, demos=block or "(no examples)", question=item.prompt_question())
     else:
         raise ValueError(f"unknown explanation type {kind!r}; use one of {', '.join(EXPLANATION_TYPES)}")
     cost = Cost()
     reply = model.invoke([HumanMessage(content=prompt)], max_tokens=EXPLANATION_TOKENS)
     cost.add(reply)
     text = reply.content if isinstance(reply.content, str) else str(reply.content)
-    answer = wrong if kind == "harmful" else item.gold_label if kind == "rationalize" else parse_option(item, text)
+    if kind == "rationalize":
+        return Explanation(kind, rationale_text(text), "teacher", rationale_answer(item, text), cost)
+    answer = wrong if kind == "harmful" else parse_option(item, text)
     return Explanation(kind, explanation_text(text), "teacher", answer, cost)
+
+
+def rationale_answer(item: TeachItem, reply: str) -> str | None:
+    """The answer a rationalizing teacher states first (its reply continues the prompt's `Answer:`)."""
+    first = next((ln for ln in reply.strip().splitlines() if ln.strip()), "")
+    return parse_option(item, first) or parse_option(item, reply)
+
+
+_EXPLANATION_CUE = re.compile(r"(?is)^.*?\bexplanation\s*[:：]\s*")
+
+
+def rationale_text(reply: str) -> str:
+    """A rationalizing teacher's explanation: after its `Explanation:` cue, else the reply after its first line."""
+    text = reply.strip()
+    if _EXPLANATION_CUE.match(text):
+        text = _EXPLANATION_CUE.sub("", text, count=1)
+    else:
+        text = text.split("\n", 1)[1] if "\n" in text else text
+    return explanation_text(text)

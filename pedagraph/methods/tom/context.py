@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pedagraph.methods.tom.calibration import TeachingConfig
 from pedagraph.runtime import BaseContext
 
-__all__ = ["TomContext"]
+__all__ = ["TomContext", "teacher_type"]
 
 
 @dataclass
@@ -24,10 +24,17 @@ class TomContext(BaseContext):
     budget: float = 0.4
     """Fraction of the items the teacher may explain (floor(budget x items) explanations)."""
     function: str = "expected_utility"
-    """Intervention function ranking the items: random, teacher_confidence, mm_pre, mm_post, expected_utility,
-    oracle, least_confident (references: they read the real student) or misaligned (a deceiving teacher)."""
+    """Intervention function ranking the items: random, teacher_confidence, mm_pre, mm_post, expected_utility;
+    the references oracle, least_confident, student_pre_gold, student_post_gold, true_utility (they read the real
+    student); or misaligned (a deceiving teacher)."""
     explanation: str = "personalised"
-    """Explanation type: human (the data's), unpersonalised, personalised, harmful (a misaligned teacher)."""
+    """Explanation type: human (the data's), unpersonalised, rationalize, personalised, harmful (misaligned)."""
+    student_mode: str = "cot"
+    """How the student answers unaided: cot (reasons first, the answer read from its last line; the paper's
+    default) or direct. Given an explanation it always answers directly."""
+    bank_explanation: str | None = None
+    """Teacher explanation type of the mental model's post bank (default: the first teacher type measured,
+    else unpersonalised)."""
     seed: int = 41
     """Seed of the demos, the calibration sample and the random function."""
     threshold: float | None = None
@@ -39,7 +46,11 @@ class TomContext(BaseContext):
     measure_explanations: list[str] = field(default_factory=list)
     """In measure mode, the explanation types to measure (default: `explanation`)."""
     multiturn: list[int] = field(default_factory=list)
-    """In measure mode, numbers of explained pool items the student learns from in context (multi-turn)."""
+    """In measure mode, numbers of explained pool items the student learns from in context (multi-turn): each
+    count is answered with the teacher-explained demos, the same demos unexplained and human-explained ones."""
+    multiturn_explanation: str | None = None
+    """Teacher explanation type of the multi-turn demos (default: the first teacher type measured, else
+    personalised, the paper's RQ4 teacher)."""
     student_demos: int = 4
     """The student's own in-context demos (random pool items with human explanations)."""
     calibration_items: int = 16
@@ -53,10 +64,16 @@ class TomContext(BaseContext):
 
     def teaching_config(self) -> TeachingConfig:
         """The calibration settings of this context."""
+        kinds = [*self.measure_explanations, self.explanation]
         return TeachingConfig(
             student_demos=self.student_demos, calibration_items=self.calibration_items, mm_demos=self.mm_demos,
             teacher_demos=self.teacher_demos, samples=self.samples, multiturn=tuple(self.multiturn),
-            multiturn_explanation=next(
-                (t for t in [*self.measure_explanations, self.explanation] if t != "harmful"), "human"
-            ),
+            multiturn_explanation=self.multiturn_explanation or teacher_type(kinds, "personalised"),
+            student_mode=self.student_mode,  # type: ignore[arg-type]
+            bank_explanation=self.bank_explanation or teacher_type(kinds, "unpersonalised"),
         )  # fmt: skip
+
+
+def teacher_type(kinds: list[str], default: str) -> str:
+    """The first of `kinds` the teacher model writes (not human, not harmful), else `default`."""
+    return next((k for k in kinds if k not in ("human", "harmful")), default)

@@ -14,11 +14,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from pedagraph.methods.tom.measure import SIGNALS_OF, item_signals
+from pedagraph.methods.tom.measure import MULTITURN_CONDITIONS, SIGNALS_OF, answer_p_gold, item_signals
 from pedagraph.methods.tom.mental_model import plan_interventions
 
 __all__ = ["budget_curves", "by_seed", "episode", "function_costs", "gold_probability", "multiturn_curve",
-           "summary_stat"]  # fmt: skip
+           "multiturn_curves", "summary_stat"]  # fmt: skip
 
 
 def by_seed(records: Iterable[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
@@ -75,19 +75,41 @@ def budget_curves(
     return out
 
 
-def multiturn_curve(records: Iterable[dict[str, Any]], counts: Sequence[int]) -> list[dict[str, Any]]:
-    """Accuracy of the student with n explained pool items as demos (no intervention), per n, over seeds."""
+def _turn_marks(record: dict[str, Any], condition: str) -> dict[str, Any]:
+    turns = record.get("multiturn") or {}
+    if turns and not isinstance(next(iter(turns.values())), dict):  # a record measured before the conditions
+        return turns if condition == "teacher" else {}
+    return turns.get(condition) or {}
+
+
+def multiturn_curve(
+    records: Iterable[dict[str, Any]], counts: Sequence[int], condition: str = "teacher"
+) -> list[dict[str, Any]]:
+    """Accuracy of the student with n pool items of one demo set as its demos (no intervention), per n, over seeds.
+
+    `condition`: `teacher` (teacher-explained), `none` (the same items unexplained) or `human` (`MULTITURN_CONDITIONS`).
+    """
     seeds = by_seed(records)
     points = []
     for n in counts:
         values = []
         for rs in seeds.values():
-            marks = [bool(r["multiturn"][str(n)]) for r in rs if str(n) in (r.get("multiturn") or {})]
+            marks = [bool(_turn_marks(r, condition)[str(n)]) for r in rs if str(n) in _turn_marks(r, condition)]
             if marks:
                 values.append(sum(marks) / len(marks))
         n_items = len(next(iter(seeds.values()), []))
         points.append({"explained_demos": n, **summary_stat(values, n_items)})
     return points
+
+
+def multiturn_curves(records: Sequence[dict[str, Any]], counts: Sequence[int]) -> dict[str, list[dict[str, Any]]]:
+    """`multiturn_curve` for every demo set that was measured."""
+    out = {}
+    for condition in MULTITURN_CONDITIONS:
+        points = multiturn_curve(records, counts, condition)
+        if any(p["per_seed"] for p in points):
+            out[condition] = points
+    return out
 
 
 _COMPONENTS = {
@@ -97,6 +119,7 @@ _COMPONENTS = {
     "pre": [],  # the unaided answer is the no-intervention action every function pays for
     "pre_confidence": ["student_confidence"],
     "post": ["explanation[{k}]", "student_post[{k}]"],
+    "post_confidence": ["explanation[{k}]", "student_post_confidence[{k}]"],
 }
 
 
@@ -133,18 +156,6 @@ def function_costs(
     return out
 
 
-def _p_gold(answer: dict[str, Any] | None, gold: str) -> float | None:
-    """P(gold) of a measured answer: recorded, else derived from a yes/no answer's confidence in its own label."""
-    if not answer:
-        return None
-    if answer.get("p_gold") is not None:
-        return float(answer["p_gold"])
-    confidence, label = answer.get("confidence"), answer.get("label")
-    if confidence is None or label not in ("yes", "no") or gold not in ("yes", "no"):
-        return None
-    return float(confidence) if label == gold else 1.0 - float(confidence)
-
-
 def gold_probability(records: Iterable[dict[str, Any]], kind: str) -> dict[str, Any]:
     """The student's mean probability of the gold answer unaided and with the explanation (paired items only).
 
@@ -152,8 +163,8 @@ def gold_probability(records: Iterable[dict[str, Any]], kind: str) -> dict[str, 
     """
     pairs = []
     for r in records:
-        pre = _p_gold(r.get("pre"), r["gold"])
-        post = _p_gold((r.get("types", {}).get(kind) or {}).get("post"), r["gold"])
+        pre = answer_p_gold(r.get("pre"), r["gold"])
+        post = answer_p_gold((r.get("types", {}).get(kind) or {}).get("post"), r["gold"])
         if pre is not None and post is not None:
             pairs.append((pre, post))
     if not pairs:

@@ -19,7 +19,8 @@ from pedagraph.methods.tom.items import HarmfulDemo, TeachItem
 from pedagraph.methods.tom.mental_model import ItemSignals, simulate_fewshot
 from pedagraph.probability import Cost
 
-__all__ = ["ALL_SIGNALS", "TeachingModels", "item_signals", "salt_of", "score_item", "signals_needed"]
+__all__ = ["ALL_SIGNALS", "MULTITURN_CONDITIONS", "TeachingModels", "answer_p_gold", "item_signals", "salt_of",
+           "score_item", "signals_needed"]  # fmt: skip
 
 SIGNALS_OF: dict[str, frozenset[str]] = {
     "random": frozenset(),
@@ -28,11 +29,20 @@ SIGNALS_OF: dict[str, frozenset[str]] = {
     "mm_post": frozenset({"mm_post"}),
     "expected_utility": frozenset({"mm_pre", "mm_post"}),
     "misaligned": frozenset({"mm_pre", "mm_post"}),
-    "oracle": frozenset({"pre", "post"}),
+    "oracle": frozenset({"pre"}),
     "least_confident": frozenset({"pre", "pre_confidence"}),
+    "student_pre_gold": frozenset({"pre", "pre_confidence"}),
+    "student_post_gold": frozenset({"post", "post_confidence"}),
+    "true_utility": frozenset({"pre", "pre_confidence", "post", "post_confidence"}),
 }
 """What each intervention function ranks by: teacher / mental-model probabilities or the real student's answers."""
-ALL_SIGNALS = frozenset({"teacher", "mm_pre", "mm_post", "pre", "pre_confidence", "post"})
+ALL_SIGNALS = frozenset({"teacher", "mm_pre", "mm_post", "pre", "pre_confidence", "post", "post_confidence"})
+MULTITURN_CONDITIONS: dict[str, str] = {
+    "teacher": "explained by the teacher: its explanation and its answer",
+    "none": "the same items with the teacher's answers, no explanations (control)",
+    "human": "the same items with the human explanations and gold answers",
+}
+"""The multi-turn demo sets (RQ4): what the student learns from in context."""
 
 
 @dataclass(frozen=True)
@@ -80,9 +90,12 @@ def _score_type(
         entry.update(p_post=p_post, mm_post_method=probs.method)
         _add(costs, f"mm_post[{kind}]", probs.cost)
     if "post" in signals:
-        post = student_answer(models.student, item, setup.student_demos, expl.text)
+        n = samples if "post_confidence" in signals else 1
+        post = student_answer(models.student, item, setup.student_demos, expl.text, samples=n,
+                              mode=setup.student_mode)  # fmt: skip
         entry["post"] = post.to_dict()
-        _add(costs, f"student_post[{kind}]", post.cost)
+        _add(costs, f"student_post[{kind}]", post.first_cost)
+        _add(costs, f"student_post_confidence[{kind}]", post.cost - post.first_cost)
     record["types"][kind] = entry
 
 
@@ -110,7 +123,7 @@ def score_item(
         _add(costs, "mm_pre", probs.cost)
     if signals & {"pre", "pre_confidence"}:
         n = samples if "pre_confidence" in signals else 1
-        pre = student_answer(models.student, item, setup.student_demos, None, samples=n)
+        pre = student_answer(models.student, item, setup.student_demos, None, samples=n, mode=setup.student_mode)
         record["pre"] = pre.to_dict()
         _add(costs, "student_pre", pre.first_cost)
         _add(costs, "student_confidence", pre.cost - pre.first_cost)
@@ -123,16 +136,41 @@ def score_item(
 
 def _multiturn(
     item: TeachItem, setup: SeedSetup, models: TeachingModels, counts: Sequence[int], costs: dict[str, Any]
-) -> dict[str, bool]:
-    """The student answers with the first n explained pool items as its demos, for each n (no intervention)."""
-    out: dict[str, bool] = {}
+) -> dict[str, dict[str, bool]]:
+    """Per demo set, the student answers with its first n items as its only demos, for each n (no intervention)."""
+    sets = {"teacher": setup.multiturn_demos, "none": setup.multiturn_control, "human": setup.multiturn_human}
+    out: dict[str, dict[str, bool]] = {}
     total = Cost()
-    for n in counts:
-        answer = student_answer(models.student, item, setup.multiturn_demos[:n], None)
-        out[str(n)] = answer.correct
-        total += answer.cost
+    for condition, demos in sets.items():
+        if not demos and condition != "teacher":
+            continue  # a setup made before the control and human sets existed
+        out[condition] = {}
+        for n in counts:
+            answer = student_answer(models.student, item, demos[:n], None, mode=setup.student_mode)
+            out[condition][str(n)] = answer.correct
+            total += answer.cost
     _add(costs, "multiturn", total)
     return out
+
+
+def answer_p_gold(answer: dict[str, Any] | None, gold: str) -> float | None:
+    """P(gold) of a measured answer: recorded, else derived from a yes/no answer's confidence in its own label."""
+    if not answer:
+        return None
+    if answer.get("p_gold") is not None:
+        return float(answer["p_gold"])
+    confidence, label = answer.get("confidence"), answer.get("label")
+    if confidence is None or label not in ("yes", "no") or gold not in ("yes", "no"):
+        return None
+    return float(confidence) if label == gold else 1.0 - float(confidence)
+
+
+def _p_gold_or_correct(answer: dict[str, Any] | None, gold: str) -> float | None:
+    """P(gold) of an answer; an answer whose probabilities were not read counts as a point mass (1 right, 0 wrong)."""
+    p = answer_p_gold(answer, gold)
+    if p is None and answer and answer.get("correct") is not None:
+        return float(bool(answer["correct"]))
+    return p
 
 
 def item_signals(record: dict[str, Any], kind: str) -> ItemSignals:
@@ -148,4 +186,6 @@ def item_signals(record: dict[str, Any], kind: str) -> ItemSignals:
         student_correct=pre.get("correct"),
         student_post_correct=post.get("correct"),
         student_confidence=pre.get("confidence"),
+        student_p_gold_pre=_p_gold_or_correct(pre or None, record.get("gold", "")),
+        student_p_gold_post=_p_gold_or_correct(post or None, record.get("gold", "")),
     )

@@ -237,13 +237,19 @@ INTERVENTION_FUNCTIONS: dict[str, str] = {
     "mm_pre": "the mental model's P(correct unaided), lowest first: explain where the student is predicted to fail",
     "mm_post": "the mental model's P(correct explained), highest first",
     "expected_utility": "P(correct explained) - P(correct unaided) from the mental model, highest first (the paper's)",
-    "oracle": "reference, needs the real student: its true gain from the explanation, highest first",
-    "least_confident": "reference, needs the real student: its own confidence in its unaided answer, lowest first",
+    "oracle": "reference, reads the real student: explain exactly where its unaided answer is wrong, ignoring the "
+    "budget (the paper's oracle)",
+    "least_confident": "reference, reads the real student: its confidence in its own unaided answer, lowest first",
+    "student_pre_gold": "reference, reads the real student: its P(gold) without an explanation, lowest first",
+    "student_post_gold": "reference, reads the real student: its P(gold) with the explanation, highest first",
+    "true_utility": "reference, reads the real student: its P(gold) with minus without the explanation, highest first",
     "misaligned": "a deceiving teacher: expected utility, lowest first",
 }
-"""Every intervention function; `oracle` and `least_confident` read the real student, so they are references."""
+"""Every intervention function; the `REFERENCES` read the real student, so they are references, not deployable."""
 DEPLOYABLE = ("random", "teacher_confidence", "mm_pre", "mm_post", "expected_utility")
-REFERENCES = ("oracle", "least_confident")
+REFERENCES = ("oracle", "least_confident", "student_pre_gold", "student_post_gold", "true_utility")
+IGNORES_BUDGET = ("oracle",)
+"""Functions whose plan does not depend on the budget (the oracle explains every item the student gets wrong)."""
 UNKNOWN_P = 0.5
 """Stand-in for a probability that could not be read (every item alike, so the ranking falls to the tie-break)."""
 
@@ -265,6 +271,10 @@ class ItemSignals:
     """Reference: the real student's answer with the explanation was right."""
     student_confidence: float | None = None
     """Reference: the real student's probability of its own unaided answer."""
+    student_p_gold_pre: float | None = None
+    """Reference: the real student's probability of the gold answer without an explanation."""
+    student_p_gold_post: float | None = None
+    """Reference: the real student's probability of the gold answer with the explanation."""
 
 
 def _p(value: float | None) -> float:
@@ -280,8 +290,11 @@ def intervention_score(function: str, s: ItemSignals) -> float:
         "mm_post": lambda: _p(s.p_post),
         "expected_utility": lambda: expected_utility(_p(s.p_pre), _p(s.p_post)),
         "misaligned": lambda: -expected_utility(_p(s.p_pre), _p(s.p_post)),
-        "oracle": lambda: float(bool(s.student_post_correct)) - float(bool(s.student_correct)),
+        "oracle": lambda: -float(bool(s.student_correct)),
         "least_confident": lambda: -_p(s.student_confidence),
+        "student_pre_gold": lambda: -_p(s.student_p_gold_pre),
+        "student_post_gold": lambda: _p(s.student_p_gold_post),
+        "true_utility": lambda: _p(s.student_p_gold_post) - _p(s.student_p_gold_pre),
     }
     return float(scores[function]())
 
@@ -309,12 +322,20 @@ def plan_interventions(
     """Walk the items in `function`'s order and `decide` each: explain while floor(budget x n) lasts.
 
     With a `threshold`, an item is explained only if its mental-model utility also reaches it (the tutor's rule).
+    The `oracle` ignores both: it explains exactly the items the real student gets wrong unaided, at any budget.
     """
     by_id = {s.id: s for s in signals}
     left = budget_count(budget, len(signals))
     plan: list[tuple[str, InterventionDecision]] = []
     for item_id in rank_items(function, signals, seed=seed):
         s = by_id[item_id]
+        if function in IGNORES_BUDGET:
+            wrong = s.student_correct is False
+            reason = "the student is wrong unaided (oracle)" if wrong else "the student is right unaided (oracle)"
+            utility = expected_utility(_p(s.p_pre), _p(s.p_post))
+            plan.append((item_id, InterventionDecision(_p(s.p_pre), _p(s.p_post), round(utility, 4), wrong, reason,
+                                                       left, "fewshot")))  # fmt: skip
+            continue
         decision = decide(_p(s.p_pre), _p(s.p_post), budget_left=left, threshold=threshold, simulator="fewshot")
         left -= int(decision.explain)
         plan.append((item_id, decision))
