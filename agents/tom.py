@@ -25,6 +25,7 @@ from pedagraph.methods.tom.context import TomContext
 from pedagraph.methods.tom.items import DATASET_FILES, TeachItem, registry_harmful, registry_items
 from pedagraph.methods.tom.measure import ALL_SIGNALS, TeachingModels, item_signals, salt_of, score_item, signals_needed
 from pedagraph.methods.tom.mental_model import INTERVENTION_FUNCTIONS, plan_interventions
+from pedagraph.methods.tom.state import TomState
 from pedagraph.runtime import context_of, real_model, role_model, services
 
 __all__ = ["aggregate", "answer_item", "calibrate", "choose", "models_of", "score_item_node", "scoring_tasks",
@@ -55,7 +56,7 @@ def _types(ctx: TomContext) -> list[str]:
     return list(ctx.measure_explanations or [ctx.explanation]) if ctx.measure else [ctx.explanation]
 
 
-def calibrate(state: dict[str, Any], runtime: Runtime[TomContext]) -> dict[str, Any]:
+def calibrate(state: TomState, runtime: Runtime[TomContext]) -> dict[str, Any]:
     """Load the items, then calibrate the student (or reuse its stored calibration) unless the input has a setup."""
     ctx = context_of(runtime, TomContext)
     _check(ctx)
@@ -91,7 +92,7 @@ def _harmful_of(setup: SeedSetup, dataset: str) -> list[Any]:
     return registry_harmful(dataset) if dataset == "strategyqa" else []
 
 
-def scoring_tasks(state: dict[str, Any]) -> list[Send]:
+def scoring_tasks(state: TomState) -> list[Send]:
     """One `score_item` task per item (run in parallel)."""
     return [Send("score_item", {"item": item, "setup": state["setup"]}) for item in state["items"]]
 
@@ -113,7 +114,7 @@ def score_item_node(task: dict[str, Any], runtime: Runtime[TomContext]) -> dict[
     return {"scores": [record]}
 
 
-def choose(state: dict[str, Any], runtime: Runtime[TomContext]) -> dict[str, Any]:
+def choose(state: TomState, runtime: Runtime[TomContext]) -> dict[str, Any]:
     """Rank the items by the intervention function and spend the budget down the ranking."""
     ctx = context_of(runtime, TomContext)
     records = {r["id"]: r for r in state.get("scores", [])}
@@ -123,7 +124,7 @@ def choose(state: dict[str, Any], runtime: Runtime[TomContext]) -> dict[str, Any
     return {"plan": rows, "plan_kind": ctx.explanation}
 
 
-def answer_tasks(state: dict[str, Any]) -> list[Send] | str:
+def answer_tasks(state: TomState) -> list[Send] | str:
     """One `answer_item` task per item whose answer is not measured yet; `aggregate` when all are."""
     explain_ids = {p["id"] for p in state.get("plan", []) if p["explain"]}
     records = {r["id"]: r for r in state.get("scores", [])}
@@ -163,7 +164,7 @@ def _demos(setup: SeedSetup, kind: str) -> list[Any]:
     return setup.personalised_demos if kind == "personalised" else setup.teacher_demos
 
 
-def aggregate(state: dict[str, Any], runtime: Runtime[TomContext]) -> dict[str, Any]:
+def aggregate(state: TomState, runtime: Runtime[TomContext]) -> dict[str, Any]:
     """Accuracy of the episode, the explanations spent and what every call cost."""
     ctx = context_of(runtime, TomContext)
     answers = {a["id"]: a for a in state.get("answers", [])}
@@ -191,7 +192,7 @@ def aggregate(state: dict[str, Any], runtime: Runtime[TomContext]) -> dict[str, 
     return {"result": result}
 
 
-def _total_cost(state: dict[str, Any]) -> dict[str, int]:
+def _total_cost(state: TomState) -> dict[str, int]:
     total = {"calls": 0, "input_tokens": 0, "output_tokens": 0}
     parts = [r.get("cost", {}) for r in state.get("scores", [])] + [a.get("cost", {}) for a in state.get("answers", [])]
     for part in parts:

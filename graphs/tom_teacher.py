@@ -28,9 +28,8 @@ eval suite replays any budget and function from that without another model call.
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
@@ -39,6 +38,7 @@ from pedagraph.agents.tom import aggregate, answer_item, answer_tasks, calibrate
 from typing_extensions import TypedDict
 
 from pedagraph.methods.tom.context import TomContext
+from pedagraph.methods.tom.state import TomState as State
 from pedagraph.runtime import ModelOverride, bind_services, documented
 from pedagraph.state import learner_facing, without
 
@@ -53,29 +53,6 @@ class Context(TomContext):
     Fields: the models (`student_model`, `teacher_model`), `dataset`, `limit`, `budget`, `function`,
     `explanation`, `seed`, `threshold`, `measure`, calibration sizes; see `TomContext`.
     """
-
-
-class State(TypedDict, total=False):
-    """One teaching episode: items, the seed's setup, per-item scores, the plan, answers and the result."""
-
-    items: list[dict[str, Any]]
-    """The test items (`TeachItem` dumps)."""
-    pool: list[dict[str, Any]]
-    """Training items to calibrate on (default: the dataset's pool from the registry)."""
-    setup: dict[str, Any]
-    """The seed's `SeedSetup`: the student's demos, mental-model banks, personalised demos, calibration summary."""
-    scores: Annotated[list[dict[str, Any]], operator.add]
-    """One record per item from `score_item` (probabilities, explanation, measured answers, costs)."""
-    plan: list[dict[str, Any]]
-    """The items in ranked order, each with its `InterventionDecision` (explain or not, and why)."""
-    plan_kind: str
-    """The explanation type the plan was made for."""
-    answers: Annotated[list[dict[str, Any]], operator.add]
-    """The student's answers made after the plan."""
-    result: dict[str, Any]
-    """Accuracy, explanations spent, per-item rows, calls and tokens."""
-    summary: dict[str, Any]
-    """`result` without its per-item rows (which hold the gold labels and the student's answers)."""
 
 
 class TomView(TypedDict, total=False):
