@@ -436,7 +436,7 @@ def test_app_tab_runs_a_sweep_through_gradio_client(tmp_path):
         job = client.submit("scripted", "scripted", "strategyqa", 0, 3, 0.4, "human", ["random", "expected_utility"],
                             "41", 2, api_name="/tom_sweep")  # fmt: skip
         plot, table, status = job.result(timeout=240)
-        assert Path(plot).is_file() and "| random |" in table and "scripted model" in status
+        assert Path(plot).is_file() and '<span title="random">at random</span>' in table and "scripted model" in status
     finally:
         demo.close()
 
@@ -484,3 +484,34 @@ def test_the_tab_says_when_its_items_come_from_the_bundled_sample(data_file):
     assert ("The StrategyQA items come from the small sample shipped with pedagraph (its first 40 rows)" in status) \
         == sample, status
     assert "pedagraph data" not in status
+
+
+def test_the_tab_never_names_a_reference_the_best_choice():
+    """References read the student's real answers: the tab's headline picks among the deployable functions."""
+    from pedagraph.ui.tom_tab import FUNCTION_WORDS, _worded
+
+    from pedagraph.methods.tom.mental_model import INTERVENTION_FUNCTIONS
+
+    assert set(FUNCTION_WORDS) == set(INTERVENTION_FUNCTIONS)  # every function has a teacher's wording
+    assert 'title="expected_utility"' in _worded("expected_utility")
+
+
+@pytest.mark.parametrize("means", [{"oracle": 0.9, "expected_utility": 0.7, "random": 0.5},
+                                   {"true_utility": 0.8, "random": 0.6, "expected_utility": 0.6}])
+def test_the_headline_picks_among_deployable_functions_and_names_references_apart(tmp_path, monkeypatch, means):
+    """A reference that beats every function is reported as a reference, never as the best choice."""
+    from pedagraph.ui import tom_tab
+
+    from pedagraph.methods.tom import curves
+    from pedagraph.methods.tom.mental_model import DEPLOYABLE, REFERENCES
+
+    fake = {f: [{"budget": b, "mean": m, "se": 0.0} for b in (*tom_tab.BUDGETS, 0.4)] for f, m in means.items()}
+    monkeypatch.setattr(curves, "budget_curves", lambda *a, **k: {"human": fake})
+    _, text = tom_tab.sweep_outputs([], "human", list(means), 0.4, "t", tmp_path)
+    head = text.splitlines()[0]
+    deployable = {f: m for f, m in means.items() if f in DEPLOYABLE}
+    top = max(deployable.values())
+    for f, m in deployable.items():
+        assert (tom_tab._worded(f) in head.split(" The references")[0]) == (m == top), (f, head)
+    (ref,) = [f for f in means if f in REFERENCES]
+    assert f"reach {means[ref]:.3f} ({tom_tab._worded(ref)})" in head

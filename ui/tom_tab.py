@@ -21,13 +21,34 @@ from pedagraph.ui.identity import Refused, teacher_only
 from pedagraph.errors import PedagraphError
 from pedagraph.methods.tom.calls import EXPLANATION_TYPES
 from pedagraph.methods.tom.items import DATASET_FILES
-from pedagraph.methods.tom.mental_model import DEPLOYABLE, INTERVENTION_FUNCTIONS
+from pedagraph.methods.tom.mental_model import DEPLOYABLE, INTERVENTION_FUNCTIONS, REFERENCES
 
 __all__ = ["build_tom_tab", "run_sweep", "sweep_outputs"]
 
 BUDGETS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 MAX_ITEMS = 200
 Outputs = tuple[Any, ...]
+
+
+FUNCTION_WORDS: dict[str, str] = {
+    "random": "at random",
+    "teacher_confidence": "where the teacher is surest of the answer",
+    "mm_pre": "where the student is predicted to fail",
+    "mm_post": "where an explanation is predicted to work",
+    "expected_utility": "where explaining is predicted to help most (the paper's method)",
+    "oracle": "reference: exactly where the student is wrong",
+    "least_confident": "reference: where the student is least sure",
+    "student_pre_gold": "reference: where the student is least likely right",
+    "student_post_gold": "reference: where an explanation makes the student likeliest right",
+    "true_utility": "reference: where explaining really helps most",
+    "misaligned": "a deceiving teacher: where explaining helps least",
+}
+"""Each intervention function in a teacher's words (the research name shows on hover in the results)."""
+
+
+def _worded(function: str) -> str:
+    """A function in a teacher's words, its research name on hover."""
+    return f'<span title="{function}">{FUNCTION_WORDS.get(function, function)}</span>'
 
 
 def _default_model(role: str) -> str:
@@ -109,18 +130,24 @@ def sweep_outputs(
     path = out_dir / "tom_curves.png"
     fig.savefig(path, dpi=110)
     plt.close(fig)
-    table = "\n".join(_curve_table(curves, budgets))
+    table = "\n".join(_curve_table(curves, budgets, {f: _worded(f) for f in curves}))
     at = {f: next(p for p in pts if abs(p["budget"] - budget) < 1e-9) for f, pts in curves.items()}
-    best = max(at, key=lambda f: at[f]["mean"])
-    tied = [f for f in at if abs(at[f]["mean"] - at[best]["mean"]) < 1e-9]
-    if len(tied) == len(at) and len(at) > 1:
+    usable = [f for f in at if f in DEPLOYABLE] or list(at)  # references read the student: never "the best"
+    best = max(usable, key=lambda f: at[f]["mean"])
+    tied = [f for f in usable if abs(at[f]["mean"] - at[best]["mean"]) < 1e-9]
+    if all(abs(at[f]["mean"] - at[best]["mean"]) < 1e-9 for f in at) and len(at) > 1:
         why = ": the scripted student never changes its answer" if title.endswith(" teaches scripted") else ""
         head = f"At budget **{budget:g}**, all functions tie at {at[best]['mean']:.3f}{why}."
     elif len(tied) > 1:
-        head = (f"At budget **{budget:g}**, {', '.join(f'**{f}**' for f in tied)} tie for best "
+        head = (f"At budget **{budget:g}**, {', '.join(f'**{_worded(f)}**' for f in tied)} tie for best "
                 f"({at[best]['mean']:.3f}).")  # fmt: skip
     else:
-        head = f"At budget **{budget:g}**, the best function is **{best}** ({at[best]['mean']:.3f})."
+        head = f"At budget **{budget:g}**, the best choice is **{_worded(best)}** ({at[best]['mean']:.3f})."
+    refs = [f for f in at if f in REFERENCES]
+    if refs and best not in REFERENCES:
+        top = max(refs, key=lambda f: at[f]["mean"])
+        head += (f" The references, which read the student's real answers, reach {at[top]['mean']:.3f} "
+                 f"({_worded(top)}).")  # fmt: skip
     return str(path), f"{head}\n\n{table}"
 
 
@@ -186,7 +213,11 @@ def build_tom_tab() -> None:
             budget = gr.Slider(0.0, 1.0, value=0.4, step=0.05, label="Budget (fraction explained)")
             explanation = gr.Dropdown(list(EXPLANATION_TYPES), value="human", label="Explanations")
         with gr.Row():
-            functions = gr.CheckboxGroup(list(INTERVENTION_FUNCTIONS), value=list(DEPLOYABLE), label="Functions")
+            functions = gr.CheckboxGroup(
+                [(FUNCTION_WORDS.get(f, f), f) for f in INTERVENTION_FUNCTIONS], value=list(DEPLOYABLE),
+                label="Which items to explain",
+                info="References read the student's real answers: they show what is possible, not a choice a "
+                     "teacher has.")  # fmt: skip
             seeds = gr.Textbox(value="41", label="Seeds (comma-separated)")
             calibration = gr.Number(value=8, precision=0, minimum=0, maximum=64, label="Calibration items")
         run = gr.Button("Run the sweep", variant="primary", elem_id="tom-run")

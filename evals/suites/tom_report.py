@@ -27,10 +27,11 @@ def _cell(point: dict[str, Any]) -> str:
     return f"{point['mean']:.3f} ± {point['se']:.3f}"
 
 
-def _curve_table(by_function: dict[str, list[dict[str, Any]]], budgets: list[float]) -> list[str]:
+def _curve_table(by_function: dict[str, list[dict[str, Any]]], budgets: list[float],
+                 labels: dict[str, str] = _FUNCTION_LABELS) -> list[str]:  # fmt: skip
     lines = ["| function | " + " | ".join(f"{b:g}" for b in budgets) + " |", "|---" * (len(budgets) + 1) + "|"]
     for function, points in by_function.items():
-        lines.append(f"| {_FUNCTION_LABELS.get(function, function)} | " + " | ".join(_cell(p) for p in points) + " |")
+        lines.append(f"| {labels.get(function, function)} | " + " | ".join(_cell(p) for p in points) + " |")
     return lines
 
 
