@@ -10,10 +10,13 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pedagraph.prompts import render
 
 from pedagraph.errors import DataError
@@ -567,3 +570,15 @@ def test_outsiders_get_nothing_through_gradio_client_or_http(app):
         assert http.get(app.url + "gradio_api/file=" + path).status_code in (401, 403)  # nor through the learners'
     assert anonymous.post(app.url + "gradio_api/call/send", json={"data": ["5"]}).status_code == 401
     assert anonymous.get(app.url + "login-link", params={"token": "guessed"}).status_code == 403
+
+
+@settings(deadline=None)
+@given(st.datetimes(min_value=datetime(1971, 1, 2), max_value=datetime(2100, 1, 1),
+                    timezones=st.one_of(st.none(), st.timezones())))
+def test_the_class_view_shows_moments_as_a_teacher_reads_them(moment):
+    """Any stored moment (naive = UTC, or any zone) reads as day and minute in UTC, never an ISO string."""
+    from pedagraph.ui.teacher_app import _when
+
+    shown = _when(moment.isoformat())
+    utc = (moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC))
+    assert shown == f"{utc.day} {utc:%b %Y, %H:%M} UTC" and "T" not in shown.split(",")[0]

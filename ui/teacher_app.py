@@ -94,6 +94,18 @@ def _number(text: str) -> bool:
     return True
 
 
+def _when(at: object) -> str:
+    """A moment as a teacher reads it: day and minute in UTC ("3 Dec 2026, 14:05 UTC")."""
+    from datetime import UTC, datetime
+
+    try:
+        moment = at if isinstance(at, datetime) else datetime.fromisoformat(str(at))
+    except ValueError:
+        return str(at)
+    moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return f"{moment.day} {moment:%b %Y, %H:%M} UTC"
+
+
 @endpoint("teacher")
 def show_class(account: Account, wanted: str, page: float = 1, include_models: bool = False) -> Outputs:
     """The class view of the teacher's learners: one page, most recently active first, display names."""
@@ -113,7 +125,7 @@ def show_class(account: Account, wanted: str, page: float = 1, include_models: b
                    for m in view.misconceptions[:15] if m["learners"]]) if view.misconceptions else \
         "<p>No active misconceptions.</p>"  # fmt: skip
     sessions = _table(["learner", "last active", "recent answers (right/answers)"],
-                      [[r.learner_id, r.sessions[0]["last"] if r.sessions else "—",
+                      [[r.learner_id, _when(r.sessions[0]["last"]) if r.sessions else "—",
                         r.error or "; ".join(f"{s['right']}/{s['answers']}" for s in r.sessions) or "—"]
                        for r in view.rows])  # fmt: skip
     csv_path = out_dir / "class.csv"
