@@ -157,7 +157,7 @@ def rest_of_teacher(page, shots: Shots) -> None:
 
 
 def learner_tabs(page, shots: Shots, base: str, step: Callable[[str], None]) -> None:
-    """The learners' app: course question, tutor, past problems, then the Copilot tab (driven by `step`)."""
+    """The learners' app: course question, tutor, past problems, my notes, then the Copilot tab (driven by `step`)."""
     chat = page.locator("#tutor-chat")
     wait_text(chat, r"Pick a")
     box = page.locator("#message-box textarea")
@@ -189,6 +189,15 @@ def learner_tabs(page, shots: Shots, base: str, step: Callable[[str], None]) -> 
     page.get_by_role("option").first.click()
     wait_text(page.locator("#past-chat"), r"\w{3}")
     shots.take(page, "l05-past-problems")
+
+    tab(page, "My notes")
+    page.locator("#note-box textarea").fill("150% more means the old amount plus one and a half times it again.")
+    page.locator("#note-add").click()
+    notes = page.locator("#notes-list textarea")
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while "one and a half" not in notes.input_value() and time.monotonic() < deadline:
+        time.sleep(0.3)
+    shots.take(page, "l07-my-notes")
 
     tab(page, "Copilot")
     step("learner-copilot")

@@ -746,3 +746,15 @@ def test_every_suite_runs_on_its_bundled_sample_with_nothing_configured(online, 
     assert run["data"]["sample"] is True and run["data"]["source"]["origin"] == "sample"
     assert run["data"]["source"]["full_data"].startswith("pedagraph data fetch ")
     assert "**the bundled sample**" in (out / "report.md").read_text()
+
+
+def test_jsonl_rows_skip_blank_lines_and_name_the_line_that_is_not_json(tmp_path):
+    """One reader of JSON Lines for every loader: blank lines skipped, a broken line is one DataError with its number."""
+    from pedagraph.datasets import jsonl_rows
+
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"a": 1}\n\n{"a": 2}\n{broken\n', encoding="utf-8")
+    rows = jsonl_rows(path)
+    assert next(rows) == (1, {"a": 1}) and next(rows) == (3, {"a": 2})
+    with pytest.raises(DataError, match=r"rows.jsonl: line 4 is not JSON"):
+        next(rows)

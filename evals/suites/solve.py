@@ -252,16 +252,11 @@ def _generic_item(row: Any, index: int, stem: str, where: str) -> Item:
 
 
 def _load_jsonl(path: Path) -> list[Item]:
-    items = []
-    with path.open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}: line {number} is not JSON ({exc.msg})") from None
-            items.append(_generic_item(row, len(items), path.stem, f"{path}: line {number}"))
+    from pedagraph.datasets import jsonl_rows
+
+    items: list[Item] = []
+    for number, row in jsonl_rows(path):
+        items.append(_generic_item(row, len(items), path.stem, f"{path}: line {number}"))
     return items
 
 

@@ -223,32 +223,27 @@ def _ecqa(path: Path) -> list[TeachItem]:
 
 
 def _gsm8k(path: Path) -> list[TeachItem]:
-    items = []
-    with path.open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}: line {number} is not JSON ({exc.msg})") from None
-            answer = str(row.get("answer", ""))
-            if "####" not in answer:
-                raise DataError(f"{path}: line {number} has no `#### answer`")
-            solution, final = answer.rsplit("####", 1)
-            numbers = find_numbers(final.replace(",", ""))
-            if not numbers:
-                raise DataError(f"{path}: line {number}: no number after ####")
-            items.append(
-                TeachItem(
-                    id=str(row.get("id") or f"gsm8k-{len(items)}"),
-                    dataset="gsm8k",
-                    kind="number",
-                    question=str(row["question"]).strip(),
-                    gold=numbers[0].value,
-                    explanation=" ".join(re.sub(r"<<[^>]*>>", "", solution).split()),
-                )
+    from pedagraph.datasets import jsonl_rows
+
+    items: list[TeachItem] = []
+    for number, row in jsonl_rows(path):
+        answer = str(row.get("answer", ""))
+        if "####" not in answer:
+            raise DataError(f"{path}: line {number} has no `#### answer`")
+        solution, final = answer.rsplit("####", 1)
+        numbers = find_numbers(final.replace(",", ""))
+        if not numbers:
+            raise DataError(f"{path}: line {number}: no number after ####")
+        items.append(
+            TeachItem(
+                id=str(row.get("id") or f"gsm8k-{len(items)}"),
+                dataset="gsm8k",
+                kind="number",
+                question=str(row["question"]).strip(),
+                gold=numbers[0].value,
+                explanation=" ".join(re.sub(r"<<[^>]*>>", "", solution).split()),
             )
+        )
     return items
 
 
