@@ -749,7 +749,7 @@ def test_every_suite_runs_on_its_bundled_sample_with_nothing_configured(online, 
 
 
 def test_jsonl_rows_skip_blank_lines_and_name_the_line_that_is_not_json(tmp_path):
-    """One reader of JSON Lines for every loader: blank lines skipped, a broken line is one DataError with its number."""
+    """One JSON Lines reader for every loader: blank lines skipped, a broken line is one DataError with its number."""
     from pedagraph.datasets import jsonl_rows
 
     path = tmp_path / "rows.jsonl"
