@@ -27,7 +27,7 @@ def test_missing_value_and_unknown_prompt_are_errors():
 
 def test_no_long_prompt_strings_in_python():
     """Prompts live in prompts/ as files: no Python string literal in the package reads like a prompt."""
-    suspicious = re.compile(r"(?i)\b(you are an? |reply with|respond with|your task is)")
+    suspicious = re.compile(r"(?i)\b(you are an? |reply with\b|respond with\b|your task is)")
     offenders = []
     for folder in ("pedagraph", "agents", "graphs", "evals", "ui"):
         for path in (REPO / folder).rglob("*.py"):
