@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 from pathlib import Path
 
 import pytest
@@ -366,12 +367,14 @@ def _write_strategyqa(items, path):
     return path
 
 
-def test_tom_suite_writes_the_curves_and_a_resumed_sweep_redoes_nothing(tmp_path):
+def test_tom_suite_writes_the_curves_and_a_resumed_sweep_redoes_nothing(tmp_path, data_file):
     from pedagraph.evals.runner import RunConfig, get_suite, run_suite_sync
 
     world = World(n_test=16, n_pool=20, p_hurt=0.1)
     data = _write_strategyqa(world.test, tmp_path / "test.json")
     pool = _write_strategyqa(world.pool, tmp_path / "pool.json")
+    harmful = data_file("strategyqa/harmful_explanations.json").path  # --data's companions go beside it
+    shutil.copy(harmful, tmp_path / "harmful_explanations.json")
     options = {"pool": str(pool), "seeds": "41,42", "explanations": "human,harmful", "calibration_items": 6,
                "multiturn": "0,2", "functions": "random,expected_utility,oracle,misaligned"}  # fmt: skip
     models = {"student": {"model": world.student_double}, "teacher": {"model": world.teacher_double}}
