@@ -224,8 +224,10 @@ def app(home: Path, n: int, turns: int, driver: str = "http", processes: int = 1
             stop_app(proc)
 
 
-async def _app_http(urls: list[str], n: int, turns: int, cpu: Callable[[], float], home: Path) -> dict[str, float]:
-    """The app driven by n browser sessions, all on one event loop of this process (a light load generator)."""
+async def _app_http(
+    urls: list[str], n: int, turns: int, cpu: Callable[[], float], home: Path | None = None
+) -> dict[str, float]:
+    """The app driven by n browser sessions on one event loop of this process; home None: no login (no-op app)."""
     import httpx
 
     from pedagraph.testing.apps import learner_login
@@ -237,6 +239,8 @@ async def _app_http(urls: list[str], n: int, turns: int, cpu: Callable[[], float
             """A browser of learner `bench{i}`, logged in (its own cookie) on process i mod k."""
             url = urls[i % len(urls)]
             http = await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=300, limits=limits))
+            if home is None:
+                return http
             name, password = learner_login(home / f"app{i % len(urls)}" if len(urls) > 1 else home, f"bench{i}")
             (await http.post("/login", data={"username": name, "password": password})).raise_for_status()
             return http
