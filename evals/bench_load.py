@@ -302,13 +302,15 @@ def serve_floor(port: int) -> None:
 
     chat = [{"role": "user" if i % 2 else "assistant", "content": f"message {i} " * 20} for i in range(14)]
 
-    def restore(session: Any) -> tuple[Any, ...]:
-        return {"thread_id": "t", "learner_id": "l"}, chat, "status", "panel"
+    session = {"thread_id": "t", "learner_id": "l"}
 
-    def start(session: Any, problem_id: str) -> Any:
+    def restore() -> tuple[Any, ...]:
+        return session, chat, "status", "panel"
+
+    def start(problem_id: str) -> Any:
         yield session, chat, "status", "panel"
 
-    def send(session: Any, message: str) -> Any:
+    def send(message: str) -> Any:
         asked = [*chat, {"role": "user", "content": message}]
         yield session, asked, "", "status", "panel", "<svg/>", "Next"
         time.sleep(0.1)  # the two model calls of a turn
@@ -319,9 +321,9 @@ def serve_floor(port: int) -> None:
         state = gr.BrowserState({})
         chatbot, status, panel, box = gr.Chatbot(), gr.Markdown(), gr.Markdown(), gr.Textbox()
         plot, button, picker = gr.HTML(), gr.Button("Next"), gr.Dropdown(choices=[PID])
-        demo.load(restore, [state], [state, chatbot, status, panel], api_name="restore")
-        button.click(start, [state, picker], [state, chatbot, status, panel], api_name="start")
-        box.submit(send, [state, box], [state, chatbot, box, status, panel, plot, button], api_name="send")
+        demo.load(restore, [], [state, chatbot, status, panel], api_name="restore")  # the app's events: no state in
+        button.click(start, [picker], [state, chatbot, status, panel], api_name="start")  # (login cookie instead)
+        box.submit(send, [box], [state, chatbot, box, status, panel, plot, button], api_name="send")
     demo.queue(default_concurrency_limit=32).launch(server_port=port, max_threads=48, quiet=True)
 
 
