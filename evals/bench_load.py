@@ -224,8 +224,10 @@ def app(home: Path, n: int, turns: int, driver: str = "http", processes: int = 1
             stop_app(proc)
 
 
-async def _app_http(urls: list[str], n: int, turns: int, cpu: Callable[[], float], home: Path) -> dict[str, float]:
-    """The app driven by n browser sessions, all on one event loop of this process (a light load generator)."""
+async def _app_http(
+    urls: list[str], n: int, turns: int, cpu: Callable[[], float], home: Path | None = None
+) -> dict[str, float]:
+    """The app driven by n browser sessions on one event loop of this process; home None: no login (no-op app)."""
     import httpx
 
     from pedagraph.testing.apps import learner_login
@@ -237,6 +239,8 @@ async def _app_http(urls: list[str], n: int, turns: int, cpu: Callable[[], float
             """A browser of learner `bench{i}`, logged in (its own cookie) on process i mod k."""
             url = urls[i % len(urls)]
             http = await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=300, limits=limits))
+            if home is None:
+                return http
             name, password = learner_login(home / f"app{i % len(urls)}" if len(urls) > 1 else home, f"bench{i}")
             (await http.post("/login", data={"username": name, "password": password})).raise_for_status()
             return http
@@ -298,13 +302,15 @@ def serve_floor(port: int) -> None:
 
     chat = [{"role": "user" if i % 2 else "assistant", "content": f"message {i} " * 20} for i in range(14)]
 
-    def restore(session: Any) -> tuple[Any, ...]:
-        return {"thread_id": "t", "learner_id": "l"}, chat, "status", "panel"
+    session = {"thread_id": "t", "learner_id": "l"}
 
-    def start(session: Any, problem_id: str) -> Any:
+    def restore() -> tuple[Any, ...]:
+        return session, chat, "status", "panel"
+
+    def start(problem_id: str) -> Any:
         yield session, chat, "status", "panel"
 
-    def send(session: Any, message: str) -> Any:
+    def send(message: str) -> Any:
         asked = [*chat, {"role": "user", "content": message}]
         yield session, asked, "", "status", "panel", "<svg/>", "Next"
         time.sleep(0.1)  # the two model calls of a turn
@@ -315,9 +321,9 @@ def serve_floor(port: int) -> None:
         state = gr.BrowserState({})
         chatbot, status, panel, box = gr.Chatbot(), gr.Markdown(), gr.Markdown(), gr.Textbox()
         plot, button, picker = gr.HTML(), gr.Button("Next"), gr.Dropdown(choices=[PID])
-        demo.load(restore, [state], [state, chatbot, status, panel], api_name="restore")
-        button.click(start, [state, picker], [state, chatbot, status, panel], api_name="start")
-        box.submit(send, [state, box], [state, chatbot, box, status, panel, plot, button], api_name="send")
+        demo.load(restore, [], [state, chatbot, status, panel], api_name="restore")  # the app's events: no state in
+        button.click(start, [picker], [state, chatbot, status, panel], api_name="start")  # (login cookie instead)
+        box.submit(send, [box], [state, chatbot, box, status, panel, plot, button], api_name="send")
     demo.queue(default_concurrency_limit=32).launch(server_port=port, max_threads=48, quiet=True)
 
 
