@@ -391,10 +391,9 @@ def eval_(
     result = asyncio.run(run_suite(instance, config, progress=not no_progress))
     counts = result.summary["counts"]
     metrics = result.summary["metrics"]
+    valued = [(name, m) for name, m in metrics.items() if isinstance(m, dict) and m.get("value") is not None]
     head = ", ".join(
-        f"{name} {m['value']:.3f}" + (f" ± {m['se']:.3f}" if m.get("se") is not None else "")
-        for name, m in list(metrics.items())[:3]
-        if isinstance(m, dict) and m.get("value") is not None
+        f"{name} {m['value']:.3f}" + (f" ± {m['se']:.3f}" if m.get("se") is not None else "") for name, m in valued[:3]
     )
     console.print(
         f"{suite}: {counts['ok']} scored, {counts['errors']} errors of {counts['items']} items "
@@ -402,6 +401,7 @@ def eval_(
         + (f"; {head}" if head else ""),
         highlight=False,
         soft_wrap=True,
+        markup=False,  # metric names such as acc[human|random|0] are text, not console markup
     )
     source = (result.summary.get("config") or {}).get("data", {}).get("source") or {}
     if source.get("origin") == "sample":

@@ -742,6 +742,9 @@ def test_every_suite_runs_on_its_bundled_sample_with_nothing_configured(online, 
     result = cli.invoke(app, ["eval", suite, "--out", str(out), "--limit", "2", "--no-progress"])
     assert result.exit_code == 0, result.output
     assert "2 scored, 0 errors of 2 items" in result.output
+    metrics = json.loads((out / "summary.json").read_text())["metrics"]
+    shown = [n for n, m in metrics.items() if isinstance(m, dict) and m.get("value") is not None][:3]
+    assert all(f"{name} " in result.output for name in shown), (shown, result.output)  # as summary.json names them
     run = json.loads((out / "run.json").read_text())
     assert run["data"]["sample"] is True and run["data"]["source"]["origin"] == "sample"
     assert run["data"]["source"]["full_data"].startswith("pedagraph data fetch ")
