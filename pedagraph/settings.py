@@ -55,12 +55,12 @@ class ModelSettings(BaseModel):
         None, description="Device of in-process transformers models: cpu, cuda, cuda:N, mps; default CUDA if present."
     )
     threads: int | None = Field(
-        None, ge=1, le=256, description="CPU threads while an in-process transformers model generates."
+        None, ge=1, le=256, description="CPU threads of an in-process model (fixed when a native engine loads it)."
     )
-    engine: Literal["auto", "ctranslate2", "transformers"] = Field(
+    engine: Literal["auto", "onnxruntime", "ctranslate2", "transformers"] = Field(
         "auto",
-        description="Engine of in-process hf:/tiny models: auto (CTranslate2 int8 on the CPU when installed), "
-        "ctranslate2 or transformers.",
+        description="Engine of in-process hf:/tiny models: auto (ONNX Runtime GenAI int4, else CTranslate2 int8, "
+        "on the CPU when installed), onnxruntime, ctranslate2 or transformers.",
     )
 
     @field_validator("model")

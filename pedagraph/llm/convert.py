@@ -2,7 +2,8 @@
 
 A GGUF file is de-quantised once by transformers into a safetensors copy (`hf/`: weights, config, tokenizer, chat
 template), and that copy (or a transformers model directory as given) is converted once by CTranslate2 into int8
-(`ct2/`). The cache entry is named by the source's sha256 and `CONVERTER_VERSION` (with CTranslate2's version), is
+(`ct2/`) and by ONNX Runtime GenAI's model builder into int4 ONNX (`ort/`), for whichever of the two is installed.
+The cache entry is named by the source's sha256 and `CONVERTER_VERSION` (with the engines' versions), is
 built in a temporary directory and renamed into place whole, and carries a manifest with every file's size and
 sha256. An entry without a manifest, with a missing or resized file, or with a file whose checksum no longer matches
 (checked when its modification time moved) is rebuilt. A file lock keeps two processes from building it at once.
@@ -42,15 +43,19 @@ def cache_root() -> Path:
     return Path(os.environ.get("PEDAGRAPH_HOME") or "~/.pedagraph").expanduser() / "models"
 
 
-def converter_version() -> str:
-    """The version that keys cached copies: ours and CTranslate2's (its model format follows its version)."""
+def _version(package: str) -> str:
     try:
         from importlib.metadata import version
 
-        ct2 = version("ctranslate2")
-    except Exception:  # noqa: BLE001 - not installed: the transformers copy alone
-        ct2 = "none"
-    return f"{CONVERTER_VERSION}-ct2.{ct2}"
+        return version(package)
+    except Exception:  # noqa: BLE001 - not installed
+        return "none"
+
+
+def converter_version() -> str:
+    """The version that keys cached copies: ours and the engines' (their model formats follow their versions)."""
+    ort = _version("onnxruntime-genai")
+    return f"{CONVERTER_VERSION}-ct2.{_version('ctranslate2')}" + (f"-ort.{ort}" if ort != "none" else "")
 
 
 def sha256_file(path: Path, progress: Callable[[int], None] | None = None) -> str:
@@ -107,13 +112,14 @@ def source_sha256(source: Path, root: Path) -> str:
 
 @dataclass(frozen=True)
 class Converted:
-    """A cached converted model: the transformers copy (`hf`, None when the source directory serves) and `ct2`."""
+    """A cached converted model: the transformers copy (`hf`: the source directory when it serves), `ct2`, `ort`."""
 
     path: Path
     hf: Path
     ct2: Path | None
     built: bool
     seconds: float
+    ort: Path | None = None
 
 
 def entry_problem(entry: Path) -> str | None:
@@ -206,17 +212,34 @@ def _to_ctranslate2(hf_dir: Path, out: Path) -> None:
         )
 
 
+def _to_onnx(hf_dir: Path, out: Path, scratch: Path) -> None:
+    """Export a transformers model directory to ONNX int4 for ONNX Runtime GenAI (its model builder, in a child).
+
+    The builder prints progress of its own and holds the whole float model; a child process keeps both out of ours.
+    """
+    import subprocess
+
+    command = [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(hf_dir), "-o", str(out),
+               "-p", "int4", "-e", "cpu", "-c", str(scratch)]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0 or not (out / "genai_config.json").is_file():
+        lines = [line for line in (done.stderr or done.stdout or "").splitlines() if line.strip()]
+        raise RuntimeError(lines[-1] if lines else f"the ONNX model builder exited with {done.returncode}")
+
+
 def converted(
     source: Path,
     gguf_file: str | None,
     *,
     want_ct2: bool = True,
+    want_ort: bool = False,
     progress: bool | None = None,
     root: Path | None = None,
 ) -> Converted:
     """The cached conversion of a model (a GGUF file in `source`, or the model directory `source`), built once.
 
-    `want_ct2` also converts for CTranslate2 (a failure there leaves `ct2` None and the transformers copy usable).
+    `want_ct2` also converts for CTranslate2 and `want_ort` for ONNX Runtime GenAI (a failure there leaves that copy
+    None, recorded in the manifest, and the transformers copy usable).
     """
     from filelock import FileLock
 
@@ -231,16 +254,26 @@ def converted(
     with FileLock(str(root / f"{key}.lock")):
         problem = entry_problem(entry) if entry.exists() else "not converted yet"
         if problem is None:
-            ct2 = entry / "ct2"
-            if want_ct2 and not (ct2 / "model.bin").is_file() and not (entry / "ct2.failed").is_file():
+            if want_ct2 and not (entry / "ct2" / "model.bin").is_file() and not (entry / "ct2.failed").is_file():
                 problem = "no CTranslate2 copy yet"
+            elif want_ort and not (entry / ORT_CONFIG).is_file() and not (entry / "ort.failed").is_file():
+                problem = "no ONNX copy yet"
             else:
-                hf = entry / "hf" if (entry / "hf").is_dir() else source
-                return Converted(entry, hf, ct2 if ct2.is_dir() else None, False, time.perf_counter() - start)
-        _build(source, gguf_file, entry, root, key, digest, want_ct2, problem, progress)
+                return _entry(entry, source, False, start)
+        want_ct2 = want_ct2 or (entry / "ct2").is_dir()  # a rebuild keeps what the entry had
+        want_ort = want_ort or (entry / "ort").is_dir()
+        _build(source, gguf_file, entry, root, key, digest, (want_ct2, want_ort), problem, progress)
+    return _entry(entry, source, True, start)
+
+
+ORT_CONFIG = "ort/genai_config.json"
+
+
+def _entry(entry: Path, source: Path, built: bool, start: float) -> Converted:
     hf = entry / "hf" if (entry / "hf").is_dir() else source
-    ct2 = entry / "ct2"
-    return Converted(entry, hf, ct2 if ct2.is_dir() else None, True, time.perf_counter() - start)
+    ct2, ort = entry / "ct2", entry / "ort"
+    return Converted(entry, hf, ct2 if ct2.is_dir() else None, built, time.perf_counter() - start,
+                     ort if (entry / ORT_CONFIG).is_file() else None)  # fmt: skip
 
 
 def _build(
@@ -250,12 +283,14 @@ def _build(
     root: Path,
     key: str,
     digest: str,
-    want_ct2: bool,
+    want: tuple[bool, bool],
     problem: str,
     progress: bool | None,
 ) -> None:
     """Convert into a temporary directory, write the manifest, then move it into place whole."""
-    stages = (["de-quantise GGUF"] if gguf_file else []) + (["CTranslate2 int8"] if want_ct2 else []) + ["checksums"]
+    want_ct2, want_ort = want
+    stages = (["de-quantise GGUF"] if gguf_file else []) + (["CTranslate2 int8"] if want_ct2 else [])
+    stages += (["ONNX int4"] if want_ort else []) + ["checksums"]
     show = sys.stderr.isatty() if progress is None else progress
     if show and problem != "not converted yet":
         sys.stderr.write(f"rebuilding the converted model {entry.name}: {problem}\n")
@@ -280,9 +315,20 @@ def _build(
                 failed = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
                 (tmp / "ct2.failed").write_text(failed + "\n")
             bar.done()
+        ort_failed = None
+        if want_ort:
+            bar.step("ONNX int4")
+            try:
+                _to_onnx(hf_dir, tmp / "ort", tmp / "ort-cache")
+            except Exception as exc:  # noqa: BLE001 - an architecture the builder cannot export: another engine serves
+                shutil.rmtree(tmp / "ort", ignore_errors=True)
+                ort_failed = f"{type(exc).__name__}: {' '.join(str(exc).split())[-300:]}"
+                (tmp / "ort.failed").write_text(ort_failed + "\n")
+            shutil.rmtree(tmp / "ort-cache", ignore_errors=True)
+            bar.done()
         bar.step("checksums")
         _manifest(tmp, {"source": str(source / gguf_file if gguf_file else source), "source_sha256": digest,
-                        "converter": converter_version(), "ct2_error": failed})  # fmt: skip
+                        "converter": converter_version(), "ct2_error": failed, "ort_error": ort_failed})  # fmt: skip
         bar.done()
         if entry.exists():
             trash = root / f".trash-{key}-{os.getpid()}"

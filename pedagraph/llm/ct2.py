@@ -121,8 +121,58 @@ class Sampling:
                 "sampling_topp": float(self.top_p) if self.top_p is not None else 1.0}  # fmt: skip
 
 
+class GrammarDecoding:
+    """What both native engines share for constrained replies: the grammar's tokenizer, closing tiers, `close`.
+
+    A subclass has `tokenizer`, `hf_dir`, `eos_ids`, `_grammar_tokenizer`, `_closing` and `next_logprobs(ids)`.
+    """
+
+    def grammar_tokenizer(self) -> Any:
+        """The grammar library's (llguidance) view of the tokenizer (built once; about a second)."""
+        if self._grammar_tokenizer is None:
+            self._grammar_tokenizer = grammar_tokenizer(self.hf_dir / "tokenizer.json", self.tokenizer)
+        return self._grammar_tokenizer
+
+    def closing(self) -> list[Any]:
+        """The token tiers that close a JSON value soonest (`closing_tiers`, built once)."""
+        if self._closing is None:
+            self._closing = closing_tiers(lambda i: self.tokenizer.decode([i], skip_special_tokens=True),
+                                          self.tokenizer.vocab_size())  # fmt: skip
+        return self._closing
+
+    def close(
+        self, matcher: Any, prompt: list[int], out: list[int], max_new: int, sampling: Sampling, rng: Any,
+        deadline: float,
+    ) -> bool:  # fmt: skip
+        """Finish the object soonest within `max_new` (appending to `out`); True when the deadline passed.
+
+        Forced tokens are taken as they come; otherwise a closing quote or bracket, else a separator, else a digit
+        the grammar allows (the lowest id, without a model call); only where none is allowed (an enum's letters, a
+        boolean) does the model choose among the allowed tokens.
+        """
+        tiers = self.closing()
+        while len(out) < max_new and not matcher.is_stopped() and not matcher.is_accepting():
+            if time.monotonic() >= deadline:
+                return True
+            forced = matcher.compute_ff_tokens()[: max_new - len(out)]
+            if forced:
+                matcher.consume_tokens(forced)
+                out.extend(forced)
+                continue
+            candidates = closing_candidates(matcher, tiers)
+            if candidates.size:  # no model call: the shortest closing token (byte-level BPE lists them first)
+                token: int | None = int(candidates.min())
+            else:
+                token = _masked_choice(matcher, self.next_logprobs(prompt + out), sampling, rng)
+            if token is None or token in self.eos_ids:
+                break
+            matcher.consume_token(token)
+            out.append(token)
+        return False
+
+
 @dataclass
-class Ct2Model:
+class Ct2Model(GrammarDecoding):
     """A CTranslate2 generator and its tokenizer, shared by every role that names the model; `lock` serialises."""
 
     ref: Any
@@ -214,19 +264,6 @@ class Ct2Model:
         row = np.asarray(result.logits[0][0], dtype=np.float32)
         return row - _logsumexp(row)
 
-    def grammar_tokenizer(self) -> Any:
-        """The grammar library's (llguidance) view of the tokenizer (built once; about a second)."""
-        if self._grammar_tokenizer is None:
-            self._grammar_tokenizer = grammar_tokenizer(self.hf_dir / "tokenizer.json", self.tokenizer)
-        return self._grammar_tokenizer
-
-    def closing(self) -> list[Any]:
-        """The token tiers that close a JSON value soonest (`closing_tiers`, built once)."""
-        if self._closing is None:
-            self._closing = closing_tiers(lambda i: self.tokenizer.decode([i], skip_special_tokens=True),
-                                          self.tokenizer.vocab_size())  # fmt: skip
-        return self._closing
-
     def constrained(
         self, prompt: list[int], max_new: int, sampling: Sampling, grammar: str, deadline: float, reserve: int = 0
     ) -> tuple[list[int], str]:
@@ -307,36 +344,6 @@ class Ct2Model:
             if late:
                 return out, "timeout"
         return out, "stop" if matcher.is_stopped() or matcher.is_accepting() else "length"
-
-    def close(
-        self, matcher: Any, prompt: list[int], out: list[int], max_new: int, sampling: Sampling, rng: Any,
-        deadline: float,
-    ) -> bool:  # fmt: skip
-        """Finish the object soonest within `max_new` (appending to `out`); True when the deadline passed.
-
-        Forced tokens are taken as they come; otherwise a closing quote or bracket, else a separator, else a digit
-        the grammar allows (the lowest id, without a model call); only where none is allowed (an enum's letters, a
-        boolean) does the model choose among the allowed tokens.
-        """
-        tiers = self.closing()
-        while len(out) < max_new and not matcher.is_stopped() and not matcher.is_accepting():
-            if time.monotonic() >= deadline:
-                return True
-            forced = matcher.compute_ff_tokens()[: max_new - len(out)]
-            if forced:
-                matcher.consume_tokens(forced)
-                out.extend(forced)
-                continue
-            candidates = closing_candidates(matcher, tiers)
-            if candidates.size:  # no model call: the shortest closing token (byte-level BPE lists them first)
-                token: int | None = int(candidates.min())
-            else:
-                token = _masked_choice(matcher, self.next_logprobs(prompt + out), sampling, rng)
-            if token is None or token in self.eos_ids:
-                break
-            matcher.consume_token(token)
-            out.append(token)
-        return False
 
 
 PREFIX_TOKENS = 2048

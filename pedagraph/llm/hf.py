@@ -1,9 +1,10 @@
-"""In-process chat models (`hf:<model dir | repo id | file.gguf>`, the bundled `tiny`): CTranslate2 or transformers.
+"""In-process chat models (`hf:<model dir | repo id | file.gguf>`, the bundled `tiny`) on three engines.
 
 One load per process and model, shared by every role that names it (`load_model`). The engine (`engine` setting):
-`auto` runs CTranslate2 int8 on the CPU (`pedagraph.llm.ct2`, from the copy converted once into the cache by
-`pedagraph.llm.convert`) and transformers otherwise (a GPU, or `engine = "transformers"`; a GGUF file is read from
-the cached de-quantised copy). Both take the model's chat template, sampling settings (greedy unless a temperature
+`auto` runs ONNX Runtime GenAI int4 on the CPU (`pedagraph.llm.ort`: it keeps conversations' caches and reads only
+what is new), else CTranslate2 int8 (`pedagraph.llm.ct2`), both from copies converted once into the cache by
+`pedagraph.llm.convert`, and transformers otherwise (a GPU, or `engine = "transformers"`; a GGUF file is read from
+the cached de-quantised copy). All take the model's chat template, sampling settings (greedy unless a temperature
 > 0 is set), seeds, stop strings, a wall-clock timeout (generation stops at `timeout` seconds and the call fails
 with a timeout error, never retried), token counts, first-token log-probabilities, streaming, and async through
 the executor (LangChain's default). JSON replies (`json_schema` requests, the default here) show the model a
@@ -163,7 +164,8 @@ def loaded_models() -> list[Any]:
         return list(_LOADED.values())
 
 
-ENGINES = ("auto", "ctranslate2", "transformers")
+ENGINES = ("auto", "onnxruntime", "ctranslate2", "transformers")
+_PACKAGES = {"onnxruntime": ("onnxruntime_genai", "onnxruntime-genai"), "ctranslate2": ("ctranslate2", "ctranslate2")}
 
 
 def ctranslate2_available() -> bool:
@@ -171,17 +173,26 @@ def ctranslate2_available() -> bool:
     return importlib.util.find_spec("ctranslate2") is not None
 
 
+def onnxruntime_available() -> bool:
+    """True when the ONNX Runtime GenAI engine is installed."""
+    return importlib.util.find_spec("onnxruntime_genai") is not None
+
+
 def resolve_engine(engine: str | None, device: str | None) -> str:
-    """The engine that runs a model: `auto` is CTranslate2 on the CPU when installed, transformers otherwise."""
+    """The engine that runs a model: `auto` is ONNX Runtime GenAI, else CTranslate2, on the CPU; else transformers."""
     chosen = (engine or "auto").strip().lower()
     if chosen not in ENGINES:
         raise ConfigError(f"unknown engine {engine!r}", hint=f"use one of {', '.join(ENGINES)}")
-    if chosen == "ctranslate2" and not ctranslate2_available():
-        raise ConfigError("engine ctranslate2 is not installed", hint="pip install ctranslate2")
-    if chosen == "ctranslate2" and device not in (None, "cpu"):
-        raise ConfigError(f"engine ctranslate2 runs on the CPU here, not {device}", hint="use engine transformers")
+    if chosen in _PACKAGES:
+        module, package = _PACKAGES[chosen]
+        if importlib.util.find_spec(module) is None:
+            raise ConfigError(f"engine {chosen} is not installed", hint=f"pip install {package}")
+        if device not in (None, "cpu"):
+            raise ConfigError(f"engine {chosen} runs on the CPU here, not {device}", hint="use engine transformers")
     if chosen == "auto":
-        return "ctranslate2" if ctranslate2_available() and device in (None, "cpu") else "transformers"
+        if device not in (None, "cpu"):
+            return "transformers"
+        return "onnxruntime" if onnxruntime_available() else "ctranslate2" if ctranslate2_available() else "transformers"
     return chosen
 
 
@@ -204,29 +215,36 @@ def local_source(ref: ModelRef) -> tuple[Path, str | None]:
 
 
 def load_model(ref: ModelRef, device: str | None = None, engine: str | None = None, threads: int | None = None) -> Any:
-    """Load a model once per process with its engine: a `Ct2Model` (CTranslate2) or a `LoadedModel` (transformers).
+    """Load a model once per process with its engine: an `OrtModel`, a `Ct2Model` or a `LoadedModel` (transformers).
 
-    A GGUF model is converted once into the cache (`pedagraph.llm.convert`); both engines load that copy. A model
-    CTranslate2 cannot convert runs on transformers.
+    A GGUF model is converted once into the cache (`pedagraph.llm.convert`) for every installed engine; each engine
+    loads its copy. A model the chosen engine cannot convert runs on the next one (CTranslate2, then transformers).
     """
     chosen = resolve_engine(engine, device)
     if chosen == "transformers":
         return load_transformers(ref, device)
-    key = (ref.source, ref.gguf_file, "ctranslate2", threads)
     with _LOAD_LOCK:
-        if key in _LOADED:
-            return _LOADED[key]
+        if (ref.source, ref.gguf_file, chosen, threads) in _LOADED:
+            return _LOADED[(ref.source, ref.gguf_file, chosen, threads)]
     from pedagraph.llm.convert import converted
-    from pedagraph.llm.ct2 import load_ct2
 
     source, gguf = local_source(ref)
     with _CONVERT_LOCK:
-        copy = converted(source, gguf, want_ct2=True)
-    if copy.ct2 is None:
+        copy = converted(source, gguf, want_ct2=ctranslate2_available(), want_ort=onnxruntime_available())
+    if chosen == "onnxruntime" and copy.ort is not None:
+        from pedagraph.llm.ort import load_ort
+
+        name, load = "onnxruntime", lambda: load_ort(ref, copy.ort, copy.hf, threads)
+    elif copy.ct2 is not None and ctranslate2_available():
+        from pedagraph.llm.ct2 import load_ct2
+
+        name, load = "ctranslate2", lambda: load_ct2(ref, copy.ct2, copy.hf, threads)
+    else:
         return load_transformers(ref, device)
+    key = (ref.source, ref.gguf_file, name, threads)
     with _LOAD_LOCK:
         if key not in _LOADED:
-            _LOADED[key] = load_ct2(ref, copy.ct2, copy.hf, threads)
+            _LOADED[key] = load()
         return _LOADED[key]
 
 
@@ -248,7 +266,7 @@ def load_transformers(ref: ModelRef, device: str | None = None) -> LoadedModel:
         source, gguf = local_source(ref)
         try:
             with _CONVERT_LOCK:
-                copy = converted(source, gguf, want_ct2=ctranslate2_available())
+                copy = converted(source, gguf, want_ct2=ctranslate2_available(), want_ort=onnxruntime_available())
             target = ModelRef(str(copy.hf), None, True, ref.name)
         except OSError:
             target = ref  # no writable cache: parse the GGUF file on every start, as before
@@ -259,10 +277,14 @@ def load_transformers(ref: ModelRef, device: str | None = None) -> LoadedModel:
 
 
 def _drop_engines() -> None:
-    """Free CTranslate2 generators before the interpreter exits (one stopped early aborts the exit otherwise)."""
+    """Free native engines' generators before the interpreter exits (one stopped early aborts the exit otherwise)."""
     with _LOAD_LOCK:
-        for key in [k for k, v in _LOADED.items() if getattr(v, "engine", "") == "ctranslate2"]:
-            _LOADED.pop(key).generator = None
+        for key in [k for k, v in _LOADED.items() if getattr(v, "engine", "") != "transformers"]:
+            model = _LOADED.pop(key)
+            if model.engine == "ctranslate2":
+                model.generator = None
+            else:
+                model.drop()
 
 
 atexit.register(_drop_engines)
@@ -598,10 +620,10 @@ def _grammar_of(schema_json: str, budget: int) -> tuple[str, int] | None:
 
 
 class TransformersChatModel(BaseChatModel):
-    """A chat model run in this process (a model directory, a hub repo id or a GGUF file): CTranslate2 or transformers.
+    """A chat model run in this process (a model directory, a hub repo id or a GGUF file) on one of three engines.
 
-    `engine` picks the runtime (`auto`: CTranslate2 int8 on the CPU when installed, else transformers); both share
-    the prompt, stop, timeout, usage and structured-output behaviour. JSON replies are decoded under the schema's
+    `engine` picks the runtime (`auto`: ONNX Runtime GenAI int4, else CTranslate2 int8, on the CPU when installed;
+    else transformers); all share the prompt, stop, timeout, usage and structured-output behaviour. JSON replies are decoded under the schema's
     grammar (llguidance) unless `constrained` is off.
     """
 
@@ -774,8 +796,8 @@ class TransformersChatModel(BaseChatModel):
             rows = [torch.log_softmax(step[0].float(), dim=-1).numpy() for step in output.logits]
         return new, rows
 
-    # -- CTranslate2 -------------------------------------------------------------------------------------------
-    def _ct2_generate(self, lm: Any, req: _Request, control: _Control, logprobs: bool) -> Any:
+    # -- ONNX Runtime GenAI and CTranslate2 ------------------------------------------------------------------
+    def _native_generate(self, lm: Any, req: _Request, control: _Control, logprobs: bool) -> Any:
         with lm.lock:
             control.start(self.timeout)
             if req.grammar is not None:
@@ -829,8 +851,8 @@ class TransformersChatModel(BaseChatModel):
         control = _Control(lm.tokenizer, len(req.prompt_ids), req)
         wants_logprobs = bool(kwargs.get("logprobs")) and req.grammar is None
         top = int(kwargs.get("top_logprobs") or 0)
-        if lm.engine == "ctranslate2":
-            new, rows = self._ct2_generate(lm, req, control, wants_logprobs)
+        if lm.engine != "transformers":
+            new, rows = self._native_generate(lm, req, control, wants_logprobs)
         else:
             new, rows = self._transformers_generate(lm, req, control, wants_logprobs, top)
         text, info = self._finish(lm, req, control, new)
@@ -842,7 +864,7 @@ class TransformersChatModel(BaseChatModel):
 
     def _pieces(self, lm: Any, req: _Request, control: _Control, outcome: dict[str, Any]) -> Iterator[str]:
         """Text pieces as they are generated (the new token ids end up in `outcome["new"]`)."""
-        if lm.engine == "ctranslate2":
+        if lm.engine != "transformers":
             new: list[int] = outcome.setdefault("new", [])
             shown = ""
             with lm.lock:

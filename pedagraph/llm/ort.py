@@ -1,0 +1,255 @@
+"""The conversation-reusing CPU engine of in-process models: ONNX Runtime GenAI int4, without torch.
+
+ONNX Runtime GenAI keeps a generator's key-value cache between calls and can rewind it (`rewind_to`), so a prompt
+that extends an earlier one (a dialogue's next turn, a schema's fixed instructions) is read only from where the two
+part. `OrtModel` keeps a few generators (`POOL`), each with the token ids it holds; a call takes the one sharing the
+longest prefix with its prompt, rewinds it there and reads only the rest. Decoding is a step loop here: each step's
+logits come back (`get_logits`), so greedy or seeded sampling, stop checks, first-token log-probabilities and the
+grammar mask of constrained replies (llguidance) all happen between steps. The copy is built once by
+`pedagraph.llm.convert` with ONNX Runtime GenAI's model builder; tokenising is `pedagraph.llm.ct2.ChatTokenizer`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pedagraph.errors import ModelError
+from pedagraph.llm.ct2 import ChatTokenizer, GrammarDecoding, Sampling, _logsumexp, _masked_choice
+
+POOL = 3
+"""Generators kept per model (each holds one conversation's cache; about 250 MB each for the tiny model)."""
+MAX_CONTEXT = 4096
+"""Tokens a generator holds at most (its cache is allocated whole); a model's own shorter context is kept."""
+MIN_REUSE = 16
+"""A shorter shared prefix is not worth rewinding a generator for: a fresh one reads the prompt."""
+
+
+@dataclass
+class _Slot:
+    """A generator and the token ids its cache holds."""
+
+    generator: Any
+    ids: list[int]
+    used: int = 0
+
+
+def _common(a: list[int], b: list[int]) -> int:
+    """Length of the common prefix of two id lists."""
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def _choice(row: Any, sampling: Sampling, rng: Any) -> int:
+    """The greedy or a sampled token of a log-probability row (temperature, then nucleus `top_p`)."""
+    import numpy as np
+
+    if sampling.greedy:
+        return int(np.argmax(row))
+    scaled = row / float(sampling.temperature or 1.0)
+    probs = np.exp(scaled - _logsumexp(scaled))
+    if sampling.top_p is not None and 0 < sampling.top_p < 1:
+        order = np.argsort(-probs)
+        keep = order[: int(np.searchsorted(np.cumsum(probs[order]), sampling.top_p) + 1)]
+        kept = np.zeros_like(probs)
+        kept[keep] = probs[keep]
+        probs = kept
+    return int(rng.choice(len(probs), p=probs / probs.sum()))
+
+
+@dataclass
+class OrtModel(GrammarDecoding):
+    """An ONNX Runtime GenAI model, its generators and tokenizer, shared by every role naming it; `lock` serialises."""
+
+    ref: Any
+    model: Any
+    tokenizer: ChatTokenizer
+    device: str
+    load_seconds: float
+    context_length: int
+    eos_ids: frozenset[int]
+    hf_dir: Path
+    engine: str = "onnxruntime"
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    _grammar_tokenizer: Any = None
+    _closing: Any = None
+    threads: int | None = None
+    _pool: list[_Slot] = field(default_factory=list)
+    _clock: int = 0
+    reused_tokens: int = 0
+    read_tokens: int = 0
+
+    def _generator(self) -> Any:
+        import onnxruntime_genai as og
+
+        params = og.GeneratorParams(self.model)
+        params.set_search_options(max_length=self.context_length, do_sample=False)
+        return og.Generator(self.model, params)
+
+    def _at(self, ids: list[int]) -> _Slot:
+        """A generator whose cache holds exactly `ids` (its last position's logits ready), reusing the longest prefix.
+
+        A generator is rewound only when that discards no more than it keeps, or when all `POOL` are in use: two
+        dialogues that share a system prompt keep a generator each instead of rewinding one another's. The last
+        prompt token is always read again, so the logits belong to this prompt.
+        """
+        if not ids:
+            raise ModelError("empty prompt")
+        best, common = None, 0
+        for slot in self._pool:
+            shared = _common(slot.ids, ids)
+            if shared > common:
+                best, common = slot, shared
+        worth = best is not None and (len(best.ids) - common <= common or len(self._pool) >= POOL)
+        if best is None or common < MIN_REUSE or not worth:
+            if len(self._pool) >= POOL:
+                self._pool.remove(min(self._pool, key=lambda s: s.used))
+            best, common = _Slot(self._generator(), []), 0
+            self._pool.append(best)
+        keep = min(common, len(ids) - 1)
+        if keep < len(best.ids):
+            best.generator.rewind_to(keep)
+        best.generator.append_tokens(ids[keep:])
+        best.ids = list(ids)
+        self._clock += 1
+        best.used = self._clock
+        self.reused_tokens += keep
+        self.read_tokens += len(ids) - keep
+        return best
+
+    @staticmethod
+    def _row(slot: _Slot) -> Any:
+        """The log-probabilities of the token after the slot's ids."""
+        import numpy as np
+
+        row = np.asarray(slot.generator.get_logits(), dtype=np.float32).reshape(-1)
+        return row - _logsumexp(row)
+
+    @staticmethod
+    def _append(slot: _Slot, ids: list[int]) -> None:
+        if ids:
+            slot.generator.append_tokens(ids)
+            slot.ids.extend(ids)
+
+    def _steps(self, prompt: list[int], max_new: int, sampling: Sampling) -> Iterator[tuple[int, Any]]:
+        """(token, log-probability row) per generated step; a token is read into the cache only when asked again."""
+        import numpy as np
+
+        rng = np.random.default_rng(sampling.seed)
+        slot = self._at(prompt)
+        for step in range(max_new):
+            row = self._row(slot)
+            token = _choice(row, sampling, rng)
+            if token in self.eos_ids:
+                return
+            yield token, row
+            if step + 1 < max_new:
+                self._append(slot, [token])
+
+    def tokens(self, prompt: list[int], max_new: int, sampling: Sampling) -> Iterator[int]:
+        """Generated token ids, one by one (closing the iterator stops generation)."""
+        for token, _ in self._steps(prompt, max_new, sampling):
+            yield token
+
+    def logprobs(self, prompt: list[int], max_new: int, sampling: Sampling, stop: Any) -> tuple[list[int], list[Any]]:
+        """Generated ids and each step's log-probability row (numpy), stopping when `stop(ids)` says so."""
+        ids: list[int] = []
+        rows: list[Any] = []
+        for token, row in self._steps(prompt, max_new, sampling):
+            ids.append(token)
+            rows.append(row)
+            if stop(ids):
+                break
+        return ids, rows
+
+    def next_logprobs(self, ids: list[int]) -> Any:
+        """The log-probabilities of the token after `ids` (the row is unmasked)."""
+        return self._row(self._at(ids))
+
+    def constrained(
+        self, prompt: list[int], max_new: int, sampling: Sampling, grammar: str, deadline: float, reserve: int = 0
+    ) -> tuple[list[int], str]:
+        """Token ids that the grammar accepts: each step's logits are masked by the grammar before the choice.
+
+        Tokens the grammar forces are taken without a model step. When only `reserve` tokens of the budget are left,
+        the object is closed soonest (`close`). Returns the ids and why decoding ended ("stop", "length", "timeout").
+        """
+        import llguidance
+        import numpy as np
+
+        matcher = llguidance.LLMatcher(self.grammar_tokenizer(), grammar)
+        if matcher.is_error():
+            raise ModelError(f"the structured-output grammar was refused: {matcher.get_error()[:300]}")
+        rng = np.random.default_rng(sampling.seed)
+        out: list[int] = []
+        pending: list[int] = []
+        free = max(max_new - reserve, 1)
+        slot = self._at(prompt)
+        while len(out) < free:
+            if matcher.is_stopped():
+                return out, "stop"
+            if time.monotonic() >= deadline:
+                return out, "timeout"
+            forced = matcher.compute_ff_tokens()[: max_new - len(out)]
+            if forced:
+                matcher.consume_tokens(forced)
+                out.extend(forced)
+                pending.extend(forced)
+                continue
+            self._append(slot, pending)
+            pending = []
+            token = _masked_choice(matcher, self._row(slot), sampling, rng)
+            if token is None or token in self.eos_ids:
+                break
+            matcher.consume_token(token)
+            out.append(token)
+            pending.append(token)
+        if not matcher.is_stopped() and not matcher.is_accepting():
+            if self.close(matcher, prompt, out, max_new, sampling, rng, deadline):
+                return out, "timeout"
+        return out, "stop" if matcher.is_stopped() or matcher.is_accepting() else "length"
+
+    def drop(self) -> None:
+        """Free the generators and the model (before the interpreter exits)."""
+        self._pool.clear()
+        self.model = None
+
+
+def load_ort(ref: Any, model_dir: Path, hf_dir: Path, threads: int | None) -> OrtModel:
+    """Load a converted model with ONNX Runtime GenAI (int4 on the CPU) and its tokenizer."""
+    start = time.perf_counter()
+    try:
+        import onnxruntime_genai as og
+
+        config = og.Config(str(model_dir))
+        overlay: dict[str, Any] = {"search": {"past_present_share_buffer": True}}
+        if threads:
+            overlay["model"] = {"decoder": {"session_options": {"intra_op_num_threads": int(threads),
+                                                                "inter_op_num_threads": 1}}}  # fmt: skip
+        config.overlay(json.dumps(overlay))
+        model = og.Model(config)
+        genai = json.loads((model_dir / "genai_config.json").read_text())
+    except Exception as exc:  # noqa: BLE001 - the runtime raises plain RuntimeErrors
+        raise ModelError(f"cannot load the ONNX copy {model_dir}: {' '.join(str(exc).split())[:300]}") from None
+    tokenizer = ChatTokenizer(hf_dir)
+    if not tokenizer.chat_template:
+        raise ModelError(f"model {ref.name} has no chat template (a base model?)", hint="use an instruction model")
+    eos = {i for i in (tokenizer.eos_token_id,) if i is not None}
+    gen_path = hf_dir / "generation_config.json"
+    generation = json.loads(gen_path.read_text()) if gen_path.is_file() else {}
+    for value in (generation.get("eos_token_id"), genai.get("model", {}).get("eos_token_id")):
+        if isinstance(value, int):
+            eos.add(value)
+        elif isinstance(value, list):
+            eos.update(v for v in value if isinstance(v, int))
+    context = min(int(genai.get("model", {}).get("context_length") or 2048), MAX_CONTEXT)
+    return OrtModel(ref, model, tokenizer, "cpu", time.perf_counter() - start, context, frozenset(eos), hf_dir,
+                    threads=threads)  # fmt: skip
