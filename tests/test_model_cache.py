@@ -125,3 +125,49 @@ def test_cache_root_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.delenv("PEDAGRAPH_MODEL_CACHE")
     monkeypatch.setenv("PEDAGRAPH_HOME", str(tmp_path / "home"))
     assert convert.cache_root() == tmp_path / "home" / "models"
+
+
+def test_the_onnx_copy_is_built_beside_the_others_and_a_failure_keeps_them(fake, monkeypatch):
+    src, root, runs = fake
+    built = []
+
+    def to_onnx(hf_dir, out, scratch):
+        built.append(out)
+        out.mkdir(parents=True)
+        (out / "genai_config.json").write_text("{}")
+        (out / "model.onnx").write_bytes(b"o" * 300)
+
+    monkeypatch.setattr(convert, "_to_onnx", to_onnx)
+    copy = convert.converted(src, "m.Q4.gguf", root=root, want_ort=True)
+    assert copy.ort is not None and (copy.ort / "model.onnx").is_file() and copy.ct2 is not None
+    manifest = json.loads((copy.path / convert.MANIFEST).read_text())
+    assert "ort/model.onnx" in manifest["files"] and manifest["ort_error"] is None
+    again = convert.converted(src, "m.Q4.gguf", root=root, want_ort=True)
+    assert not again.built and len(built) == 1 and runs == {"hf": 1, "ct2": 1}
+
+    other = tmp = root.parent / "src2"
+    tmp.mkdir()
+    (other / "n.Q4.gguf").write_bytes(b"GGUF" + b"y" * 4096)
+
+    def broken(hf_dir, out, scratch):
+        raise RuntimeError("NotImplementedError: The FancyForCausalLM model is not currently supported.")
+
+    monkeypatch.setattr(convert, "_to_onnx", broken)
+    copy = convert.converted(other, "n.Q4.gguf", root=root, want_ort=True)
+    assert copy.ort is None and copy.ct2 is not None and (copy.hf / "model.safetensors").is_file()
+    assert "FancyForCausalLM" in json.loads((copy.path / convert.MANIFEST).read_text())["ort_error"]
+    assert not convert.converted(other, "n.Q4.gguf", root=root, want_ort=True).built  # not retried on every start
+
+
+def test_an_entry_without_the_onnx_copy_gets_it_and_keeps_the_others(fake, monkeypatch):
+    src, root, runs = fake
+    first = convert.converted(src, "m.Q4.gguf", root=root)
+    assert first.ort is None
+
+    def to_onnx(hf_dir, out, scratch):
+        out.mkdir(parents=True)
+        (out / "genai_config.json").write_text("{}")
+
+    monkeypatch.setattr(convert, "_to_onnx", to_onnx)
+    second = convert.converted(src, "m.Q4.gguf", root=root, want_ort=True)
+    assert second.built and second.ort is not None and second.ct2 is not None

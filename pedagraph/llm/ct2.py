@@ -209,6 +209,12 @@ class Ct2Model(GrammarDecoding):
             self._prefixes[key] = cut
         return self.tokenizer.tokens(ids[cut:]), {"static_prompt": self.tokenizer.tokens(ids[:cut])}
 
+    def forget(self) -> None:
+        """Drop every cached prompt state (the next call reads its whole prompt)."""
+        if self.model_dir is not None:
+            self.generator = _generator(self.model_dir, self.threads)
+        self._prefixes.clear()
+
     def tokens(self, prompt: list[int], max_new: int, sampling: Sampling) -> Iterator[int]:
         """Generated token ids, one by one (closing the iterator stops generation at the next step)."""
         import ctranslate2

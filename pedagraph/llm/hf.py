@@ -192,7 +192,9 @@ def resolve_engine(engine: str | None, device: str | None) -> str:
     if chosen == "auto":
         if device not in (None, "cpu"):
             return "transformers"
-        return "onnxruntime" if onnxruntime_available() else "ctranslate2" if ctranslate2_available() else "transformers"
+        if onnxruntime_available():
+            return "onnxruntime"
+        return "ctranslate2" if ctranslate2_available() else "transformers"
     return chosen
 
 
@@ -623,8 +625,8 @@ class TransformersChatModel(BaseChatModel):
     """A chat model run in this process (a model directory, a hub repo id or a GGUF file) on one of three engines.
 
     `engine` picks the runtime (`auto`: ONNX Runtime GenAI int4, else CTranslate2 int8, on the CPU when installed;
-    else transformers); all share the prompt, stop, timeout, usage and structured-output behaviour. JSON replies are decoded under the schema's
-    grammar (llguidance) unless `constrained` is off.
+    else transformers); all share the prompt, stop, timeout, usage and structured-output behaviour. JSON replies
+    are decoded under the schema's grammar (llguidance) unless `constrained` is off.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)

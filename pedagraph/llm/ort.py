@@ -217,6 +217,10 @@ class OrtModel(GrammarDecoding):
                 return out, "timeout"
         return out, "stop" if matcher.is_stopped() or matcher.is_accepting() else "length"
 
+    def forget(self) -> None:
+        """Drop every generator and its cache (the next call reads its whole prompt)."""
+        self._pool.clear()
+
     def drop(self) -> None:
         """Free the generators and the model (before the interpreter exits)."""
         self._pool.clear()
