@@ -81,9 +81,9 @@ def test_a_dialogue_reads_only_its_new_turn_and_two_dialogues_keep_their_own_gen
     model._at(a + [7, 8, 9])
     assert model.read_tokens - read == 3  # only the new turn
     model._at(b + [9])
-    assert model.read_tokens - read == 3 + 1
+    assert model.read_tokens - read == 3 + 2  # one new token: the last two are read (see READ_AT_LEAST)
     model._at(b + [9])
-    assert model.read_tokens - read == 3 + 1 + 1  # the same prompt again: its last token is read for its logits
+    assert model.read_tokens - read == 3 + 2 + 2  # the same prompt again
 
 
 def test_the_pool_is_bounded_and_the_least_recent_generator_goes():

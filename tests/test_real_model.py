@@ -190,12 +190,13 @@ def test_first_token_log_probabilities_for_the_tom_teacher():
     assert sum(math.exp(t["logprob"]) for t in first["top_logprobs"]) <= 1.0 + 1e-4
 
 
-def test_the_transformers_engine_behaves_the_same_on_the_converted_copy():
-    """`engine=transformers` (torch, logits processors): the same prompt, stops, usage and constrained JSON."""
+@pytest.mark.parametrize("engine", ["ctranslate2", "transformers"])
+def test_the_other_engines_behave_the_same_on_the_converted_copy(engine):
+    """`engine=ctranslate2` and `engine=transformers`: the same prompt, stops, usage and constrained JSON."""
     from pedagraph.methods.tutor.gate import LeakCheck
 
-    fast, torch_model = tiny(max_tokens=8), tiny(max_tokens=8, engine="transformers")
-    assert fast.inner.loaded().engine == "ctranslate2" and torch_model.inner.loaded().engine == "transformers"
+    fast, torch_model = tiny(max_tokens=8), tiny(max_tokens=8, engine=engine)
+    assert fast.inner.loaded().engine == "onnxruntime" and torch_model.inner.loaded().engine == engine
     chat = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
             {"role": "assistant", "content": "Hello!"}, {"role": "user", "content": "Colour? é ß 数"}]  # fmt: skip
     ours, theirs = fast.inner.loaded().tokenizer, torch_model.inner.loaded().tokenizer
@@ -210,6 +211,29 @@ def test_the_transformers_engine_behaves_the_same_on_the_converted_copy():
     with track_usage() as usage:
         verdict = torch_model.with_structured_output(LeakCheck).invoke("Does 'the answer is 10' reveal 10?")
     assert isinstance(verdict, LeakCheck) and usage.totals()["calls"] == 1
+
+
+def test_a_prompt_reads_the_same_whatever_the_engine_cached_before():
+    """ONNX Runtime GenAI reuses cached conversations: a prompt's logits and greedy reply never depend on them."""
+    import random
+
+    from pedagraph.llm.ct2 import Sampling
+
+    lm = tiny().inner.loaded()
+    ids = lm.tokenizer.encode(" ".join(f"Step {i}: add {i} apples to the basket." for i in range(60)))
+    rng = random.Random(7)
+    for _ in range(4):
+        cut = rng.randrange(40, len(ids) - 10)
+        lm.forget()
+        cold_row = lm.next_logprobs(ids[:cut])
+        cold = list(lm.tokens(ids[:cut], 12, Sampling()))
+        for _ in range(3):  # other prompts first: a prefix, a longer one, a stranger sharing only the start
+            other = rng.choice([ids[: cut - rng.randrange(1, 30)], ids[: cut + rng.randrange(1, 10)],
+                                ids[:20] + [rng.randrange(100, 5000) for _ in range(30)]])  # fmt: skip
+            list(lm.tokens(other, rng.randrange(1, 8), Sampling()))
+        assert (lm.next_logprobs(ids[:cut]) == cold_row).all()
+        assert list(lm.tokens(ids[:cut], 12, Sampling())) == cold
+    assert lm.reused_tokens > 0
 
 
 def test_context_overflow_is_a_clear_error_without_retries():

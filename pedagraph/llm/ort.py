@@ -29,6 +29,9 @@ MAX_CONTEXT = 4096
 MIN_REUSE = 16
 """A shorter shared prefix is not worth rewinding a generator for: a fresh one reads the prompt."""
 
+READ_AT_LEAST = 2
+"""Prompt tokens always read: a read of two or more gives exactly a cold read's logits; a one-token step does not."""
+
 
 @dataclass
 class _Slot:
@@ -98,8 +101,9 @@ class OrtModel(GrammarDecoding):
         """A generator whose cache holds exactly `ids` (its last position's logits ready), reusing the longest prefix.
 
         A generator is rewound only when that discards no more than it keeps, or when all `POOL` are in use: two
-        dialogues that share a system prompt keep a generator each instead of rewinding one another's. The last
-        prompt token is always read again, so the logits belong to this prompt.
+        dialogues that share a system prompt keep a generator each instead of rewinding one another's. At least the
+        last `READ_AT_LEAST` prompt tokens are read, so the logits belong to this prompt and are the ones a cold
+        read gives (the runtime's one-token step differs slightly from its many-token read).
         """
         if not ids:
             raise ModelError("empty prompt")
@@ -114,7 +118,7 @@ class OrtModel(GrammarDecoding):
                 self._pool.remove(min(self._pool, key=lambda s: s.used))
             best, common = _Slot(self._generator(), []), 0
             self._pool.append(best)
-        keep = min(common, len(ids) - 1)
+        keep = min(common, max(len(ids) - READ_AT_LEAST, 0))
         if keep < len(best.ids):
             best.generator.rewind_to(keep)
         best.generator.append_tokens(ids[keep:])
