@@ -1,12 +1,13 @@
 """Benchmark the bundled tiny model (SmolLM2-135M-Instruct, Q4_1 GGUF) per engine, against bare transformers.
 
 Measures, in one run (ratios are what count: the CPU may be shared):
-  1. cold start, each in a fresh process: importing the provider and loading the model with CTranslate2 (the
-     default engine) from the converted cache, and with transformers (from the cached safetensors copy, and from
-     the GGUF file as before the cache); the first run converts once and says so;
-  2. the same greedy prompt through `get_model("student", model="tiny")` on each engine (invoke and stream) and a
-     bare transformers `model.generate` on the same weights with the same thread count, calls interleaved:
-     seconds per call, tokens/s, time to first token, and the ratios to bare transformers;
+  1. cold start, each in a fresh process: importing the provider and loading the model with ONNX Runtime GenAI
+     (the default engine) and CTranslate2 from the converted cache, and with transformers (from the cached
+     safetensors copy, and from the GGUF file as before the cache); the first run converts once and says so;
+  2. the same greedy prompt through `get_model("student", model="tiny")` on each engine (invoke, invoke with the
+     engine's prompt caches dropped first, and stream) and a bare transformers `model.generate` on the same weights
+     with the same thread count, calls interleaved: seconds per call, tokens/s, time to first token, decode tokens/s
+     (after the first token), and the ratios to bare transformers;
   3. `--structured N`: N calls per schema the graphs use (diagnosis, plan move, leak check, copilot choice, CIDDP
      scores, coach scores, ...) through `pedagraph.structured.ask`, each on another bundled problem: how many were
      valid at once, repaired, or failed (grammar-constrained decoding makes them valid by construction);
@@ -16,7 +17,7 @@ Measures, in one run (ratios are what count: the CPU may be shared):
      (e.g. main, with its own venv) and by this tree, one after the other: wall time, errors and the ratio.
 
 Usage: python evals/bench_tiny_model.py [--n 5] [--max-tokens 64] [--threads 1] [--structured 20 [--tight]]
-       [--tutoring 20] [--compare-tutoring /path/to/main] [--engines ctranslate2 transformers] [--out DIR]
+       [--tutoring 20] [--compare-tutoring /path/to/main] [--engines onnxruntime ctranslate2 transformers] [--out DIR]
 """
 
 from __future__ import annotations
@@ -168,16 +169,23 @@ def bench_calls(n: int, max_tokens: int, threads: int, engines: list[str]) -> No
             rows.setdefault(f"{engine}_ttft", []).append(first if first is not None else float("nan"))
     torch.set_num_threads(default_threads)
     bare_rate = tokens["bare"] / median(rows["bare_s"])
+    bare_decode = (tokens["bare"] - 1) / max(median(rows["bare_s"]) - median(rows["bare_ttft"]), 1e-9)
     print(f"\n{threads} thread(s), greedy, prompt {ids.shape[1]} tokens, up to {max_tokens} new tokens, n={n}")
     print("  (invoke and stream repeat the prompt, so an engine reads again only what it has not cached; 'cold' drops")
-    print("   the engine's cached prompt states before the call, as for a prompt it has never seen)")
-    print(f"  {'path':<30} {'median s':>9} {'tokens':>7} {'tok/s':>7} {'TTFT ms':>8} {'x bare tok/s':>13}")
+    print("   the engine's cached prompt states before the call, as for a prompt it has never seen. tok/s counts the")
+    print("   whole call; decode tok/s the tokens after the first over the time after the first, from the medians)")
+    head = f"  {'path':<32} {'median s':>9} {'tokens':>7} {'tok/s':>7} {'TTFT ms':>8} {'decode tok/s':>13}"
+    print(head + f" {'x bare tok/s':>13} {'x bare decode':>14}")
 
     def line(name: str, key: str, count: int, ttft_key: str | None) -> None:
         seconds = median(rows[key])
-        ttft = f"{median(rows[ttft_key]) * 1000:8.0f}" if ttft_key else f"{'-':>8}"
+        first = median(rows[ttft_key]) if ttft_key else None
         rate = count / seconds
-        print(f"  {name:<30} {seconds:9.3f} {count:7d} {rate:7.2f} {ttft} {rate / bare_rate:12.2f}x")
+        decode = (count - 1) / max(seconds - first, 1e-9) if first is not None else None
+        cells = f"{first * 1000:8.0f}" if first is not None else f"{'-':>8}"
+        cells += f" {decode:13.2f}" if decode is not None else f" {'-':>13}"
+        ratio = f" {decode / bare_decode:13.2f}x" if decode is not None else f" {'-':>14}"
+        print(f"  {name:<32} {seconds:9.3f} {count:7d} {rate:7.2f} {cells} {rate / bare_rate:12.2f}x{ratio}")
 
     line("bare transformers generate", "bare_s", tokens["bare"], "bare_ttft")
     for engine in models:
