@@ -28,7 +28,7 @@ from typing import Any
 
 from pedagraph.errors import ModelError
 
-CONVERTER_VERSION = "1"
+CONVERTER_VERSION = "2"
 """Bump when the conversion's output changes: every cached copy is rebuilt under a new key."""
 CACHE_ENV = "PEDAGRAPH_MODEL_CACHE"
 MANIFEST = "manifest.json"
@@ -216,11 +216,14 @@ def _to_onnx(hf_dir: Path, out: Path, scratch: Path) -> None:
     """Export a transformers model directory to ONNX int4 for ONNX Runtime GenAI (its model builder, in a child).
 
     The builder prints progress of its own and holds the whole float model; a child process keeps both out of ours.
+    `prune_lm_head` computes the vocabulary logits of a read's last position only (not of every prompt token): 20%
+    faster first reads, and no logits buffer of prompt length x vocabulary.
     """
     import subprocess
 
     command = [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(hf_dir), "-o", str(out),
-               "-p", "int4", "-e", "cpu", "-c", str(scratch)]  # fmt: skip
+               "-p", "int4", "-e", "cpu", "-c", str(scratch),
+               "--extra_options", "prune_lm_head=true"]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0 or not (out / "genai_config.json").is_file():
         lines = [line for line in (done.stderr or done.stdout or "").splitlines() if line.strip()]

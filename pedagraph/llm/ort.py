@@ -22,10 +22,9 @@ from typing import Any
 from pedagraph.errors import ModelError
 from pedagraph.llm.ct2 import ChatTokenizer, GrammarDecoding, Sampling, _logsumexp, _masked_choice
 
-POOL = 3
-"""Generators kept per model (each holds one conversation's cache; about 250 MB each for the tiny model)."""
-MAX_CONTEXT = 4096
-"""Tokens a generator holds at most (its cache is allocated whole); a model's own shorter context is kept."""
+POOL = 8
+"""Generators kept per model, each holding one conversation's cache (it grows with use: about 46 KB a token, so
+about 50 MB for a 1,000-token conversation of the tiny model)."""
 MIN_REUSE = 16
 """A shorter shared prefix is not worth rewinding a generator for: a fresh one reads the prompt."""
 
@@ -238,7 +237,8 @@ def load_ort(ref: Any, model_dir: Path, hf_dir: Path, threads: int | None) -> Or
         import onnxruntime_genai as og
 
         config = og.Config(str(model_dir))
-        overlay: dict[str, Any] = {"search": {"past_present_share_buffer": True}}
+        # a cache that grows with the conversation, not one allocated for the whole context per generator
+        overlay: dict[str, Any] = {"search": {"past_present_share_buffer": False}}
         if threads:
             overlay["model"] = {"decoder": {"session_options": {"intra_op_num_threads": int(threads),
                                                                 "inter_op_num_threads": 1}}}  # fmt: skip
@@ -258,6 +258,6 @@ def load_ort(ref: Any, model_dir: Path, hf_dir: Path, threads: int | None) -> Or
             eos.add(value)
         elif isinstance(value, list):
             eos.update(v for v in value if isinstance(v, int))
-    context = min(int(genai.get("model", {}).get("context_length") or 2048), MAX_CONTEXT)
+    context = int(genai.get("model", {}).get("context_length") or 2048)
     return OrtModel(ref, model, tokenizer, "cpu", time.perf_counter() - start, context, frozenset(eos), hf_dir,
                     threads=threads)  # fmt: skip
