@@ -18,13 +18,15 @@ class FakeGenerator:
     As in the runtime, logits exist only for the last token read: a rewind leaves none until tokens are appended.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, capacity: int = 10**9) -> None:
         self.held: list[int] = []
         self.fresh = False
+        self.capacity = capacity
 
     def append_tokens(self, ids):
         assert len(ids) > 0
         self.held.extend(int(i) for i in ids)
+        assert len(self.held) <= self.capacity, "past the generator's max_length"
         self.fresh = True
 
     def rewind_to(self, n):
@@ -39,8 +41,8 @@ class FakeGenerator:
         return row
 
 
-def fake_model(eos: int = VOCAB - 1) -> ort.OrtModel:
-    model = ort.OrtModel(None, None, None, "cpu", 0.0, 4096, frozenset({eos}), None)
+def fake_model(eos: int = VOCAB - 1, context: int = 4096) -> ort.OrtModel:
+    model = ort.OrtModel(None, None, None, "cpu", 0.0, context, frozenset({eos}), None)
     model._generator = FakeGenerator  # type: ignore[method-assign]
     return model
 
@@ -49,25 +51,29 @@ prompts = st.lists(st.integers(0, VOCAB - 2), min_size=1, max_size=40)
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(prompts, st.integers(0, 6)), min_size=1, max_size=12))
-def test_every_call_sees_exactly_its_prompt_whatever_came_before(calls):
-    """Any sequence of prompts and generations: the generator used holds exactly the prompt (so logits are its)."""
-    model = fake_model()
-    for prompt, new in calls:
-        slot = model._at(prompt)
-        assert slot.generator.held == slot.ids == prompt
-        assert len(model._pool) <= ort.POOL
-        out = list(model.tokens(prompt, new, Sampling()))
-        expected = []
-        last = prompt[-1]
-        for _ in range(new):
-            last = (last + 1) % VOCAB
-            if last == VOCAB - 1:
-                break
-            expected.append(last)
-        assert out == expected
-        holder = next(s for s in model._pool if s.ids[: len(prompt)] == prompt)
-        assert holder.generator.held == holder.ids  # what was generated is cached too (but the last token)
+@given(st.lists(st.tuples(prompts, st.integers(0, 6)), min_size=1, max_size=12), st.sampled_from([48, 4096]))
+def test_every_call_sees_exactly_its_prompt_whatever_came_before(calls, context):
+    """Any prompts and generations: the generator used holds exactly the prompt, never more than its capacity."""
+    model = fake_model(context=context)
+    saved, ort.HEADROOM = ort.HEADROOM, 3  # small, so that generators run out of room and are replaced
+    try:
+        for prompt, new in calls:
+            slot = model._at(prompt)
+            assert slot.generator.held == slot.ids == prompt
+            assert len(model._pool) <= ort.POOL
+            out = list(model.tokens(prompt, new, Sampling()))
+            expected = []
+            last = prompt[-1]
+            for _ in range(new):
+                last = (last + 1) % VOCAB
+                if last == VOCAB - 1:
+                    break
+                expected.append(last)
+            assert out == expected
+            holder = next(s for s in model._pool if s.ids[: len(prompt)] == prompt)
+            assert holder.generator.held == holder.ids  # what was generated is cached too (but the last token)
+    finally:
+        ort.HEADROOM = saved
 
 
 def test_a_dialogue_reads_only_its_new_turn_and_two_dialogues_keep_their_own_generators():

@@ -22,9 +22,10 @@ from typing import Any
 from pedagraph.errors import ModelError
 from pedagraph.llm.ct2 import ChatTokenizer, GrammarDecoding, Sampling, _logsumexp, _masked_choice
 
-POOL = 8
-"""Generators kept per model, each holding one conversation's cache (it grows with use: about 46 KB a token, so
-about 50 MB for a 1,000-token conversation of the tiny model)."""
+POOL = 6
+"""Generators kept per model, each holding one conversation's cache."""
+HEADROOM = 1536
+"""Tokens a new generator's cache holds beyond its first call (the next turns of its conversation)."""
 MIN_REUSE = 16
 """A shorter shared prefix is not worth rewinding a generator for: a fresh one reads the prompt."""
 
@@ -38,6 +39,7 @@ class _Slot:
 
     generator: Any
     ids: list[int]
+    capacity: int
     used: int = 0
 
 
@@ -89,15 +91,19 @@ class OrtModel(GrammarDecoding):
     reused_tokens: int = 0
     read_tokens: int = 0
 
-    def _generator(self) -> Any:
+    def _generator(self, capacity: int) -> Any:
         import onnxruntime_genai as og
 
         params = og.GeneratorParams(self.model)
-        params.set_search_options(max_length=self.context_length, do_sample=False)
+        params.set_search_options(max_length=capacity, do_sample=False)
         return og.Generator(self.model, params)
 
-    def _at(self, ids: list[int]) -> _Slot:
+    def _at(self, ids: list[int], room: int = 1) -> _Slot:
         """A generator whose cache holds exactly `ids` (its last position's logits ready), reusing the longest prefix.
+
+        The generator's cache is allocated whole when it is made (`capacity` tokens: the first call's prompt and
+        `room`, plus `HEADROOM` for the conversation's next turns): growing it step by step costs about 8% in
+        decoding speed. A generator without room for this call is not reused.
 
         A generator is rewound only when that discards no more than it keeps, or when all `POOL` are in use: two
         dialogues that share a system prompt keep a generator each instead of rewinding one another's. At least the
@@ -106,8 +112,11 @@ class OrtModel(GrammarDecoding):
         """
         if not ids:
             raise ModelError("empty prompt")
+        need = len(ids) + room
         best, common = None, 0
         for slot in self._pool:
+            if slot.capacity < need:
+                continue
             shared = _common(slot.ids, ids)
             if shared > common:
                 best, common = slot, shared
@@ -115,7 +124,8 @@ class OrtModel(GrammarDecoding):
         if best is None or common < MIN_REUSE or not worth:
             if len(self._pool) >= POOL:
                 self._pool.remove(min(self._pool, key=lambda s: s.used))
-            best, common = _Slot(self._generator(), []), 0
+            capacity = min(self.context_length, need + HEADROOM)
+            best, common = _Slot(self._generator(capacity), [], capacity), 0
             self._pool.append(best)
         keep = min(common, max(len(ids) - READ_AT_LEAST, 0))
         if keep < len(best.ids):
@@ -147,7 +157,7 @@ class OrtModel(GrammarDecoding):
         import numpy as np
 
         rng = np.random.default_rng(sampling.seed)
-        slot = self._at(prompt)
+        slot = self._at(prompt, max_new)
         for step in range(max_new):
             row = self._row(slot)
             token = _choice(row, sampling, rng)
@@ -195,7 +205,7 @@ class OrtModel(GrammarDecoding):
         out: list[int] = []
         pending: list[int] = []
         free = max(max_new - reserve, 1)
-        slot = self._at(prompt)
+        slot = self._at(prompt, max_new)
         while len(out) < free:
             if matcher.is_stopped():
                 return out, "stop"
@@ -237,8 +247,8 @@ def load_ort(ref: Any, model_dir: Path, hf_dir: Path, threads: int | None) -> Or
         import onnxruntime_genai as og
 
         config = og.Config(str(model_dir))
-        # a cache that grows with the conversation, not one allocated for the whole context per generator
-        overlay: dict[str, Any] = {"search": {"past_present_share_buffer": False}}
+        # each generator's cache is allocated whole for its capacity (see `OrtModel._at`)
+        overlay: dict[str, Any] = {"search": {"past_present_share_buffer": True}}
         if threads:
             overlay["model"] = {"decoder": {"session_options": {"intra_op_num_threads": int(threads),
                                                                 "inter_op_num_threads": 1}}}  # fmt: skip
