@@ -293,6 +293,16 @@ def compare_tutoring(baseline: Path, out: Path) -> None:
     """`pedagraph eval tutoring --limit 2 --model student=tiny` by the baseline checkout and by this tree."""
     here = Path(__file__).resolve().parents[1]
     print(f"\n`pedagraph eval tutoring --limit 2 --model student=tiny`: {baseline} versus {here}")
+    data_dir = here.parent / "shared" / "data"  # the datasets' local copy beside the repository, else the sample
+    if not data_dir.is_dir():  # a bare clone: both checkouts read this tree's bundled sample (the same first rows)
+        import shutil
+
+        from pedagraph.datasets.samples import sample_path
+
+        data_dir = out / "data"
+        (data_dir / "mathdial").mkdir(parents=True, exist_ok=True)
+        shutil.copy(sample_path("mathdial/test.jsonl"), data_dir / "mathdial" / "test.jsonl")
+        print(f"  (no ../shared/data: both read the bundled sample of mathdial/test.jsonl, copied to {data_dir})")
     walls = {}
     for name, root in (("baseline", baseline), ("this tree", here)):
         exe = root / ".venv" / "bin" / "pedagraph"
@@ -303,9 +313,8 @@ def compare_tutoring(baseline: Path, out: Path) -> None:
             from pedagraph.llm.convert import cache_root
 
             env["PEDAGRAPH_MODEL_CACHE"] = str(cache_root())
-        shared = here.parent / "shared" / "data"
-        if "PEDAGRAPH_DATA_DIR" not in env and shared.is_dir():
-            env["PEDAGRAPH_DATA_DIR"] = str(shared)  # the datasets' local copy beside the repository
+        if "PEDAGRAPH_DATA_DIR" not in env:
+            env["PEDAGRAPH_DATA_DIR"] = str(data_dir)
         start, load = time.perf_counter(), os.getloadavg()[0]
         proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=str(root))
         walls[name] = time.perf_counter() - start

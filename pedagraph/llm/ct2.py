@@ -163,7 +163,7 @@ class GrammarDecoding:
             if candidates.size:  # no model call: the shortest closing token (byte-level BPE lists them first)
                 token: int | None = int(candidates.min())
             else:
-                token = _masked_choice(matcher, self.next_logprobs(prompt + out), sampling, rng)
+                token = masked_choice(matcher, self.next_logprobs(prompt + out), sampling, rng)
             if token is None or token in self.eos_ids:
                 break
             matcher.consume_token(token)
@@ -256,7 +256,7 @@ class Ct2Model(GrammarDecoding):
         rows = []
         for logits in result.logits[0][: len(ids)] if result.logits else []:
             row = np.asarray(logits, dtype=np.float32)
-            rows.append(row - _logsumexp(row))
+            rows.append(row - logsumexp(row))
         return ids, rows
 
     def next_logprobs(self, ids: list[int]) -> Any:
@@ -268,7 +268,7 @@ class Ct2Model(GrammarDecoding):
             [start], max_length=1, return_logits_vocab=True, include_prompt_in_result=False, sampling_topk=1, **static
         )[0]
         row = np.asarray(result.logits[0][0], dtype=np.float32)
-        return row - _logsumexp(row)
+        return row - logsumexp(row)
 
     def constrained(
         self, prompt: list[int], max_new: int, sampling: Sampling, grammar: str, deadline: float, reserve: int = 0
@@ -337,10 +337,10 @@ class Ct2Model(GrammarDecoding):
             steps = result.logits[0] if result.logits else []
             if len(steps) > len(taken):  # the logits of the step the grammar refused (or the early end)
                 row = np.asarray(steps[len(taken)], dtype=np.float32)
-                row = row - _logsumexp(row)
+                row = row - logsumexp(row)
             else:
                 row = self.next_logprobs(prompt + out)
-            token = _masked_choice(matcher, row, sampling, rng)
+            token = masked_choice(matcher, row, sampling, rng)
             if token is None or token in self.eos_ids:
                 break
             matcher.consume_token(token)
@@ -364,7 +364,7 @@ def reusable(ids: list[int], end_ids: frozenset[int]) -> int:
     return cut if MIN_PREFIX <= cut < len(ids) else 0
 
 
-def _masked_choice(matcher: Any, row: Any, sampling: Sampling, rng: Any) -> int | None:
+def masked_choice(matcher: Any, row: Any, sampling: Sampling, rng: Any) -> int | None:
     """The best (greedy) or a sampled token among those the grammar allows next, from a log-probability row."""
     import numpy as np
 
@@ -377,11 +377,12 @@ def _masked_choice(matcher: Any, row: Any, sampling: Sampling, rng: Any) -> int 
     if sampling.greedy:
         return int(np.argmax(masked))
     scaled = masked / float(sampling.temperature or 1.0)
-    probs = np.exp(scaled - _logsumexp(scaled[np.isfinite(scaled)]))
+    probs = np.exp(scaled - logsumexp(scaled[np.isfinite(scaled)]))
     return int(rng.choice(len(probs), p=probs / probs.sum()))
 
 
-def _logsumexp(row: Any) -> Any:
+def logsumexp(row: Any) -> Any:
+    """log(sum(exp(row))), computed stably."""
     import numpy as np
 
     top = np.max(row)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pedagraph.errors import ModelError
-from pedagraph.llm.ct2 import ChatTokenizer, GrammarDecoding, Sampling, _logsumexp, _masked_choice
+from pedagraph.llm.ct2 import ChatTokenizer, GrammarDecoding, Sampling, logsumexp, masked_choice
 
 POOL = 6
 """Generators kept per model, each holding one conversation's cache."""
@@ -59,7 +59,7 @@ def _choice(row: Any, sampling: Sampling, rng: Any) -> int:
     if sampling.greedy:
         return int(np.argmax(row))
     scaled = row / float(sampling.temperature or 1.0)
-    probs = np.exp(scaled - _logsumexp(scaled))
+    probs = np.exp(scaled - logsumexp(scaled))
     if sampling.top_p is not None and 0 < sampling.top_p < 1:
         order = np.argsort(-probs)
         keep = order[: int(np.searchsorted(np.cumsum(probs[order]), sampling.top_p) + 1)]
@@ -144,7 +144,7 @@ class OrtModel(GrammarDecoding):
         import numpy as np
 
         row = np.asarray(slot.generator.get_logits(), dtype=np.float32).reshape(-1)
-        return row - _logsumexp(row)
+        return row - logsumexp(row)
 
     @staticmethod
     def _append(slot: _Slot, ids: list[int]) -> None:
@@ -219,7 +219,7 @@ class OrtModel(GrammarDecoding):
                 continue
             self._append(slot, pending)
             pending = []
-            token = _masked_choice(matcher, self._row(slot), sampling, rng)
+            token = masked_choice(matcher, self._row(slot), sampling, rng)
             if token is None or token in self.eos_ids:
                 break
             matcher.consume_token(token)
