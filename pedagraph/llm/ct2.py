@@ -591,21 +591,32 @@ def load_ct2(ref: Any, model_dir: Path, hf_dir: Path, threads: int | None) -> Ct
         generator = _generator(model_dir, threads)
     except (RuntimeError, ValueError, OSError) as exc:
         raise ModelError(f"cannot load the CTranslate2 copy {model_dir}: {' '.join(str(exc).split())[:300]}") from None
+    config_path = hf_dir / "config.json"
+    config = json.loads(config_path.read_text()) if config_path.is_file() else {}
+    tokenizer, eos = chat_tokenizer(ref, hf_dir, config.get("eos_token_id"))
+    context = int(config.get("max_position_embeddings") or 0) or 2048
+    return Ct2Model(ref, generator, tokenizer, "cpu", time.perf_counter() - start, context, eos, hf_dir,
+                    model_dir=model_dir, threads=threads)  # fmt: skip
+
+
+def chat_tokenizer(ref: Any, hf_dir: Path, *more_eos: Any) -> tuple[ChatTokenizer, frozenset[int]]:
+    """A converted model's tokenizer (it must have a chat template) and its end-of-turn ids.
+
+    The ids are the tokenizer's end token, `generation_config.json`'s and `more_eos` (ids or lists of ids, each
+    engine's own config names them).
+    """
     tokenizer = ChatTokenizer(hf_dir)
     if not tokenizer.chat_template:
         raise ModelError(f"model {ref.name} has no chat template (a base model?)", hint="use an instruction model")
     eos = {i for i in (tokenizer.eos_token_id,) if i is not None}
-    config_path, gen_path = hf_dir / "config.json", hf_dir / "generation_config.json"
-    config = json.loads(config_path.read_text()) if config_path.is_file() else {}
+    gen_path = hf_dir / "generation_config.json"
     generation = json.loads(gen_path.read_text()) if gen_path.is_file() else {}
-    for value in (generation.get("eos_token_id"), config.get("eos_token_id")):
+    for value in (generation.get("eos_token_id"), *more_eos):
         if isinstance(value, int):
             eos.add(value)
         elif isinstance(value, list):
             eos.update(v for v in value if isinstance(v, int))
-    context = int(config.get("max_position_embeddings") or 0) or 2048
-    return Ct2Model(ref, generator, tokenizer, "cpu", time.perf_counter() - start, context, frozenset(eos), hf_dir,
-                    model_dir=model_dir, threads=threads)  # fmt: skip
+    return tokenizer, frozenset(eos)
 
 
 def _generator(model_dir: Path, threads: int | None) -> Any:

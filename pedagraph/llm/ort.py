@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pedagraph.errors import ModelError
-from pedagraph.llm.ct2 import ChatTokenizer, GrammarDecoding, Sampling, logsumexp, masked_choice
+from pedagraph.llm.ct2 import ChatTokenizer, GrammarDecoding, Sampling, chat_tokenizer, logsumexp, masked_choice
 
 POOL = 6
 """Generators kept per model, each holding one conversation's cache."""
@@ -257,17 +257,7 @@ def load_ort(ref: Any, model_dir: Path, hf_dir: Path, threads: int | None) -> Or
         genai = json.loads((model_dir / "genai_config.json").read_text())
     except Exception as exc:  # noqa: BLE001 - the runtime raises plain RuntimeErrors
         raise ModelError(f"cannot load the ONNX copy {model_dir}: {' '.join(str(exc).split())[:300]}") from None
-    tokenizer = ChatTokenizer(hf_dir)
-    if not tokenizer.chat_template:
-        raise ModelError(f"model {ref.name} has no chat template (a base model?)", hint="use an instruction model")
-    eos = {i for i in (tokenizer.eos_token_id,) if i is not None}
-    gen_path = hf_dir / "generation_config.json"
-    generation = json.loads(gen_path.read_text()) if gen_path.is_file() else {}
-    for value in (generation.get("eos_token_id"), genai.get("model", {}).get("eos_token_id")):
-        if isinstance(value, int):
-            eos.add(value)
-        elif isinstance(value, list):
-            eos.update(v for v in value if isinstance(v, int))
+    tokenizer, eos = chat_tokenizer(ref, hf_dir, genai.get("model", {}).get("eos_token_id"))
     context = int(genai.get("model", {}).get("context_length") or 2048)
-    return OrtModel(ref, model, tokenizer, "cpu", time.perf_counter() - start, context, frozenset(eos), hf_dir,
+    return OrtModel(ref, model, tokenizer, "cpu", time.perf_counter() - start, context, eos, hf_dir,
                     threads=threads)  # fmt: skip
