@@ -59,7 +59,7 @@ class ModelSettings(BaseModel):
     )
     engine: Literal["auto", "onnxruntime", "ctranslate2", "transformers"] = Field(
         "auto",
-        description="Engine of in-process hf:/tiny models: auto (ONNX Runtime GenAI int4, else CTranslate2 int8, "
+        description="Engine of in-process hf:/tiny models: auto (ONNX Runtime GenAI int8, else CTranslate2 int8, "
         "on the CPU when installed), onnxruntime, ctranslate2 or transformers.",
     )
 

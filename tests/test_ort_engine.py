@@ -15,23 +15,29 @@ VOCAB = 12
 class FakeGenerator:
     """Holds the token ids a real generator's cache would; its logits favour (last token + 1) mod VOCAB.
 
-    As in the runtime, logits exist only for the last token read: a rewind leaves none until tokens are appended.
+    As in the runtime, logits exist only for the last token read: a rewind leaves none until tokens are appended;
+    and a position is cached as a cold read would cache it (`exact`) only if it was read in a piece of two or more
+    tokens after exact positions: the real runtime's one-token step computes slightly different keys and values.
     """
 
     def __init__(self, capacity: int = 10**9) -> None:
         self.held: list[int] = []
+        self.exact: list[bool] = []
         self.fresh = False
         self.capacity = capacity
 
     def append_tokens(self, ids):
         assert len(ids) > 0
+        alike = (len(ids) >= 2 or not self.held) and all(self.exact)
         self.held.extend(int(i) for i in ids)
+        self.exact.extend([alike] * len(ids))
         assert len(self.held) <= self.capacity, "past the generator's max_length"
         self.fresh = True
 
     def rewind_to(self, n):
         assert 0 <= n <= len(self.held)
         del self.held[n:]
+        del self.exact[n:]
         self.fresh = False
 
     def get_logits(self):
@@ -51,15 +57,23 @@ prompts = st.lists(st.integers(0, VOCAB - 2), min_size=1, max_size=40)
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(prompts, st.integers(0, 6)), min_size=1, max_size=12), st.sampled_from([48, 4096]))
+@given(
+    st.lists(st.tuples(prompts, st.integers(0, 6), st.booleans()), min_size=1, max_size=12),
+    st.sampled_from([48, 4096]),
+)
 def test_every_call_sees_exactly_its_prompt_whatever_came_before(calls, context):
-    """Any prompts and generations: the generator used holds exactly the prompt, never more than its capacity."""
+    """Any prompts and generations, dialogues among them: the generator used holds exactly the prompt, as a cold read
+    would have cached it, never more than its capacity."""
     model = fake_model(context=context)
     saved, ort.HEADROOM = ort.HEADROOM, 3  # small, so that generators run out of room and are replaced
+    last_prompt, last_out = [], []
     try:
-        for prompt, new in calls:
+        for tail, new, goes_on in calls:
+            # a dialogue's next turn: the last prompt, the reply generated to it, then new words
+            prompt = (last_prompt + last_out + tail)[-40:] if goes_on else tail
             slot = model._at(prompt)
             assert slot.generator.held == slot.ids == prompt
+            assert all(slot.generator.exact), "reused what one-token steps cached: not what a cold read gives"
             assert len(model._pool) <= ort.POOL
             out = list(model.tokens(prompt, new, Sampling()))
             expected = []
@@ -70,6 +84,7 @@ def test_every_call_sees_exactly_its_prompt_whatever_came_before(calls, context)
                     break
                 expected.append(last)
             assert out == expected
+            last_prompt, last_out = prompt, out
             holder = next(s for s in model._pool if s.ids[: len(prompt)] == prompt)
             assert holder.generator.held == holder.ids  # what was generated is cached too (but the last token)
     finally:

@@ -234,6 +234,16 @@ def test_a_prompt_reads_the_same_whatever_the_engine_cached_before():
         assert (lm.next_logprobs(ids[:cut]) == cold_row).all()
         assert list(lm.tokens(ids[:cut], 12, Sampling())) == cold
     assert lm.reused_tokens > 0
+    # a dialogue's next turn holds the reply generated to the last one (cached by one-token steps): read again
+    turn = ids[:90]
+    lm.forget()
+    reply = list(lm.tokens(turn, 10, Sampling()))
+    follow = turn + reply + ids[90:100]
+    lm.forget()
+    cold_row = lm.next_logprobs(follow)
+    lm.forget()
+    list(lm.tokens(turn, 10, Sampling()))
+    assert (lm.next_logprobs(follow) == cold_row).all()
 
 
 def test_context_overflow_is_a_clear_error_without_retries():

@@ -179,6 +179,20 @@ def build_backend(role: str, spec: ModelSettings) -> BaseChatModel:
         raise ConfigError(f"role {role!r}: cannot use model {spec.model!r}: {exc}") from None
 
 
+def _tiny_threads(spec: ModelSettings) -> int:
+    """The tiny model's default threads: ONNX Runtime GenAI's measured count (at most the cores), else one.
+
+    torch and CTranslate2 on two threads were no faster for a 135M model and far slower on a busy machine.
+    """
+    from pedagraph.llm.hf import resolve_engine
+
+    if resolve_engine(spec.engine, spec.device) == "onnxruntime":
+        from pedagraph.llm.ort import TINY_THREADS
+
+        return max(1, min(TINY_THREADS, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1))
+    return 1
+
+
 def _transformers_backend(role: str, spec: ModelSettings, provider: str, name: str) -> BaseChatModel:
     """An in-process transformers model: `hf:<dir | repo id | file.gguf>`, or `tiny` (the bundled GGUF)."""
     from pedagraph.llm.hf import TransformersChatModel
@@ -191,7 +205,7 @@ def _transformers_backend(role: str, spec: ModelSettings, provider: str, name: s
             raise ConfigError(f"role {role!r}: `tiny` names {TINY_MODEL_NAME} only, not {name!r}", hint="use tiny")
         ref = str(tiny_gguf())
         if threads is None and not any(os.environ.get(v) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")):
-            threads = 1  # measured: as fast as 2 threads for a 135M model, and leaves a core to the rest
+            threads = _tiny_threads(spec)
     elif not name:
         raise ConfigError(f"role {role!r}: hf: needs a model", hint="hf:/path/to/model-dir, hf:org/repo, hf:x.gguf")
     else:

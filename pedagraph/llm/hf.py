@@ -1,7 +1,7 @@
 """In-process chat models (`hf:<model dir | repo id | file.gguf>`, the bundled `tiny`) on three engines.
 
 One load per process and model, shared by every role that names it (`load_model`). The engine (`engine` setting):
-`auto` runs ONNX Runtime GenAI int4 on the CPU (`pedagraph.llm.ort`: it keeps conversations' caches and reads only
+`auto` runs ONNX Runtime GenAI int8 on the CPU (`pedagraph.llm.ort`: it keeps conversations' caches and reads only
 what is new), else CTranslate2 int8 (`pedagraph.llm.ct2`), both from copies converted once into the cache by
 `pedagraph.llm.convert`, and transformers otherwise (a GPU, or `engine = "transformers"`; a GGUF file is read from
 the cached de-quantised copy). All take the model's chat template, sampling settings (greedy unless a temperature
@@ -624,7 +624,7 @@ def _grammar_of(schema_json: str, budget: int) -> tuple[str, int] | None:
 class TransformersChatModel(BaseChatModel):
     """A chat model run in this process (a model directory, a hub repo id or a GGUF file) on one of three engines.
 
-    `engine` picks the runtime (`auto`: ONNX Runtime GenAI int4, else CTranslate2 int8, on the CPU when installed;
+    `engine` picks the runtime (`auto`: ONNX Runtime GenAI int8, else CTranslate2 int8, on the CPU when installed;
     else transformers); all share the prompt, stop, timeout, usage and structured-output behaviour. JSON replies
     are decoded under the schema's grammar (llguidance) unless `constrained` is off.
     """
