@@ -109,10 +109,15 @@ def test_a_dialogue_reads_only_its_new_turn_and_two_dialogues_keep_their_own_gen
 
 def test_the_pool_is_bounded_and_the_least_recent_generator_goes():
     model = fake_model()
+    made = []
+    model._generator = lambda capacity: made.append(capacity) or FakeGenerator(capacity)  # type: ignore[method-assign]
     for start in range(ort.POOL + 2):
         model._at([start] * 30)
     assert len(model._pool) == ort.POOL
     assert sorted(s.ids[0] for s in model._pool) == list(range(2, ort.POOL + 2))
+    assert len(made) == ort.POOL  # the least recent generator was emptied and kept: its cache had room
+    model._at([1] * (30 + ort.HEADROOM))
+    assert len(made) == ort.POOL + 1 and len(model._pool) == ort.POOL  # no room in the oldest: a new one replaced it
 
 
 def test_sampling_is_seeded_and_nucleus_keeps_the_top_token():
