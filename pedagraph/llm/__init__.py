@@ -186,7 +186,11 @@ def _tiny_threads(spec: ModelSettings) -> int:
     """
     from pedagraph.llm.hf import resolve_engine
 
-    if resolve_engine(spec.engine, spec.device) == "onnxruntime":
+    try:
+        engine = resolve_engine(spec.engine, spec.device)
+    except ConfigError:
+        return 1  # the engine cannot run here: loading the model says why
+    if engine == "onnxruntime":
         from pedagraph.llm.ort import TINY_THREADS
 
         return max(1, min(TINY_THREADS, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1))
