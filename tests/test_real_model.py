@@ -178,6 +178,32 @@ def test_every_graph_schema_is_valid_by_construction_and_closes_within_a_tight_b
             assert set(data) == set(schema.model_json_schema()["properties"])  # every field present, none invented
 
 
+def test_a_number_the_grammar_allows_is_one_the_schema_s_type_holds():
+    """JSON numbers have no length limit and a float holds none past 1.8e308: the grammar bounds numbers."""
+    import llguidance
+
+    from pedagraph.llm import ct2
+    from pedagraph.methods.tutor.decompose import Decomposition
+
+    lm = tiny().inner.loaded()
+    grammar, _ = ct2.json_grammar(Decomposition.model_json_schema())
+
+    def written(number: str) -> bool:
+        step = {"question": "q", "hint": "h", "expression": "e", "result": "NUMBER", "skills": []}
+        text = json.dumps({"steps": [step]}, separators=(",", ":")).replace('"NUMBER"', number)
+        matcher = llguidance.LLMatcher(lm.grammar_tokenizer(), grammar)
+        taken = all(matcher.consume_token(t) for t in lm.tokenizer.encode(text))
+        if taken and matcher.is_accepting():
+            Decomposition.model_validate_json(text)  # what the grammar lets through, the schema's type holds
+            return True
+        return False
+
+    for number in ("12.5", "-3", "0.001", "999999999999999", "0"):
+        assert written(number), number
+    for number in ("1" + "0" * 400, "-1" + "0" * 400, "1" + "0" * 20, "1e300", "-2e308"):
+        assert not written(number), number
+
+
 def test_first_token_log_probabilities_for_the_tom_teacher():
     model = tiny(max_tokens=4)
     reply = model.invoke([HumanMessage(content="Is 7 a prime number? Answer yes or no.")], logprobs=True,

@@ -403,6 +403,8 @@ STRING_LIMIT = 240
 """Characters a free string may take under constrained decoding when its schema sets no `maxLength` (at most)."""
 ARRAY_LIMIT = 12
 """Items an array may take under constrained decoding when its schema sets no `maxItems` (at most)."""
+NUMBER_LIMIT = 10**15
+"""Bound of a number the grammar lets a model write where its schema sets none: exact as a float and an int64."""
 CHARS_PER_TOKEN = 3.0
 """Characters per token assumed when the bounds are fitted to a budget (English text runs ~4 with this tokenizer)."""
 LIMIT_STEPS: tuple[tuple[int, int], ...] = (
@@ -413,7 +415,7 @@ LIMIT_STEPS: tuple[tuple[int, int], ...] = (
 
 
 def decoding_schema(node: Any, string_limit: int = STRING_LIMIT, array_limit: int = ARRAY_LIMIT) -> Any:
-    """The schema the grammar enforces: every property present and no others, free strings and lists bounded.
+    """The schema the grammar enforces: every property present and no others; free strings, lists and numbers bounded.
 
     Validation still uses the caller's schema; this only keeps a small model from skipping a decision, inventing
     keys, or writing until its token budget ends inside a string. A schema's own tighter limits are kept.
@@ -437,6 +439,12 @@ def decoding_schema(node: Any, string_limit: int = STRING_LIMIT, array_limit: in
     if "array" in kinds:
         least = int(node.get("minItems", 0))
         out["maxItems"] = min(int(node.get("maxItems", array_limit)), max(array_limit, least))
+    if {"number", "integer"} & set(kinds) and "enum" not in node and "const" not in node:
+        # JSON allows numbers of any length; a float holds none past 1.8e308 (a 400-digit integer was written)
+        if "minimum" not in node and "exclusiveMinimum" not in node:
+            out["minimum"] = -NUMBER_LIMIT
+        if "maximum" not in node and "exclusiveMaximum" not in node:
+            out["maximum"] = NUMBER_LIMIT
     return out
 
 
