@@ -28,7 +28,6 @@ import ast
 import math
 import operator
 import re
-import threading
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -702,11 +701,6 @@ _ARITHMETIC_OPS: dict[type, Callable[[float, float], float]] = {
 }
 
 
-_AST_LOCK = threading.Lock()
-"""`ast.parse` is not thread-safe on this CPython 3.11 (gh-106905: "SystemError: AST constructor recursion depth
-mismatch" when two threads parse at once, as suite items in worker threads do): one parse at a time."""
-
-
 def evaluate_arithmetic(source: str) -> float | None:
     """The value of plain + - * / arithmetic on numbers (unary minus and parentheses too), else None."""
 
@@ -720,8 +714,7 @@ def evaluate_arithmetic(source: str) -> float | None:
         raise ValueError("not plain arithmetic")
 
     try:
-        with _AST_LOCK:
-            tree = ast.parse(source.strip(), mode="eval")
+        tree = ast.parse(source.strip(), mode="eval")  # one parse at a time: pedagraph._ast_lock
         result = value(tree.body)
     except (SyntaxError, ValueError, ZeroDivisionError, OverflowError, RecursionError):
         return None
