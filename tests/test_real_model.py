@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
@@ -202,6 +204,22 @@ def test_a_number_the_grammar_allows_is_one_the_schema_s_type_holds():
         assert written(number), number
     for number in ("1" + "0" * 400, "-1" + "0" * 400, "1" + "0" * 20, "1e300", "-2e308"):
         assert not written(number), number
+
+    # generated: integers of any length and JSON numbers with fractions and exponents, in and out of the bound
+    digits = st.text("0123456789", min_size=1, max_size=40).map(lambda d: d.lstrip("0") or "0")
+    numbers = st.builds(lambda sign, whole, frac, exp: sign + whole + frac + exp, st.sampled_from(["", "-"]), digits,
+                        st.sampled_from(["", ".5", ".25"]), st.sampled_from(["", "e2", "E-3", "e+400"]))  # fmt: skip
+
+    @settings(max_examples=80, deadline=None)
+    @given(numbers)
+    def any_number(number: str) -> None:
+        fits = abs(float(number)) <= ct2.NUMBER_LIMIT  # a float that JSON overflows is inf: out of bounds
+        if not fits:
+            assert not written(number), number  # what no bound admits is never written
+        elif "e" not in number.lower() and float(number) != 0:
+            assert written(number), number  # plain numbers within the bound are (exponents, "-0" may be refused)
+
+    any_number()
 
 
 def test_first_token_log_probabilities_for_the_tom_teacher():
