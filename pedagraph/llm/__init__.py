@@ -193,7 +193,8 @@ def _tiny_threads(spec: ModelSettings) -> int:
     if engine == "onnxruntime":
         from pedagraph.llm.ort import TINY_THREADS
 
-        return max(1, min(TINY_THREADS, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1))
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        return max(1, min(TINY_THREADS, cores))
     return 1
 
 
