@@ -100,6 +100,38 @@ def _tight_structured_budgets(request, monkeypatch):
     yield
 
 
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """After real-model tests: each in-process engine's model load, time to first token and decode rate."""
+    import sys
+
+    if "pedagraph.llm.usage" not in sys.modules:
+        return
+    from pedagraph.llm.hf import loaded_models
+    from pedagraph.llm.usage import engine_speeds
+
+    speeds = engine_speeds()
+    if not speeds:
+        return
+    loads: dict[str, list[float]] = {}
+    for model in loaded_models():
+        loads.setdefault(model.engine, []).append(model.load_seconds)
+    base = speeds.get("transformers")
+    base_rate = base.decode_tokens_per_second if base else None
+    terminalreporter.section("in-process engines (this run)")
+    terminalreporter.write_line("engine        model load  calls  tokens in/out    first token (median)  "
+                                "decode after the first token")  # fmt: skip
+    for name, speed in sorted(speeds.items()):
+        load = ", ".join(f"{s:.2f} s" for s in loads.get(name, [])) or "-"
+        ttft = speed.median_first_token_seconds
+        rate = speed.decode_tokens_per_second
+        ratio = f" (x{rate / base_rate:.2f} transformers)" if rate and base_rate and name != "transformers" else ""
+        terminalreporter.write_line(
+            f"{name:<13} {load:<11} {speed.calls:>5}  {speed.input_tokens:>7}/{speed.output_tokens:<7}  "
+            f"{'-' if ttft is None else f'{ttft * 1000:.0f} ms':<21} "
+            f"{'-' if rate is None else f'{rate:.1f} tok/s'}{ratio}"
+        )
+
+
 @pytest.fixture
 def home(tmp_path):
     """The PEDAGRAPH_HOME of this test."""

@@ -287,3 +287,41 @@ def test_a_learner_turn_that_began_with_a_blank_line_is_asked_again_without_that
     model = Model()
     assert student_reply(model, []) == "It is 4."
     assert model.calls == [TURN_STOPS, TURN_STOPS[1:]] and "\n\n" not in TURN_STOPS[1:]
+
+
+# -- speed counters ------------------------------------------------------------------------------------------------
+
+_CALL = st.tuples(
+    st.integers(0, 2000),  # prompt tokens
+    st.integers(0, 300),  # new tokens
+    st.one_of(st.none(), st.floats(0.001, 5)),  # first token (None: a constrained call, not timed by step)
+    st.floats(0, 20),  # from the first to the last token
+)
+
+
+@given(st.lists(_CALL, max_size=12))
+def test_engine_speed_counts_every_call_and_times_only_the_timed_ones(calls):
+    import statistics
+
+    from pedagraph.llm.usage import engine_speeds, record_engine_call, reset_engine_speeds
+
+    reset_engine_speeds()
+    for n_in, n_out, first, span in calls:
+        last = None if first is None else first + span
+        record_engine_call("e", n_in, n_out, (last or 0) + 0.5, first, last)
+    speed = engine_speeds().get("e")
+    reset_engine_speeds()
+    if not calls:
+        assert speed is None
+        return
+    timed = [c for c in calls if c[2] is not None]
+    decoding = [c for c in timed if c[1] > 1 and c[2] + c[3] > c[2]]
+    assert (speed.calls, speed.input_tokens, speed.output_tokens) == (
+        len(calls), sum(c[0] for c in calls), sum(c[1] for c in calls))  # fmt: skip
+    assert speed.median_first_token_seconds == (statistics.median(c[2] for c in timed) if timed else None)
+    assert speed.decode_tokens == sum(c[1] - 1 for c in decoding)
+    if speed.decode_tokens and speed.decode_seconds > 0:
+        seconds = sum((c[2] + c[3]) - c[2] for c in decoding)
+        assert speed.decode_tokens_per_second == pytest.approx(speed.decode_tokens / seconds)
+    else:
+        assert speed.decode_tokens_per_second is None

@@ -31,6 +31,7 @@ from pedagraph.learner import DEFAULT_BKT, get_learner_store
 from pedagraph.llm import get_model, track_usage
 from pedagraph.llm.hf import loaded_models
 from pedagraph.llm.tiny import TINY_INSTALL, find_tiny_gguf
+from pedagraph.llm.usage import EngineSpeed, engine_speeds
 from pedagraph.problems import get_problem
 from pedagraph.reveal import RevealGate
 
@@ -64,9 +65,12 @@ def _loaded_once():
 def test_invoke_counts_tokens_and_stream_agrees_with_invoke():
     model = tiny()
     lm = model.inner.loaded()
+    before = engine_speeds().get(lm.engine, EngineSpeed())
     with track_usage() as usage:
+        start = time.perf_counter()
         reply = model.invoke(PROMPT)
         streamed = list(model.stream(PROMPT))
+        elapsed = time.perf_counter() - start
     text = "".join(c.content for c in streamed)
     assert isinstance(reply.content, str) and reply.content.strip()
     assert text == reply.content  # greedy: the same tokens, whether streamed or not
@@ -83,6 +87,13 @@ def test_invoke_counts_tokens_and_stream_agrees_with_invoke():
     row = usage.to_dict()["per_role_model"][0]
     assert (row["role"], row["model"], row["calls"], row["errors"], row["retries"]) == ("student", "tiny", 2, 0, 0)
     assert row["input_tokens"] == 2 * n_prompt and row["output_tokens"] == 2 * meta["output_tokens"]
+    # the engine's speed counters (the tier's closing table): both calls, timed token by token
+    after = engine_speeds()[lm.engine]
+    assert after.calls - before.calls == 2 and after.output_tokens - before.output_tokens == 2 * meta["output_tokens"]
+    firsts = after.first_token_seconds[len(before.first_token_seconds) :]
+    assert len(firsts) == 2 and all(0 < t < elapsed for t in firsts)
+    assert after.decode_tokens - before.decode_tokens == 2 * (meta["output_tokens"] - 1)
+    assert 0 < after.decode_seconds - before.decode_seconds < elapsed
 
 
 def test_stop_strings_cut_invoke_and_stream():
@@ -252,6 +263,7 @@ def test_the_other_engines_behave_the_same_on_the_converted_copy(engine):
     assert b.content.strip() and 0 < b.usage_metadata["output_tokens"] <= 8
     streamed = "".join(c.content for c in torch_model.stream(PROMPT))
     assert streamed == b.content
+    assert engine_speeds()[engine].first_token_seconds  # timed too: the tier's table sets the engines side by side
     with track_usage() as usage:
         verdict = torch_model.with_structured_output(LeakCheck).invoke("Does 'the answer is 10' reveal 10?")
     assert isinstance(verdict, LeakCheck) and usage.totals()["calls"] == 1

@@ -42,6 +42,7 @@ from pydantic import ConfigDict, PrivateAttr
 from pedagraph.errors import ConfigError, ModelError
 from pedagraph.llm.ct2 import Sampling
 from pedagraph.llm.managed import as_chunk
+from pedagraph.llm.usage import record_engine_call
 from pedagraph.prompts import render
 
 DEFAULT_MAX_NEW_TOKENS = 512
@@ -531,10 +532,14 @@ class _Control:
         self.cancel = threading.Event()
         self.reason: str | None = None
         self.tail_tokens = max((len(s) for s in self.stops), default=0) + 2
+        self.started: float | None = None
+        self.first_token: float | None = None  # monotonic times of the first and the latest new token
+        self.last_token: float | None = None
 
     def start(self, timeout: float) -> None:
         """Start the wall clock: generation stops `timeout` seconds from now."""
-        self.deadline = time.monotonic() + timeout
+        self.started = time.monotonic()
+        self.deadline = self.started + timeout
 
     def _decode(self, ids: Any) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=True)
@@ -547,6 +552,9 @@ class _Control:
 
     def check(self, new: Any) -> bool:
         """True when generation must stop after the new token ids `new` (and why, in `reason`)."""
+        if len(new):
+            self.last_token = time.monotonic()
+            self.first_token = self.first_token or self.last_token
         if self.cancel.is_set():
             self.reason = self.reason or "cancelled"
             return True
@@ -838,6 +846,9 @@ class TransformersChatModel(BaseChatModel):
         else:
             reason = control.reason or "stop"
         n_in = len(req.prompt_ids)
+        if control.started is not None:
+            since = [None if t is None else t - control.started for t in (control.first_token, control.last_token)]
+            record_engine_call(lm.engine, n_in, n_out, time.monotonic() - control.started, *since)
         usage = {"input_tokens": n_in, "output_tokens": n_out, "total_tokens": n_in + n_out}
         return text, {"usage": usage, "finish_reason": reason}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -213,3 +214,67 @@ def track_usage(tracker: UsageTracker | None = None) -> Iterator[UsageTracker]:
         yield tracker
     finally:
         _ACTIVE.reset(token)
+
+
+@dataclass
+class EngineSpeed:
+    """How fast one in-process engine ran in this process: calls, tokens, time to first token, decode rate."""
+
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    seconds: float = 0.0
+    first_token_seconds: list[float] = field(default_factory=list)
+    """Per call whose steps were timed (not grammar-constrained calls, which return their tokens at once)."""
+    decode_tokens: int = 0
+    """Tokens after the first, in calls whose steps were timed."""
+    decode_seconds: float = 0.0
+
+    @property
+    def decode_tokens_per_second(self) -> float | None:
+        """Tokens per second after each call's first token (None before a timed call made two)."""
+        return self.decode_tokens / self.decode_seconds if self.decode_tokens and self.decode_seconds > 0 else None
+
+    @property
+    def median_first_token_seconds(self) -> float | None:
+        """The median time from the start of a call to its first token."""
+        return statistics.median(self.first_token_seconds) if self.first_token_seconds else None
+
+
+_SPEED: dict[str, EngineSpeed] = {}
+_SPEED_LOCK = threading.Lock()
+
+
+def record_engine_call(
+    engine: str,
+    input_tokens: int,
+    output_tokens: int,
+    seconds: float,
+    first_token: float | None,
+    last_token: float | None,
+) -> None:
+    """Count one in-process generation: `first_token`/`last_token` are seconds from its start (None if not timed)."""
+    with _SPEED_LOCK:
+        speed = _SPEED.setdefault(engine, EngineSpeed())
+        speed.calls += 1
+        speed.input_tokens += input_tokens
+        speed.output_tokens += output_tokens
+        speed.seconds += seconds
+        if first_token is not None:
+            speed.first_token_seconds.append(first_token)
+            if last_token is not None and output_tokens > 1 and last_token > first_token:
+                speed.decode_tokens += output_tokens - 1
+                speed.decode_seconds += last_token - first_token
+
+
+def engine_speeds() -> dict[str, EngineSpeed]:
+    """A copy of the speed counters of every in-process engine used in this process, by engine name."""
+    with _SPEED_LOCK:
+        return {name: EngineSpeed(s.calls, s.input_tokens, s.output_tokens, s.seconds, list(s.first_token_seconds),
+                                  s.decode_tokens, s.decode_seconds) for name, s in _SPEED.items()}  # fmt: skip
+
+
+def reset_engine_speeds() -> None:
+    """Forget the engines' speed counters."""
+    with _SPEED_LOCK:
+        _SPEED.clear()
