@@ -90,9 +90,39 @@ def test_the_key_follows_the_source_checksum_and_the_converter_version(fake, mon
     monkeypatch.setattr(convert, "CONVERTER_VERSION", "999")
     b = convert.converted(src, "m.Q4.gguf", root=root).path
     assert a != b and "-c999-" in b.name and runs["hf"] == 2
+    assert not a.exists()  # superseded (see below)
     (src / "m.Q4.gguf").write_bytes(b"GGUF" + b"y" * 4096)
     c = convert.converted(src, "m.Q4.gguf", root=root).path
     assert c not in (a, b) and runs["hf"] == 3
+
+
+@pytest.mark.parametrize("name", ["m.Q4.gguf", "m[Q4]*?.gguf"])
+def test_a_new_converter_version_removes_the_older_copies_of_that_source_only(fake, monkeypatch, capsys, name):
+    """An upgrade leaves one copy per model: older converter versions' copies of the same file go, others stay."""
+    from filelock import FileLock
+
+    src, root, _ = fake
+    (src / name).write_bytes(b"GGUF" + b"x" * 4096)
+    (src / "m.Q4b.gguf").write_bytes(b"GGUF" + b"other")  # another model
+    (src / "m.Q4-other.gguf").write_bytes(b"GGUF" + b"x" * 4096)  # the same bytes under another name
+    old = [convert.converted(src, name, root=root).path]
+    others = [convert.converted(src, n, root=root).path for n in ("m.Q4b.gguf", "m.Q4-other.gguf")]
+    monkeypatch.setattr(convert, "CONVERTER_VERSION", "998")
+    old.append(convert.converted(src, name, root=root).path)  # dropped the first
+    assert not old[0].exists()
+    held = convert.converted(src, "m.Q4b.gguf", root=root).path  # superseded others[0] too
+    monkeypatch.setattr(convert, "CONVERTER_VERSION", "999")
+    with FileLock(str(root / f"{held.name}.lock")):  # in use elsewhere: left alone
+        newest = convert.converted(src, "m.Q4b.gguf", root=root, progress=False)
+    assert held.exists() and newest.dropped == ()
+    capsys.readouterr()
+    current = convert.converted(src, name, root=root, progress=True)
+    assert current.built and current.dropped == (old[1].name,) and not old[1].exists()
+    assert f"removed an older converted copy of this model ({(3000 + 500) / 1e6:.0f} MB)" in capsys.readouterr().err
+    assert not others[0].exists() and others[1].exists()  # the same bytes under another name are another entry
+    assert not list(root.glob(".trash-*")) and not list(root.glob(".tmp-*"))
+    again = convert.converted(src, "m.Q4b.gguf", root=root)  # the copy that was in use stays until a next build
+    assert not again.built and held.exists()
 
 
 def test_the_source_checksum_is_remembered_per_path_size_and_mtime(fake, monkeypatch):

@@ -14,6 +14,7 @@ not re-read a large file.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
@@ -120,6 +121,8 @@ class Converted:
     built: bool
     seconds: float
     ort: Path | None = None
+    dropped: tuple[str, ...] = ()
+    """The older copies of the same source (another converter version) removed when this one was built."""
 
 
 def entry_problem(entry: Path) -> str | None:
@@ -270,17 +273,46 @@ def converted(
         want_ct2 = want_ct2 or (entry / "ct2").is_dir()  # a rebuild keeps what the entry had
         want_ort = want_ort or (entry / "ort").is_dir()
         _build(source, gguf_file, entry, root, key, digest, (want_ct2, want_ort), problem, progress)
-    return _entry(entry, source, True, start)
+        dropped = drop_superseded(root, entry, key.removesuffix(f"-c{converter_version()}"))
+    if dropped and (sys.stderr.isatty() if progress is None else progress):
+        copies = "an older converted copy" if len(dropped) == 1 else f"{len(dropped)} older converted copies"
+        sys.stderr.write(f"removed {copies} of this model ({sum(dropped.values()) / 1e6:.0f} MB)\n")
+    return _entry(entry, source, True, start, tuple(dropped))
+
+
+def drop_superseded(root: Path, entry: Path, source_key: str) -> dict[str, int]:
+    """Remove the copies of the same source (`{stem}-{sha256[:16]}`) by other converter versions: name to bytes.
+
+    A copy whose lock another process holds (it is being checked or built) is left for the next build.
+    """
+    from filelock import FileLock, Timeout
+
+    dropped: dict[str, int] = {}
+    for other in sorted(root.glob(f"{glob.escape(source_key)}-c*")):
+        if other == entry or not other.is_dir() or other.name.startswith("."):
+            continue
+        try:
+            with FileLock(str(root / f"{other.name}.lock"), timeout=0):
+                size = sum(f.stat().st_size for f in other.rglob("*") if f.is_file())
+                trash = root / f".trash-{other.name}-{os.getpid()}"
+                os.replace(other, trash)
+                shutil.rmtree(trash, ignore_errors=True)
+                dropped[other.name] = size
+        except (Timeout, OSError):
+            continue  # its (empty) lock file stays: removing a lock file another process may open is a race
+    for stale in root.glob(f".trash-{glob.escape(source_key)}-c*"):  # left by a removal that was interrupted
+        shutil.rmtree(stale, ignore_errors=True)
+    return dropped
 
 
 ORT_CONFIG = "ort/genai_config.json"
 
 
-def _entry(entry: Path, source: Path, built: bool, start: float) -> Converted:
+def _entry(entry: Path, source: Path, built: bool, start: float, dropped: tuple[str, ...] = ()) -> Converted:
     hf = entry / "hf" if (entry / "hf").is_dir() else source
     ct2, ort = entry / "ct2", entry / "ort"
     return Converted(entry, hf, ct2 if ct2.is_dir() else None, built, time.perf_counter() - start,
-                     ort if (entry / ORT_CONFIG).is_file() else None)  # fmt: skip
+                     ort if (entry / ORT_CONFIG).is_file() else None, dropped)  # fmt: skip
 
 
 def _build(
