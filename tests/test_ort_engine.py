@@ -48,7 +48,7 @@ class FakeGenerator:
 
 
 def fake_model(eos: int = VOCAB - 1, context: int = 4096) -> ort.OrtModel:
-    model = ort.OrtModel(None, None, None, "cpu", 0.0, context, frozenset({eos}), None)
+    model = ort.OrtModel(None, None, "cpu", 0.0, context, frozenset({eos}), None, model=None)
     model._generator = FakeGenerator  # type: ignore[method-assign]
     return model
 

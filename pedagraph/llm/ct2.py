@@ -121,11 +121,25 @@ class Sampling:
                 "sampling_topp": float(self.top_p) if self.top_p is not None else 1.0}  # fmt: skip
 
 
-class GrammarDecoding:
-    """What both native engines share for constrained replies: the grammar's tokenizer, closing tiers, `close`.
+@dataclass
+class NativeModel:
+    """What both native engines' loaded models share: the model's facts, the lock, and constrained replies.
 
-    A subclass has `tokenizer`, `hf_dir`, `eos_ids`, `_grammar_tokenizer`, `_closing` and `next_logprobs(ids)`.
+    Constrained replies use the grammar's tokenizer, the closing tiers and `close`; a subclass has `next_logprobs(ids)`.
+    The engine's own handle (`generator`, `model`) is a keyword field of the subclass.
     """
+
+    ref: Any
+    tokenizer: ChatTokenizer
+    device: str
+    load_seconds: float
+    context_length: int
+    eos_ids: frozenset[int]
+    hf_dir: Path
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    threads: int | None = None
+    _grammar_tokenizer: Any = None
+    _closing: Any = None
 
     def grammar_tokenizer(self) -> Any:
         """The grammar library's (llguidance) view of the tokenizer (built once; about a second)."""
@@ -172,23 +186,12 @@ class GrammarDecoding:
 
 
 @dataclass
-class Ct2Model(GrammarDecoding):
+class Ct2Model(NativeModel):
     """A CTranslate2 generator and its tokenizer, shared by every role that names the model; `lock` serialises."""
 
-    ref: Any
-    generator: Any
-    tokenizer: ChatTokenizer
-    device: str
-    load_seconds: float
-    context_length: int
-    eos_ids: frozenset[int]
-    hf_dir: Path
+    generator: Any = field(kw_only=True)
     engine: str = "ctranslate2"
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    _grammar_tokenizer: Any = None
-    _closing: Any = None
     model_dir: Path | None = None
-    threads: int | None = None
     _prefixes: dict[tuple[int, ...], int] = field(default_factory=dict)
 
     def _start(self, ids: list[int]) -> tuple[list[str], dict[str, Any]]:
@@ -603,7 +606,7 @@ def load_ct2(ref: Any, model_dir: Path, hf_dir: Path, threads: int | None) -> Ct
     config = json.loads(config_path.read_text()) if config_path.is_file() else {}
     tokenizer, eos = chat_tokenizer(ref, hf_dir, config.get("eos_token_id"))
     context = int(config.get("max_position_embeddings") or 0) or 2048
-    return Ct2Model(ref, generator, tokenizer, "cpu", time.perf_counter() - start, context, eos, hf_dir,
+    return Ct2Model(ref, tokenizer, "cpu", time.perf_counter() - start, context, eos, hf_dir, generator=generator,
                     model_dir=model_dir, threads=threads)  # fmt: skip
 
 

@@ -12,7 +12,6 @@ grammar mask of constrained replies (llguidance) all happen between steps. The c
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pedagraph.errors import ModelError
-from pedagraph.llm.ct2 import ChatTokenizer, GrammarDecoding, Sampling, chat_tokenizer, logsumexp, masked_choice
+from pedagraph.llm.ct2 import NativeModel, Sampling, chat_tokenizer, logsumexp, masked_choice
 
 POOL = 6
 """Generators kept per model, each holding one conversation's cache."""
@@ -79,22 +78,11 @@ def _choice(row: Any, sampling: Sampling, rng: Any) -> int:
 
 
 @dataclass
-class OrtModel(GrammarDecoding):
+class OrtModel(NativeModel):
     """An ONNX Runtime GenAI model, its generators and tokenizer, shared by every role naming it; `lock` serialises."""
 
-    ref: Any
-    model: Any
-    tokenizer: ChatTokenizer
-    device: str
-    load_seconds: float
-    context_length: int
-    eos_ids: frozenset[int]
-    hf_dir: Path
+    model: Any = field(kw_only=True)
     engine: str = "onnxruntime"
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    _grammar_tokenizer: Any = None
-    _closing: Any = None
-    threads: int | None = None
     _pool: list[_Slot] = field(default_factory=list)
     _clock: int = 0
     reused_tokens: int = 0
@@ -291,5 +279,5 @@ def load_ort(ref: Any, model_dir: Path, hf_dir: Path, threads: int | None) -> Or
         raise ModelError(f"cannot load the ONNX copy {model_dir}: {' '.join(str(exc).split())[:300]}") from None
     tokenizer, eos = chat_tokenizer(ref, hf_dir, genai.get("model", {}).get("eos_token_id"))
     context = int(genai.get("model", {}).get("context_length") or 2048)
-    return OrtModel(ref, model, tokenizer, "cpu", time.perf_counter() - start, context, eos, hf_dir,
+    return OrtModel(ref, tokenizer, "cpu", time.perf_counter() - start, context, eos, hf_dir, model=model,
                     threads=threads)  # fmt: skip
