@@ -10,6 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from langchain_core.messages import HumanMessage
 from pedagraph.prompts import load_prompt
 from pydantic import BaseModel, Field
@@ -162,6 +164,74 @@ def test_openai_compatible_servers_get_the_json_schema_and_keep_the_repair_path(
         assert schema["required"] == ["question", "difficulty", "choices"]
         difficulty = schema["properties"]["difficulty"]
         assert (difficulty["type"], difficulty["minimum"], difficulty["maximum"]) == ("integer", 1, 5)
+
+
+def _quiz_when_asked(body: dict[str, Any]) -> dict[str, Any] | None:
+    """A server's model that writes the quiz the prompt asks for (a schema there, or in `response_format`)."""
+    return {"question": "What is 2 + 3?", "difficulty": 2, "choices": ["5", "6"]}
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    status=st.sampled_from([400, 405, 415, 422, 501]),
+    message=st.text(min_size=0, max_size=80),
+    refused=st.sampled_from([("json_schema",), ("json_schema", "json_object")]),
+    use_async=st.booleans(),
+)
+def test_a_server_that_refuses_the_response_format_is_asked_again_without_it(status, message, refused, use_async,
+                                                                               caplog):  # fmt: skip
+    """Any 4xx (or 501) answer to the format, whatever its words: the next method, remembered for that server."""
+    from pedagraph.llm import forget_refusals, refused_formats
+
+    forget_refusals()
+    caplog.clear()
+    with OpenAIStub(refuse_formats=refused, refusal_status=status, refusal_message=message,
+                    reply_fn=_quiz_when_asked) as server:  # fmt: skip
+        model = model_for(server, max_retries=1)
+        runnable = model.with_structured_output(Quiz)
+        async def twice() -> list[Any]:  # one event loop: the async client is bound to it
+            return [await runnable.ainvoke("Make a quiz") for _ in range(2)]
+
+        with track_usage() as usage:
+            quizzes = asyncio.run(twice()) if use_async else [runnable.invoke("Make a quiz") for _ in range(2)]
+        assert all(isinstance(quiz, Quiz) for quiz in quizzes)
+        kinds = [(r.body.get("response_format") or {}).get("type") for r in server.chat_requests]
+        accepted = "json_object" if refused == ("json_schema",) else None
+        # the first call tries each refused format once; the second goes straight to the one that worked
+        assert kinds == [*refused, accepted, accepted]
+        for request in server.chat_requests[len(refused):]:
+            instructions = request.messages[0]
+            assert instructions["role"] == "system" and '"difficulty"' in instructions["content"]
+    assert refused_formats(server.base_url, MODEL) == frozenset(refused)
+    [row] = usage.to_dict()["structured"]
+    assert (row["calls"], row["repaired"], row["failed"]) == (2, 0, 0)
+    warnings = [r.getMessage() for r in caplog.records if "refused response_format" in r.getMessage()]
+    assert len(warnings) == len(refused)  # said once per format, not per call
+    assert all(SECRET not in w for w in warnings)
+
+
+@pytest.mark.parametrize("status", [401, 404, 429])
+def test_a_refusal_that_is_not_about_the_format_is_not_worked_around(status):
+    """Auth, not found and rate limits are errors of their own: raised as they are, nothing remembered."""
+    from pedagraph.llm import refused_formats
+
+    with OpenAIStub(refuse_formats=["json_schema"], refusal_status=status) as server:
+        with pytest.raises(ModelError):
+            model_for(server, max_retries=0).with_structured_output(Quiz).invoke("Make a quiz")
+        assert len(server.chat_requests) == 1
+    assert refused_formats(server.base_url, MODEL) == frozenset()
+
+
+def test_a_request_the_server_refuses_whatever_its_format_raises_the_first_error():
+    """A 400 for every request (a prompt too long, say): each method is tried once, the first error raised."""
+    from pedagraph.llm import refused_formats
+
+    with OpenAIStub(refuse_formats=["json_schema", "json_object", None], refusal_message="too long ({type})") as server:
+        with pytest.raises(ModelError, match="json_schema"):
+            model_for(server, max_retries=0).with_structured_output(Quiz).invoke("Make a quiz")
+        assert [(r.body.get("response_format") or {}).get("type") for r in server.chat_requests] == [
+            "json_schema", "json_object", None]  # fmt: skip
+    assert refused_formats(server.base_url, MODEL) == frozenset()
 
 
 def test_structured_output_function_calling(stub):

@@ -11,7 +11,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 
 from pedagraph.errors import ConfigError
-from pedagraph.llm.managed import ManagedChatModel, StructuredMethod, is_retryable
+from pedagraph.llm.managed import ManagedChatModel, StructuredMethod, forget_refusals, is_retryable, refused_formats
 from pedagraph.llm.scripted import SCRIPTED_NOTICE, ScriptedCall, ScriptedChatModel, StandInChatModel
 from pedagraph.llm.usage import UsageTracker, global_usage, track_usage
 from pedagraph.redact import mask_secret, register_secret
@@ -27,9 +27,11 @@ __all__ = [
     "StandInChatModel",
     "UsageTracker",
     "describe_model",
+    "forget_refusals",
     "get_model",
     "global_usage",
     "is_retryable",
+    "refused_formats",
     "reset_models",
     "track_usage",
 ]
@@ -281,6 +283,7 @@ def get_model(
 
 
 def reset_models() -> None:
-    """Drop cached role models (next `get_model` builds fresh ones)."""
+    """Drop cached role models (next `get_model` builds fresh ones) and what servers were found to refuse."""
     with _cache_lock:
         _cache.clear()
+    forget_refusals()

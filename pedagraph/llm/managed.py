@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any, Literal
@@ -27,6 +29,8 @@ from pedagraph.llm.usage import StructuredOutcome, active_trackers, structured_n
 from pedagraph.prompts import render
 from pedagraph.redact import redact
 
+log = logging.getLogger(__name__)
+
 StructuredMethod = Literal["json_schema", "function_calling", "json_mode"]
 
 _RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529}
@@ -42,9 +46,9 @@ def _openai(*names: str) -> tuple[type[BaseException], ...]:
 
 
 def is_retryable(exc: BaseException) -> bool:
-    """True for failures worth retrying: rate limits, 5xx, timeouts, dropped connections, broken bodies."""
+    """True for failures worth retrying: rate limits, 5xx (not 501), timeouts, dropped connections, broken bodies."""
     if isinstance(exc, _openai("APIStatusError")):
-        return exc.status_code in _RETRYABLE_STATUS or exc.status_code >= 500
+        return exc.status_code in _RETRYABLE_STATUS or (exc.status_code >= 500 and exc.status_code != 501)
     if isinstance(
         exc,
         (
@@ -75,6 +79,35 @@ def _retry_after(exc: BaseException) -> float | None:
         return float(value) if value is not None else None
     except ValueError:
         return None
+
+
+_REFUSED: dict[tuple[str | None, str], set[str]] = {}
+"""(base URL, model) -> the `response_format` types that server refused (`json_schema`, `json_object`)."""
+_REFUSED_LOCK = threading.Lock()
+_FALLS_BACK: dict[str, str] = {"json_schema": "json_mode", "json_mode": "prompt"}
+"""A structured method a server refused, and the one tried next (`prompt`: the schema in the prompt, no format)."""
+_FORMAT_OF: dict[str, str] = {"json_schema": "json_schema", "json_mode": "json_object"}
+
+
+def refused_formats(base_url: str | None, model: str) -> frozenset[str]:
+    """The `response_format` types the server at `base_url` refused for `model` in this process."""
+    with _REFUSED_LOCK:
+        return frozenset(_REFUSED.get((base_url, model), ()))
+
+
+def forget_refusals() -> None:
+    """Forget which servers refused which `response_format` (the next structured call asks as configured)."""
+    with _REFUSED_LOCK:
+        _REFUSED.clear()
+
+
+def _refused_by_server(exc: ModelError) -> bool:
+    """True when the server refused the request itself: a 4xx other than auth, not found or rate limit, or a 501."""
+    cause = exc.__cause__
+    if not isinstance(cause, _openai("APIStatusError")):
+        return False
+    code = cause.status_code
+    return (400 <= code < 500 and code not in (401, 403, 404, 408, 409, 429)) or code == 501
 
 
 class ManagedChatModel(BaseChatModel):
@@ -377,10 +410,14 @@ class ManagedChatModel(BaseChatModel):
         strict: bool | None = None,
         **kwargs: Any,
     ) -> Runnable[LanguageModelInput, Any]:
-        """Return a runnable that yields a validated instance of `schema`, repairing once on invalid output."""
+        """Return a runnable that yields a validated instance of `schema`, repairing once on invalid output.
+
+        A server that refuses the `response_format` (a 4xx answer to the request, when the same request with the next
+        method succeeds) is asked with `json_object`, then with the schema in the prompt alone, for the rest of the
+        process (`refused_formats`); the reply is validated and repaired as always.
+        """
         info = schema_info(schema)
         chosen: StructuredMethod = method or self.structured_method
-        request = self._structured_request(info, chosen, strict)
 
         def _parse(ai: AIMessage) -> Any:
             if chosen == "function_calling":
@@ -389,14 +426,14 @@ class ManagedChatModel(BaseChatModel):
                 return info.validate(ai.tool_calls[0]["args"])
             return info.validate(parse_json_text(ai.content if isinstance(ai.content, str) else ""))
 
-        def _messages(value: LanguageModelInput) -> list[BaseMessage]:
+        def _plan(value: LanguageModelInput, how: str) -> tuple[list[BaseMessage], dict[str, Any]]:
             msgs = self._convert_input(value).to_messages()
-            if chosen == "json_mode":
+            if how in ("json_mode", "prompt"):
                 instructions = render(
                     "llm/json_mode_instructions", schema_name=info.name, schema=json.dumps(info.json_schema)
                 )
                 msgs = [SystemMessage(content=instructions), *msgs]
-            return msgs
+            return msgs, ({} if how == "prompt" else self._structured_request(info, how, strict))  # type: ignore[arg-type]
 
         def _repair_messages(msgs: list[BaseMessage], ai: AIMessage, err: Exception) -> list[BaseMessage]:
             note = render("llm/structured_repair", schema_name=info.name, error=validation_message(err))
@@ -423,45 +460,89 @@ class ManagedChatModel(BaseChatModel):
             for tracker in active_trackers():
                 tracker.record_structured(self.role, self.model_spec, node, outcome)
 
+        def _first(value: LanguageModelInput, config: RunnableConfig | None) -> tuple[Any, ...]:
+            how, refusals = self._structured_method(chosen), []
+            while True:
+                msgs, request = _plan(value, how)
+                try:
+                    ai = self.invoke(msgs, config, **request)
+                except ModelError as exc:
+                    how = self._after_refusal(how, exc, refusals)
+                    continue
+                self._remember_refusals(refusals, how)
+                return msgs, request, ai
+
+        async def _afirst(value: LanguageModelInput, config: RunnableConfig | None) -> tuple[Any, ...]:
+            how, refusals = self._structured_method(chosen), []
+            while True:
+                msgs, request = _plan(value, how)
+                try:
+                    ai = await self.ainvoke(msgs, config, **request)
+                except ModelError as exc:
+                    how = self._after_refusal(how, exc, refusals)
+                    continue
+                self._remember_refusals(refusals, how)
+                return msgs, request, ai
+
+        def _repaired(ai2: AIMessage) -> Any:
+            try:
+                parsed = _parse(ai2)
+            except Exception as second:  # noqa: BLE001
+                _count("failed")
+                if include_raw:
+                    return _result(ai2, None, second)
+                return _fail(second, ai2)
+            _count("repaired")
+            return _result(ai2, parsed, None)
+
         def invoke(value: LanguageModelInput, config: RunnableConfig | None = None) -> Any:
-            msgs = _messages(value)
-            ai = self.invoke(msgs, config, **request)
+            msgs, request, ai = _first(value, config)
             try:
                 parsed = _parse(ai)
             except Exception as first:  # noqa: BLE001 - any parse/validation failure gets one repair
-                ai2 = self.invoke(_repair_messages(msgs, ai, first), config, **request)
-                try:
-                    parsed = _parse(ai2)
-                except Exception as second:  # noqa: BLE001
-                    _count("failed")
-                    if include_raw:
-                        return _result(ai2, None, second)
-                    return _fail(second, ai2)
-                _count("repaired")
-                return _result(ai2, parsed, None)
+                return _repaired(self.invoke(_repair_messages(msgs, ai, first), config, **request))
             _count("ok")
             return _result(ai, parsed, None)
 
         async def ainvoke(value: LanguageModelInput, config: RunnableConfig | None = None) -> Any:
-            msgs = _messages(value)
-            ai = await self.ainvoke(msgs, config, **request)
+            msgs, request, ai = await _afirst(value, config)
             try:
                 parsed = _parse(ai)
             except Exception as first:  # noqa: BLE001
-                ai2 = await self.ainvoke(_repair_messages(msgs, ai, first), config, **request)
-                try:
-                    parsed = _parse(ai2)
-                except Exception as second:  # noqa: BLE001
-                    _count("failed")
-                    if include_raw:
-                        return _result(ai2, None, second)
-                    return _fail(second, ai2)
-                _count("repaired")
-                return _result(ai2, parsed, None)
+                return _repaired(await self.ainvoke(_repair_messages(msgs, ai, first), config, **request))
             _count("ok")
             return _result(ai, parsed, None)
 
         return RunnableLambda(invoke, afunc=ainvoke, name=f"structured_{info.name}")
+
+    # -- servers that refuse a response format -------------------------------------------------------------
+    def _structured_method(self, chosen: str) -> str:
+        """The method to ask this server with: `chosen`, or what it falls back to after the server refused it."""
+        refused = refused_formats(self.base_url, self.model_spec)
+        while chosen in _FORMAT_OF and _FORMAT_OF[chosen] in refused:
+            chosen = _FALLS_BACK[chosen]
+        return chosen
+
+    @staticmethod
+    def _after_refusal(how: str, exc: ModelError, refusals: list[tuple[str, ModelError]]) -> str:
+        """The method to try after a first call failed with `exc`, or raise (the first error, when all failed)."""
+        if how not in _FALLS_BACK or not _refused_by_server(exc):
+            raise refusals[0][1] if refusals else exc
+        refusals.append((how, exc))
+        return _FALLS_BACK[how]
+
+    def _remember_refusals(self, refusals: list[tuple[str, ModelError]], how: str) -> None:
+        """The server answered `how` after refusing the methods in `refusals`: remember that, and say so once."""
+        for was, exc in refusals:
+            with _REFUSED_LOCK:
+                known = _REFUSED.setdefault((self.base_url, self.model_spec), set())
+                new = _FORMAT_OF[was] not in known
+                known.add(_FORMAT_OF[was])
+            if new:
+                log.warning("%s model %s refused response_format %s (%s); its structured replies are asked for with %s "
+                            "from now on, validated and repaired once", self.role, self.model_spec, _FORMAT_OF[was],
+                            exc.one_line(), "the schema in the prompt" if how == "prompt"
+                            else f"response_format {_FORMAT_OF[how]}")  # fmt: skip
 
     def _structured_request(self, info: SchemaInfo, method: StructuredMethod, strict: bool | None) -> dict[str, Any]:
         if method == "json_schema":

@@ -212,6 +212,12 @@ class _Handler(BaseHTTPRequestHandler):
                     "model_not_found",
                 )
                 return
+            fmt = body.get("response_format")
+            kind = fmt.get("type") if isinstance(fmt, dict) else None
+            if kind in stub.refuse_formats:  # a server without this structured-output mode
+                self._send_error(stub.refusal_status, stub.refusal_message.replace("{type}", str(kind)),
+                                 "invalid_request_error")  # fmt: skip
+                return
             fault = stub._next_fault()
             record.fault = fault
             if fault and self._fault(fault):
@@ -352,6 +358,9 @@ class OpenAIStub:
         port: Port to listen on (0 picks a free one); kept after `stop`, so `base_url` then refuses.
         host: Interface to bind.
         verbose: Log each request to stderr, as http.server does.
+        refuse_formats: `response_format` types this server does not support (`json_schema`, `json_object`; None
+            for requests without one): such a request gets `refusal_status` with `refusal_message` (`{type}` is
+            replaced by the type), as servers without that structured-output mode answer.
     """
 
     def __init__(
@@ -376,8 +385,14 @@ class OpenAIStub:
         port: int = 0,
         host: str = "127.0.0.1",
         verbose: bool = False,
+        refuse_formats: Iterable[str | None] = (),
+        refusal_status: int = 400,
+        refusal_message: str = "response_format type {type} is not supported",
     ) -> None:
         self.models = list(models)
+        self.refuse_formats = frozenset(refuse_formats)
+        self.refusal_status = refusal_status
+        self.refusal_message = refusal_message
         self.strict_models = strict_models
         self.api_key = api_key
         self.delay = delay
