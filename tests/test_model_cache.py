@@ -50,6 +50,19 @@ def test_converts_once_then_loads_from_the_cache(fake, capsys):
     assert not list(root.glob(".tmp-*"))
 
 
+def test_a_conversion_without_a_terminal_says_so_in_one_line(fake, capsys):
+    """A log (the app's, a batch job's) gets one line naming the model, not a bar; a terminal gets the bar."""
+    src, root, _ = fake
+    (src / "model-chat.gguf").write_bytes(b"GGUF" + b"c" * 100)
+    entry = convert.converted(src, "model-chat.gguf", root=root).path
+    err = capsys.readouterr().err
+    name = entry.name.removesuffix(f"-c{convert.converter_version()}")
+    assert name.startswith("model-chat-") and err.count("\n") == 1
+    assert f"converting {name} once for the fast engines (not converted yet)" in err
+    convert.converted(src, "model-chat.gguf", root=root)
+    assert capsys.readouterr().err == ""  # loaded from the cache: nothing
+
+
 @pytest.mark.parametrize("damage", ["truncate", "same_size_change", "delete_manifest", "delete_file"])
 def test_a_corrupt_or_partial_cache_is_detected_and_rebuilt(fake, damage):
     src, root, runs = fake

@@ -196,11 +196,11 @@ def _to_transformers(source: Path, gguf_file: str, out: Path) -> None:
         model = AutoModelForCausalLM.from_pretrained(
             str(source), gguf_file=gguf_file, dtype=torch.float32, local_files_only=True
         )
-    model.hf_quantizer = None  # the weights are de-quantised: save them as plain tensors
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    model.save_pretrained(str(out))
-    tokenizer.save_pretrained(str(out))
+        model.hf_quantizer = None  # the weights are de-quantised: save them as plain tensors
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.save_pretrained(str(out))
+        tokenizer.save_pretrained(str(out))
 
 
 def _to_ctranslate2(hf_dir: Path, out: Path) -> None:
@@ -331,9 +331,12 @@ def _build(
     stages = (["de-quantise GGUF"] if gguf_file else []) + (["CTranslate2 int8"] if want_ct2 else [])
     stages += (["ONNX int8"] if want_ort else []) + ["checksums"]
     show = sys.stderr.isatty() if progress is None else progress
+    name = key.removesuffix(f"-c{converter_version()}")
     if show and problem != "not converted yet":
         sys.stderr.write(f"rebuilding the converted model {entry.name}: {problem}\n")
-    bar = _Stages(f"converting {key.split('-c')[0]} (once)", stages, show)
+    elif progress is None and not show:  # a log, not a terminal: one line instead of the bar
+        sys.stderr.write(f"converting {name} once for the fast engines ({problem}); later starts load in seconds\n")
+    bar = _Stages(f"converting {name} (once)", stages, show)
     for stale in root.glob(f".tmp-{key}-*"):  # left by an interrupted conversion (we hold the lock)
         shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{key}-", dir=root))
