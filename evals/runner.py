@@ -399,6 +399,12 @@ def _final(row: dict[str, Any]) -> bool:
     return row.get("status") == "ok" and not (isinstance(result, dict) and result.get("retryable"))
 
 
+def _retry_reason(row: dict[str, Any]) -> str:
+    """Why a scored result is to run again (its suite's `retry_reason`, e.g. the student's model failed)."""
+    result = row.get("result") if isinstance(row.get("result"), dict) else {}
+    return str(result.get("retry_reason") or "marked to run again by the suite")
+
+
 def build_run_record(suite: Suite, config: RunConfig, data_sha: str, n_items: int) -> dict[str, Any]:
     """The run.json record: everything needed to know what produced the results."""
     source = _data_source(config, data_sha)
@@ -922,6 +928,7 @@ def build_summary(
         metrics = {}
         warnings.append(f"{suite.name}.summarize failed: {error_line(exc)}")
     reasons = Counter(error_reason(r) for r in err_rows)
+    again = Counter(_retry_reason(r) for r in ok_rows if not _final(r))
     usage: dict[str, dict[str, float]] = {}
     for r in rows:
         for role, u in (r.get("usage") or {}).items():
@@ -940,6 +947,7 @@ def build_summary(
         "counts": {"items": n_items, "ok": len(ok_rows), "errors": len(err_rows), "missing": n_items - len(rows)},
         "metrics": metrics,
         "error_reasons": dict(reasons.most_common()),
+        "retry_reasons": dict(again.most_common()),
         "usage": {"per_role": usage, "total": total},
         "decisions": decisions_summary(rows),
         "latency_s": latency,
@@ -1079,6 +1087,11 @@ def render_report(
                   "`--retry-errors` runs them again."]  # fmt: skip
     else:
         lines.append("None.")
+    if summary.get("retry_reasons"):
+        lines += ["", "Scored items to run again (their result is kept and counted until then):", "",
+                  "| reason | items |", "| --- | --- |"]  # fmt: skip
+        lines += [f"| {_md_escape(reason)} | {n} |" for reason, n in summary["retry_reasons"].items()]
+        lines += ["", "`--retry-errors` runs them again."]
     for warning in summary.get("warnings", []):
         lines += ["", f"> warning: {warning}"]
     try:

@@ -404,6 +404,17 @@ def eval_(
         soft_wrap=True,
         markup=False,  # metric names such as acc[human|random|0] are text, not console markup
     )
+    again = result.summary.get("retry_reasons") or {}
+    if again:
+        reason, n = next(iter(again.items()))
+        more = f" and {sum(again.values()) - n} more" if sum(again.values()) > n else ""
+        err_console.print(
+            f"warning: {sum(again.values())} scored item(s) are to run again ({n}: {reason}{more}); "
+            "run the same command with --retry-errors once that is fixed",
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
+        )
     source = (result.summary.get("config") or {}).get("data", {}).get("source") or {}
     if source.get("origin") == "sample":
         err_console.print(

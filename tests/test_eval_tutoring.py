@@ -265,6 +265,11 @@ def test_a_student_model_that_fails_ends_the_dialogue_with_a_reason_not_an_item_
     student = cfg.models["student"]["model"]
     result = run_suite_sync(suite(student="llm", max_turns=5), cfg, progress=False)
     assert result.ok == 1 and result.errors == 0  # the dialogue is a result, not an item error
+    (reason,) = result.summary["retry_reasons"]  # ... and said to be run again, with why
+    assert reason.startswith("the simulated student failed: ") and "timed out" in reason
+    assert result.summary["retry_reasons"][reason] == 1
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "Scored items to run again" in report and "timed out" in report
     student = ScriptedChatModel(reply_fn=lambda call: "So 15 - 5 = 10.")
     again = RunConfig(out_dir=tmp_path / "run", data_path=data, options={"student": "llm", "max_turns": 5},
                       models={"student": {"model": student}}, cache=False, retry_errors=True)  # fmt: skip

@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from pedagraph.errors import ModelError
 from pedagraph.llm import convert
 
 
@@ -214,3 +215,12 @@ def test_an_entry_without_the_onnx_copy_gets_it_and_keeps_the_others(fake, monke
     monkeypatch.setattr(convert, "_to_onnx", to_onnx)
     second = convert.converted(src, "m.Q4.gguf", root=root, want_ort=True)
     assert second.built and second.ort is not None and second.ct2 is not None
+
+
+def test_a_cache_that_cannot_be_written_is_a_clear_error(fake, tmp_path):
+    src, _, runs = fake
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(ModelError, match="cannot convert the model into the cache") as info:
+        convert.converted(src, "m.Q4.gguf", root=blocker / "models")
+    assert convert.CACHE_ENV in (info.value.hint or "") and runs == {"hf": 0, "ct2": 0}

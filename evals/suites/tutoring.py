@@ -302,6 +302,8 @@ class TutoringSuite(Suite):
             "end_reason": out.get("end_reason") or ("done" if out.get("done") else None),
             "student_error": out.get("student_error"),
             "retryable": out.get("end_reason") == STUDENT_FAILED,
+            "retry_reason": f"the simulated student failed: {out.get('student_error')}"
+            if out.get("end_reason") == STUDENT_FAILED else None,
             "reveal_events": events,
             "moves": [lab["move"] for lab in labels if lab["kind"] != "open"],
             "turn_labels": labels,

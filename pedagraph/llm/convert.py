@@ -251,10 +251,23 @@ def converted(
     `want_ct2` also converts for CTranslate2 and `want_ort` for ONNX Runtime GenAI (a failure there leaves that copy
     None, recorded in the manifest, and the transformers copy usable).
     """
+    root = root or cache_root()
+    try:
+        return _converted(source, gguf_file, want_ct2, want_ort, progress, root)
+    except OSError as exc:  # a cache folder that cannot be made or written, a full disk
+        where = exc.filename or root
+        raise ModelError(
+            f"cannot convert the model into the cache {root}: {exc.strerror or exc} ({where})",
+            hint=f"set {CACHE_ENV} (or PEDAGRAPH_HOME) to a folder you can write, with about 1 GB free per model",
+        ) from None
+
+
+def _converted(
+    source: Path, gguf_file: str | None, want_ct2: bool, want_ort: bool, progress: bool | None, root: Path
+) -> Converted:
     from filelock import FileLock
 
     start = time.perf_counter()
-    root = root or cache_root()
     root.mkdir(parents=True, exist_ok=True)
     file = source / gguf_file if gguf_file else source
     digest = source_sha256(file, root)
