@@ -222,6 +222,25 @@ def ui(
             console.print(f"    {link}", highlight=False, soft_wrap=True)
         console.print("press Ctrl+C to stop")
 
+    def load_models() -> None:  # in the background: the first learner then does not wait for a model to load
+        from pedagraph.llm import load_in_process_models
+
+        start = time.perf_counter()
+        done = load_in_process_models()
+        if done:
+            ok = [role for role, error in done.items() if error is None]
+            if ok:
+                console.print(f"in-process model loaded for {', '.join(ok)} in {time.perf_counter() - start:.1f} s",
+                              highlight=False)  # fmt: skip
+            for role, error in done.items():
+                if error is not None:
+                    err_console.print(f"warning: the {role} model did not load: {escape(error)}", highlight=False,
+                                      soft_wrap=True)  # fmt: skip
+
+    import threading
+
+    threading.Thread(target=load_models, name="pedagraph-load-models", daemon=True).start()
+
     try:
         serve(host=host, port=port, announce=announce)
     except OSError as exc:

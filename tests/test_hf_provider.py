@@ -325,3 +325,14 @@ def test_engine_speed_counts_every_call_and_times_only_the_timed_ones(calls):
         assert speed.decode_tokens_per_second == pytest.approx(speed.decode_tokens / seconds)
     else:
         assert speed.decode_tokens_per_second is None
+
+
+def test_loading_the_roles_in_process_models_up_front_reports_each_in_one_line(monkeypatch, tmp_path):
+    """What `pedagraph ui` does at start: in-process roles only; one that cannot load is a line, not a crash."""
+    from pedagraph.llm import load_in_process_models
+
+    assert load_in_process_models() == {}  # every role on `scripted`: nothing to load
+    monkeypatch.setenv("PEDAGRAPH_STUDENT_MODEL", f"hf:{tmp_path / 'no-such-model'}")
+    done = load_in_process_models()
+    assert list(done) == ["student"] and done["student"] and "\n" not in done["student"]
+    assert "no-such-model" in done["student"]

@@ -571,3 +571,12 @@ def test_judge_suite_with_a_tiny_evaluator(tmp_path):
         assert "after one repair attempt" in row["error"] and "\n" not in row["error"]
     else:
         assert set(row["result"]["pred"]) == {"Mistake_Identification", "Tutor_Tone"}
+
+
+def test_the_app_loads_a_tiny_role_up_front(monkeypatch):
+    """`pedagraph ui` loads the in-process models at start (`load_in_process_models`): the first learner waits not."""
+    from pedagraph.llm import load_in_process_models
+
+    monkeypatch.setenv("PEDAGRAPH_STUDENT_MODEL", "tiny")
+    assert load_in_process_models() == {"student": None}
+    assert any(m.engine == "onnxruntime" for m in loaded_models())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,7 @@ __all__ = [
     "get_model",
     "global_usage",
     "is_retryable",
+    "load_in_process_models",
     "refused_formats",
     "reset_models",
     "track_usage",
@@ -280,6 +282,30 @@ def get_model(
         with _cache_lock:
             _cache[key] = managed
     return managed
+
+
+def load_in_process_models(roles: Iterable[str] = ROLES) -> dict[str, str | None]:
+    """Load now the in-process models these roles use (converting each once if needed): role -> None or the error.
+
+    The app does this at start, so the first learner does not wait for a model to load (or to be converted).
+    """
+    from pedagraph.errors import PedagraphError
+    from pedagraph.redact import redact
+
+    done: dict[str, str | None] = {}
+    for role in roles:
+        if describe_model(role).provider not in IN_PROCESS:
+            continue
+        try:
+            loaded = getattr(get_model(role).inner, "loaded", None)
+            if callable(loaded):
+                loaded()
+            done[role] = None
+        except PedagraphError as exc:
+            done[role] = redact(exc.one_line())
+        except Exception as exc:  # noqa: BLE001 - a model that cannot load is said in one line, the app still starts
+            done[role] = f"{type(exc).__name__}: {redact(' '.join(str(exc).split()))[:300]}"
+    return done
 
 
 def reset_models() -> None:
