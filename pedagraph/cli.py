@@ -96,6 +96,9 @@ def models(
                 model.invoke([HumanMessage(content=load_prompt("llm/ping"))], **limit)
                 ms = (time.perf_counter() - start) * 1000
                 status = f"[green]ok[/green] {ms:.0f} ms"
+                loaded = getattr(model.inner, "loaded", None)  # an in-process model: which engine runs it
+                engine = getattr(loaded(), "engine", None) if callable(loaded) else None
+                status += f" ({escape(engine)})" if engine else ""
             except PedagraphError as exc:
                 failures.append(f"{r}: {redact(exc.one_line())}")
                 status = "[red]failed[/red]"

@@ -580,3 +580,10 @@ def test_the_app_loads_a_tiny_role_up_front(monkeypatch):
     monkeypatch.setenv("PEDAGRAPH_STUDENT_MODEL", "tiny")
     assert load_in_process_models() == {"student": None}
     assert any(m.engine == "onnxruntime" for m in loaded_models())
+
+
+def test_models_checks_a_tiny_role_and_names_its_engine(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    result = runner.invoke(app, ["models", "--role", "student"], env={"PEDAGRAPH_STUDENT_MODEL": "tiny"})
+    assert result.exit_code == 0, result.output
+    assert "(onnxruntime)" in result.output and " ok " in result.output
